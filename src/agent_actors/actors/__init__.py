@@ -1,0 +1,1 @@
+"""The three virtual actors, their contracts and their typed state."""

@@ -1,0 +1,89 @@
+"""The domain error tree, mapped to HTTP in one place (``api/errors.py``).
+
+::
+
+    AgentActorsError                 code                 HTTP
+    ├── InvalidInput                 invalid_input        422
+    │   ├── InvalidUserId            invalid_user_id      422
+    │   └── ContentTooLarge          content_too_large    413
+    ├── Unauthorized                 unauthorized         401
+    ├── ActorUnavailable             actor_unavailable    503
+    ├── ResponderError               responder_error      502
+    │   ├── ResponderTimeout         responder_timeout    504
+    │   └── ResponderUnavailable     responder_unavailable 503
+    └── StackError                   stack_error          (CLI only: one sentence, exit 1)
+
+Actors raise these; they cross the actor boundary as ``{"code", "message"}`` (see
+``actors/boundary.py``) and are raised again on the caller's side, so the API answers with
+the same code whichever actor failed.
+"""
+
+from __future__ import annotations
+
+
+class AgentActorsError(Exception):
+    code = "internal_error"
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+class InvalidInput(AgentActorsError):
+    code = "invalid_input"
+    status = 422
+
+
+class InvalidUserId(InvalidInput):
+    code = "invalid_user_id"
+
+
+class ContentTooLarge(InvalidInput):
+    code = "content_too_large"
+    status = 413
+
+
+class Unauthorized(AgentActorsError):
+    code = "unauthorized"
+    status = 401
+
+
+class ActorUnavailable(AgentActorsError):
+    code = "actor_unavailable"
+    status = 503
+
+
+class ResponderError(AgentActorsError):
+    code = "responder_error"
+    status = 502
+
+
+class ResponderTimeout(ResponderError):
+    code = "responder_timeout"
+    status = 504
+
+
+class ResponderUnavailable(ResponderError):
+    code = "responder_unavailable"
+    status = 503
+
+
+class StackError(AgentActorsError):
+    """The local stack cannot start: the message is one sentence naming the cause."""
+
+    code = "stack_error"
+
+
+def error_for_code(code: str, message: str) -> AgentActorsError:
+    """Rebuild a domain error from its wire form (the subclass with that code)."""
+    pending: list[type[AgentActorsError]] = [AgentActorsError]
+    while pending:
+        cls = pending.pop()
+        if cls.code == code:
+            return cls(message)
+        pending.extend(cls.__subclasses__())
+    return AgentActorsError(message)

@@ -1,0 +1,143 @@
+"""The one settings object. Nothing else in the package reads ``os.environ``.
+
+Every field can be set from the environment: top-level fields with the ``AGENT_ACTORS_``
+prefix, nested ones with ``__`` (``AGENT_ACTORS_LIMITS__HISTORY_VIEW=10``). A few names that
+Dapr and OpenAI users already know are read as they are (``APP_API_TOKEN``,
+``OPENAI_BASE_URL``, ``OPENAI_API_KEY``, ``OPENAI_MODEL``, ``DAPR_BIN_DIR``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class DaprSettings(BaseModel):
+    """Where the app finds its sidecar and what it calls things on the wire."""
+
+    app_id: str = "agent-actors"
+    host: str = "127.0.0.1"
+    http_port: int = 3500
+    grpc_port: int = 50001
+    pubsub_name: str = "daca-pubsub"
+    topic: str = "user-chat"
+    dead_letter_topic: str = "user-chat-deadletter"
+    # Actor calls must finish well inside this; the SDK's proxy gives up after it.
+    actor_call_timeout_s: float = 60.0
+
+
+class StackSettings(BaseModel):
+    """Ports and folders of the local stack that ``make run`` / ``make up`` start."""
+
+    app_host: str = "127.0.0.1"
+    app_port: int = 8000
+    redis_port: int = 6379
+    placement_port: int = 50005
+    scheduler_port: int = 50006
+    scheduler_etcd_client_port: int = 52379
+    scheduler_etcd_peer_port: int = 52380
+    placement_raft_port: int = 58201
+    daprd_internal_grpc_port: int = 50002
+    daprd_metrics_port: int = 59090
+    placement_healthz_port: int = 58080
+    placement_metrics_port: int = 59091
+    scheduler_healthz_port: int = 58081
+    scheduler_metrics_port: int = 59092
+    daprd_profile_port: int = 57777
+    components_dir: Path = REPO_ROOT / "components"
+    config_file: Path = REPO_ROOT / "components" / "config.yaml"
+    run_dir: Path = REPO_ROOT / ".run"
+    bin_dir: Path = Field(
+        default=REPO_ROOT / ".dapr" / "bin",
+        validation_alias=AliasChoices("bin_dir", "DAPR_BIN_DIR"),
+    )
+    ready_timeout_s: float = 90.0
+    log_level: str = "info"
+
+
+class LimitSettings(BaseModel):
+    """Bounds that keep every turn's cost and every input's size in check."""
+
+    history_view: int = Field(5, ge=1, description="entries GET /chat/{id}/history returns")
+    history_view_max: int = Field(200, ge=1, description="largest ?limit= accepted")
+    history_page_size: int = Field(50, ge=2, description="history entries per stored page")
+    memory_window: int = Field(3, ge=1, description="entries MemoryAgentActor keeps")
+    prompt_history: int = Field(10, ge=0, description="recent entries passed to the responder")
+    max_content_chars: int = Field(8000, ge=1, description="largest message content")
+    max_id_chars: int = Field(64, ge=1, description="longest user id")
+    reorder_buffer: int = Field(
+        64, ge=1, description="out-of-order events Memory holds before skipping a lost seq"
+    )
+    republish_interval_s: float = Field(5.0, gt=0, description="outbox reminder period")
+
+
+class AuthSettings(BaseModel):
+    """Tokens: the sidecar's app token, and optional API keys for the public API."""
+
+    app_api_token: SecretStr | None = None
+
+
+class LlmSettings(BaseModel):
+    """The responder: offline (default) or any OpenAI-compatible server."""
+
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    model: str = "gpt-4o-mini"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="AGENT_ACTORS_",
+        env_nested_delimiter="__",
+        populate_by_name=True,
+        extra="ignore",
+    )
+
+    log_level: str = "INFO"
+    log_json: bool = False
+    dapr: DaprSettings = DaprSettings()
+    stack: StackSettings = StackSettings()
+    limits: LimitSettings = LimitSettings()
+    auth: AuthSettings = AuthSettings()
+    llm: LlmSettings = LlmSettings()
+
+    # Well-known names read without the prefix.
+    app_api_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("APP_API_TOKEN", "app_api_token")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url")
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
+    )
+    openai_model: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_MODEL", "openai_model")
+    )
+    dapr_bin_dir: Path | None = Field(
+        default=None, validation_alias=AliasChoices("DAPR_BIN_DIR", "dapr_bin_dir")
+    )
+
+    def model_post_init(self, _context: object) -> None:
+        # The well-known names win over the nested defaults, so users of Dapr and OpenAI
+        # configure the service the way they configure everything else.
+        if self.app_api_token is not None:
+            self.auth.app_api_token = self.app_api_token
+        if self.openai_base_url:
+            self.llm.base_url = self.openai_base_url
+        if self.openai_api_key is not None:
+            self.llm.api_key = self.openai_api_key
+        if self.openai_model:
+            self.llm.model = self.openai_model
+        if self.dapr_bin_dir is not None:
+            self.stack.bin_dir = self.dapr_bin_dir
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

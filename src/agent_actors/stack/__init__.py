@@ -1,0 +1,1 @@
+"""The local stack: Redis, placement, scheduler, daprd and the app, supervised as one."""

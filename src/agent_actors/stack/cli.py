@@ -1,0 +1,198 @@
+"""``make run`` / ``make up`` / ``make down`` / ``make status``: the local stack from a shell.
+
+``run`` supervises in the foreground (Ctrl-C stops everything). ``up`` starts ``run`` in the
+background and returns once the app and daprd are ready; ``down`` stops it. A pid file in
+the run folder makes a second ``up`` say so instead of starting another stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from agent_actors.errors import StackError
+from agent_actors.settings import Settings, get_settings
+from agent_actors.stack.supervisor import Stack, raise_if_exited
+
+log = logging.getLogger("agent_actors.stack")
+
+
+class RunFiles:
+    """The files by which ``up``, ``down`` and ``run`` find each other."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.pid = run_dir / "stack.pid"
+        self.children = run_dir / "stack.children.json"
+        self.ready = run_dir / "stack.ready"
+        self.log = run_dir / "logs" / "stack.log"
+
+    def running_pid(self) -> int | None:
+        try:
+            pid = int(self.pid.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _alive(pid) and _is_ours(pid) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_ours(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc: trust the pid file
+    return b"agent_actors.stack" in cmdline or b"redis-server" in cmdline or b"dapr" in cmdline or b"uvicorn" in cmdline
+
+
+def urls(settings: Settings) -> str:
+    s, d = settings.stack, settings.dapr
+    return (
+        f"app      http://{s.app_host}:{s.app_port}  (docs: /docs)\n"
+        f"daprd    http://127.0.0.1:{d.http_port}/v1.0/metadata\n"
+        f"redis    127.0.0.1:{s.redis_port}\n"
+        f"logs     {s.run_dir / 'logs'}"
+    )
+
+
+def cmd_run(settings: Settings, files: RunFiles) -> int:
+    other = files.running_pid()
+    if other is not None and other != os.getpid():
+        print(f"a stack is already running (pid {other}): `make down` stops it.")
+        return 1
+    settings.stack.run_dir.mkdir(parents=True, exist_ok=True)
+    files.ready.unlink(missing_ok=True)
+    files.pid.write_text(str(os.getpid()))
+    stack = Stack(settings)
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        stack.start()
+        files.children.write_text(json.dumps({p.name: p.pid for p in stack.processes}))
+        files.ready.write_text("ready\n")
+        print(f"agent-actors is up.\n{urls(settings)}", flush=True)
+        while not stopping:
+            raise_if_exited(stack)
+            time.sleep(0.2)
+        return 0
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        stack.stop()
+        for path in (files.ready, files.children, files.pid):
+            path.unlink(missing_ok=True)
+        log.info("stack stopped")
+
+
+def cmd_up(settings: Settings, files: RunFiles) -> int:
+    pid = files.running_pid()
+    if pid is not None:
+        print(f"agent-actors is already running (pid {pid}); `make down` stops it.\n{urls(settings)}")
+        return 0
+    files.log.parent.mkdir(parents=True, exist_ok=True)
+    files.ready.unlink(missing_ok=True)
+    with files.log.open("ab") as out:
+        child = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "agent_actors.stack.cli", "run"],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + settings.stack.ready_timeout_s + 1200  # a cold runtime build
+    while time.monotonic() < deadline:
+        if files.ready.exists():
+            print(f"agent-actors is up (supervisor pid {child.pid}).\n{urls(settings)}")
+            return 0
+        if child.poll() is not None:
+            print(_last_error(files.log), file=sys.stderr)
+            return 1
+        time.sleep(0.2)
+    child.terminate()
+    print(f"error: the stack was not ready in time: see {files.log}", file=sys.stderr)
+    return 1
+
+
+def _last_error(path: Path) -> str:
+    lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+    errors = [line for line in lines if line.startswith("error: ")]
+    return errors[-1] if errors else f"error: the stack did not start: see {path}"
+
+
+def cmd_down(settings: Settings, files: RunFiles) -> int:
+    pid = files.running_pid()
+    if pid is None:
+        _end_orphans(files)
+        print("agent-actors is not running.")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    _end_orphans(files)
+    print("agent-actors stopped.")
+    return 0
+
+
+def _end_orphans(files: RunFiles) -> None:
+    """Children left by a supervisor that was killed outright (kill -9): end them by pid."""
+    try:
+        children = json.loads(files.children.read_text())
+    except (OSError, ValueError):
+        return
+    for name, pid in children.items():
+        if isinstance(pid, int) and _alive(pid) and _is_ours(pid):
+            log.warning("ending %s (pid %s) left by a stopped supervisor", name, pid)
+            os.kill(pid, signal.SIGTERM)
+    files.children.unlink(missing_ok=True)
+
+
+def cmd_status(settings: Settings, files: RunFiles) -> int:
+    pid = files.running_pid()
+    if pid is None:
+        print("agent-actors is not running.")
+        return 1
+    state = "ready" if files.ready.exists() else "starting"
+    print(f"agent-actors is {state} (supervisor pid {pid}).\n{urls(settings)}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "up": cmd_up, "down": cmd_down, "status": cmd_status}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="agent-actors-stack", description=__doc__)
+    parser.add_argument("command", choices=sorted(COMMANDS))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = get_settings()
+    try:
+        return COMMANDS[args.command](settings, RunFiles(settings.stack.run_dir))
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

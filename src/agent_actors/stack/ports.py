@@ -1,0 +1,69 @@
+"""Which ports the stack binds, and a check that each is free before anything starts."""
+
+from __future__ import annotations
+
+import socket
+
+from agent_actors.errors import StackError
+from agent_actors.settings import Settings
+
+
+def stack_ports(settings: Settings) -> dict[str, int]:
+    """Every port the stack listens on, named for the message a clash produces."""
+    s, d = settings.stack, settings.dapr
+    return {
+        "Redis": s.redis_port,
+        "placement": s.placement_port,
+        "placement raft": s.placement_raft_port,
+        "placement healthz": s.placement_healthz_port,
+        "placement metrics": s.placement_metrics_port,
+        "scheduler": s.scheduler_port,
+        "scheduler etcd client": s.scheduler_etcd_client_port,
+        "scheduler etcd peer": s.scheduler_etcd_peer_port,
+        "scheduler healthz": s.scheduler_healthz_port,
+        "scheduler metrics": s.scheduler_metrics_port,
+        "daprd HTTP": d.http_port,
+        "daprd gRPC": d.grpc_port,
+        "daprd internal gRPC": s.daprd_internal_grpc_port,
+        "daprd metrics": s.daprd_metrics_port,
+        "daprd profile": s.daprd_profile_port,
+        "app": s.app_port,
+    }
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def check_ports_free(settings: Settings) -> None:
+    ports = stack_ports(settings)
+    seen: dict[int, str] = {}
+    for name, port in ports.items():
+        if port in seen:
+            raise StackError(f"the {name} port {port} is also set as the {seen[port]} port.")
+        seen[port] = name
+        if not port_is_free(port):
+            raise StackError(
+                f"port {port} ({name}) is already in use by another process: stop it or "
+                "choose another port in the settings (see README, Configuration)."
+            )
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports the kernel hands out now (for tests that need a private set)."""
+    socks = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            socks.append(sock)
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()

@@ -1,0 +1,40 @@
+"""Finding ``redis-server`` (installing Debian's package when we are root and it is missing)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+
+from agent_actors.errors import StackError
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "install it with `sudo apt-get install -y redis-server` (or your OS's package)"
+
+
+def ensure_redis_server() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise StackError(f"redis-server is not installed: {INSTALL_HINT}.")
+    log.info("redis-server is missing: installing Debian's redis-server package")
+    for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "redis-server"]):
+        done = subprocess.run(
+            argv,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
+            raise StackError(
+                f"installing redis-server with apt-get failed ({' '.join(tail)}): {INSTALL_HINT}."
+            )
+    found = shutil.which("redis-server")
+    if not found:
+        raise StackError(f"redis-server is still missing after apt-get: {INSTALL_HINT}.")
+    return found

@@ -1,0 +1,185 @@
+"""Starts Redis, placement, scheduler, daprd and the app in order, waits for each to be ready,
+and on stop ends exactly the processes it started (by pid, in reverse order)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+from agent_actors.errors import StackError
+from agent_actors.settings import Settings
+from agent_actors.stack import health
+from agent_actors.stack.ports import check_ports_free
+from agent_actors.stack.process import ManagedProcess
+from agent_actors.stack.redis import ensure_redis_server
+from agent_actors.stack.runtime import ensure_runtime
+
+log = logging.getLogger(__name__)
+
+
+class Stack:
+    def __init__(self, settings: Settings, *, with_app: bool = True) -> None:
+        self.settings = settings
+        self.with_app = with_app
+        self.run_dir = settings.stack.run_dir
+        self.log_dir = self.run_dir / "logs"
+        self.processes: list[ManagedProcess] = []
+
+    def start(self) -> None:
+        """Start everything, or raise StackError having stopped whatever did start."""
+        check_ports_free(self.settings)
+        redis_server = ensure_redis_server()
+        bins = ensure_runtime(self.settings.stack.bin_dir)
+        plan = [
+            self._redis(redis_server),
+            self._placement(bins["placement"]),
+            self._scheduler(bins["scheduler"]),
+            self._daprd(bins["daprd"]),
+        ]
+        if self.with_app:
+            plan.append(self._app())
+        try:
+            for proc in plan:
+                self._launch(proc)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _launch(self, proc: ManagedProcess) -> None:
+        log.info("starting %s (log: %s)", proc.name, proc.log_path)
+        start = time.monotonic()
+        proc.start()
+        self.processes.append(proc)
+        # daprd only turns healthy once the app answers, so its readiness waits below.
+        if proc.name != "daprd" or not self.with_app:
+            proc.wait_ready(start + self.settings.stack.ready_timeout_s)
+        if proc.name == "app":
+            self.daprd.wait_ready(start + self.settings.stack.ready_timeout_s)
+        log.info("%s ready in %.1fs (pid %s)", proc.name, time.monotonic() - start, proc.pid)
+
+    @property
+    def daprd(self) -> ManagedProcess:
+        return next(p for p in self.processes if p.name == "daprd")
+
+    def process(self, name: str) -> ManagedProcess:
+        return next(p for p in self.processes if p.name == name)
+
+    def stop(self) -> None:
+        for proc in reversed(self.processes):
+            if proc.running():
+                log.info("stopping %s (pid %s)", proc.name, proc.pid)
+            proc.stop()
+        self.processes.clear()
+
+    def first_exited(self) -> ManagedProcess | None:
+        return next((p for p in self.processes if not p.running()), None)
+
+    # -- the parts ---------------------------------------------------------------------------
+
+    def _log(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
+    def _redis(self, redis_server: str) -> ManagedProcess:
+        port = self.settings.stack.redis_port
+        data = self.run_dir / "redis"
+        data.mkdir(parents=True, exist_ok=True)
+        argv = [
+            redis_server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
+            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+            "--daemonize", "no", "--protected-mode", "yes", "--logfile", "",
+        ]  # fmt: skip
+        return ManagedProcess("redis", argv, self._log("redis"), lambda: health.redis_ping(port))
+
+    def _placement(self, binary: Path) -> ManagedProcess:
+        s = self.settings.stack
+        argv = [
+            str(binary), "--port", str(s.placement_port), "--listen-address", "127.0.0.1",
+            "--healthz-port", str(s.placement_healthz_port),
+            "--healthz-listen-address", "127.0.0.1",
+            "--metrics-port", str(s.placement_metrics_port),
+            "--metrics-listen-address", "127.0.0.1",
+            "--initial-cluster", f"dapr-placement-0=127.0.0.1:{s.placement_raft_port}",
+            "--log-level", s.log_level,
+        ]  # fmt: skip
+        url = f"http://127.0.0.1:{s.placement_healthz_port}/healthz"
+        return ManagedProcess("placement", argv, self._log("placement"), lambda: health.http_ok(url))
+
+    def _scheduler(self, binary: Path) -> ManagedProcess:
+        s = self.settings.stack
+        data = self.run_dir / "scheduler-etcd"
+        data.mkdir(parents=True, exist_ok=True)
+        argv = [
+            str(binary), "--port", str(s.scheduler_port), "--listen-address", "127.0.0.1",
+            "--healthz-port", str(s.scheduler_healthz_port),
+            "--healthz-listen-address", "127.0.0.1",
+            "--metrics-port", str(s.scheduler_metrics_port),
+            "--metrics-listen-address", "127.0.0.1",
+            "--etcd-data-dir", str(data),
+            "--etcd-client-port", str(s.scheduler_etcd_client_port),
+            "--etcd-client-listen-address", "127.0.0.1",
+            "--etcd-initial-cluster",
+            f"dapr-scheduler-server-0=http://127.0.0.1:{s.scheduler_etcd_peer_port}",
+            "--log-level", s.log_level,
+        ]  # fmt: skip
+        url = f"http://127.0.0.1:{s.scheduler_healthz_port}/healthz"
+        return ManagedProcess("scheduler", argv, self._log("scheduler"), lambda: health.http_ok(url))
+
+    def _daprd(self, binary: Path) -> ManagedProcess:
+        s, d = self.settings.stack, self.settings.dapr
+        argv = [
+            str(binary), "--app-id", d.app_id, "--mode", "standalone",
+            "--app-port", str(s.app_port), "--app-channel-address", s.app_host,
+            "--app-protocol", "http",
+            "--dapr-http-port", str(d.http_port), "--dapr-grpc-port", str(d.grpc_port),
+            "--dapr-internal-grpc-port", str(s.daprd_internal_grpc_port),
+            "--dapr-listen-addresses", "127.0.0.1",
+            "--metrics-port", str(s.daprd_metrics_port),
+            "--metrics-listen-address", "127.0.0.1",
+            "--dapr-internal-grpc-listen-address", "127.0.0.1",
+            "--profile-port", str(s.daprd_profile_port),
+            "--placement-host-address", f"127.0.0.1:{s.placement_port}",
+            "--scheduler-host-address", f"127.0.0.1:{s.scheduler_port}",
+            "--resources-path", str(s.components_dir),
+            "--config", str(s.config_file),
+            "--log-level", s.log_level,
+        ]  # fmt: skip
+        env = self._dapr_env()
+        return ManagedProcess(
+            "daprd", argv, self._log("daprd"), lambda: health.daprd_ready(d.http_port), env
+        )
+
+    def _dapr_env(self) -> dict[str, str]:
+        env = {
+            # Sandboxes often have no routable interface: daprd must advertise loopback.
+            "DAPR_HOST_IP": "127.0.0.1",
+            # components/*.yaml read the Redis address with envRef.
+            "REDIS_HOST": f"127.0.0.1:{self.settings.stack.redis_port}",
+        }
+        token = self.settings.auth.app_api_token
+        if token is not None:
+            env["APP_API_TOKEN"] = token.get_secret_value()
+        return env
+
+    def _app(self) -> ManagedProcess:
+        s, d = self.settings.stack, self.settings.dapr
+        argv = [
+            sys.executable, "-m", "uvicorn", "agent_actors.main:create_app", "--factory",
+            "--host", s.app_host, "--port", str(s.app_port), "--no-access-log",
+        ]  # fmt: skip
+        env = {
+            "AGENT_ACTORS_DAPR__HTTP_PORT": str(d.http_port),
+            "AGENT_ACTORS_DAPR__GRPC_PORT": str(d.grpc_port),
+        }
+        url = f"http://{s.app_host}:{s.app_port}/healthz"
+        return ManagedProcess("app", argv, self._log("app"), lambda: health.http_ok(url), env)
+
+
+def raise_if_exited(stack: Stack) -> None:
+    dead = stack.first_exited()
+    if dead is not None:
+        raise StackError(
+            f"{dead.name} exited (code {dead.returncode()}): see {dead.log_path} "
+            f"({dead.log_tail()})"
+        )
