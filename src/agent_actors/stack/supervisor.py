@@ -20,9 +20,13 @@ log = logging.getLogger(__name__)
 
 
 class Stack:
-    def __init__(self, settings: Settings, *, with_app: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, *, with_app: bool = True, app_env: dict[str, str] | None = None
+    ) -> None:
         self.settings = settings
         self.with_app = with_app
+        # Extra environment for the app process (tests set limits and tokens this way).
+        self.app_env = app_env or {}
         self.run_dir = settings.stack.run_dir
         self.log_dir = self.run_dir / "logs"
         self.processes: list[ManagedProcess] = []
@@ -65,6 +69,19 @@ class Stack:
 
     def process(self, name: str) -> ManagedProcess:
         return next(p for p in self.processes if p.name == name)
+
+    def restart(self, name: str) -> None:
+        """Stop one part and start it again with the same command (crash/restart tests)."""
+        proc = self.process(name)
+        proc.stop()
+        start = time.monotonic()
+        proc.start()
+        deadline = start + self.settings.stack.ready_timeout_s
+        if name != "daprd" or not self.with_app:
+            proc.wait_ready(deadline)
+        if name in ("daprd", "app") and self.with_app:
+            self.daprd.wait_ready(deadline)
+        log.info("%s restarted in %.1fs (pid %s)", name, time.monotonic() - start, proc.pid)
 
     def stop(self) -> None:
         for proc in reversed(self.processes):
@@ -171,7 +188,11 @@ class Stack:
         env = {
             "AGENT_ACTORS_DAPR__HTTP_PORT": str(d.http_port),
             "AGENT_ACTORS_DAPR__GRPC_PORT": str(d.grpc_port),
+            **self.app_env,
         }
+        token = self.settings.auth.app_api_token
+        if token is not None:
+            env["APP_API_TOKEN"] = token.get_secret_value()
         url = f"http://{s.app_host}:{s.app_port}/healthz"
         return ManagedProcess("app", argv, self._log("app"), lambda: health.http_ok(url), env)
 

@@ -1,0 +1,145 @@
+"""ChatAgent (id = user id): owns the conversation, commits each turn, publishes its event.
+
+One turn: ResponseAgent answers; the user message, the reply and the new ``meta`` are saved in
+one actor-state transaction; then ConversationUpdated is published. An event that could not be
+published stays pending (``meta.published_seq < meta.turns``) and a reminder republishes it,
+without waiting for new traffic and across restarts (reminders live in the scheduler).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dapr.actor import Actor, ActorId, Remindable
+from dapr.actor.runtime.context import ActorRuntimeContext
+
+from agent_actors.actors import naming
+from agent_actors.actors.boundary import actor_method, unwrap
+from agent_actors.actors.deps import ActorDeps
+from agent_actors.actors.history import HistoryStore
+from agent_actors.actors.interfaces import ChatAgentInterface, ResponseAgentInterface
+from agent_actors.actors.state import ChatMessage, ChatMeta
+from agent_actors.errors import InvalidInput
+from agent_actors.events.publisher import PublishFailed
+from agent_actors.events.schemas import ConversationUpdated
+
+log = logging.getLogger(__name__)
+
+OUTBOX_REMINDER = "outbox"
+# Bounds the catch-up work one turn or one reminder tick does, so a long outage never turns
+# one call into an unbounded one; the reminder keeps going until the outbox is empty.
+PUBLISH_BATCH = 50
+
+
+class ChatAgent(Actor, ChatAgentInterface, Remindable):  # type: ignore[misc]
+    def __init__(self, ctx: ActorRuntimeContext, actor_id: ActorId, deps: ActorDeps) -> None:
+        super().__init__(ctx, actor_id)
+        self._deps = deps
+        self._user = actor_id.id
+        self._history = HistoryStore(self._state_manager, deps.settings.limits.history_page_size)
+
+    @actor_method
+    async def process_message(self, user_input: dict[str, Any]) -> dict[str, Any]:
+        message = ChatMessage.model_validate(user_input)
+        if message.role != "user":
+            raise InvalidInput("a chat turn starts with a message whose role is 'user'")
+        meta = await self._history.meta()
+        seq = meta.turns + 1
+        recent = await self._history.tail(meta, self._deps.settings.limits.prompt_history)
+        log.info("turn user=%s seq=%d: delegating to ResponseAgent", self._user, seq)
+        proxy = self._deps.proxies.create(
+            naming.RESPONSE, naming.response_id(self._user), ResponseAgentInterface
+        )
+        request = {"seq": seq, "message": message.model_dump(), "recent": dump(recent)}
+        reply = ChatMessage.model_validate(unwrap(await proxy.ProcessMessage(request)))
+        await self._history.append(meta, [message, reply])
+        meta.turns = seq
+        await self._arm_outbox(meta)
+        await self._history.save_meta(meta)
+        # The turn is durable from here on (history and pending event in one transaction).
+        await self._state_manager.save_state()
+        log.info("turn user=%s seq=%d: committed", self._user, seq)
+        try:
+            await self._publish_pending(meta, {seq: (message, reply)})
+            await self._history.save_meta(meta)
+        except Exception:
+            # Committed already: the reminder republishes; the caller must see success.
+            log.exception("user=%s seq=%d: publishing after commit failed", self._user, seq)
+        return {"role": reply.role, "content": reply.content, "seq": seq}
+
+    @actor_method
+    async def get_conversation_history(self, query: dict[str, Any]) -> dict[str, Any]:
+        meta = await self._history.meta()
+        limit = int(query.get("limit") or self._deps.settings.limits.history_view)
+        before = query.get("before")
+        end = meta.entries if before is None else max(0, min(int(before), meta.entries))
+        start = max(0, end - limit)
+        entries = await self._history.range(meta, start, end)
+        return {
+            "history": dump(entries),
+            "total": meta.entries,
+            "next_before": start if start > 0 else None,
+            "pending_events": len(meta.pending),
+        }
+
+    async def receive_reminder(
+        self,
+        name: str,
+        state: bytes,
+        due_time: timedelta,
+        period: timedelta,
+        ttl: timedelta | None = None,
+    ) -> None:
+        if name != OUTBOX_REMINDER:
+            return
+        try:
+            meta = await self._history.meta()
+            await self._publish_pending(meta, {})
+            if not meta.pending:
+                await self.unregister_reminder(OUTBOX_REMINDER)
+                meta.outbox_armed = False
+            await self._history.save_meta(meta)
+        except BaseException:
+            await self._state_manager.clear_cache()
+            raise
+
+    async def _arm_outbox(self, meta: ChatMeta) -> None:
+        """Register the republish reminder once per burst of activity, before the commit, so a
+        crash between commit and publish still gets its event out."""
+        if meta.outbox_armed:
+            return
+        interval = timedelta(seconds=self._deps.settings.limits.republish_interval_s)
+        try:
+            await self.register_reminder(OUTBOX_REMINDER, b"{}", interval, interval)
+        except Exception:
+            log.warning("user=%s: could not arm the outbox reminder", self._user, exc_info=True)
+            return
+        meta.outbox_armed = True
+
+    async def _publish_pending(
+        self, meta: ChatMeta, known: dict[int, tuple[ChatMessage, ChatMessage]]
+    ) -> None:
+        for seq in list(meta.pending)[:PUBLISH_BATCH]:
+            pair = known.get(seq) or await self._history.turn(meta, seq)
+            event = ConversationUpdated(
+                user_id=self._user,
+                seq=seq,
+                input=pair[0],
+                output=pair[1],
+                timestamp=datetime.now(UTC),
+            )
+            try:
+                await self._deps.publisher.publish(event)
+            except PublishFailed as exc:
+                log.warning(
+                    "user=%s seq=%d: publish failed, kept in the outbox: %s", self._user, seq, exc
+                )
+                return
+            meta.published_seq = seq
+            log.info("user=%s seq=%d: published ConversationUpdated", self._user, seq)
+
+
+def dump(messages: list[ChatMessage]) -> list[dict[str, Any]]:
+    return [m.model_dump() for m in messages]

@@ -1,0 +1,70 @@
+"""A pooled client for daprd's actor API, used by the proxies and by the actors themselves.
+
+The SDK's HTTP client opens a new aiohttp session (a new TCP connection) for every call and
+blocks the event loop on a synchronous health poll when it is built; this one keeps a pool of
+connections to daprd open and never blocks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from dapr.actor import ActorId, ActorProxy
+from dapr.clients.base import DaprActorClientBase
+from dapr.clients.exceptions import DaprInternalError
+from dapr.serializers import DefaultJSONSerializer
+
+SERIALIZER = DefaultJSONSerializer()
+
+
+class PooledActorClient(DaprActorClientBase):  # type: ignore[misc]
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+
+    async def _send(self, method: str, url: str, data: bytes | None = None) -> bytes:
+        try:
+            resp = await self._http.request(
+                method, url, content=data, headers={"Content-Type": "application/json"}
+            )
+        except httpx.HTTPError as exc:
+            raise DaprInternalError(f"daprd did not answer {method} {url}: {exc!r}") from exc
+        if resp.status_code >= 300:
+            raise DaprInternalError(
+                f"daprd answered {resp.status_code} to {method} {url}: {resp.text:.500}"
+            )
+        return resp.content
+
+    async def invoke_method(
+        self, actor_type: str, actor_id: str, method: str, data: bytes | None = None
+    ) -> bytes:
+        return await self._send("POST", f"/v1.0/actors/{actor_type}/{actor_id}/method/{method}", data)
+
+    async def save_state_transactionally(self, actor_type: str, actor_id: str, data: bytes) -> None:
+        await self._send("PUT", f"/v1.0/actors/{actor_type}/{actor_id}/state", data)
+
+    async def get_state(self, actor_type: str, actor_id: str, name: str) -> bytes:
+        return await self._send("GET", f"/v1.0/actors/{actor_type}/{actor_id}/state/{name}")
+
+    async def register_reminder(self, actor_type: str, actor_id: str, name: str, data: bytes) -> None:
+        await self._send("PUT", f"/v1.0/actors/{actor_type}/{actor_id}/reminders/{name}", data)
+
+    async def unregister_reminder(self, actor_type: str, actor_id: str, name: str) -> None:
+        await self._send("DELETE", f"/v1.0/actors/{actor_type}/{actor_id}/reminders/{name}")
+
+    async def register_timer(self, actor_type: str, actor_id: str, name: str, data: bytes) -> None:
+        await self._send("PUT", f"/v1.0/actors/{actor_type}/{actor_id}/timers/{name}", data)
+
+    async def unregister_timer(self, actor_type: str, actor_id: str, name: str) -> None:
+        await self._send("DELETE", f"/v1.0/actors/{actor_type}/{actor_id}/timers/{name}")
+
+
+class ProxyFactory:
+    """Creates ``ActorProxy`` objects on the pooled client (callers only use proxies)."""
+
+    def __init__(self, client: DaprActorClientBase) -> None:
+        self._client = client
+
+    def create(self, actor_type: str, actor_id: str, interface: type[Any]) -> Any:
+        return ActorProxy(self._client, actor_type, ActorId(actor_id), interface, SERIALIZER)
+

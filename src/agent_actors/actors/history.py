@@ -1,0 +1,65 @@
+"""ChatAgent's paged history on top of the SDK's state manager (layout in ``state.py``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent_actors.actors.state import ChatMessage, ChatMeta, HistoryPage, page_key
+
+META_KEY = "meta"
+
+
+class HistoryStore:
+    def __init__(self, state_manager: Any, page_size: int) -> None:
+        self._sm = state_manager
+        self._default_page_size = page_size
+
+    async def meta(self) -> ChatMeta:
+        found, raw = await self._sm.try_get_state(META_KEY)
+        if not found:
+            # The page size is fixed at the first turn, so changing the setting later never
+            # misreads an existing conversation.
+            return ChatMeta(page_size=self._default_page_size)
+        return ChatMeta.model_validate(raw)
+
+    async def save_meta(self, meta: ChatMeta) -> None:
+        await self._sm.set_state(META_KEY, meta.model_dump())
+
+    async def _page(self, page: int) -> HistoryPage:
+        found, raw = await self._sm.try_get_state(page_key(page))
+        return HistoryPage.model_validate(raw) if found else HistoryPage()
+
+    async def append(self, meta: ChatMeta, messages: list[ChatMessage]) -> None:
+        """Write ``messages`` after the last committed entry: only the pages they land on."""
+        index = meta.entries
+        pages: dict[int, HistoryPage] = {}
+        for message in messages:
+            number, offset = divmod(index, meta.page_size)
+            if number not in pages:
+                pages[number] = await self._page(number)
+            page = pages[number]
+            # A failed earlier attempt may have left nothing behind (the cache is cleared), but
+            # be exact anyway: the entry at `offset` is overwritten, never appended twice.
+            del page.entries[offset:]
+            page.entries.append(message)
+            index += 1
+        for number, page in pages.items():
+            await self._sm.set_state(page_key(number), page.model_dump())
+
+    async def range(self, meta: ChatMeta, start: int, end: int) -> list[ChatMessage]:
+        if end <= start:
+            return []
+        out: list[ChatMessage] = []
+        first, last = start // meta.page_size, (end - 1) // meta.page_size
+        for number in range(first, last + 1):
+            base = number * meta.page_size
+            entries = (await self._page(number)).entries
+            out.extend(entries[max(0, start - base) : max(0, end - base)])
+        return out
+
+    async def tail(self, meta: ChatMeta, count: int) -> list[ChatMessage]:
+        return await self.range(meta, max(0, meta.entries - count), meta.entries)
+
+    async def turn(self, meta: ChatMeta, seq: int) -> tuple[ChatMessage, ChatMessage]:
+        user, reply = await self.range(meta, (seq - 1) * 2, seq * 2)
+        return user, reply

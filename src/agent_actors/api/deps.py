@@ -1,0 +1,31 @@
+"""``Annotated`` dependency aliases the routers share."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from agent_actors.actors.client import ProxyFactory
+from agent_actors.api.ids import check_user_id
+from agent_actors.events.subscriber import Deps as Deps
+from agent_actors.settings import Settings
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_proxies(request: Request) -> ProxyFactory:
+    proxies: ProxyFactory = request.app.state.deps.proxies
+    return proxies
+
+
+def get_user_id(request: Request, id: Annotated[str, Path()]) -> str:  # noqa: A002
+    return check_user_id(id, request.app.state.settings.limits.max_id_chars)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+Proxies = Annotated[ProxyFactory, Depends(get_proxies)]
+UserId = Annotated[str, Depends(get_user_id)]

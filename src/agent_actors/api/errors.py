@@ -1,0 +1,51 @@
+"""The one place domain errors become HTTP answers: ``{"detail": reason, "code": code}``."""
+
+from __future__ import annotations
+
+import logging
+
+from dapr.clients.exceptions import DaprInternalError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from agent_actors.errors import AgentActorsError
+
+log = logging.getLogger(__name__)
+
+
+def _answer(status: int, code: str, detail: object) -> JSONResponse:
+    return JSONResponse({"detail": detail, "code": code}, status_code=status)
+
+
+async def on_domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AgentActorsError)
+    if exc.status >= 500:
+        log.warning("%s: %s", exc.code, exc.message)
+    return _answer(exc.status, exc.code, exc.message)
+
+
+async def on_dapr_error(request: Request, exc: Exception) -> JSONResponse:
+    # The detail of a sidecar failure is for the logs, not for the caller.
+    log.error("actor call for %s failed: %s", request.url.path, exc)
+    return _answer(503, "actor_unavailable", "the actor runtime could not complete the call")
+
+
+async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    reasons = "; ".join(
+        f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg')}" for err in exc.errors()
+    )
+    return _answer(422, "invalid_input", reasons or "invalid request")
+
+
+async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s", request.url.path, exc_info=exc)
+    return _answer(500, "internal_error", "an unexpected error happened; it has been logged")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(AgentActorsError, on_domain_error)
+    app.add_exception_handler(DaprInternalError, on_dapr_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,1 @@
+"""ConversationUpdated: its schema, how it is published, how the subscription handles it."""

@@ -1,0 +1,1 @@
+"""What writes ResponseAgent's replies: an offline responder, or an OpenAI-compatible model."""

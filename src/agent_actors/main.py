@@ -1,0 +1,91 @@
+"""The app factory: FastAPI with the three actors registered through ``DaprActor``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from dapr.actor import ActorId
+from dapr.actor.runtime.context import ActorRuntimeContext
+from dapr.ext.fastapi import DaprActor
+from fastapi import FastAPI
+
+from agent_actors import logs
+from agent_actors.actors.chat_agent import ChatAgent
+from agent_actors.actors.client import PooledActorClient, ProxyFactory
+from agent_actors.actors.deps import ActorDeps
+from agent_actors.actors.memory_agent import MemoryAgentActor
+from agent_actors.actors.response_agent import ResponseAgent
+from agent_actors.api import chat, errors, inspect
+from agent_actors.api.auth import SidecarTokenMiddleware
+from agent_actors.events import subscriber
+from agent_actors.events.publisher import DaprPublisher, Publisher
+from agent_actors.llm.offline import OfflineResponder
+from agent_actors.llm.responder import Responder
+from agent_actors.settings import Settings, get_settings
+
+ACTORS = (ChatAgent, ResponseAgent, MemoryAgentActor)
+
+
+def dapr_http(settings: Settings) -> httpx.AsyncClient:
+    d = settings.dapr
+    return httpx.AsyncClient(
+        base_url=f"http://{d.host}:{d.http_port}",
+        timeout=httpx.Timeout(d.actor_call_timeout_s, connect=5.0),
+        limits=httpx.Limits(max_connections=256, max_keepalive_connections=128),
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    publisher: Publisher | None = None,
+    responder: Responder | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    logs.configure(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with dapr_http(settings) as http:
+            client = PooledActorClient(http)
+            deps = ActorDeps(
+                settings=settings,
+                proxies=ProxyFactory(client),
+                publisher=publisher or DaprPublisher(http, settings.dapr.pubsub_name, settings.dapr.topic),
+                responder=responder or OfflineResponder(),
+            )
+            app.state.deps = deps
+            for actor_cls in ACTORS:
+                await dapr_actor.register_actor(
+                    actor_cls,
+                    actor_factory=_factory(actor_cls, deps),
+                    # Our pooled client: the SDK's default would block this loop on a health
+                    # poll until daprd answers, and daprd waits for this app to listen.
+                    actor_client=client,
+                )
+            yield
+
+    app = FastAPI(
+        title="agent-actors",
+        description="AI chat agents as Dapr virtual actors",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.subscription_stats = subscriber.SubscriptionStats()
+    dapr_actor = DaprActor(app)
+    app.include_router(chat.router)
+    app.include_router(inspect.router)
+    app.include_router(subscriber.router)
+    errors.install(app)
+    if settings.auth.app_api_token is not None:
+        app.add_middleware(SidecarTokenMiddleware, token=settings.auth.app_api_token.get_secret_value())
+    return app
+
+
+def _factory(actor_cls: type, deps: ActorDeps):  # type: ignore[no-untyped-def]
+    def build(ctx: ActorRuntimeContext, actor_id: ActorId) -> object:
+        return actor_cls(ctx, actor_id, deps)
+
+    return build
