@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,9 +57,14 @@ def app_env_for(limits: dict[str, object]) -> dict[str, str]:
     return {f"AGENT_ACTORS_LIMITS__{k.upper()}": str(v) for k, v in limits.items()}
 
 
-def start_stack(run_dir: Path) -> Iterator[RunningStack]:
-    settings = private_settings(run_dir, **TEST_LIMITS)
-    stack = Stack(settings, app_env=app_env_for(TEST_LIMITS))
+def start_stack(
+    run_dir: Path, extra_env: dict[str, str] | None = None, **limits: object
+) -> Iterator[RunningStack]:
+    """Start a private stack; ``extra_env`` goes to the app process (e.g. OPENAI_BASE_URL),
+    ``limits`` override ``Settings.limits`` fields for the app."""
+    merged = {**TEST_LIMITS, **limits}
+    settings = private_settings(run_dir, **merged)
+    stack = Stack(settings, app_env={**app_env_for(merged), **(extra_env or {})})
     stack.start()
     try:
         with (
@@ -72,5 +76,3 @@ def start_stack(run_dir: Path) -> Iterator[RunningStack]:
             r.close()
     finally:
         stack.stop()
-        if os.environ.get("KEEP_STACK_LOGS") is None:
-            pass
