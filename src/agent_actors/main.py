@@ -12,6 +12,7 @@ from dapr.ext.fastapi import DaprActor
 from fastapi import FastAPI
 
 from agent_actors import logs
+from agent_actors.actors.bench_actor import BenchActor
 from agent_actors.actors.chat_agent import ChatAgent
 from agent_actors.actors.client import PooledActorClient, ProxyFactory
 from agent_actors.actors.deps import ActorDeps
@@ -57,7 +58,7 @@ def create_app(
                 responder=responder or OfflineResponder(),
             )
             app.state.deps = deps
-            for actor_cls in ACTORS:
+            for actor_cls in actor_types(settings):
                 await dapr_actor.register_actor(
                     actor_cls,
                     actor_factory=_factory(actor_cls, deps),
@@ -82,6 +83,11 @@ def create_app(
     if settings.auth.app_api_token is not None:
         app.add_middleware(SidecarTokenMiddleware, token=settings.auth.app_api_token.get_secret_value())
     return app
+
+
+def actor_types(settings: Settings) -> tuple[type, ...]:
+    """The three actors; with ``bench_actor`` on, also the no-op BenchActor (`make bench`)."""
+    return (*ACTORS, BenchActor) if settings.bench_actor else ACTORS
 
 
 def _factory(actor_cls: type, deps: ActorDeps):  # type: ignore[no-untyped-def]

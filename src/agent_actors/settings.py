@@ -85,9 +85,33 @@ class AuthSettings(BaseModel):
 class LlmSettings(BaseModel):
     """The responder: offline (default) or any OpenAI-compatible server."""
 
-    base_url: str | None = None
-    api_key: SecretStr | None = None
-    model: str = "gpt-4o-mini"
+    base_url: str | None = Field(None, description="OpenAI-compatible server (OPENAI_BASE_URL)")
+    api_key: SecretStr | None = Field(None, description="its API key (OPENAI_API_KEY); never logged")
+    model: str = Field("gpt-4o-mini", description="model name sent to the server (OPENAI_MODEL)")
+    system_prompt: str = Field(
+        "You are a helpful assistant in a chat service. Answer briefly and truthfully. Use the "
+        "tools when the user asks about the time or about what they said earlier.",
+        description="the system message that starts every prompt",
+    )
+    timeout_s: float = Field(20.0, gt=0, description="one model request's timeout")
+    max_retries: int = Field(2, ge=0, description="retries of a request that failed transiently")
+    retry_backoff_s: float = Field(0.5, ge=0, description="first retry delay (doubles each time)")
+    turn_timeout_s: float = Field(
+        40.0, gt=0, description="budget for all model calls of one turn; keep under the actor "
+        "call timeout (60 s)",
+    )  # fmt: skip
+    max_tool_steps: int = Field(4, ge=0, description="tool rounds per turn (0: no tools offered)")
+    max_repairs: int = Field(2, ge=0, description="re-asks per turn after an invalid tool call")
+    max_output_tokens: int | None = Field(None, ge=1, description="max_tokens per request")
+    temperature: float | None = Field(None, ge=0, description="sampling temperature (unset: server's)")
+    stream_usage: bool = Field(
+        True, description="ask for token usage in streamed answers (stream_options.include_usage)"
+    )
+    calls_kept: int = Field(200, ge=1, description="model-call records kept per user")
+    calls_page_size: int = Field(20, ge=1, description="model-call records per stored page")
+    search_max_pages: int = Field(
+        4, ge=1, description="history pages one search_history tool call reads, newest first"
+    )
 
 
 class Settings(BaseSettings):
@@ -100,6 +124,8 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = False
+    # Registers the no-op BenchActor for `make bench` (W0); off: exactly the three actor types.
+    bench_actor: bool = False
     dapr: DaprSettings = DaprSettings()
     stack: StackSettings = StackSettings()
     limits: LimitSettings = LimitSettings()

@@ -7,6 +7,8 @@ ChatAgent (id ``user1``)
     ``history-<n>``     HistoryPage n: entries ``n*page_size .. (n+1)*page_size - 1``
 ResponseAgent (id ``response-user1``)
     ``stats``           ResponseStats: replies given, last seq answered
+    ``calls-meta``      CallLogMeta: model calls recorded so far, page size
+    ``calls-<n>``       CallPage: a ring of pages of CallRecords (``llm/call_log.py``)
 MemoryAgentActor (id ``memory-user1``)
     ``memory``          MemoryState: the bounded window, last applied seq, reorder buffer
 
@@ -17,6 +19,7 @@ a method never mutates the SDK's state cache in place (it keeps that cache after
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -64,6 +67,41 @@ class MemoryState(BaseModel):
 class TurnPair(BaseModel):
     input: ChatMessage
     output: ChatMessage
+
+
+class ToolCallRecord(BaseModel):
+    name: str
+    arguments: str = ""
+    error: str | None = None
+
+
+class CallRecord(BaseModel):
+    """One request to the model: what the call log keeps and GET /chat/{id}/calls shows."""
+
+    seq: int = Field(description="the turn it belonged to")
+    at: datetime
+    model: str
+    purpose: Literal["reply", "tool_step", "repair"] = "reply"
+    attempt: int = Field(1, description="1, then 2.. for retries of the same request")
+    stream: bool = False
+    latency_ms: int = 0
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    # invalid: the answer could not be used (unknown tool, bad arguments, empty) and was
+    # followed by a repair request, or ended the turn once the repairs ran out.
+    status: Literal["ok", "invalid", "error"] = "ok"
+    error: str | None = None
+
+
+class CallLogMeta(BaseModel):
+    total: int = 0
+    page_size: int = 20
+
+
+class CallPage(BaseModel):
+    number: int = Field(-1, description="which logical page the ring slot holds now")
+    records: list[CallRecord] = Field(default_factory=list)
 
 
 def page_key(page: int) -> str:

@@ -1,4 +1,9 @@
-"""The default responder: deterministic, no network, answers as the tutorial's mock did."""
+"""The default responder: deterministic, no network, answers as the tutorial's mock did.
+
+Each memory entry is quoted up to ``QUOTE_CHARS``: the tutorial quoted them whole, and since
+replies quote memory that holds earlier replies, a reply grew geometrically with the turn
+number (past daprd's 4 MB request limit within ~40 turns).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,12 @@ from datetime import UTC, datetime
 
 from agent_actors.llm.responder import ReplyRequest
 
+QUOTE_CHARS = 80
+
+
+def quote(text: str) -> str:
+    return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"
+
 
 class OfflineResponder:
     def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
@@ -14,7 +25,7 @@ class OfflineResponder:
 
     async def reply(self, request: ReplyRequest) -> str:
         context = (
-            "; ".join(f"{m.role}: {m.content}" for m in request.memory)
+            "; ".join(f"{m.role}: {quote(m.content)}" for m in request.memory)
             if request.memory
             else f"Message count: {request.count}"
         )

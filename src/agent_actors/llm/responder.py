@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agent_actors.actors.state import ChatMessage
+from agent_actors.actors.state import CallRecord, ChatMessage
+
+# Searches this user's committed history: (query, limit) -> matching entries, newest first.
+HistorySearch = Callable[[str, int], Awaitable[list[ChatMessage]]]
 
 
 @dataclass(frozen=True)
@@ -16,6 +20,13 @@ class ReplyRequest:
     memory: list[ChatMessage] = field(default_factory=list)
     recent: list[ChatMessage] = field(default_factory=list)
     count: int = 0
+    # Where the reply's tokens go as they arrive (see ``streams.py``); None: nobody listens.
+    stream_id: str | None = None
+    # The responder appends one record per model request, also when ``reply`` raises, so the
+    # actor can keep the records of a failed turn.
+    calls: list[CallRecord] = field(default_factory=list)
+    # The search_history tool's reach beyond ``recent``; None: search ``recent`` only.
+    search_history: HistorySearch | None = None
 
 
 class Responder(Protocol):

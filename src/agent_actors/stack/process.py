@@ -75,6 +75,12 @@ class ManagedProcess:
             return "no log"
         return " | ".join(line.strip()[:300] for line in text[-lines:]) or "empty log"
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash would (tests of durability)."""
+        if self.popen is not None and self.running():
+            self.popen.kill()
+            self.popen.wait(timeout=10)
+
     def stop(self, grace_s: float = 10.0) -> None:
         if not self.running():
             return

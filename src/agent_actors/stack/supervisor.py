@@ -70,10 +70,11 @@ class Stack:
     def process(self, name: str) -> ManagedProcess:
         return next(p for p in self.processes if p.name == name)
 
-    def restart(self, name: str) -> None:
-        """Stop one part and start it again with the same command (crash/restart tests)."""
+    def restart(self, name: str, *, crash: bool = False) -> None:
+        """Stop one part (or kill it, as a crash would) and start it again with the same
+        command."""
         proc = self.process(name)
-        proc.stop()
+        proc.kill() if crash else proc.stop()
         start = time.monotonic()
         proc.start()
         deadline = start + self.settings.stack.ready_timeout_s

@@ -1,0 +1,161 @@
+"""One request to an OpenAI-compatible server, plain or streamed, read into a ``ModelTurn``.
+
+Failures come out as domain errors, tagged transient or not (``ModelCallFailed``), so the
+caller decides about retries without knowing the SDK's exception tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion
+
+from agent_actors.errors import (
+    AgentActorsError,
+    ResponderError,
+    ResponderTimeout,
+    ResponderUnavailable,
+)
+from agent_actors.llm.streams import StreamHub
+
+Message = dict[str, Any]
+
+
+@dataclass
+class RequestedCall:
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass
+class ModelTurn:
+    content: str = ""
+    tool_calls: list[RequestedCall] = field(default_factory=list)
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    streamed_text: bool = False
+
+
+class ModelCallFailed(Exception):
+    def __init__(self, error: AgentActorsError, transient: bool) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.transient = transient
+
+
+def classify(exc: BaseException) -> ModelCallFailed:
+    """Map what the SDK raised to the caller's 5xx, and whether a retry may help."""
+    if isinstance(exc, openai.APITimeoutError):
+        return ModelCallFailed(ResponderTimeout("the model did not answer in time"), True)
+    if isinstance(exc, openai.APIConnectionError):
+        return ModelCallFailed(ResponderUnavailable("the model server cannot be reached"), True)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        said = f"the model server answered {status}: {str(exc.message)[:200]}"
+        if status == 429 or status in (502, 503):
+            return ModelCallFailed(ResponderUnavailable(said), True)
+        if status == 504:
+            return ModelCallFailed(ResponderTimeout(said), True)
+        return ModelCallFailed(ResponderError(said), status >= 500 or status == 408)
+    if isinstance(exc, AgentActorsError):
+        return ModelCallFailed(exc, False)
+    # Garbage where JSON was expected, a stream cut short with a decode error, and the like.
+    return ModelCallFailed(
+        ResponderError(f"the model server's answer could not be read: {type(exc).__name__}"),
+        False,
+    )
+
+
+class Completer:
+    def __init__(
+        self, client: AsyncOpenAI, model: str, options: dict[str, Any], streams: StreamHub
+    ) -> None:
+        self._client = client
+        self._model = model
+        self._options = options
+        self._streams = streams
+
+    async def complete(
+        self, messages: list[Message], tools: list[dict[str, Any]] | None
+    ) -> ModelTurn:
+        try:
+            resp = await self._client.chat.completions.create(
+                model=self._model, messages=messages, **self._tool_args(tools), **self._options
+            )
+        except Exception as exc:
+            raise classify(exc) from exc
+        if not isinstance(resp, ChatCompletion) or not resp.choices:
+            raise classify(ResponderError("the model server's answer has no choices"))
+        message = resp.choices[0].message
+        turn = ModelTurn(content=message.content or "")
+        for tc in message.tool_calls or []:
+            function = getattr(tc, "function", None)
+            if function is not None:
+                turn.tool_calls.append(RequestedCall(tc.id, function.name, function.arguments))
+        if resp.usage is not None:
+            turn.tokens_in, turn.tokens_out = resp.usage.prompt_tokens, resp.usage.completion_tokens
+        return turn
+
+    async def stream(
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]] | None,
+        stream_id: str,
+        usage: bool,
+    ) -> ModelTurn:
+        turn = ModelTurn()
+        parts: list[str] = []
+        calls: dict[int, RequestedCall] = {}
+        extra: dict[str, Any] = {"stream_options": {"include_usage": True}} if usage else {}
+        try:
+            stream = await self._client.chat.completions.create(
+                model=self._model,
+                messages=messages,
+                stream=True,
+                **self._tool_args(tools),
+                **self._options,
+                **extra,
+            )
+            async with stream:
+                async for chunk in stream:
+                    if chunk.usage is not None:
+                        turn.tokens_in = chunk.usage.prompt_tokens
+                        turn.tokens_out = chunk.usage.completion_tokens
+                    for choice in chunk.choices:
+                        delta = choice.delta
+                        if delta.content:
+                            parts.append(delta.content)
+                            turn.streamed_text = True
+                            self._streams.token(stream_id, delta.content)
+                        for tc in delta.tool_calls or []:
+                            merge_tool_delta(calls, tc)
+        except ModelCallFailed:
+            raise
+        except Exception as exc:
+            raise classify(exc) from exc
+        turn.content = "".join(parts)
+        turn.tool_calls = [calls[i] for i in sorted(calls)]
+        return turn
+
+    @staticmethod
+    def _tool_args(tools: list[dict[str, Any]] | None) -> dict[str, Any]:
+        return {"tools": tools} if tools else {}
+
+
+def merge_tool_delta(calls: dict[int, RequestedCall], delta: Any) -> None:
+    """Streamed tool calls arrive in pieces keyed by index: the id and name once (some servers
+    repeat them), the arguments as fragments to concatenate."""
+    slot = calls.setdefault(delta.index, RequestedCall("", "", ""))
+    if delta.id:
+        slot.id = delta.id
+    function = delta.function
+    if function is None:
+        return
+    if function.name and function.name != slot.name:
+        slot.name += function.name
+    if function.arguments:
+        slot.arguments += function.arguments

@@ -1,0 +1,126 @@
+"""The tools the model may call, executed inside ResponseAgent.
+
+A tool is a name, a description, a pydantic model of its arguments (which is also the JSON
+schema the model sees) and an async function. ``ToolRegistry.parse`` turns one requested call
+into validated arguments or an ``InvalidToolCall`` whose message tells the model what to fix.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agent_actors.actors.state import ChatMessage
+from agent_actors.llm.responder import HistorySearch
+
+SNIPPET_CHARS = 300
+
+
+class InvalidToolCall(Exception):
+    """The model asked for a tool that does not exist, or gave arguments that do not fit."""
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    user_id: str
+    recent: list[ChatMessage] = field(default_factory=list)
+    search_history: HistorySearch | None = None
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+class NoArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SearchArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field(min_length=1, max_length=200, description="words to look for")
+    limit: int = Field(5, ge=1, le=10, description="most matches to return")
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    args: type[BaseModel]
+    run: Callable[[Any, ToolContext], Awaitable[str]]
+
+    def schema(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.args.model_json_schema(),
+            },
+        }
+
+
+async def current_time(_args: NoArgs, ctx: ToolContext) -> str:
+    return json.dumps({"utc": ctx.clock().isoformat()})
+
+
+def matches(entries: list[ChatMessage], query: str) -> list[ChatMessage]:
+    """Entries containing every word of ``query`` (case-insensitive), in the given order."""
+    words = query.lower().split()
+    return [e for e in entries if all(w in e.content.lower() for w in words)]
+
+
+async def search_history(args: SearchArgs, ctx: ToolContext) -> str:
+    if ctx.search_history is not None:
+        found = await ctx.search_history(args.query, args.limit)
+    else:
+        found = matches(list(reversed(ctx.recent)), args.query)[: args.limit]
+    return json.dumps(
+        {"matches": [{"role": m.role, "content": m.content[:SNIPPET_CHARS]} for m in found]}
+    )
+
+
+class ToolRegistry:
+    def __init__(self, tools: list[Tool]) -> None:
+        self._tools = {t.name: t for t in tools}
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._tools)
+
+    def schemas(self) -> list[dict[str, Any]]:
+        return [t.schema() for t in self._tools.values()]
+
+    def parse(self, name: str, arguments: str) -> tuple[Tool, BaseModel]:
+        tool = self._tools.get(name)
+        if tool is None:
+            raise InvalidToolCall(f"there is no tool named {name!r}; the tools are {self.names}")
+        try:
+            raw = json.loads(arguments or "{}")
+        except ValueError as exc:
+            raise InvalidToolCall(f"the arguments of {name!r} are not JSON: {exc}") from exc
+        try:
+            return tool, tool.args.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise InvalidToolCall(f"the arguments of {name!r} do not fit: {problems}") from exc
+
+    async def run(self, tool: Tool, args: BaseModel, ctx: ToolContext) -> str:
+        return await tool.run(args, ctx)
+
+
+DEFAULT_TOOLS = ToolRegistry(
+    [
+        Tool("current_time", "The current date and time (UTC, ISO 8601).", NoArgs, current_time),
+        Tool(
+            "search_history",
+            "Search this user's own earlier messages and replies; newest matches first.",
+            SearchArgs,
+            search_history,
+        ),
+    ]
+)

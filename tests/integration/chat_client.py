@@ -1,0 +1,48 @@
+"""Small helpers the integration tests share to talk to the running service."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+
+T = TypeVar("T")
+
+
+def chat(app: httpx.Client, user: str, content: str) -> dict[str, Any]:
+    resp = app.post(f"/chat/{user}", json={"role": "user", "content": content})
+    assert resp.status_code == 200, resp.text
+    body: dict[str, Any] = resp.json()
+    return body
+
+
+def history(app: httpx.Client, user: str, **params: int) -> dict[str, Any]:
+    resp = app.get(f"/chat/{user}/history", params=params)
+    assert resp.status_code == 200, resp.text
+    body: dict[str, Any] = resp.json()
+    return body
+
+
+def memory(app: httpx.Client, user: str) -> list[dict[str, Any]]:
+    resp = app.get(f"/memory/{user}")
+    assert resp.status_code == 200, resp.text
+    body: list[dict[str, Any]] = resp.json()["memory"]
+    return body
+
+
+def count(app: httpx.Client, user: str) -> int:
+    resp = app.get(f"/response/{user}/count")
+    assert resp.status_code == 200, resp.text
+    return int(resp.json()["count"])
+
+
+def eventually(probe: Callable[[], T], done: Callable[[T], bool], timeout: float = 30) -> T:
+    """Poll ``probe`` until ``done`` holds; returns the last value (the assert shows it)."""
+    deadline = time.monotonic() + timeout
+    value = probe()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        value = probe()
+    return value
