@@ -26,6 +26,10 @@ MEMORY_KEY = "memory"
 class MemoryAgentActor(Actor, MemoryAgentInterface):  # type: ignore[misc]
     def __init__(self, ctx: ActorRuntimeContext, actor_id: ActorId, deps: ActorDeps) -> None:
         super().__init__(ctx, actor_id)
+        self._bind(deps)
+
+    def _bind(self, deps: ActorDeps) -> None:
+        """Everything the actor derives from its deps (unit tests bind mock actors here)."""
         self._deps = deps
 
     async def _load(self) -> MemoryState:

@@ -34,6 +34,7 @@ class HistoryOut(BaseModel):
     history: list[MessageOut]
     total: int
     next_before: int | None = None
+    pending_events: int = 0
 
 
 @router.post("/chat/{id}", response_model=ChatReply)
@@ -61,4 +62,4 @@ async def history(
     limit = min(limit or settings.limits.history_view, settings.limits.history_view_max)
     proxy = proxies.create(naming.CHAT, id, ChatAgentInterface)
     page = unwrap(await proxy.GetConversationHistory({"limit": limit, "before": before}))
-    return HistoryOut(history=page["history"], total=page["total"], next_before=page["next_before"])
+    return HistoryOut.model_validate(page)
