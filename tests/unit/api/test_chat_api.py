@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.unit.twins import LocalActors
+
+Twins = tuple[TestClient, LocalActors]
+
+
+def test_chat_answers_in_the_tutorial_shape_and_history_pages(twins: Twins) -> None:
+    client, _ = twins
+    for i in range(4):
+        resp = client.post("/chat/user1", json={"role": "user", "content": f"hello {i}"})
+        assert resp.status_code == 200
+        body = resp.json()
+        assert set(body) == {"response"}
+        assert set(body["response"]) == {"role", "content"}
+        assert body["response"]["role"] == "assistant"
+    view = client.get("/chat/user1/history").json()
+    assert view["total"] == 8
+    assert len(view["history"]) == 5
+    older = client.get("/chat/user1/history", params={"before": view["next_before"]}).json()
+    assert [e["content"] for e in older["history"]] == ["hello 0", older["history"][1]["content"], "hello 1"]
+    assert client.get("/response/user1/count").json() == {"count": 4}
+    assert client.get("/memory/user1").json() == {"memory": []}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "code"),
+    [
+        ("/chat/a|b", {"content": "x"}, 422, "invalid_user_id"),
+        ("/chat/ok", {"content": ""}, 422, "invalid_input"),
+        ("/chat/ok", {"content": "y" * 9000}, 413, "content_too_large"),
+        ("/chat/ok", {"role": "system", "content": "x"}, 422, "invalid_input"),
+    ],
+)
+def test_bad_input_is_a_4xx_with_a_reason(
+    twins: Twins, path: str, body: dict[str, str], status: int, code: str
+) -> None:
+    client, actors = twins
+    resp = client.post(path, json=body)
+    assert (resp.status_code, resp.json()["code"]) == (status, code)
+    assert actors.actors == {}
+
+
+def test_actor_routes_need_the_sidecar_token(twins: Twins) -> None:
+    client, _ = twins
+    path = "/actors/ChatAgent/u/method/ProcessMessage"
+    assert client.put(path, json={}).status_code == 401
+    assert client.post("/subscribe", json={}).status_code == 401
+    assert client.get("/healthz").status_code == 200
+
+
+def test_a_sidecar_failure_is_a_503_without_internals(twins: Twins) -> None:
+    from dapr.clients.exceptions import DaprInternalError
+
+    client, actors = twins
+
+    def broken(*_args: object) -> object:
+        raise DaprInternalError("daprd answered 500: secret internals")
+
+    actors.create = broken  # type: ignore[method-assign]
+    resp = client.get("/memory/user1")
+    assert resp.status_code == 503
+    assert resp.json()["code"] == "actor_unavailable"
+    assert "internals" not in resp.text

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi.testclient import TestClient
+
+from tests.unit.twins import LocalActors
+
+Twins = tuple[TestClient, LocalActors]
+TOKEN = {"dapr-api-token": "unit-token"}
+
+
+def cloud_event(data: object) -> dict[str, object]:
+    return {"id": "1", "specversion": "1.0", "type": "com.dapr.event.sent", "data": data}
+
+
+def event(seq: int, user: str = "user1") -> dict[str, object]:
+    return {
+        "user_id": user,
+        "seq": seq,
+        "input": {"role": "user", "content": f"q{seq}"},
+        "output": {"role": "assistant", "content": f"a{seq}"},
+        "timestamp": datetime.now(UTC).isoformat(),
+    }
+
+
+def test_valid_events_succeed_once_and_in_order(twins: Twins) -> None:
+    client, _ = twins
+    for seq in (2, 1, 1):
+        resp = client.post("/subscribe", json=cloud_event(event(seq)), headers=TOKEN)
+        assert resp.json() == {"status": "SUCCESS"}
+    memory = client.get("/memory/user1").json()["memory"]
+    assert [m["content"] for m in memory] == ["a1", "q2", "a2"]
+
+
+def test_malformed_events_are_dropped_not_succeeded(twins: Twins) -> None:
+    client, _ = twins
+    for body in (cloud_event({"seq": 1}), cloud_event(event(1, user="bad|user")), ["x"]):
+        assert client.post("/subscribe", json=body, headers=TOKEN).json() == {"status": "DROP"}
+    assert client.get("/events/stats").json()["dropped"] == 3
+
+
+def test_an_unreachable_memory_actor_means_retry(twins: Twins) -> None:
+    from dapr.clients.exceptions import DaprInternalError
+
+    client, actors = twins
+
+    class Down:
+        async def UpdateMemory(self, _event: object) -> object:  # noqa: N802 - wire name
+            raise DaprInternalError("daprd did not answer")
+
+    actors.create = lambda *_a: Down()  # type: ignore[method-assign]
+    resp = client.post("/subscribe", json=cloud_event(event(1)), headers=TOKEN)
+    assert resp.json() == {"status": "RETRY"}
+
+
+def test_dead_letters_are_counted(twins: Twins) -> None:
+    client, _ = twins
+    resp = client.post("/subscribe/dead-letter", json=cloud_event({"junk": True}), headers=TOKEN)
+    assert resp.json() == {"status": "SUCCESS"}
+    stats = client.get("/events/stats").json()
+    assert stats["dead_letters"] == 1
+    assert "junk" in stats["recent_dead_letters"][0]["data"]
