@@ -18,11 +18,11 @@ from agent_actors.actors.client import PooledActorClient, ProxyFactory
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.memory_agent import MemoryAgentActor
 from agent_actors.actors.response_agent import ResponseAgent
-from agent_actors.api import chat, errors, inspect
+from agent_actors.api import calls, chat, errors, inspect, stream
 from agent_actors.api.auth import SidecarTokenMiddleware
 from agent_actors.events import subscriber
 from agent_actors.events.publisher import DaprPublisher, Publisher
-from agent_actors.llm.offline import OfflineResponder
+from agent_actors.llm.factory import build_responder
 from agent_actors.llm.responder import Responder
 from agent_actors.settings import Settings, get_settings
 
@@ -55,7 +55,7 @@ def create_app(
                 settings=settings,
                 proxies=ProxyFactory(client),
                 publisher=publisher or DaprPublisher(http, settings.dapr.pubsub_name, settings.dapr.topic),
-                responder=responder or OfflineResponder(),
+                responder=responder or build_responder(settings),
             )
             app.state.deps = deps
             for actor_cls in actor_types(settings):
@@ -78,6 +78,8 @@ def create_app(
     dapr_actor = DaprActor(app)
     app.include_router(chat.router)
     app.include_router(inspect.router)
+    app.include_router(stream.router)
+    app.include_router(calls.router)
     app.include_router(subscriber.router)
     errors.install(app)
     if settings.auth.app_api_token is not None:

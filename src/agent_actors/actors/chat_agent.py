@@ -36,8 +36,12 @@ PUBLISH_BATCH = 50
 class ChatAgent(Actor, ChatAgentInterface, Remindable):  # type: ignore[misc]
     def __init__(self, ctx: ActorRuntimeContext, actor_id: ActorId, deps: ActorDeps) -> None:
         super().__init__(ctx, actor_id)
+        self._bind(deps)
+
+    def _bind(self, deps: ActorDeps) -> None:
+        """Everything the actor derives from its deps (unit tests bind mock actors here)."""
         self._deps = deps
-        self._user = actor_id.id
+        self._user = self.id.id
         self._history = HistoryStore(self._state_manager, deps.settings.limits.history_page_size)
 
     @actor_method
@@ -53,6 +57,9 @@ class ChatAgent(Actor, ChatAgentInterface, Remindable):  # type: ignore[misc]
             naming.RESPONSE, naming.response_id(self._user), ResponseAgentInterface
         )
         request = {"seq": seq, "message": message.model_dump(), "recent": dump(recent)}
+        if user_input.get("stream_id"):
+            # POST /chat/{id}/stream: where ResponseAgent sends the tokens (llm/streams.py).
+            request["stream_id"] = str(user_input["stream_id"])
         reply = ChatMessage.model_validate(unwrap(await proxy.ProcessMessage(request)))
         await self._history.append(meta, [message, reply])
         meta.turns = seq

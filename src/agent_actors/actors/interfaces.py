@@ -29,6 +29,9 @@ class ResponseAgentInterface(ActorInterface):
     @actormethod(name="GetMessageCount")
     async def get_message_count(self) -> Envelope: ...
 
+    @actormethod(name="GetCalls")
+    async def get_calls(self, query: dict[str, Any]) -> Envelope: ...
+
 
 class MemoryAgentInterface(ActorInterface):
     @actormethod(name="UpdateMemory")

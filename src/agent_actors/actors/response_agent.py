@@ -13,6 +13,8 @@ from agent_actors.actors.boundary import actor_method, unwrap
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.interfaces import MemoryAgentInterface, ResponseAgentInterface
 from agent_actors.actors.state import ChatMessage, ResponseStats
+from agent_actors.llm.call_log import CallLog
+from agent_actors.llm.history_search import CommittedHistory
 from agent_actors.llm.responder import ReplyRequest
 
 log = logging.getLogger(__name__)
@@ -22,8 +24,12 @@ STATS_KEY = "stats"
 class ResponseAgent(Actor, ResponseAgentInterface):  # type: ignore[misc]
     def __init__(self, ctx: ActorRuntimeContext, actor_id: ActorId, deps: ActorDeps) -> None:
         super().__init__(ctx, actor_id)
+        self._bind(deps)
+
+    def _bind(self, deps: ActorDeps) -> None:
+        """Everything the actor derives from its deps (unit tests bind mock actors here)."""
         self._deps = deps
-        self._user = naming.user_of(actor_id.id, "response")
+        self._user = naming.user_of(self.id.id, "response")
 
     async def _stats(self) -> ResponseStats:
         found, raw = await self._state_manager.try_get_state(STATS_KEY)
@@ -43,10 +49,26 @@ class ResponseAgent(Actor, ResponseAgentInterface):  # type: ignore[misc]
             naming.MEMORY, naming.memory_id(self._user), MemoryAgentInterface
         )
         memory = [ChatMessage.model_validate(m) for m in unwrap(await proxy.GetMemory())]
-        log.info("user=%s seq=%d: ResponseAgent read %d memory entries", self._user, seq, len(memory))
-        content = await self._deps.responder.reply(
-            ReplyRequest(self._user, seq, message, memory, recent, stats.count)
+        log.info("user=%s seq=%d: ResponseAgent read %d memory entries",
+                 self._user, seq, len(memory))  # fmt: skip
+        llm = self._deps.settings.llm
+        history = CommittedHistory(
+            self._runtime_ctx.state_provider.try_load_state, self._user, llm.search_max_pages
         )
+        reply_request = ReplyRequest(
+            self._user, seq, message, memory, recent, stats.count,
+            stream_id=request.get("stream_id"), search_history=history.search,
+        )  # fmt: skip
+        calls = CallLog(self._state_manager, llm.calls_kept, llm.calls_page_size)
+        try:
+            content = await self._deps.responder.reply(reply_request)
+        except Exception:
+            # The turn fails (and @actor_method drops the staged state), but its model calls
+            # happened: save their records on their own, then let the error through.
+            await self._save_calls_alone(calls, reply_request)
+            raise
+        if reply_request.calls:
+            await calls.append(reply_request.calls)
         await self._state_manager.set_state(STATS_KEY, stats.model_dump())
         log.info("user=%s seq=%d: ResponseAgent processed message", self._user, seq)
         return {"role": "assistant", "content": content}
@@ -54,3 +76,20 @@ class ResponseAgent(Actor, ResponseAgentInterface):  # type: ignore[misc]
     @actor_method
     async def get_message_count(self) -> int:
         return (await self._stats()).count
+
+    @actor_method
+    async def get_calls(self, query: dict[str, Any]) -> dict[str, Any]:
+        llm = self._deps.settings.llm
+        log_ = CallLog(self._state_manager, llm.calls_kept, llm.calls_page_size)
+        return await log_.range(int(query.get("limit") or 20), query.get("before"))
+
+    async def _save_calls_alone(self, calls: CallLog, request: ReplyRequest) -> None:
+        if not request.calls:
+            return
+        try:
+            await self._state_manager.clear_cache()
+            await calls.append(request.calls)
+            await self._state_manager.save_state()
+        except Exception:
+            log.warning("user=%s seq=%d: could not save the failed turn's call records",
+                        self._user, request.seq, exc_info=True)  # fmt: skip

@@ -69,6 +69,9 @@ class TurnPair(BaseModel):
     output: ChatMessage
 
 
+Purpose = Literal["reply", "tool_step", "repair"]
+
+
 class ToolCallRecord(BaseModel):
     name: str
     arguments: str = ""
@@ -81,7 +84,7 @@ class CallRecord(BaseModel):
     seq: int = Field(description="the turn it belonged to")
     at: datetime
     model: str
-    purpose: Literal["reply", "tool_step", "repair"] = "reply"
+    purpose: Purpose = "reply"
     attempt: int = Field(1, description="1, then 2.. for retries of the same request")
     stream: bool = False
     latency_ms: int = 0

@@ -7,11 +7,11 @@ caller decides about retries without knowing the SDK's exception tree.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import openai
-from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletion
+from openai import AsyncOpenAI, AsyncStream
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from agent_actors.errors import (
     AgentActorsError,
@@ -84,7 +84,10 @@ class Completer:
     ) -> ModelTurn:
         try:
             resp = await self._client.chat.completions.create(
-                model=self._model, messages=messages, **self._tool_args(tools), **self._options
+                model=self._model,
+                messages=cast(Any, messages),
+                **self._tool_args(tools),
+                **self._options,
             )
         except Exception as exc:
             raise classify(exc) from exc
@@ -112,9 +115,9 @@ class Completer:
         calls: dict[int, RequestedCall] = {}
         extra: dict[str, Any] = {"stream_options": {"include_usage": True}} if usage else {}
         try:
-            stream = await self._client.chat.completions.create(
+            stream: AsyncStream[ChatCompletionChunk] = await self._client.chat.completions.create(
                 model=self._model,
-                messages=messages,
+                messages=cast(Any, messages),
                 stream=True,
                 **self._tool_args(tools),
                 **self._options,

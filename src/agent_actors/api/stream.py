@@ -1,0 +1,124 @@
+"""POST /chat/{id}/stream: the reply's tokens as Server-Sent Events, then the committed turn.
+
+The turn goes through ChatAgent.ProcessMessage exactly as POST /chat/{id} does (same history,
+count, event and memory; serial per user); the only addition is a stream id, which
+ResponseAgent uses to push tokens into this process's ``StreamHub`` while the model writes.
+
+Events: ``token`` {"text"} (append), ``reset`` {} (drop the tokens so far: the model turned to
+a tool or a request was retried), then ``done`` {"role", "content", "seq"} (the committed
+reply) or ``error`` {"detail", "code", "status"}. A failure before the first token is an
+ordinary JSON error with its 5xx status. If no token arrives (offline responder, or the actor
+lives in another replica) the committed reply is sent as one token. A client that leaves
+early does not cancel the turn: it runs to its commit, so the history stays consistent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from dapr.clients.exceptions import DaprInternalError
+from fastapi import APIRouter, Depends
+from fastapi.responses import StreamingResponse
+
+from agent_actors.actors import naming
+from agent_actors.actors.boundary import unwrap
+from agent_actors.actors.interfaces import ChatAgentInterface
+from agent_actors.api.chat import MessageIn
+from agent_actors.api.deps import Proxies, SettingsDep, UserId
+from agent_actors.errors import AgentActorsError, ContentTooLarge, InvalidInput
+from agent_actors.llm.streams import STREAMS, StreamEvent, StreamHub
+
+router = APIRouter(tags=["chat"])
+# Turns whose client left keep running; holding the task keeps it from being collected.
+_running: set[asyncio.Task[Any]] = set()
+
+
+def get_hub() -> StreamHub:
+    return STREAMS
+
+
+Hub = Annotated[StreamHub, Depends(get_hub)]
+
+
+def sse(event: str, data: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+async def next_event(
+    queue: asyncio.Queue[StreamEvent], turn: asyncio.Task[Any]
+) -> StreamEvent | None:
+    """The next token event, or None once the turn is over and nothing is left queued."""
+    if not queue.empty() or turn.done():
+        return queue.get_nowait() if not queue.empty() else None
+    getter = asyncio.ensure_future(queue.get())
+    await asyncio.wait({getter, turn}, return_when=asyncio.FIRST_COMPLETED)
+    if getter.done():
+        return getter.result()
+    getter.cancel()
+    return queue.get_nowait() if not queue.empty() else None
+
+
+def outcome(turn: asyncio.Task[Any]) -> str:
+    """The final event of a turn that ended after tokens were sent."""
+    try:
+        reply = unwrap(turn.result())
+    except AgentActorsError as exc:
+        return sse("error", {"detail": exc.message, "code": exc.code, "status": exc.status})
+    except DaprInternalError:
+        detail = "the actor runtime could not complete the call"
+        return sse("error", {"detail": detail, "code": "actor_unavailable", "status": 503})
+    return sse("done", {"role": reply["role"], "content": reply["content"], "seq": reply["seq"]})
+
+
+@router.post("/chat/{id}/stream")
+async def chat_stream(
+    id: UserId,
+    message: MessageIn,
+    proxies: Proxies,
+    settings: SettingsDep,
+    hub: Hub,
+) -> StreamingResponse:
+    """Send a user message; the reply streams back as Server-Sent Events, then the turn."""
+    limit = settings.limits.max_content_chars
+    if not message.content.strip():
+        raise InvalidInput("content must not be empty")
+    if len(message.content) > limit:
+        size = len(message.content)
+        raise ContentTooLarge(f"content has {size} characters; the limit is {limit}")
+    stream_id = uuid.uuid4().hex
+    queue = hub.open(stream_id)
+    proxy = proxies.create(naming.CHAT, id, ChatAgentInterface)
+    request = {**message.model_dump(), "stream_id": stream_id}
+    turn = asyncio.create_task(proxy.ProcessMessage(request))
+    _running.add(turn)
+    turn.add_done_callback(_running.discard)
+    try:
+        first = await next_event(queue, turn)
+    except BaseException:
+        hub.close(stream_id)
+        raise
+    if first is None:
+        hub.close(stream_id)
+        # No token: the turn's outcome is known, so errors keep their HTTP status.
+        reply = unwrap(turn.result())
+        first = StreamEvent("token", reply["content"])
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            event: StreamEvent | None = first
+            while event is not None:
+                yield sse(event.kind, {"text": event.text} if event.kind == "token" else {})
+                event = await next_event(queue, turn)
+            yield outcome(turn)
+        finally:
+            hub.close(stream_id)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,74 @@
+"""ResponseAgent's record of model calls: bounded, paged, O(1) per turn.
+
+Records live on pages of ``page_size`` in a ring of ``ceil(kept / page_size) + 1`` slots
+(``calls-<slot>``); each page knows which logical page it holds, so a slot reused by a newer
+page is never read as an older one. A turn writes the page(s) its records land on and the
+meta, whatever the length of the conversation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent_actors.actors.state import CallLogMeta, CallPage, CallRecord
+
+META_KEY = "calls-meta"
+
+
+def slot_key(slot: int) -> str:
+    return f"calls-{slot}"
+
+
+class CallLog:
+    def __init__(self, state_manager: Any, kept: int, page_size: int) -> None:
+        self._sm = state_manager
+        self._kept = kept
+        self._default_page_size = page_size
+
+    async def meta(self) -> CallLogMeta:
+        found, raw = await self._sm.try_get_state(META_KEY)
+        # The page size is fixed at the first record, as the history's is.
+        if not found:
+            return CallLogMeta(page_size=self._default_page_size)
+        return CallLogMeta.model_validate(raw)
+
+    def _slots(self, meta: CallLogMeta) -> int:
+        return -(-self._kept // meta.page_size) + 1
+
+    async def _page(self, meta: CallLogMeta, number: int) -> CallPage:
+        found, raw = await self._sm.try_get_state(slot_key(number % self._slots(meta)))
+        page = CallPage.model_validate(raw) if found else CallPage()
+        return page if page.number == number else CallPage(number=number)
+
+    async def append(self, records: list[CallRecord]) -> None:
+        """Stage ``records`` in the state manager; the caller saves (with the turn, or alone)."""
+        meta = await self.meta()
+        pages: dict[int, CallPage] = {}
+        for record in records:
+            number = meta.total // meta.page_size
+            if number not in pages:
+                pages[number] = await self._page(meta, number)
+            pages[number].records.append(record)
+            meta.total += 1
+        for number, page in pages.items():
+            key = slot_key(number % self._slots(meta))
+            await self._sm.set_state(key, page.model_dump(mode="json"))
+        await self._sm.set_state(META_KEY, meta.model_dump())
+
+    async def range(self, limit: int, before: int | None) -> dict[str, Any]:
+        """Records ``[start, end)`` oldest first, with the cursor for the page before them."""
+        meta = await self.meta()
+        oldest = max(0, meta.total - self._kept)
+        end = meta.total if before is None else max(oldest, min(before, meta.total))
+        start = max(oldest, end - limit)
+        out: list[CallRecord] = []
+        if end > start:
+            for number in range(start // meta.page_size, (end - 1) // meta.page_size + 1):
+                base = number * meta.page_size
+                records = (await self._page(meta, number)).records
+                out.extend(records[max(0, start - base) : max(0, end - base)])
+        return {
+            "calls": [r.model_dump(mode="json") for r in out],
+            "total": meta.total,
+            "next_before": start if start > oldest else None,
+        }

@@ -1,0 +1,225 @@
+"""The responder on any OpenAI-compatible server (OpenAI, Ollama, vLLM, llama.cpp).
+
+One turn is a bounded loop: ask the model; run the tools it asks for (at most
+``max_tool_steps`` rounds); when its answer cannot be used (unknown tool, arguments that do not
+fit, an empty answer) tell it what was wrong and ask again (at most ``max_repairs`` times).
+Each request is retried on transient failures (``max_retries``), and the whole turn runs
+under ``turn_timeout_s``, well inside the actor call timeout, so a slow or broken model gives
+the caller a clear 502/503/504 instead of a proxy timeout. Every request is recorded in
+``ReplyRequest.calls`` as it happens, failed ones included.
+
+Nothing here blocks the event loop: ``AsyncOpenAI`` over httpx, so while one user's turn waits
+on the model every other actor in the process keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from openai import AsyncOpenAI
+
+from agent_actors.actors.state import CallRecord, Purpose, ToolCallRecord
+from agent_actors.errors import ResponderError, ResponderTimeout
+from agent_actors.llm.completion import Completer, Message, ModelCallFailed, ModelTurn
+from agent_actors.llm.prompt import build_messages
+from agent_actors.llm.responder import ReplyRequest
+from agent_actors.llm.streams import STREAMS, StreamHub
+from agent_actors.llm.tools import DEFAULT_TOOLS, InvalidToolCall, ToolContext, ToolRegistry
+from agent_actors.settings import LlmSettings
+
+log = logging.getLogger(__name__)
+PREVIEW_CHARS = 200
+
+
+class OpenAIResponder:
+    def __init__(
+        self,
+        settings: LlmSettings,
+        client: AsyncOpenAI,
+        *,
+        tools: ToolRegistry = DEFAULT_TOOLS,
+        streams: StreamHub = STREAMS,
+    ) -> None:
+        self._s = settings
+        self._client = client
+        self._tools = tools
+        self._streams = streams
+        options: dict[str, Any] = {}
+        if settings.max_output_tokens is not None:
+            options["max_tokens"] = settings.max_output_tokens
+        if settings.temperature is not None:
+            options["temperature"] = settings.temperature
+        self._completer = Completer(client, settings.model, options, streams)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def reply(self, request: ReplyRequest) -> str:
+        try:
+            async with asyncio.timeout(self._s.turn_timeout_s):
+                return await self._converse(request)
+        except TimeoutError as exc:
+            raise ResponderTimeout(
+                f"the model did not finish the turn within {self._s.turn_timeout_s:g} s"
+            ) from exc
+
+    async def _converse(self, request: ReplyRequest) -> str:
+        messages = build_messages(self._s.system_prompt, request)
+        tools = self._tools.schemas() if self._s.max_tool_steps > 0 else None
+        ctx = ToolContext(request.user_id, request.recent, request.search_history)
+        steps = repairs = 0
+        repair_note: Message | None = None
+        while True:
+            purpose: Purpose = "repair" if repair_note else ("tool_step" if steps else "reply")
+            asked = [*messages, repair_note] if repair_note else messages
+            turn = await self._request(request, asked, tools, purpose)
+            record = request.calls[-1]
+            problem = self._problem(turn, record)
+            if problem is None and turn.tool_calls and steps >= self._s.max_tool_steps:
+                record.status, record.error = "error", "tool step limit reached"
+                raise ResponderError(
+                    f"the model still asked for tools after {self._s.max_tool_steps} tool steps"
+                )
+            if problem is not None:
+                record.status, record.error = "invalid", problem[:PREVIEW_CHARS]
+                repairs += 1
+                if turn.streamed_text:
+                    self._streams.reset(request.stream_id)
+                if repairs > self._s.max_repairs:
+                    raise ResponderError(
+                        f"the model's answer could not be used after {self._s.max_repairs} "
+                        f"repair attempts: {problem}"
+                    )
+                log.info("user=%s seq=%d: repair %d: %s",
+                         request.user_id, request.seq, repairs, problem)  # fmt: skip
+                repair_note = self._repair_note(problem)
+                continue
+            if not turn.tool_calls:
+                return turn.content
+            if turn.streamed_text:
+                self._streams.reset(request.stream_id)
+            steps += 1
+            repair_note = None
+            messages = [*messages, *await self._run_tools(turn, ctx)]
+
+    def _problem(self, turn: ModelTurn, record: CallRecord) -> str | None:
+        if not turn.tool_calls:
+            return None if turn.content.strip() else "the answer was empty"
+        problems: list[str] = []
+        for call, seen in zip(turn.tool_calls, record.tool_calls, strict=True):
+            try:
+                self._tools.parse(call.name, call.arguments)
+            except InvalidToolCall as exc:
+                seen.error = str(exc)[:PREVIEW_CHARS]
+                problems.append(str(exc))
+        return "; ".join(problems) or None
+
+    def _repair_note(self, problem: str) -> Message:
+        return {
+            "role": "user",
+            "content": (
+                f"Your previous answer could not be used: {problem}. Either answer the user "
+                f"directly, or call one of these tools with valid JSON arguments: "
+                f"{', '.join(self._tools.names)}."
+            ),
+        }
+
+    async def _run_tools(self, turn: ModelTurn, ctx: ToolContext) -> list[Message]:
+        out: list[Message] = [
+            {
+                "role": "assistant",
+                "content": turn.content or None,
+                "tool_calls": [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": c.arguments},
+                    }
+                    for c in turn.tool_calls
+                ],
+            }
+        ]
+        for call in turn.tool_calls:
+            tool, args = self._tools.parse(call.name, call.arguments)
+            try:
+                result = await self._tools.run(tool, args, ctx)
+            except Exception as exc:
+                # A tool that fails is the model's problem to work around, not a failed turn.
+                log.warning("user=%s: tool %s failed: %r", ctx.user_id, call.name, exc)
+                result = f'{{"error": "the tool failed: {type(exc).__name__}"}}'
+            out.append({"role": "tool", "tool_call_id": call.id, "content": result})
+        return out
+
+    async def _request(
+        self,
+        request: ReplyRequest,
+        messages: list[Message],
+        tools: list[dict[str, Any]] | None,
+        purpose: Purpose,
+    ) -> ModelTurn:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._recorded(request, messages, tools, purpose, attempt)
+            except ModelCallFailed as failed:
+                if not failed.transient or attempt > self._s.max_retries:
+                    raise failed.error from failed
+                self._streams.reset(request.stream_id)
+                delay = self._s.retry_backoff_s * 2 ** (attempt - 1)
+                log.warning(
+                    "user=%s seq=%d: model request failed (%s), retry %d in %.1fs",
+                    request.user_id, request.seq, failed.error.message, attempt, delay,
+                )  # fmt: skip
+                await asyncio.sleep(delay)
+
+    async def _recorded(
+        self,
+        request: ReplyRequest,
+        messages: list[Message],
+        tools: list[dict[str, Any]] | None,
+        purpose: Purpose,
+        attempt: int,
+    ) -> ModelTurn:
+        streaming = self._streams.listening(request.stream_id)
+        record = CallRecord(
+            seq=request.seq,
+            at=datetime.now(UTC),
+            model=self._s.model,
+            purpose=purpose,
+            attempt=attempt,
+            stream=streaming,
+        )
+        request.calls.append(record)
+        started = time.monotonic()
+        try:
+            if streaming and request.stream_id is not None:
+                turn = await self._completer.stream(
+                    messages, tools, request.stream_id, self._s.stream_usage
+                )
+            else:
+                turn = await self._completer.complete(messages, tools)
+        except BaseException as exc:
+            record.status = "error"
+            record.error = describe(exc)
+            raise
+        finally:
+            record.latency_ms = int((time.monotonic() - started) * 1000)
+        record.tokens_in, record.tokens_out = turn.tokens_in, turn.tokens_out
+        record.tool_calls = [
+            ToolCallRecord(name=c.name[:PREVIEW_CHARS], arguments=c.arguments[:PREVIEW_CHARS])
+            for c in turn.tool_calls
+        ]
+        return turn
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, ModelCallFailed):
+        return f"{exc.error.code}: {exc.error.message}"[:PREVIEW_CHARS]
+    if isinstance(exc, asyncio.CancelledError):
+        return "cancelled: the turn's time budget ran out"
+    return f"{type(exc).__name__}: {exc}"[:PREVIEW_CHARS]
