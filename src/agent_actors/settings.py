@@ -58,6 +58,7 @@ class StackSettings(BaseModel):
     )
     ready_timeout_s: float = 90.0
     log_level: str = "info"
+    redis_server: str = Field("redis-server", description="name on PATH, or a path")
 
 
 class LimitSettings(BaseModel):

@@ -14,10 +14,14 @@ log = logging.getLogger(__name__)
 INSTALL_HINT = "install it with `sudo apt-get install -y redis-server` (or your OS's package)"
 
 
-def ensure_redis_server() -> str:
-    found = shutil.which("redis-server")
+def ensure_redis_server(name: str = "redis-server") -> str:
+    """The path of ``name``; a bare name missing from PATH is installed with apt when we are
+    root, a path that does not exist is an error (nothing to install there)."""
+    found = shutil.which(name)
     if found:
         return found
+    if os.sep in name:
+        raise StackError(f"redis-server was not found at {name}: fix the redis_server setting.")
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         raise StackError(f"redis-server is not installed: {INSTALL_HINT}.")
     log.info("redis-server is missing: installing Debian's redis-server package")

@@ -34,7 +34,7 @@ class Stack:
     def start(self) -> None:
         """Start everything, or raise StackError having stopped whatever did start."""
         check_ports_free(self.settings)
-        redis_server = ensure_redis_server()
+        redis_server = ensure_redis_server(self.settings.stack.redis_server)
         bins = ensure_runtime(self.settings.stack.bin_dir)
         plan = [
             self._redis(redis_server),

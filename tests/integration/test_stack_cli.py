@@ -1,0 +1,100 @@
+"""Issue 3's acceptance on the real processes: make up / make down, and one-sentence errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import httpx
+
+from agent_actors.stack.ports import port_is_free
+from tests.integration.stack_fixture import PORT_FIELDS, private_settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def stack_env(run_dir: Path) -> dict[str, str]:
+    """Environment that points `make up` at a private set of ports and a private run folder."""
+    settings = private_settings(run_dir)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_ACTORS_")}
+    for name in PORT_FIELDS:
+        env[f"AGENT_ACTORS_STACK__{name.upper()}"] = str(getattr(settings.stack, name))
+    env["AGENT_ACTORS_STACK__RUN_DIR"] = str(run_dir)
+    env["AGENT_ACTORS_DAPR__HTTP_PORT"] = str(settings.dapr.http_port)
+    env["AGENT_ACTORS_DAPR__GRPC_PORT"] = str(settings.dapr.grpc_port)
+    return env
+
+
+def ports_of(env: dict[str, str]) -> list[int]:
+    return [int(v) for k, v in env.items() if k.endswith("_PORT") and k.startswith("AGENT_ACTORS_")]
+
+
+def make(target: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", "-s", "--no-print-directory", target],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+def test_up_twice_then_down_leaves_nothing_behind(tmp_path: Path) -> None:
+    env = stack_env(tmp_path)
+    up = make("up", env)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "agent-actors is up" in up.stdout
+    children = json.loads((tmp_path / "stack.children.json").read_text())
+    assert set(children) == {"redis", "placement", "scheduler", "daprd", "app"}
+    app_port = env["AGENT_ACTORS_STACK__APP_PORT"]
+    assert httpx.get(f"http://127.0.0.1:{app_port}/healthz").status_code == 200
+
+    again = make("up", env)
+    assert again.returncode == 0
+    assert "already running" in again.stdout
+    assert json.loads((tmp_path / "stack.children.json").read_text()) == children
+
+    down = make("down", env)
+    assert down.returncode == 0, down.stderr
+    for name, pid in children.items():
+        assert not Path(f"/proc/{pid}").exists(), f"{name} (pid {pid}) is still running"
+    busy = [p for p in ports_of(env) if not port_is_free(p)]
+    assert busy == []
+    assert "not running" in make("down", env).stdout
+
+
+def one_sentence_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert "Traceback" not in out, out
+    errors = [line for line in out.splitlines() if line.startswith("error: ")]
+    assert errors, out
+    return errors[-1]
+
+
+def test_a_port_in_use_is_named(tmp_path: Path) -> None:
+    env = stack_env(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env["AGENT_ACTORS_STACK__APP_PORT"] = str(port)
+        message = one_sentence_error(make("run", env))
+    assert f"port {port} (app) is already in use" in message
+
+
+def test_missing_redis_is_named(tmp_path: Path) -> None:
+    env = stack_env(tmp_path)
+    env["AGENT_ACTORS_STACK__REDIS_SERVER"] = str(tmp_path / "no" / "redis-server")
+    message = one_sentence_error(make("run", env))
+    assert "redis-server was not found at" in message
+
+
+def test_a_failing_runtime_build_is_named(tmp_path: Path) -> None:
+    env = stack_env(tmp_path)
+    env["DAPR_BIN_DIR"] = str(tmp_path / "bin")  # empty: forces a build
+    env["GOPROXY"] = "off"  # and the build cannot download anything
+    env["GOMODCACHE"] = str(tmp_path / "gomod")
+    env["GOFLAGS"] = "-mod=mod"
+    message = one_sentence_error(make("run", env))
+    assert "building the Dapr runtime failed" in message
