@@ -1,0 +1,120 @@
+"""PNG charts of one result document (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+
+def draw(doc: dict[str, Any], out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [_w0(doc, out_dir), _w1(doc, out_dir), _w1_cpu(doc, out_dir), _w2(doc, out_dir)]
+    if doc["w3"].get("latencies_sorted_ms"):
+        paths.append(_w3(doc, out_dir))
+    return paths
+
+
+def _save(fig: Any, path: Path, doc: dict[str, Any]) -> Path:
+    fig.suptitle(f"{fig.get_suptitle()}  ({doc['profile']}, {doc['commit'][:8]})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _w0(doc: dict[str, Any], out_dir: Path) -> Path:
+    by = doc["w0"]["by_concurrency"]
+    conc = list(by)
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    ax.bar(conc, [by[c]["per_s"] for c in conc], color="tab:gray")
+    ax.set_xlabel("concurrent callers")
+    ax.set_ylabel("no-op actor calls / s")
+    ax2 = ax.twinx()
+    ax2.plot(conc, [by[c]["p50_ms"] for c in conc], "o-", color="tab:red", label="p50 ms")
+    ax2.set_ylabel("p50 latency (ms)", color="tab:red")
+    fig.suptitle(f"W0 limit: BenchActor.Ping through daprd, r0 = {doc['r0_calls_per_s']:.0f}/s")
+    return _save(fig, out_dir / "w0_limit.png", doc)
+
+
+def _w1(doc: dict[str, Any], out_dir: Path) -> Path:
+    users = list(doc["w1"])
+    levels = [doc["w1"][u] for u in users]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.bar(users, [lv["turns_per_s"] for lv in levels], color="tab:blue", label="measured")
+    limit = doc["turn_limit_per_s"]
+    left.axhline(limit, color="black", ls="--", label=f"limit r0/4 = {limit:.0f}")
+    left.axhline(0.7 * limit, color="tab:green", ls=":", label="goal 0.7 x limit")
+    left.set_xlabel("concurrent users")
+    left.set_ylabel("turns / s")
+    left.legend(fontsize=8)
+    x = range(len(users))
+    for i, (key, color) in enumerate(
+        (("p50_ms", "tab:blue"), ("p95_ms", "tab:orange"), ("p99_ms", "tab:red"),
+         ("memory_lag_p50_ms", "tab:purple"))
+    ):  # fmt: skip
+        right.bar([p + (i - 1.5) * 0.2 for p in x], [lv[key] for lv in levels], 0.2,
+                  color=color, label=key.removesuffix("_ms").replace("_", " "))  # fmt: skip
+    right.set_xticks(list(x), users)
+    right.set_xlabel("concurrent users")
+    right.set_ylabel("ms")
+    right.set_yscale("log")
+    right.legend(fontsize=8)
+    fig.suptitle(f"W1 throughput: w1_vs_limit = {doc['w1_vs_limit']}")
+    return _save(fig, out_dir / "w1_throughput.png", doc)
+
+
+def _w1_cpu(doc: dict[str, Any], out_dir: Path) -> Path:
+    users = list(doc["w1"])
+    names = [n for n in doc["w1"][users[0]]["cpu_cores"] if n != "total"]
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    bottom = [0.0] * len(users)
+    for name in names:
+        vals = [doc["w1"][u]["cpu_cores"].get(name, 0.0) for u in users]
+        ax.bar(users, vals, bottom=bottom, label=name)
+        bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+    ax.axhline(doc["machine"]["cpus"] or 0, color="black", ls="--", label="cores")
+    ax.set_xlabel("concurrent users")
+    ax.set_ylabel("CPU cores used")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.suptitle("W1: CPU per process")
+    return _save(fig, out_dir / "w1_cpu.png", doc)
+
+
+def _w2(doc: dict[str, Any], out_dir: Path) -> Path:
+    lat = doc["w2"]["latencies_ms"]
+    turns = list(range(1, len(lat) + 1))
+    window = max(1, min(25, len(lat) // 5))
+    rolling = [median(lat[max(0, i - window + 1) : i + 1]) for i in range(len(lat))]
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    ax.scatter(turns, lat, s=4, color="tab:gray", label="turn latency")
+    ax.plot(turns, rolling, color="tab:blue", label=f"rolling median ({window})")
+    ax.set_xlabel("turn")
+    ax.set_ylabel("ms")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    w2 = doc["w2"]
+    fig.suptitle(
+        f"W2 one user, {w2['turns']} turns: w2_growth = {w2['w2_growth']}, Redis bytes/turn "
+        f"{w2['redis_bytes_per_turn_first']} -> {w2['redis_bytes_per_turn_last']}"
+    )
+    return _save(fig, out_dir / "w2_long_conversation.png", doc)
+
+
+def _w3(doc: dict[str, Any], out_dir: Path) -> Path:
+    w3 = doc["w3"]
+    lat = w3["latencies_sorted_ms"]
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    ax.plot(range(1, len(lat) + 1), lat, ".-", color="tab:blue", label="turn latency")
+    ax.axhline(w3["model_delay_s"] * 1000, color="black", ls="--", label="model delay")
+    ax.axhline(1500, color="tab:green", ls=":", label="goal wall 1.5 s")
+    ax.set_xlabel("user (sorted by latency)")
+    ax.set_ylabel("ms")
+    ax.legend(fontsize=8)
+    fig.suptitle(f"W3 slow model, {w3['users']} users at once: wall {w3['w3_wall_s']} s")
+    return _save(fig, out_dir / "w3_slow_model.png", doc)

@@ -1,0 +1,51 @@
+"""The result document: ratios against the limit, the goals, and where it is written."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+CALLS_PER_TURN = 4  # ingress -> ChatAgent, -> ResponseAgent, -> Memory (read), Memory update
+
+
+def ratios(doc: dict[str, Any]) -> dict[str, Any]:
+    r0 = doc["r0_calls_per_s"]
+    top = doc["w1"][str(max(int(u) for u in doc["w1"]))]
+    return {
+        "turn_limit_per_s": round(r0 / CALLS_PER_TURN, 1),
+        "w1_vs_limit": round(top["turns_per_s"] / (r0 / CALLS_PER_TURN), 3) if r0 else None,
+        "w1_p99_over_p50": round(top["p99_ms"] / top["p50_ms"], 2) if top["p50_ms"] else None,
+    }
+
+
+def goals(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    users = max(int(u) for u in doc["w1"])
+
+    def goal(value: float | None, op: str, target: float) -> dict[str, Any]:
+        met = None if value is None or math.isnan(value) else (
+            value >= target if op == ">=" else value <= target
+        )  # fmt: skip
+        return {"value": value, "goal": f"{op} {target}", "met": met}
+
+    return {
+        "w1_vs_limit": goal(doc["w1_vs_limit"], ">=", 0.7),
+        f"p99/p50 at {users} users": goal(doc["w1_p99_over_p50"], "<=", 3.0),
+        "w2_growth": goal(doc["w2_growth"], "<=", 1.15),
+        "w3_wall_s": goal(doc["w3_wall_s"], "<=", 1.5),
+    }
+
+
+def missed(doc: dict[str, Any]) -> list[str]:
+    return [name for name, g in doc["goals"].items() if g["met"] is False]
+
+
+def write(doc: dict[str, Any], results_dir: Path) -> Path:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    latest = results_dir / "latest.json"
+    latest.write_text(json.dumps(doc, indent=2, allow_nan=True) + "\n")
+    stamp = doc["timestamp"].replace(":", "").replace("-", "")
+    shutil.copyfile(latest, results_dir / f"{stamp}-{doc['profile']}.json")
+    return latest

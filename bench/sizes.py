@@ -1,0 +1,69 @@
+"""How big each workload runs: quick (`make bench`), full (`FULL=1`), tiny (the harness test)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sizes:
+    name: str
+    w0_concurrency: tuple[int, ...]
+    w0_warmup_s: float
+    w0_duration_s: float
+    w1_users: tuple[int, ...]
+    w1_warmup_s: float
+    w1_duration_s: float
+    w2_turns: int
+    w2_edge: int  # turns compared at each end of the conversation
+    w3_users: int
+    w3_delay_s: float
+    profile_s: float  # py-spy on the app under W1 at the largest user count
+
+
+QUICK = Sizes(
+    name="quick",
+    w0_concurrency=(1, 8, 32, 64, 128),
+    w0_warmup_s=1.0,
+    w0_duration_s=4.0,
+    w1_users=(1, 8, 64),
+    w1_warmup_s=2.0,
+    w1_duration_s=15.0,
+    w2_turns=300,
+    w2_edge=50,
+    w3_users=100,
+    w3_delay_s=0.5,
+    profile_s=10.0,
+)
+
+FULL = Sizes(
+    name="full",
+    w0_concurrency=(1, 8, 16, 32, 64, 128, 256),
+    w0_warmup_s=2.0,
+    w0_duration_s=10.0,
+    w1_users=(1, 8, 64),
+    w1_warmup_s=5.0,
+    w1_duration_s=40.0,
+    w2_turns=1000,
+    w2_edge=50,
+    w3_users=100,
+    w3_delay_s=0.5,
+    profile_s=20.0,
+)
+
+TINY = Sizes(
+    name="tiny",
+    w0_concurrency=(1, 4),
+    w0_warmup_s=0.2,
+    w0_duration_s=1.0,
+    w1_users=(1, 2),
+    w1_warmup_s=0.2,
+    w1_duration_s=1.5,
+    w2_turns=10,
+    w2_edge=4,
+    w3_users=5,
+    w3_delay_s=0.2,
+    profile_s=1.0,
+)
+
+SIZES = {s.name: s for s in (QUICK, FULL, TINY)}

@@ -1,0 +1,107 @@
+"""Private real stacks for the benchmark: free ports, own run folder, always stopped after.
+
+A benchmark never touches the stack of `make up` (ports 8000/3500/6379): it starts its own
+with ``agent_actors.stack.supervisor.Stack`` and ends exactly the processes it started.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent_actors.settings import REPO_ROOT, DaprSettings, Settings, StackSettings
+from agent_actors.stack.ports import free_ports
+from agent_actors.stack.supervisor import Stack
+
+PORT_FIELDS = (
+    "app_port", "redis_port", "placement_port", "scheduler_port", "scheduler_etcd_client_port",
+    "scheduler_etcd_peer_port", "placement_raft_port", "daprd_internal_grpc_port",
+    "daprd_metrics_port", "placement_healthz_port", "placement_metrics_port",
+    "scheduler_healthz_port", "scheduler_metrics_port", "daprd_profile_port",
+)  # fmt: skip
+
+
+def bench_settings(run_dir: Path) -> Settings:
+    ports = free_ports(len(PORT_FIELDS) + 2)
+    stack = StackSettings(**dict(zip(PORT_FIELDS, ports, strict=False)), run_dir=run_dir)
+    dapr = DaprSettings(http_port=ports[-2], grpc_port=ports[-1])
+    # An app token, as a deployment would have: the sidecar-only middleware is on the path.
+    return Settings(stack=stack, dapr=dapr, app_api_token=secrets.token_hex(16))
+
+
+@dataclass
+class BenchStack:
+    stack: Stack
+    settings: Settings
+
+    @property
+    def app_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.stack.app_port}"
+
+    @property
+    def daprd_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.dapr.http_port}"
+
+    @property
+    def redis_port(self) -> int:
+        return self.settings.stack.redis_port
+
+    def pids(self) -> dict[str, int]:
+        return {p.name: p.pid for p in self.stack.processes if p.pid is not None}
+
+
+@contextmanager
+def running_stack(run_dir: Path, app_env: dict[str, str] | None = None) -> Iterator[BenchStack]:
+    settings = bench_settings(run_dir)
+    stack = Stack(settings, app_env=app_env or {})
+    try:
+        stack.start()
+        yield BenchStack(stack, settings)
+    finally:
+        stack.stop()
+
+
+STUB_SERVER = REPO_ROOT / "tools" / "openai_stub" / "server.py"
+
+
+@contextmanager
+def openai_stub(delay_s: float, log_path: Path) -> Iterator[str]:
+    """The local OpenAI-protocol server (tools/openai_stub) answering after ``delay_s``;
+    yields its base URL (``.../v1``)."""
+    port = free_ports(1)[0]
+    argv = [sys.executable, "-m", "tools.openai_stub.server", "--port", str(port),
+            "--delay", str(delay_s)]  # fmt: skip
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            argv, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        _wait_listening(port, proc, deadline=time.monotonic() + 30)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the OpenAI stub exited during start-up (code {proc.returncode})")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the OpenAI stub did not listen on port {port} in time")

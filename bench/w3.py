@@ -1,0 +1,89 @@
+"""W3, a slow model: a local OpenAI-protocol server answers after 500 ms; 100 users each send one
+message at the same moment. If the model's latency overlaps across users, the wall time stays
+near one model call; ``effective_concurrency`` = users x delay / wall time.
+
+Needs the stub server (tools/openai_stub) and the OpenAI responder; until both exist, W3 is
+reported as skipped, never faked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.display import Display
+from bench.load import latency_ms
+from bench.sizes import Sizes
+from bench.stack import STUB_SERVER, openai_stub, running_stack
+
+OFFLINE_MARK = "Got your message:"  # how the offline responder's replies read
+
+
+def skipped(reason: str) -> dict[str, Any]:
+    return {"skipped": f"W3 skipped: {reason}"}
+
+
+async def run_w3(run_dir: Path, sizes: Sizes, display: Display, tag: str) -> dict[str, Any]:
+    if not STUB_SERVER.exists():
+        return skipped("no OpenAI responder yet (tools/openai_stub/server.py is missing)")
+    users, delay = sizes.w3_users, sizes.w3_delay_s
+    with openai_stub(delay, run_dir / "logs" / "openai_stub.log") as base_url:
+        env = {"OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "x"}
+        with running_stack(run_dir, app_env=env) as stack:
+            limits = httpx.Limits(max_connections=users + 4, max_keepalive_connections=users + 4)
+            async with httpx.AsyncClient(base_url=stack.app_url, limits=limits, timeout=90) as http:
+                probe = await http.post(f"/chat/{tag}-probe", json={"content": "hello"})
+                if probe.status_code != 200:
+                    return skipped(f"the app answered {probe.status_code}: {probe.text[:200]}")
+                if OFFLINE_MARK in probe.json()["response"]["content"]:
+                    return skipped("no OpenAI responder yet (the app answered offline)")
+                await http.post(f"{base_url.removesuffix('/v1')}/_reset")
+                result = await burst(http, users, delay, display, tag)
+                calls = (await http.get(f"{base_url.removesuffix('/v1')}/_requests")).json()
+                return {**result, **model_calls(calls, users)}
+
+
+def model_calls(calls: list[dict[str, Any]], users: int) -> dict[str, Any]:
+    """What the model server saw: how many calls, and how many ran at the same time."""
+    edges = sorted(
+        [(c["started"], 1) for c in calls] + [(c["ended"], -1) for c in calls if c.get("ended")]
+    )
+    running = peak = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    return {
+        "model_calls": len(calls),
+        "model_calls_per_turn": round(len(calls) / users, 2),
+        "max_parallel_model_calls": peak,
+    }
+
+
+async def burst(
+    http: httpx.AsyncClient, users: int, delay: float, display: Display, tag: str
+) -> dict[str, Any]:
+    async def one(i: int) -> tuple[bool, float]:
+        t0 = time.perf_counter()
+        resp = await http.post(f"/chat/{tag}-slow-{i}", json={"content": f"question {i}"})
+        return resp.status_code == 200, time.perf_counter() - t0
+
+    with display.task(f"W3 slow model, {users} users", total=1) as task:
+        t0 = time.perf_counter()
+        results = await asyncio.gather(*(one(i) for i in range(users)))
+        wall = time.perf_counter() - t0
+        task.update(1, f"wall {wall:.2f} s")
+    ok = [lat for good, lat in results if good]
+    return {
+        "users": users,
+        "model_delay_s": delay,
+        "w3_wall_s": round(wall, 3),
+        "errors": users - len(ok),
+        # How many users' model waits overlapped on average (users when all of them did).
+        "effective_concurrency": round(users * delay / wall, 1),
+        **latency_ms(ok),
+        "latencies_sorted_ms": sorted(round(x * 1000, 1) for x in ok),
+    }
