@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 PY := $(UV) run --frozen python
 export UV_LINK_MODE ?= copy
 
-.PHONY: help setup runtime run up down status test test-unit test-integration lint format bench clean
+.PHONY: help setup runtime run up down status test test-unit test-integration lint format docs bench clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -51,6 +51,12 @@ lint: setup ## ruff (lint + format check) and mypy
 format: setup ## apply ruff's fixes and formatting
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
+
+docs: setup ## regenerate README's configuration table from settings.py
+	$(PY) -m agent_actors.settings_doc
+
+bench: setup runtime ## benchmarks on private real stacks (quick, <= 5 min; FULL=1: the full profile) -> docs/BENCHMARKS.md
+	$(PY) -m bench $(if $(FULL),--full,)
 
 clean: ## remove the run folder (logs, Redis and scheduler data of `make run`)
 	rm -rf .run

@@ -20,44 +20,48 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class DaprSettings(BaseModel):
     """Where the app finds its sidecar and what it calls things on the wire."""
 
-    app_id: str = "agent-actors"
-    host: str = "127.0.0.1"
-    http_port: int = 3500
-    grpc_port: int = 50001
-    pubsub_name: str = "daca-pubsub"
-    topic: str = "user-chat"
-    dead_letter_topic: str = "user-chat-deadletter"
-    # Actor calls must finish well inside this; the SDK's proxy gives up after it.
-    actor_call_timeout_s: float = 60.0
+    app_id: str = Field("agent-actors", description="Dapr app id")
+    host: str = Field("127.0.0.1", description="daprd's address as the app sees it")
+    http_port: int = Field(3500, description="daprd HTTP port")
+    grpc_port: int = Field(50001, description="daprd gRPC port")
+    pubsub_name: str = Field("daca-pubsub", description="pub/sub component name")
+    topic: str = Field("user-chat", description="topic of ConversationUpdated")
+    dead_letter_topic: str = Field("user-chat-deadletter", description="dead-letter topic")
+    actor_call_timeout_s: float = Field(
+        60.0, gt=0, description="timeout of one call to daprd (actor calls, publish)"
+    )
 
 
 class StackSettings(BaseModel):
     """Ports and folders of the local stack that ``make run`` / ``make up`` start."""
 
-    app_host: str = "127.0.0.1"
-    app_port: int = 8000
-    redis_port: int = 6379
-    placement_port: int = 50005
-    scheduler_port: int = 50006
-    scheduler_etcd_client_port: int = 52379
-    scheduler_etcd_peer_port: int = 52380
-    placement_raft_port: int = 58201
-    daprd_internal_grpc_port: int = 50002
-    daprd_metrics_port: int = 59090
-    placement_healthz_port: int = 58080
-    placement_metrics_port: int = 59091
-    scheduler_healthz_port: int = 58081
-    scheduler_metrics_port: int = 59092
-    daprd_profile_port: int = 57777
-    components_dir: Path = REPO_ROOT / "components"
-    config_file: Path = REPO_ROOT / "components" / "config.yaml"
-    run_dir: Path = REPO_ROOT / ".run"
+    app_host: str = Field("127.0.0.1", description="address uvicorn binds")
+    app_port: int = Field(8000, description="app HTTP port")
+    redis_port: int = Field(6379, description="Redis port (actor state + pub/sub)")
+    placement_port: int = Field(50005, description="placement gRPC port")
+    scheduler_port: int = Field(50006, description="scheduler gRPC port")
+    scheduler_etcd_client_port: int = Field(52379, description="scheduler's embedded etcd, client")
+    scheduler_etcd_peer_port: int = Field(52380, description="scheduler's embedded etcd, peer")
+    placement_raft_port: int = Field(58201, description="placement raft port")
+    daprd_internal_grpc_port: int = Field(50002, description="daprd internal gRPC port")
+    daprd_metrics_port: int = Field(59090, description="daprd metrics port")
+    placement_healthz_port: int = Field(58080, description="placement healthz port")
+    placement_metrics_port: int = Field(59091, description="placement metrics port")
+    scheduler_healthz_port: int = Field(58081, description="scheduler healthz port")
+    scheduler_metrics_port: int = Field(59092, description="scheduler metrics port")
+    daprd_profile_port: int = Field(57777, description="daprd profiling port (off unless enabled)")
+    components_dir: Path = Field(REPO_ROOT / "components", description="daprd --resources-path")
+    config_file: Path = Field(
+        REPO_ROOT / "components" / "config.yaml", description="daprd --config"
+    )
+    run_dir: Path = Field(REPO_ROOT / ".run", description="logs, Redis AOF, scheduler data")
     bin_dir: Path = Field(
         default=REPO_ROOT / ".dapr" / "bin",
         validation_alias=AliasChoices("bin_dir", "DAPR_BIN_DIR"),
+        description="where daprd, placement, scheduler are built or found (DAPR_BIN_DIR)",
     )
-    ready_timeout_s: float = 90.0
-    log_level: str = "info"
+    ready_timeout_s: float = Field(90.0, description="how long each part may take to be ready")
+    log_level: str = Field("info", description="log level of placement, scheduler, daprd")
     redis_server: str = Field("redis-server", description="name on PATH, or a path")
 
 
@@ -80,7 +84,9 @@ class LimitSettings(BaseModel):
 class AuthSettings(BaseModel):
     """Tokens: the sidecar's app token, and optional API keys for the public API."""
 
-    app_api_token: SecretStr | None = None
+    app_api_token: SecretStr | None = Field(
+        None, description="token daprd sends; /actors/* and /subscribe* require it (APP_API_TOKEN)"
+    )
 
 
 class LlmSettings(BaseModel):
@@ -123,10 +129,10 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
-    log_level: str = "INFO"
-    log_json: bool = False
+    log_level: str = Field("INFO", description="the app's log level")
+    log_json: bool = Field(False, description="JSON log lines (for containers)")
     # Registers the no-op BenchActor for `make bench` (W0); off: exactly the three actor types.
-    bench_actor: bool = False
+    bench_actor: bool = Field(False, description="register the no-op BenchActor (make bench)")
     dapr: DaprSettings = DaprSettings()
     stack: StackSettings = StackSettings()
     limits: LimitSettings = LimitSettings()

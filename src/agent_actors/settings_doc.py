@@ -1,0 +1,59 @@
+"""The README's configuration table, generated from the settings object so they never drift
+(``make docs`` rewrites it; a unit test fails when it is stale)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from agent_actors.settings import REPO_ROOT, Settings
+
+START, END = "<!-- settings:start -->", "<!-- settings:end -->"
+# Fields that only mirror a nested one under a well-known name (documented on that row).
+MIRRORS = {"app_api_token", "openai_base_url", "openai_api_key", "openai_model", "dapr_bin_dir"}
+
+
+def _default(value: object) -> str:
+    if isinstance(value, Path):
+        try:
+            return f"`{value.relative_to(REPO_ROOT)}`"
+        except ValueError:
+            return f"`{value}`"
+    if value is None:
+        return "unset"
+    text = str(value)
+    return f"`{text}`" if len(text) < 40 else f"`{text[:37]}…`"
+
+
+def rows() -> list[str]:
+    out = ["| environment variable | default | what it sets |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        if name in MIRRORS:
+            continue
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            for sub, subfield in section.model_fields.items():
+                env = f"AGENT_ACTORS_{name.upper()}__{sub.upper()}"
+                out.append(f"| `{env}` | {_default(subfield.default)} | {subfield.description or ''} |")
+        else:
+            env = f"AGENT_ACTORS_{name.upper()}"
+            out.append(f"| `{env}` | {_default(field.default)} | {field.description or ''} |")
+    return out
+
+
+def render(readme: str) -> str:
+    head, rest = readme.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n" + "\n".join(rows()) + f"\n{END}{tail}"
+
+
+def main() -> int:
+    path = REPO_ROOT / "README.md"
+    path.write_text(render(path.read_text()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

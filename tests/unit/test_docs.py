@@ -1,0 +1,18 @@
+"""Docs that must match the code."""
+
+from __future__ import annotations
+
+from agent_actors.settings import REPO_ROOT
+from agent_actors.settings_doc import render
+
+
+def test_readme_configuration_table_matches_the_settings() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert render(readme) == readme, "README's settings table is stale: run `make docs`"
+
+
+def test_readme_links_resolve() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    for target in ("docs/architecture.md", "docs/llm.md", "docs/kubernetes.md", "docs/BENCHMARKS.md"):
+        assert f"]({target})" in readme
+        assert (REPO_ROOT / target).exists(), target
