@@ -93,7 +93,9 @@ class LlmSettings(BaseModel):
     """The responder: offline (default) or any OpenAI-compatible server."""
 
     base_url: str | None = Field(None, description="OpenAI-compatible server (OPENAI_BASE_URL)")
-    api_key: SecretStr | None = Field(None, description="its API key (OPENAI_API_KEY); never logged")
+    api_key: SecretStr | None = Field(
+        None, description="its API key (OPENAI_API_KEY); never logged"
+    )
     model: str = Field("gpt-4o-mini", description="model name sent to the server (OPENAI_MODEL)")
     system_prompt: str = Field(
         "You are a helpful assistant in a chat service. Answer briefly and truthfully. Use the "
@@ -110,7 +112,9 @@ class LlmSettings(BaseModel):
     max_tool_steps: int = Field(4, ge=0, description="tool rounds per turn (0: no tools offered)")
     max_repairs: int = Field(2, ge=0, description="re-asks per turn after an invalid tool call")
     max_output_tokens: int | None = Field(None, ge=1, description="max_tokens per request")
-    temperature: float | None = Field(None, ge=0, description="sampling temperature (unset: server's)")
+    temperature: float | None = Field(
+        None, ge=0, description="sampling temperature (unset: server's)"
+    )
     stream_usage: bool = Field(
         True, description="ask for token usage in streamed answers (stream_options.include_usage)"
     )

@@ -36,7 +36,9 @@ def rows() -> list[str]:
         if isinstance(section, type) and issubclass(section, BaseModel):
             for sub, subfield in section.model_fields.items():
                 env = f"AGENT_ACTORS_{name.upper()}__{sub.upper()}"
-                out.append(f"| `{env}` | {_default(subfield.default)} | {subfield.description or ''} |")
+                out.append(
+                    f"| `{env}` | {_default(subfield.default)} | {subfield.description or ''} |"
+                )
         else:
             env = f"AGENT_ACTORS_{name.upper()}"
             out.append(f"| `{env}` | {_default(field.default)} | {field.description or ''} |")

@@ -13,7 +13,7 @@ from agent_actors.settings import DaprSettings, Settings, StackSettings
 from agent_actors.stack.ports import free_ports
 from agent_actors.stack.supervisor import Stack
 
-TEST_TOKEN = "integration-test-token"  # noqa: S105 - a test value, not a secret
+TEST_TOKEN = "integration-test-token"
 PORT_FIELDS = (
     "app_port", "redis_port", "placement_port", "scheduler_port", "scheduler_etcd_client_port",
     "scheduler_etcd_peer_port", "placement_raft_port", "daprd_internal_grpc_port",

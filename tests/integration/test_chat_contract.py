@@ -39,7 +39,13 @@ def test_tutorial_validation_points(fresh: RunningStack) -> None:
     # 3. history: the view holds the last 5 entries, in order, user/assistant alternating
     view = history(app, "user1")
     assert view["total"] == 10
-    assert [e["role"] for e in view["history"]] == ["assistant", "user", "assistant", "user", "assistant"]
+    assert [e["role"] for e in view["history"]] == [
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+    ]
     assert view["history"][-2]["content"] == "more 2"
     # 4. count
     assert count(app, "user1") == 5

@@ -14,8 +14,9 @@ def test_users_are_isolated(stack: RunningStack, user: str) -> None:
     other = f"{user}x"
     chat(stack.app, user, "mine")
     chat(stack.app, other, "theirs")
-    assert [e["content"] for e in history(stack.app, user)["history"]][0] == "mine"
-    assert [e["content"] for e in history(stack.app, other)["history"]][0] == "theirs"
+    assert [e["role"] for e in history(stack.app, user)["history"]] == ["user", "assistant"]
+    assert history(stack.app, user)["history"][0]["content"] == "mine"
+    assert history(stack.app, other)["history"][0]["content"] == "theirs"
     assert count(stack.app, user) == count(stack.app, other) == 1
 
 
@@ -38,7 +39,10 @@ def test_state_survives_app_and_daprd_restarts_and_crashes(stack: RunningStack, 
         "after app restart", "after daprd restart", "after app crash",
     ]  # fmt: skip
     assert count(stack.app, user) == 6
-    mem = eventually(lambda: memory(stack.app, user), lambda m: len(m) == 3 and m[1]["content"] == "after app crash")
+    mem = eventually(
+        lambda: memory(stack.app, user),
+        lambda m: len(m) == 3 and m[1]["content"] == "after app crash",
+    )
     assert mem[1]["content"] == "after app crash"
 
 

@@ -37,7 +37,9 @@ def test_bad_input_writes_nothing(stack: RunningStack, user: str) -> None:
 
 
 def test_bad_json_and_bad_paging_are_4xx(stack: RunningStack, user: str) -> None:
-    resp = stack.app.post(f"/chat/{user}", content=b"{not json", headers={"content-type": "application/json"})
+    resp = stack.app.post(
+        f"/chat/{user}", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert resp.status_code == 422
     assert stack.app.get(f"/chat/{user}/history", params={"limit": 0}).status_code == 422
     assert stack.app.get("/memory/bad|id").status_code == 422

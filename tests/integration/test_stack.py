@@ -25,7 +25,8 @@ def test_actor_method_through_daprd_http_api_stores_state_under_dapr_keys(
     assert meta is not None, stack.redis.keys(f"*{user}*")
     assert json.loads(meta)["turns"] == 1
     page = json.loads(stack.redis.hget(f"{app_id}||ChatAgent||{user}||history-0", "data") or "{}")
-    assert [e["content"] for e in page["entries"]][0] == "through daprd"
+    assert [e["role"] for e in page["entries"]] == ["user", "assistant"]
+    assert page["entries"][0]["content"] == "through daprd"
     assert stack.redis.exists(f"{app_id}||ResponseAgent||response-{user}||stats")
 
 

@@ -15,6 +15,6 @@ def twins() -> Iterator[tuple[TestClient, LocalActors]]:
     """The app with its actors served by the in-memory twin (no sidecar, no network)."""
     settings = Settings(app_api_token="unit-token")
     with TestClient(create_app(settings)) as client:
-        deps, actors, publisher = make_deps(settings)
+        deps, actors, _ = make_deps(settings)
         client.app.state.deps = deps  # type: ignore[attr-defined]
         yield client, actors

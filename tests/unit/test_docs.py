@@ -13,6 +13,11 @@ def test_readme_configuration_table_matches_the_settings() -> None:
 
 def test_readme_links_resolve() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
-    for target in ("docs/architecture.md", "docs/llm.md", "docs/kubernetes.md", "docs/BENCHMARKS.md"):
+    for target in (
+        "docs/architecture.md",
+        "docs/llm.md",
+        "docs/kubernetes.md",
+        "docs/BENCHMARKS.md",
+    ):
         assert f"]({target})" in readme
         assert (REPO_ROOT / target).exists(), target

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Concatenate, ParamSpec, Protocol
+from typing import Any, Concatenate, ParamSpec, Protocol, cast
 
 from agent_actors.errors import AgentActorsError, error_for_code
 
@@ -37,7 +37,7 @@ def actor_method(
             await self._state_manager.clear_cache()
             raise
 
-    return wrapper
+    return cast("Callable[Concatenate[Any, P], Awaitable[dict[str, Any]]]", wrapper)
 
 
 def unwrap(envelope: Any) -> Any:

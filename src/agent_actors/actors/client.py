@@ -18,7 +18,7 @@ from dapr.serializers import DefaultJSONSerializer
 SERIALIZER = DefaultJSONSerializer()
 
 
-class PooledActorClient(DaprActorClientBase):  # type: ignore[misc]
+class PooledActorClient(DaprActorClientBase):
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
 
@@ -38,7 +38,9 @@ class PooledActorClient(DaprActorClientBase):  # type: ignore[misc]
     async def invoke_method(
         self, actor_type: str, actor_id: str, method: str, data: bytes | None = None
     ) -> bytes:
-        return await self._send("POST", f"/v1.0/actors/{actor_type}/{actor_id}/method/{method}", data)
+        return await self._send(
+            "POST", f"/v1.0/actors/{actor_type}/{actor_id}/method/{method}", data
+        )
 
     async def save_state_transactionally(self, actor_type: str, actor_id: str, data: bytes) -> None:
         await self._send("PUT", f"/v1.0/actors/{actor_type}/{actor_id}/state", data)
@@ -46,7 +48,9 @@ class PooledActorClient(DaprActorClientBase):  # type: ignore[misc]
     async def get_state(self, actor_type: str, actor_id: str, name: str) -> bytes:
         return await self._send("GET", f"/v1.0/actors/{actor_type}/{actor_id}/state/{name}")
 
-    async def register_reminder(self, actor_type: str, actor_id: str, name: str, data: bytes) -> None:
+    async def register_reminder(
+        self, actor_type: str, actor_id: str, name: str, data: bytes
+    ) -> None:
         await self._send("PUT", f"/v1.0/actors/{actor_type}/{actor_id}/reminders/{name}", data)
 
     async def unregister_reminder(self, actor_type: str, actor_id: str, name: str) -> None:
@@ -67,4 +71,3 @@ class ProxyFactory:
 
     def create(self, actor_type: str, actor_id: str, interface: type[Any]) -> Any:
         return ActorProxy(self._client, actor_type, ActorId(actor_id), interface, SERIALIZER)
-

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 MEMORY_KEY = "memory"
 
 
-class MemoryAgentActor(Actor, MemoryAgentInterface):  # type: ignore[misc]
+class MemoryAgentActor(Actor, MemoryAgentInterface):
     def __init__(self, ctx: ActorRuntimeContext, actor_id: ActorId, deps: ActorDeps) -> None:
         super().__init__(ctx, actor_id)
         self._bind(deps)

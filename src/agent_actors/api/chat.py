@@ -38,13 +38,17 @@ class HistoryOut(BaseModel):
 
 
 @router.post("/chat/{id}", response_model=ChatReply)
-async def chat(id: UserId, message: MessageIn, proxies: Proxies, settings: SettingsDep) -> ChatReply:  # noqa: A002
+async def chat(
+    id: UserId, message: MessageIn, proxies: Proxies, settings: SettingsDep
+) -> ChatReply:
     """Send a user message to ChatAgent(id); answers with the assistant's reply."""
     limit = settings.limits.max_content_chars
     if not message.content.strip():
         raise InvalidInput("content must not be empty")
     if len(message.content) > limit:
-        raise ContentTooLarge(f"content has {len(message.content)} characters; the limit is {limit}")
+        raise ContentTooLarge(
+            f"content has {len(message.content)} characters; the limit is {limit}"
+        )
     proxy = proxies.create(naming.CHAT, id, ChatAgentInterface)
     reply = unwrap(await proxy.ProcessMessage(message.model_dump()))
     return ChatReply(response=MessageOut(role=reply["role"], content=reply["content"]))
@@ -52,7 +56,7 @@ async def chat(id: UserId, message: MessageIn, proxies: Proxies, settings: Setti
 
 @router.get("/chat/{id}/history", response_model=HistoryOut)
 async def history(
-    id: UserId,  # noqa: A002
+    id: UserId,
     proxies: Proxies,
     settings: SettingsDep,
     limit: Annotated[int | None, Query(ge=1)] = None,

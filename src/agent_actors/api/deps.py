@@ -22,7 +22,7 @@ def get_proxies(request: Request) -> ProxyFactory:
     return proxies
 
 
-def get_user_id(request: Request, id: Annotated[str, Path()]) -> str:  # noqa: A002
+def get_user_id(request: Request, id: Annotated[str, Path()]) -> str:
     return check_user_id(id, request.app.state.settings.limits.max_id_chars)
 
 

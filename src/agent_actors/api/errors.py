@@ -40,7 +40,7 @@ async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse
 
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error on %s", request.url.path, exc_info=exc)
+    log.error("unexpected error on %s", request.url.path, exc_info=exc)
     return _answer(500, "internal_error", "an unexpected error happened; it has been logged")
 
 

@@ -16,14 +16,14 @@ router = APIRouter(tags=["inspect"])
 
 
 @router.get("/response/{id}/count")
-async def count(id: UserId, proxies: Proxies) -> dict[str, int]:  # noqa: A002
+async def count(id: UserId, proxies: Proxies) -> dict[str, int]:
     """How many replies ResponseAgent(response-{id}) has given."""
     proxy = proxies.create(naming.RESPONSE, naming.response_id(id), ResponseAgentInterface)
     return {"count": unwrap(await proxy.GetMessageCount())}
 
 
 @router.get("/memory/{id}")
-async def memory(id: UserId, proxies: Proxies) -> dict[str, list[dict[str, Any]]]:  # noqa: A002
+async def memory(id: UserId, proxies: Proxies) -> dict[str, list[dict[str, Any]]]:
     """MemoryAgentActor(memory-{id})'s window, oldest first."""
     proxy = proxies.create(naming.MEMORY, naming.memory_id(id), MemoryAgentInterface)
     return {"memory": unwrap(await proxy.GetMemory())}

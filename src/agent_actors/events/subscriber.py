@@ -70,12 +70,16 @@ async def on_conversation_updated(request: Request, deps: Deps, stats: Stats) ->
         log.warning("dropping a malformed event (to the dead-letter topic): %s", str(exc)[:300])
         return {"status": SubscriptionStatus.DROP}
     log.info("received event user=%s seq=%d", event.user_id, event.seq)
-    proxy = deps.proxies.create(naming.MEMORY, naming.memory_id(event.user_id), MemoryAgentInterface)
+    proxy = deps.proxies.create(
+        naming.MEMORY, naming.memory_id(event.user_id), MemoryAgentInterface
+    )
     try:
         unwrap(await proxy.UpdateMemory(event.model_dump(mode="json")))
     except (DaprInternalError, AgentActorsError) as exc:
         stats.retried += 1
-        log.warning("user=%s seq=%d: memory update failed, RETRY: %s", event.user_id, event.seq, exc)
+        log.warning(
+            "user=%s seq=%d: memory update failed, RETRY: %s", event.user_id, event.seq, exc
+        )
         return {"status": SubscriptionStatus.RETRY}
     return {"status": SubscriptionStatus.SUCCESS}
 
@@ -88,7 +92,11 @@ async def on_dead_letter(request: Request, stats: Stats) -> dict[str, str]:
     except ValueError:
         body = {"unparsed": (await request.body())[:500].decode(errors="replace")}
     stats.dead_letters += 1
-    summary = {"id": body.get("id"), "data": str(body.get("data"))[:300]} if isinstance(body, dict) else {"data": str(body)[:300]}
+    summary = (
+        {"id": body.get("id"), "data": str(body.get("data"))[:300]}
+        if isinstance(body, dict)
+        else {"data": str(body)[:300]}
+    )
     stats.recent_dead_letters.append(summary)
     log.warning("dead-lettered event %s", summary)
     return {"status": SubscriptionStatus.SUCCESS}

@@ -56,7 +56,12 @@ def _is_ours(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return True  # no /proc: trust the pid file
-    return b"agent_actors.stack" in cmdline or b"redis-server" in cmdline or b"dapr" in cmdline or b"uvicorn" in cmdline
+    return (
+        b"agent_actors.stack" in cmdline
+        or b"redis-server" in cmdline
+        or b"dapr" in cmdline
+        or b"uvicorn" in cmdline
+    )
 
 
 def urls(settings: Settings) -> str:
@@ -108,12 +113,14 @@ def cmd_run(settings: Settings, files: RunFiles) -> int:
 def cmd_up(settings: Settings, files: RunFiles) -> int:
     pid = files.running_pid()
     if pid is not None:
-        print(f"agent-actors is already running (pid {pid}); `make down` stops it.\n{urls(settings)}")
+        print(
+            f"agent-actors is already running (pid {pid}); `make down` stops it.\n{urls(settings)}"
+        )
         return 0
     files.log.parent.mkdir(parents=True, exist_ok=True)
     files.ready.unlink(missing_ok=True)
     with files.log.open("ab") as out:
-        child = subprocess.Popen(  # noqa: S603
+        child = subprocess.Popen(
             [sys.executable, "-m", "agent_actors.stack.cli", "run"],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -27,7 +27,7 @@ class ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             try:
-                self.popen = subprocess.Popen(  # noqa: S603 - argv is built by the stack
+                self.popen = subprocess.Popen(
                     self.argv,
                     stdin=subprocess.DEVNULL,
                     stdout=log,

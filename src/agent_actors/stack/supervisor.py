@@ -122,7 +122,9 @@ class Stack:
             "--log-level", s.log_level,
         ]  # fmt: skip
         url = f"http://127.0.0.1:{s.placement_healthz_port}/healthz"
-        return ManagedProcess("placement", argv, self._log("placement"), lambda: health.http_ok(url))
+        return ManagedProcess(
+            "placement", argv, self._log("placement"), lambda: health.http_ok(url)
+        )
 
     def _scheduler(self, binary: Path) -> ManagedProcess:
         s = self.settings.stack
@@ -142,7 +144,9 @@ class Stack:
             "--log-level", s.log_level,
         ]  # fmt: skip
         url = f"http://127.0.0.1:{s.scheduler_healthz_port}/healthz"
-        return ManagedProcess("scheduler", argv, self._log("scheduler"), lambda: health.http_ok(url))
+        return ManagedProcess(
+            "scheduler", argv, self._log("scheduler"), lambda: health.http_ok(url)
+        )
 
     def _daprd(self, binary: Path) -> ManagedProcess:
         s, d = self.settings.stack, self.settings.dapr

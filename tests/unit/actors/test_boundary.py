@@ -37,7 +37,9 @@ async def test_values_and_domain_errors_cross_as_envelopes() -> None:
     thing = Thing()
     assert await thing.ok() == {"ok": 7}
     envelope = await thing.domain()
-    assert envelope == {"error": {"code": "responder_timeout", "message": "the model took too long"}}
+    assert envelope == {
+        "error": {"code": "responder_timeout", "message": "the model took too long"}
+    }
     with pytest.raises(ResponderTimeout):
         unwrap(envelope)
     assert thing._state_manager.cleared == 1

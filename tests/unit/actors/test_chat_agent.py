@@ -17,7 +17,9 @@ def settings(**limits: object) -> Settings:
 
 async def turn(actors: object, user: str, content: str) -> dict[str, object]:
     proxy = actors.create(naming.CHAT, user, ChatAgentInterface)  # type: ignore[attr-defined]
-    result: dict[str, object] = unwrap(await proxy.ProcessMessage({"role": "user", "content": content}))
+    result: dict[str, object] = unwrap(
+        await proxy.ProcessMessage({"role": "user", "content": content})
+    )
     return result
 
 
@@ -35,7 +37,11 @@ async def test_a_turn_commits_history_counts_and_publishes() -> None:
     assert len(state["history-1"]["entries"]) == 2
     assert [e.seq for e in publisher.published] == [1, 2, 3]
     assert [e.input.content for e in publisher.published] == ["m0", "m1", "m2"]
-    page = unwrap(await actors.create(naming.CHAT, "u1", ChatAgentInterface).GetConversationHistory({"limit": 5}))
+    page = unwrap(
+        await actors.create(naming.CHAT, "u1", ChatAgentInterface).GetConversationHistory(
+            {"limit": 5}
+        )
+    )
     assert page["total"] == 6
     assert [e["content"] for e in page["history"]][1] == "m1"
 

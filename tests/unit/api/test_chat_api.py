@@ -21,7 +21,11 @@ def test_chat_answers_in_the_tutorial_shape_and_history_pages(twins: Twins) -> N
     assert view["total"] == 8
     assert len(view["history"]) == 5
     older = client.get("/chat/user1/history", params={"before": view["next_before"]}).json()
-    assert [e["content"] for e in older["history"]] == ["hello 0", older["history"][1]["content"], "hello 1"]
+    assert [e["content"] for e in older["history"]] == [
+        "hello 0",
+        older["history"][1]["content"],
+        "hello 1",
+    ]
     assert client.get("/response/user1/count").json() == {"count": 4}
     assert client.get("/memory/user1").json() == {"memory": []}
 

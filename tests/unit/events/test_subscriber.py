@@ -46,7 +46,7 @@ def test_an_unreachable_memory_actor_means_retry(twins: Twins) -> None:
     client, actors = twins
 
     class Down:
-        async def UpdateMemory(self, _event: object) -> object:  # noqa: N802 - wire name
+        async def UpdateMemory(self, _event: object) -> object:
             raise DaprInternalError("daprd did not answer")
 
     actors.create = lambda *_a: Down()  # type: ignore[method-assign]
