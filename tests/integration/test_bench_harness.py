@@ -1,0 +1,64 @@
+"""The benchmark harness itself, at a tiny size on the real stack, so `make bench` cannot rot.
+
+No timing is asserted: only that every workload ran and the report holds what the issue asks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+from agent_actors.settings import REPO_ROOT
+
+W1_KEYS = {"turns_per_s", "p50_ms", "p95_ms", "p99_ms", "memory_lag_p50_ms"}
+
+
+def positive(value: object) -> bool:
+    return isinstance(value, int | float) and not math.isnan(value) and value > 0
+
+
+def test_tiny_benchmark_writes_results_charts_and_table(tmp_path: Path) -> None:
+    results, charts, docs = tmp_path / "results", tmp_path / "charts", tmp_path / "BENCH.md"
+    argv = [
+        sys.executable, "-m", "bench", "--size", "tiny", "--quiet", "--app-profile", "always",
+        "--results-dir", str(results), "--charts-dir", str(charts), "--docs", str(docs),
+    ]  # fmt: skip
+    done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    doc = json.loads((results / "latest.json").read_text())
+    assert len(list(results.glob("*-tiny.json"))) == 1  # the timestamped copy
+    assert positive(doc["r0_calls_per_s"])
+    assert set(doc["w1"]) == {"1", "2"}
+    for level in doc["w1"].values():
+        assert level.keys() >= W1_KEYS
+        assert all(positive(level[k]) for k in W1_KEYS), level
+        assert level["errors"] == 0
+    assert positive(doc["w1_vs_limit"])
+    assert positive(doc["w2_growth"])
+    assert positive(doc["w2"]["redis_bytes_per_turn_first"])
+    assert positive(doc["w2"]["redis_bytes_per_turn_last"])
+    if "skipped" in doc["w3"]:
+        assert doc["w3_wall_s"] is None
+        assert doc["w3"]["skipped"].startswith("W3 skipped:")
+    else:
+        assert positive(doc["w3_wall_s"])
+        assert doc["w3"]["errors"] == 0
+    assert doc["versions"]["daprd"]
+    assert doc["commit"]
+    assert set(doc["goals"]) >= {"w1_vs_limit", "w2_growth", "w3_wall_s"}
+    profile = doc["profile_app"]
+    assert "error" in profile or profile["samples"] > 0
+
+    assert {p.name for p in charts.glob("*.png")} >= {
+        "w0_limit.png",
+        "w1_throughput.png",
+        "w1_cpu.png",
+        "w2_long_conversation.png",
+    }
+    table = docs.read_text()
+    assert "| w1_vs_limit |" in table
+    assert "| W1 users | turns/s |" in table
