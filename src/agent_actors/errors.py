@@ -7,6 +7,7 @@
     │   ├── InvalidUserId            invalid_user_id      422
     │   └── ContentTooLarge          content_too_large    413
     ├── Unauthorized                 unauthorized         401
+    ├── Forbidden                    forbidden            403
     ├── ActorUnavailable             actor_unavailable    503
     ├── ResponderError               responder_error      502
     │   ├── ResponderTimeout         responder_timeout    504
@@ -50,6 +51,11 @@ class ContentTooLarge(InvalidInput):
 class Unauthorized(AgentActorsError):
     code = "unauthorized"
     status = 401
+
+
+class Forbidden(AgentActorsError):
+    code = "forbidden"
+    status = 403
 
 
 class ActorUnavailable(AgentActorsError):

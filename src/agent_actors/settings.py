@@ -87,6 +87,12 @@ class AuthSettings(BaseModel):
     app_api_token: SecretStr | None = Field(
         None, description="token daprd sends; /actors/* and /subscribe* require it (APP_API_TOKEN)"
     )
+    api_keys: dict[str, str] = Field(
+        default_factory=dict,
+        repr=False,
+        description='JSON {"<key>": "user1,user2"} ("*": any user); set: every /{id} route '
+        "needs `Authorization: Bearer <key>` bound to that id",
+    )
 
 
 class LlmSettings(BaseModel):

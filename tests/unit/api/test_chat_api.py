@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -69,3 +71,36 @@ def test_a_sidecar_failure_is_a_503_without_internals(twins: Twins) -> None:
     assert resp.status_code == 503
     assert resp.json()["code"] == "actor_unavailable"
     assert "internals" not in resp.text
+
+
+@pytest.fixture
+def keyed() -> Iterator[TestClient]:
+    from agent_actors.main import create_app
+    from agent_actors.settings import AuthSettings, Settings
+    from tests.unit.twins import make_deps
+
+    settings = Settings(auth=AuthSettings(api_keys={"k1": "alice, bob", "admin": "*"}))
+    with TestClient(create_app(settings)) as client:
+        client.app.state.deps = make_deps(settings)[0]  # type: ignore[attr-defined]
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("header", "user", "status"),
+    [
+        (None, "alice", 401),
+        ("Bearer nope", "alice", 401),
+        ("Basic k1", "alice", 401),
+        ("Bearer k1", "carol", 403),
+        ("Bearer k1", "bob", 200),
+        ("Bearer admin", "carol", 200),
+    ],
+)
+def test_api_keys_are_bound_to_user_ids(
+    keyed: TestClient, header: str | None, user: str, status: int
+) -> None:
+    headers = {"authorization": header} if header else {}
+    resp = keyed.get(f"/response/{user}/count", headers=headers)
+    assert resp.status_code == status, resp.text
+    if status != 200:
+        assert resp.json()["code"] in {"unauthorized", "forbidden"}
