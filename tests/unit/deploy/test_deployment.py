@@ -1,0 +1,107 @@
+"""The app's Deployment: what the Dapr injector reads, how Kubernetes probes and bounds it, and
+that it agrees with the image, the Secrets and the app's settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agent_actors.settings import DaprSettings, StackSettings
+from tests.unit.deploy.manifests import K8S_DIR, Doc, dapr_injector_annotations, load_dir
+
+CLUSTER = {m.key: m.doc for m in load_dir(K8S_DIR)}
+DEPLOYMENT = CLUSTER["Deployment", "agent-actors"]
+POD = DEPLOYMENT["spec"]["template"]
+ANNOTATIONS: dict[str, str] = POD["metadata"]["annotations"]
+APP = next(c for c in POD["spec"]["containers"] if c["name"] == "app")
+
+
+def _env(name: str) -> Doc:
+    return next(e for e in APP["env"] if e["name"] == name)
+
+
+def test_every_dapr_annotation_is_one_the_injector_reads(dapr_module: Path) -> None:
+    known = dapr_injector_annotations()
+    assert "dapr.io/app-id" in known  # the parse of Dapr's source found the annotations
+    used = {k for k in ANNOTATIONS if k.startswith("dapr.io/")}
+    assert used - known == set()
+
+
+def test_sidecar_identity_matches_the_app() -> None:
+    d, s = DaprSettings(), StackSettings()
+    assert ANNOTATIONS["dapr.io/enabled"] == "true"
+    assert ANNOTATIONS["dapr.io/app-id"] == d.app_id == "agent-actors"
+    assert ANNOTATIONS["dapr.io/app-port"] == str(s.app_port)
+    assert ANNOTATIONS["dapr.io/app-protocol"] == "http"
+    ports = {p["name"]: p["containerPort"] for p in APP["ports"]}
+    assert ports["http"] == s.app_port
+
+
+def test_config_annotation_names_the_k8s_configuration() -> None:
+    assert ("Configuration", ANNOTATIONS["dapr.io/config"]) in CLUSTER
+
+
+def test_app_token_comes_from_one_secret_for_sidecar_and_app() -> None:
+    secret_name = ANNOTATIONS["dapr.io/app-token-secret"]
+    secret = CLUSTER["Secret", secret_name]
+    assert "token" in secret["stringData"]  # the key Dapr's injector reads
+    ref = _env("APP_API_TOKEN")["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": secret_name, "key": "token"}
+
+
+def test_llm_key_comes_from_a_secret() -> None:
+    ref = _env("OPENAI_API_KEY")["valueFrom"]["secretKeyRef"]
+    assert ("Secret", ref["name"]) in CLUSTER
+    assert ref["key"] in CLUSTER["Secret", ref["name"]]["stringData"]
+
+
+def test_secrets_hold_placeholders_only() -> None:
+    for (kind, _), doc in CLUSTER.items():
+        if kind != "Secret":
+            continue
+        assert "data" not in doc  # no base64 blobs that could hide a value
+        for value in doc["stringData"].values():
+            assert value == "" or value.startswith("replace-me"), value
+
+
+def test_probes_hit_the_health_endpoint() -> None:
+    for probe in ("readinessProbe", "livenessProbe"):
+        get = APP[probe]["httpGet"]
+        assert get["path"] == "/healthz"
+        assert get["port"] in ("http", StackSettings().app_port)
+    assert ANNOTATIONS["dapr.io/app-health-check-path"] == "/healthz"
+
+
+def test_every_container_has_requests_and_limits() -> None:
+    for (kind, name), doc in CLUSTER.items():
+        if kind not in ("Deployment", "StatefulSet"):
+            continue
+        for c in doc["spec"]["template"]["spec"]["containers"]:
+            for bound in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(c["resources"][bound]), (name, c["name"], bound)
+    for a in ("cpu-request", "memory-request", "cpu-limit", "memory-limit"):
+        assert f"dapr.io/sidecar-{a}" in ANNOTATIONS
+
+
+def test_app_runs_as_the_images_non_root_user() -> None:
+    sc = POD["spec"]["securityContext"]
+    assert sc["runAsNonRoot"] is True
+    assert sc["runAsUser"] == 10001  # USER in ./Dockerfile
+    assert APP["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_one_app_process_per_sidecar() -> None:
+    # DESIGN.md: the SDK caches actor state in-process; scale with pods, never workers.
+    assert DEPLOYMENT["spec"]["replicas"] == 1
+    assert "command" not in APP
+    assert "args" not in APP
+
+
+def test_redis_keeps_an_append_only_file_on_a_volume() -> None:
+    sts = CLUSTER["StatefulSet", "redis"]
+    redis = sts["spec"]["template"]["spec"]["containers"][0]
+    args = redis["args"]
+    assert args[args.index("--appendonly") + 1] == "yes"
+    data_dir = args[args.index("--dir") + 1]
+    mounts = {m["mountPath"]: m["name"] for m in redis["volumeMounts"]}
+    claims = {t["metadata"]["name"] for t in sts["spec"]["volumeClaimTemplates"]}
+    assert mounts[data_dir] in claims
