@@ -33,7 +33,7 @@ OUTBOX_REMINDER = "outbox"
 PUBLISH_BATCH = 50
 
 
-class ChatAgent(Actor, ChatAgentInterface, Remindable):  # type: ignore[misc]
+class ChatAgent(Actor, ChatAgentInterface, Remindable):
     def __init__(self, ctx: ActorRuntimeContext, actor_id: ActorId, deps: ActorDeps) -> None:
         super().__init__(ctx, actor_id)
         self._bind(deps)

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 STATS_KEY = "stats"
 
 
-class ResponseAgent(Actor, ResponseAgentInterface):  # type: ignore[misc]
+class ResponseAgent(Actor, ResponseAgentInterface):
     def __init__(self, ctx: ActorRuntimeContext, actor_id: ActorId, deps: ActorDeps) -> None:
         super().__init__(ctx, actor_id)
         self._bind(deps)
