@@ -74,9 +74,15 @@ mkdir -p "$bin_dir"
 for b in "${binaries[@]}"; do
   say "building $b (go build; cold: several minutes)"
   start=$(date +%s)
-  go build -trimpath -tags stablecomponents -ldflags "$ldflags" \
-    -o "$bin_dir/$b.tmp" "github.com/dapr/dapr/cmd/$b" ||
+  # go build is silent for minutes on a cold cache: show it is alive.
+  ( while sleep 30; do say "still building $b ($(( $(date +%s) - start ))s)"; done ) &
+  heartbeat=$!
+  if ! go build -trimpath -tags stablecomponents -ldflags "$ldflags" \
+    -o "$bin_dir/$b.tmp" "github.com/dapr/dapr/cmd/$b"; then
+    kill "$heartbeat" 2>/dev/null
     die "building $b failed (see the Go errors above); nothing was installed."
+  fi
+  kill "$heartbeat" 2>/dev/null
   mv "$bin_dir/$b.tmp" "$bin_dir/$b"
   say "built $b in $(( $(date +%s) - start ))s"
 done
