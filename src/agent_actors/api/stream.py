@@ -98,6 +98,10 @@ async def chat_stream(
     turn.add_done_callback(_running.discard)
     try:
         first = await next_event(queue, turn)
+        # A reset before any token (a retried request) means nothing yet: keep waiting, so a
+        # turn that then fails still answers with its plain 5xx.
+        while first is not None and first.kind == "reset":
+            first = await next_event(queue, turn)
     except BaseException:
         hub.close(stream_id)
         raise
