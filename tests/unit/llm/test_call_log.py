@@ -1,0 +1,48 @@
+"""The call log: a ring of pages, bounded, paged newest last."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from agent_actors.actors.state import CallRecord
+from agent_actors.llm.call_log import CallLog
+
+
+class DictState:
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    async def try_get_state(self, key: str) -> tuple[bool, Any]:
+        return (key in self.data, self.data.get(key))
+
+    async def set_state(self, key: str, value: Any) -> None:
+        self.data[key] = value
+
+
+def record(seq: int) -> CallRecord:
+    return CallRecord(seq=seq, at=datetime(2030, 1, 1, tzinfo=UTC), model="m")
+
+
+async def test_records_page_back_with_a_cursor() -> None:
+    log = CallLog(DictState(), kept=100, page_size=3)
+    await log.append([record(i) for i in range(1, 8)])
+    newest = await log.range(limit=4, before=None)
+    assert [c["seq"] for c in newest["calls"]] == [4, 5, 6, 7]
+    assert (newest["total"], newest["next_before"]) == (7, 3)
+    older = await log.range(limit=4, before=3)
+    assert [c["seq"] for c in older["calls"]] == [1, 2, 3]
+    assert older["next_before"] is None
+
+
+async def test_only_the_kept_records_are_stored_and_shown() -> None:
+    state = DictState()
+    log = CallLog(state, kept=5, page_size=2)
+    for i in range(1, 31):
+        await log.append([record(i)])
+    shown = await log.range(limit=100, before=None)
+    assert [c["seq"] for c in shown["calls"]] == [26, 27, 28, 29, 30]
+    assert shown["total"] == 30
+    assert shown["next_before"] is None
+    # ceil(5 / 2) + 1 ring slots and the meta, whatever the number of calls.
+    assert len(state.data) == 5
