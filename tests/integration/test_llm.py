@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tools.openai_stub import StubServer
+from tools.openai_stub.server import StubServer
 
 from tests.integration.chat_client import chat, count, eventually, history, memory
 from tests.integration.stack_fixture import RunningStack, start_stack

@@ -1,5 +1,5 @@
-"""A deterministic OpenAI-compatible server for tests and benchmarks (see ``server.py``)."""
+"""A deterministic OpenAI-compatible server for tests and benchmarks (see ``server.py``).
 
-from tools.openai_stub.server import StubServer, StubState, build_app
-
-__all__ = ["StubServer", "StubState", "build_app"]
+Import from ``tools.openai_stub.server``: importing it here would make
+``python -m tools.openai_stub.server`` warn that the module was already imported.
+"""
