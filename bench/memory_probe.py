@@ -13,8 +13,7 @@ import asyncio
 import re
 import time
 
-import httpx
-
+from bench.client import Connection, HttpError
 from bench.load import percentile
 
 TURN = re.compile(r"#(\d+)#")
@@ -29,7 +28,7 @@ def latest_turn(memory: list[dict[str, str]]) -> int:
     return max((int(m) for e in memory for m in TURN.findall(e.get("content", ""))), default=-1)
 
 
-async def memory_shows(http: httpx.AsyncClient, user: str, n: int, timeout_s: float) -> bool:
+async def memory_shows(http: Connection, user: str, n: int, timeout_s: float) -> bool:
     deadline = time.perf_counter() + timeout_s
     while time.perf_counter() < deadline:
         resp = await http.get(f"/memory/{user}")
@@ -40,7 +39,7 @@ async def memory_shows(http: httpx.AsyncClient, user: str, n: int, timeout_s: fl
 
 
 class LagProbe:
-    def __init__(self, http: httpx.AsyncClient, timeout_s: float = 30.0) -> None:
+    def __init__(self, http: Connection, timeout_s: float = 30.0) -> None:
         self._http = http
         self._timeout_s = timeout_s
         self._busy = False
@@ -63,7 +62,7 @@ class LagProbe:
                 self.lags_s.append(time.perf_counter() - acked_at)
             else:
                 self.timeouts += 1
-        except httpx.HTTPError:
+        except HttpError:
             self.timeouts += 1
         finally:
             self._busy = False

@@ -50,6 +50,14 @@ class BenchStack:
         return f"http://127.0.0.1:{self.settings.dapr.http_port}"
 
     @property
+    def app_port(self) -> int:
+        return self.settings.stack.app_port
+
+    @property
+    def daprd_port(self) -> int:
+        return self.settings.dapr.http_port
+
+    @property
     def redis_port(self) -> int:
         return self.settings.stack.redis_port
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
+from bench.client import Connections
 from bench.display import Display
 from bench.load import closed_loop
 from bench.sizes import Sizes
@@ -22,14 +21,13 @@ IDS_PER_WORKER = 4
 async def run_w0(stack: BenchStack, sizes: Sizes, display: Display, tag: str) -> dict[str, Any]:
     by_concurrency: dict[str, dict[str, Any]] = {}
     for conc in sizes.w0_concurrency:
-        limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
-        async with httpx.AsyncClient(base_url=stack.daprd_url, limits=limits, timeout=30) as http:
+        async with Connections("127.0.0.1", stack.daprd_port) as conns:
 
             async def ping(
-                worker: int, i: int, http: httpx.AsyncClient = http, conc: int = conc
+                worker: int, i: int, conns: Connections = conns, conc: int = conc
             ) -> bool:
                 actor = f"{tag}-c{conc}-w{worker}-{i % IDS_PER_WORKER}"
-                resp = await http.post(f"/v1.0/actors/BenchActor/{actor}/method/Ping")
+                resp = await conns[worker].post(f"/v1.0/actors/BenchActor/{actor}/method/Ping")
                 return resp.status_code == 200
 
             result = await closed_loop(

@@ -11,8 +11,7 @@ import asyncio
 import time
 from typing import Any
 
-import httpx
-
+from bench.client import Connection, Connections
 from bench.cpu import CpuMeter
 from bench.display import Display
 from bench.load import closed_loop
@@ -27,15 +26,15 @@ async def run_level(
 ) -> dict[str, Any]:  # fmt: skip
     warmup_s = sizes.w1_warmup_s if warmup_s is None else warmup_s
     duration_s = sizes.w1_duration_s if duration_s is None else duration_s
-    limits = httpx.Limits(max_connections=users + 4, max_keepalive_connections=users + 4)
     last_turn: dict[str, int] = {}
-    async with httpx.AsyncClient(base_url=stack.app_url, limits=limits, timeout=90) as http:
-        probe = LagProbe(http)
+    probe_conn = Connection("127.0.0.1", stack.app_port)
+    async with Connections("127.0.0.1", stack.app_port) as conns:
+        probe = LagProbe(probe_conn)
         warm_at = time.perf_counter() + warmup_s
 
         async def turn(worker: int, n: int) -> bool:
             user = f"{tag}-u{users}-{worker}"
-            resp = await http.post(f"/chat/{user}", json={"content": turn_text(user, n)})
+            resp = await conns[worker].post(f"/chat/{user}", {"content": turn_text(user, n)})
             if resp.status_code != 200:
                 return False
             last_turn[user] = n
@@ -52,7 +51,8 @@ async def run_level(
         )  # fmt: skip
         cpu = meter.stop()
         await probe.drain()
-        settled = await settle(http, last_turn)
+        await probe_conn.close()
+        settled = await settle(conns, last_turn)
     s = result.summary()
     return {
         "users": users,
@@ -66,10 +66,10 @@ async def run_level(
     }
 
 
-async def settle(http: httpx.AsyncClient, last_turn: dict[str, int]) -> bool:
+async def settle(conns: Connections, last_turn: dict[str, int]) -> bool:
     """Wait until Memory shows every user's last acknowledged turn."""
     shown = await asyncio.gather(
-        *(memory_shows(http, user, n, timeout_s=60) for user, n in last_turn.items())
+        *(memory_shows(conns[i], user, n, 60) for i, (user, n) in enumerate(last_turn.items()))
     )
     return all(shown)
 

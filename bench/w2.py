@@ -10,8 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import httpx
-
+from bench.client import Connection
 from bench.display import Display
 from bench.load import percentile
 from bench.memory_probe import memory_shows, turn_text
@@ -28,21 +27,25 @@ async def run_w2(stack: BenchStack, sizes: Sizes, display: Display, tag: str) ->
     marks: dict[str, tuple[float, int]] = {}
     try:
         idle = await meter.measure_idle(1.0 if n > 50 else 0.3)
-        async with httpx.AsyncClient(base_url=stack.app_url, timeout=90) as http:
+        http = Connection("127.0.0.1", stack.app_port)
+        try:
             with display.task(f"W2 long conversation, {n}", total=n) as task:
                 for i in range(1, n + 1):
                     if i in (1, n - edge + 1):
                         marks[f"before_{i}"] = await meter.mark()
                     t0 = time.perf_counter()
-                    resp = await http.post(f"/chat/{user}", json={"content": turn_text(user, i)})
+                    resp = await http.post(f"/chat/{user}", {"content": turn_text(user, i)})
                     latencies.append(time.perf_counter() - t0)
-                    resp.raise_for_status()
+                    if resp.status_code != 200:
+                        raise RuntimeError(f"W2 turn {i}: {resp.status_code} {resp.text[:300]}")
                     if i in (edge, n):
                         # Memory's update is part of a turn's writes: count it in its window.
                         await memory_shows(http, user, i, timeout_s=30)
                         marks[f"after_{i}"] = await meter.mark()
                     if i % 10 == 0 or i == n:
                         task.update(i, f"p50 {percentile(latencies[-10:], 50) * 1000:.1f} ms")
+        finally:
+            await http.close()
     finally:
         await meter.close()
     first, last = latencies[:edge], latencies[-edge:]

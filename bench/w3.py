@@ -12,9 +12,9 @@ import asyncio
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
-
+from bench.client import Connection, Connections
 from bench.display import Display
 from bench.load import latency_ms
 from bench.sizes import Sizes
@@ -34,16 +34,17 @@ async def run_w3(run_dir: Path, sizes: Sizes, display: Display, tag: str) -> dic
     with openai_stub(delay, run_dir / "logs" / "openai_stub.log") as base_url:
         env = {"OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "x"}
         with running_stack(run_dir, app_env=env) as stack:
-            limits = httpx.Limits(max_connections=users + 4, max_keepalive_connections=users + 4)
-            async with httpx.AsyncClient(base_url=stack.app_url, limits=limits, timeout=90) as http:
-                probe = await http.post(f"/chat/{tag}-probe", json={"content": "hello"})
+            stub = Connection("127.0.0.1", urlsplit(base_url).port or 80)
+            async with Connections("127.0.0.1", stack.app_port) as conns:
+                probe = await conns[0].post(f"/chat/{tag}-probe", {"content": "hello"})
                 if probe.status_code != 200:
                     return skipped(f"the app answered {probe.status_code}: {probe.text[:200]}")
                 if OFFLINE_MARK in probe.json()["response"]["content"]:
                     return skipped("no OpenAI responder yet (the app answered offline)")
-                await http.post(f"{base_url.removesuffix('/v1')}/_reset")
-                result = await burst(http, users, delay, display, tag)
-                calls = (await http.get(f"{base_url.removesuffix('/v1')}/_requests")).json()
+                await stub.post("/_reset")
+                result = await burst(conns, users, delay, display, tag)
+                calls = (await stub.get("/_requests")).json()
+                await stub.close()
                 return {**result, **model_calls(calls, users)}
 
 
@@ -64,13 +65,15 @@ def model_calls(calls: list[dict[str, Any]], users: int) -> dict[str, Any]:
 
 
 async def burst(
-    http: httpx.AsyncClient, users: int, delay: float, display: Display, tag: str
+    conns: Connections, users: int, delay: float, display: Display, tag: str
 ) -> dict[str, Any]:
     async def one(i: int) -> tuple[bool, float]:
         t0 = time.perf_counter()
-        resp = await http.post(f"/chat/{tag}-slow-{i}", json={"content": f"question {i}"})
+        resp = await conns[i].post(f"/chat/{tag}-slow-{i}", {"content": f"question {i}"})
         return resp.status_code == 200, time.perf_counter() - t0
 
+    # Connect every user first, so the burst measures turns, not TCP handshakes.
+    await asyncio.gather(*(conns[i].get("/healthz") for i in range(1, users)))
     with display.task(f"W3 slow model, {users} users", total=1) as task:
         t0 = time.perf_counter()
         results = await asyncio.gather(*(one(i) for i in range(users)))
