@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,3 +13,16 @@ from tests.unit.deploy import manifests
 def dapr_module() -> Path:
     """github.com/dapr/dapr (pinned in tools/dapr/go.mod) in Go's module cache."""
     return manifests.dapr_module_dir()
+
+
+@pytest.fixture(scope="session")
+def tilt() -> Path:
+    """Tilt, built from its Go module by tools/k8s/build-tools.sh (cached outside the repo;
+    cold: several minutes), or the binary $TILT names."""
+    if os.environ.get("TILT"):
+        return Path(os.environ["TILT"])
+    out = subprocess.run(
+        ["bash", str(manifests.REPO / "tools" / "k8s" / "build-tools.sh")],
+        stdout=subprocess.PIPE, text=True, check=True, timeout=3600,
+    )  # fmt: skip
+    return Path(out.stdout.strip().splitlines()[-1])

@@ -1,0 +1,174 @@
+"""./Tiltfile, evaluated by Tilt itself (`tilt alpha tiltfile-result`: Tilt loads the Tiltfile
+with all its builtins and prints what `tilt up` would build and deploy; no cluster needed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.unit.deploy.manifests import K8S_DIR, REPO, load_dir
+
+SHELL_VARS = ("APP_API_TOKEN", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL")
+DAPR_CRDS = ("components", "configurations", "subscriptions", "resiliencies")
+
+
+def run_tilt(
+    tilt: Path, home: Path, env: dict[str, str] | None = None, path_prefix: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in SHELL_VARS}
+    base.update(
+        HOME=str(home),  # Tilt's own files (~/.tilt-dev) and no ~/.kube/config: no cluster
+        KUBECONFIG=str(home / "no-kubeconfig"),
+        TILT_DISABLE_ANALYTICS="1",
+        **(env or {}),
+    )
+    if path_prefix is not None:
+        base["PATH"] = f"{path_prefix}{os.pathsep}{base['PATH']}"
+    return subprocess.run(
+        [str(tilt), "alpha", "tiltfile-result", "-f", str(REPO / "Tiltfile")],
+        cwd=REPO, env=base, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def result_of(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def result(tilt: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = result_of(run_tilt(tilt, tmp_path_factory.mktemp("tilt-home")))
+    assert out["Error"] is None
+    return out
+
+
+@pytest.fixture(scope="module")
+def manifests(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {m["Name"]: m for m in result["Manifests"]}
+
+
+def _objects(manifest: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    docs = yaml.safe_load_all(manifest["DeployTarget"]["yaml"])
+    return {(d["kind"], d["metadata"]["name"]): d for d in docs if d}
+
+
+def test_tilt_declares_three_resources(result: dict[str, Any]) -> None:
+    assert sorted(result["EnabledManifests"]) == ["agent-actors", "dapr-components", "redis"]
+
+
+def test_resources_start_in_order(manifests: dict[str, dict[str, Any]]) -> None:
+    assert manifests["redis"]["ResourceDependencies"] in (None, [])
+    assert manifests["dapr-components"]["ResourceDependencies"] == ["redis"]
+    assert set(manifests["agent-actors"]["ResourceDependencies"]) == {"redis", "dapr-components"}
+
+
+def test_every_k8s_manifest_is_deployed_by_exactly_one_resource(
+    manifests: dict[str, dict[str, Any]],
+) -> None:
+    deployed: list[tuple[str, str]] = []
+    for m in manifests.values():
+        deployed += list(_objects(m))
+    assert sorted(deployed) == sorted(m.key for m in load_dir(K8S_DIR))
+
+
+def test_objects_are_grouped_by_resource(manifests: dict[str, dict[str, Any]]) -> None:
+    assert set(_objects(manifests["redis"])) == {
+        ("StatefulSet", "redis"),
+        ("Service", "redis-master"),
+        ("Service", "redis-headless"),
+    }
+    assert {k for k, _ in _objects(manifests["dapr-components"])} == {
+        "Component",
+        "Subscription",
+        "Resiliency",
+        "Configuration",
+    }
+    assert set(_objects(manifests["agent-actors"])) == {
+        ("Deployment", "agent-actors"),
+        ("Service", "agent-actors"),
+        ("Secret", "agent-actors-app-token"),
+        ("Secret", "agent-actors-llm"),
+    }
+
+
+def test_app_image_is_built_from_the_dockerfile(manifests: dict[str, dict[str, Any]]) -> None:
+    app = manifests["agent-actors"]
+    (image,) = app["ImageTargets"]
+    assert image["DockerImageName"].split(":")[0] == "agent-actors"
+    assert app["DeployTarget"]["imageMaps"] == ["agent-actors"]
+    details = image["BuildDetails"]
+    assert details["context"] == str(REPO)
+    assert details["dockerfileContents"] == (REPO / "Dockerfile").read_text()
+
+
+def test_live_update_syncs_src_and_resyncs_dependencies(
+    manifests: dict[str, dict[str, Any]],
+) -> None:
+    (image,) = manifests["agent-actors"]["ImageTargets"]
+    spec = image["LiveUpdateSpec"]
+    syncs = {s["localPath"]: s["containerPath"] for s in spec["syncs"]}
+    assert syncs == {
+        "src": "/app/src",
+        "pyproject.toml": "/app/pyproject.toml",
+        "uv.lock": "/app/uv.lock",
+    }
+    (resync,) = spec["execs"]
+    assert {Path(p).name for p in resync["triggerPaths"]} == {"pyproject.toml", "uv.lock"}
+    assert "uv sync --frozen" in resync["args"][-1]
+    command = image["overrideCommand"]["command"]
+    assert command[:3] == ["uvicorn", "agent_actors.main:create_app", "--factory"]
+    assert command[command.index("--reload-dir") + 1] == "/app/src"
+
+
+def test_port_8000_is_forwarded(manifests: dict[str, dict[str, Any]]) -> None:
+    forwards = manifests["agent-actors"]["DeployTarget"]["portForwardTemplateSpec"]["forwards"]
+    assert [(f["localPort"], f["containerPort"]) for f in forwards] == [(8000, 8000)]
+
+
+def test_secrets_are_placeholders_unless_the_shell_sets_them(
+    manifests: dict[str, dict[str, Any]], tilt: Path, tmp_path: Path
+) -> None:
+    objects = _objects(manifests["agent-actors"])
+    assert objects["Secret", "agent-actors-app-token"]["stringData"] == {
+        "token": "replace-me-app-token"
+    }
+    assert not objects["Secret", "agent-actors-llm"].get("stringData")
+
+    env = {"APP_API_TOKEN": "t0k3n-from-shell", "OPENAI_MODEL": "some-model"}
+    filled = {m["Name"]: m for m in result_of(run_tilt(tilt, tmp_path, env))["Manifests"]}
+    objects = _objects(filled["agent-actors"])
+    assert objects["Secret", "agent-actors-app-token"]["stringData"]["token"] == "t0k3n-from-shell"
+    assert objects["Secret", "agent-actors-llm"]["stringData"] == {"OPENAI_MODEL": "some-model"}
+
+
+def _fake_kubectl(folder: Path, crds: tuple[str, ...]) -> Path:
+    folder.mkdir()
+    lines = "".join(
+        f"echo customresourcedefinition.apiextensions.k8s.io/{c}.dapr.io\n" for c in crds
+    )
+    script = folder / "kubectl"
+    script.write_text(f"#!/bin/sh\n{lines}echo 'Error from server (NotFound): not all found' >&2\n")
+    script.chmod(0o755)
+    return folder
+
+
+def test_tilt_up_without_dapr_fails_with_a_clear_message(tilt: Path, tmp_path: Path) -> None:
+    fake = _fake_kubectl(tmp_path / "bin", DAPR_CRDS[:1])
+    proc = run_tilt(tilt, tmp_path, {"AGENT_ACTORS_CHECK_DAPR": "1"}, fake)
+    assert proc.returncode == 5, proc.stderr  # Tilt's "error evaluating the Tiltfile"
+    assert "Dapr is not installed in the Kubernetes cluster" in proc.stderr
+    assert "configurations.dapr.io" in proc.stderr
+    assert "components.dapr.io," not in proc.stderr  # the one that is there is not listed
+    assert "dapr init -k" in proc.stderr
+    assert "Error from server (NotFound)" in proc.stderr  # what kubectl said
+
+
+def test_tilt_up_with_dapr_passes_the_check(tilt: Path, tmp_path: Path) -> None:
+    fake = _fake_kubectl(tmp_path / "bin", DAPR_CRDS)
+    result_of(run_tilt(tilt, tmp_path, {"AGENT_ACTORS_CHECK_DAPR": "1"}, fake))
