@@ -44,9 +44,13 @@ def llm(stub: StubServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "AGENT_ACTORS_LLM__TURN_TIMEOUT_S": "15",
         "AGENT_ACTORS_LLM__MAX_REPAIRS": str(MAX_REPAIRS),
     }
-    # Small pages and a short prompt window, so the search tool has to reach older pages.
+    # Small pages and a short prompt window, so the search tool has to reach older pages. The
+    # outbox reminder stays armed between a user's turns (as it does for an active user) so
+    # the timed test measures turns, not the scheduler re-arming a reminder per turn.
     run_dir = tmp_path_factory.mktemp("llm-stack")
-    yield from start_stack(run_dir, extra_env=env, prompt_history=2, history_page_size=4)
+    yield from start_stack(
+        run_dir, extra_env=env, prompt_history=2, history_page_size=4, republish_interval_s=30
+    )
 
 
 def post(app: httpx.Client, user: str, content: str) -> httpx.Response:

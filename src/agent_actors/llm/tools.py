@@ -84,13 +84,16 @@ async def search_history(args: SearchArgs, ctx: ToolContext) -> str:
 class ToolRegistry:
     def __init__(self, tools: list[Tool]) -> None:
         self._tools = {t.name: t for t in tools}
+        # Built once: pydantic's schema generation costs about a millisecond per tool, and
+        # every model request sends the list.
+        self._schemas = [t.schema() for t in tools]
 
     @property
     def names(self) -> list[str]:
         return sorted(self._tools)
 
     def schemas(self) -> list[dict[str, Any]]:
-        return [t.schema() for t in self._tools.values()]
+        return self._schemas
 
     def parse(self, name: str, arguments: str) -> tuple[Tool, BaseModel]:
         tool = self._tools.get(name)
