@@ -78,7 +78,12 @@ class LimitSettings(BaseModel):
     reorder_buffer: int = Field(
         64, ge=1, description="out-of-order events Memory holds before skipping a lost seq"
     )
-    republish_interval_s: float = Field(5.0, gt=0, description="outbox reminder period")
+    republish_interval_s: float = Field(
+        5.0, gt=0, description="outbox reminder period after a failed publish"
+    )
+    outbox_watchdog_s: float = Field(
+        60.0, gt=0, description="outbox reminder period while a user is active (crash cover)"
+    )
 
 
 class AuthSettings(BaseModel):

@@ -63,13 +63,16 @@ class ChatAgent(Actor, ChatAgentInterface, Remindable):
         reply = ChatMessage.model_validate(unwrap(await proxy.ProcessMessage(request)))
         await self._history.append(meta, [message, reply])
         meta.turns = seq
-        await self._arm_outbox(meta)
+        if not meta.outbox_period_s:
+            await self._arm_outbox(meta, self._deps.settings.limits.outbox_watchdog_s)
         await self._history.save_meta(meta)
         # The turn is durable from here on (history and pending event in one transaction).
         await self._state_manager.save_state()
         log.info("turn user=%s seq=%d: committed", self._user, seq)
         try:
             await self._publish_pending(meta, {seq: (message, reply)})
+            if meta.pending:
+                await self._arm_outbox(meta, self._deps.settings.limits.republish_interval_s)
             await self._history.save_meta(meta)
         except Exception:
             # Committed already: the reminder republishes; the caller must see success.
@@ -106,24 +109,31 @@ class ChatAgent(Actor, ChatAgentInterface, Remindable):
             await self._publish_pending(meta, {})
             if not meta.pending:
                 await self.unregister_reminder(OUTBOX_REMINDER)
-                meta.outbox_armed = False
+                meta.outbox_period_s = 0.0
+            else:
+                await self._arm_outbox(meta, self._deps.settings.limits.republish_interval_s)
             await self._history.save_meta(meta)
         except BaseException:
             await self._state_manager.clear_cache()
             raise
 
-    async def _arm_outbox(self, meta: ChatMeta) -> None:
-        """Register the republish reminder once per burst of activity, before the commit, so a
-        crash between commit and publish still gets its event out."""
-        if meta.outbox_armed:
+    async def _arm_outbox(self, meta: ChatMeta, period_s: float) -> None:
+        """(Re)register the outbox reminder with ``period_s``.
+
+        Two periods: a slow watchdog, armed before the commit of an active user's first turn so
+        that a crash between commit and publish still gets its event out; and a fast one once a
+        publish has failed. Registering costs a scheduler write (~20 ms, serialized across
+        users), so it happens once per watchdog period of activity, not once per turn.
+        """
+        if meta.outbox_period_s == period_s:
             return
-        interval = timedelta(seconds=self._deps.settings.limits.republish_interval_s)
+        interval = timedelta(seconds=period_s)
         try:
             await self.register_reminder(OUTBOX_REMINDER, b"{}", interval, interval)
         except Exception:
             log.warning("user=%s: could not arm the outbox reminder", self._user, exc_info=True)
             return
-        meta.outbox_armed = True
+        meta.outbox_period_s = period_s
 
     async def _publish_pending(
         self, meta: ChatMeta, known: dict[int, tuple[ChatMessage, ChatMessage]]

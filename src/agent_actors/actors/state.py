@@ -36,7 +36,8 @@ class ChatMeta(BaseModel):
     turns: int = 0
     published_seq: int = 0
     page_size: int = 50
-    outbox_armed: bool = False
+    # Period of the registered outbox reminder; 0: none registered.
+    outbox_period_s: float = 0.0
 
     @property
     def entries(self) -> int:

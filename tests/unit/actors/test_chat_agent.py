@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from agent_actors.actors import naming
@@ -36,6 +38,8 @@ async def test_a_turn_commits_history_counts_and_publishes() -> None:
     assert len(state["history-0"]["entries"]) == 4
     assert len(state["history-1"]["entries"]) == 2
     assert [e.seq for e in publisher.published] == [1, 2, 3]
+    # an active user's turns keep one slow watchdog reminder, registered once
+    assert chat._state_manager._mock_reminders[OUTBOX_REMINDER].period == timedelta(seconds=60)
     assert [e.input.content for e in publisher.published] == ["m0", "m1", "m2"]
     page = unwrap(
         await actors.create(naming.CHAT, "u1", ChatAgentInterface).GetConversationHistory(
@@ -53,13 +57,16 @@ async def test_a_failed_publish_stays_pending_and_the_reminder_republishes_in_or
     await turn(actors, "u1", "b")
     chat = actors.actor(naming.CHAT, "u1")
     assert chat._state_manager._mock_state["meta"]["published_seq"] == 0
-    assert OUTBOX_REMINDER in chat._state_manager._mock_reminders
+    # a failed publish switches the reminder to the fast republish period
+    reminder = chat._state_manager._mock_reminders[OUTBOX_REMINDER]
+    assert reminder.period == timedelta(seconds=5)
+    assert chat._state_manager._mock_state["meta"]["outbox_period_s"] == 5
     publisher.failing = False
     await chat.receive_reminder(OUTBOX_REMINDER, b"{}", None, None)
     await chat._state_manager.save_state()
     assert [e.seq for e in publisher.published] == [1, 2]
     assert chat._state_manager._mock_state["meta"]["published_seq"] == 2
-    assert chat._state_manager._mock_state["meta"]["outbox_armed"] is False
+    assert chat._state_manager._mock_state["meta"]["outbox_period_s"] == 0
 
 
 async def test_a_message_with_another_role_is_refused_without_state() -> None:
