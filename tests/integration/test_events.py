@@ -83,3 +83,14 @@ def test_turns_succeed_while_publishing_fails_and_memory_catches_up(
     assert [m["role"] for m in window] == ["assistant", "user", "assistant"]
     drained = eventually(lambda: history(stack.app, user), lambda h: h["pending_events"] == 0)
     assert drained["pending_events"] == 0
+
+
+def test_pending_events_survive_an_app_crash_and_go_out_without_new_traffic(
+    stack: RunningStack, user: str, pubsub_refused: None
+) -> None:
+    chat(stack.app, user, "before the crash")
+    assert history(stack.app, user)["pending_events"] == 1
+    stack.stack.restart("app", crash=True)  # the process dies; the reminder lives in the scheduler
+    stack.redis.execute_command("ACL", "SETUSER", "default", "+@all")
+    window = eventually(lambda: memory(stack.app, user), lambda m: len(m) == 2, timeout=60)
+    assert [m["content"] for m in window][0] == "before the crash"
