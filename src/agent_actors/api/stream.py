@@ -55,10 +55,14 @@ async def next_event(
     if not queue.empty() or turn.done():
         return queue.get_nowait() if not queue.empty() else None
     getter = asyncio.ensure_future(queue.get())
-    await asyncio.wait({getter, turn}, return_when=asyncio.FIRST_COMPLETED)
-    if getter.done():
+    try:
+        await asyncio.wait({getter, turn}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        # Also when the client left (this await is cancelled): no getter outlives the stream.
+        if not getter.done():
+            getter.cancel()
+    if getter.done() and not getter.cancelled():
         return getter.result()
-    getter.cancel()
     return queue.get_nowait() if not queue.empty() else None
 
 
