@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -74,3 +75,30 @@ def test_bad_input_is_refused_before_any_turn(twins: Twins) -> None:
     client, _ = twins
     assert client.post("/chat/user1/stream", json={"content": " "}).status_code == 422
     assert client.post("/chat/a|b/stream", json={"content": "x"}).status_code == 422
+
+
+class StallingStream(httpx.AsyncByteStream):
+    """One token, then the connection stalls past the read timeout."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        chunk = {
+            "id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "m",
+            "choices": [{"index": 0, "delta": {"content": "Hel"}, "finish_reason": None}],
+        }  # fmt: skip
+        yield f"data: {json.dumps(chunk)}\n\n".encode()
+        raise httpx.ReadTimeout("stalled")
+
+
+def test_a_failure_after_tokens_ends_the_stream_with_an_error_event(twins: Twins) -> None:
+    client, _ = twins
+    stalling = httpx.Response(
+        200, headers={"content-type": "text/event-stream"}, stream=StallingStream()
+    )
+    client.app.state.deps.responder = FakeModel(stalling).responder(STREAMS, max_retries=0)  # type: ignore[attr-defined]
+    got = events(client, "user1", "hi")
+    assert got[0] == ("token", {"text": "Hel"})
+    assert got[-1] == (
+        "error",
+        {"detail": "the model did not answer in time", "code": "responder_timeout", "status": 504},
+    )
+    assert client.get("/chat/user1/history").json()["total"] == 0
