@@ -19,6 +19,10 @@ class HttpError(Exception):
     """The connection failed or the answer was not HTTP."""
 
 
+class StaleConnection(OSError):
+    """A kept-alive connection the server had closed (idle timeout) before we wrote to it."""
+
+
 class Response:
     def __init__(self, status: int, body: bytes) -> None:
         self.status_code = status
@@ -46,19 +50,39 @@ class Connection:
             f"{method} {path} HTTP/1.1\r\nHost: {self._host}:{self._port}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
         )
-        try:
-            return await asyncio.wait_for(self._exchange(head.encode() + payload), self._timeout_s)
-        except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
-            await self.close()
-            raise HttpError(f"{method} {path}: {exc!r}") from exc
+        data = head.encode() + payload
+        for attempt in (1, 2):
+            try:
+                return await asyncio.wait_for(self._exchange(data), self._timeout_s)
+            except StaleConnection:
+                # The server closed it before reading the request: safe to send once more.
+                await self.close()
+                if attempt == 2:
+                    raise HttpError(f"{method} {path}: the server keeps closing") from None
+            except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
+                await self.close()
+                raise HttpError(f"{method} {path}: {exc!r}") from exc
+            except BaseException:
+                self._drop()  # cancelled mid-exchange: the stream is out of step, never reuse it
+                raise
+        raise AssertionError("unreachable")
 
     async def _exchange(self, data: bytes) -> Response:
-        if self._writer is None or self._writer.is_closing():
+        reused = self._writer is not None and not self._writer.is_closing()
+        if not reused:
             self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
         assert self._reader is not None
-        self._writer.write(data)
-        status_line = await self._reader.readline()
+        assert self._writer is not None
+        try:
+            self._writer.write(data)
+            status_line = await self._reader.readline()
+        except ConnectionError as exc:
+            if reused:
+                raise StaleConnection(str(exc)) from exc
+            raise
         if not status_line:
+            if reused:
+                raise StaleConnection("the server had closed the kept-alive connection")
             raise OSError("the server closed the connection")
         status = int(status_line.split()[1])
         headers: dict[str, str] = {}
@@ -88,6 +112,11 @@ class Connection:
     async def get(self, path: str) -> Response:
         return await self.request("GET", path)
 
+    def _drop(self) -> None:
+        writer, self._writer, self._reader = self._writer, None, None
+        if writer is not None:
+            writer.close()
+
     async def close(self) -> None:
         writer, self._writer, self._reader = self._writer, None, None
         if writer is not None:
@@ -99,14 +128,14 @@ class Connection:
 class Connections:
     """One connection per worker index, created on first use, all closed together."""
 
-    def __init__(self, host: str, port: int) -> None:
-        self._host, self._port = host, port
+    def __init__(self, host: str, port: int, timeout_s: float = 90.0) -> None:
+        self._host, self._port, self._timeout_s = host, port, timeout_s
         self._by_worker: dict[int, Connection] = {}
 
     def __getitem__(self, worker: int) -> Connection:
         conn = self._by_worker.get(worker)
         if conn is None:
-            conn = self._by_worker[worker] = Connection(self._host, self._port)
+            conn = self._by_worker[worker] = Connection(self._host, self._port, self._timeout_s)
         return conn
 
     async def __aenter__(self) -> Connections:

@@ -1,7 +1,9 @@
 """A closed-loop async load generator: N workers, each sending its next request on the answer.
 
-Only requests that start after the warm-up and end before the deadline count, so activation
-of fresh actors and the ramp-down do not blur the steady state.
+Requests that complete inside the measured window (after the warm-up, before the deadline)
+count, so activation of fresh actors and the ramp-down do not blur the steady state. After the
+deadline, requests still in flight get ``grace_s`` to finish; the rest are abandoned and counted
+as ``unfinished``, so an overloaded service cannot stretch a benchmark past its time budget.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class LoadResult:
     workers: int
     window_s: float
     samples: list[Sample] = field(default_factory=list)
+    unfinished: int = 0
 
     def summary(self) -> dict[str, Any]:
         ok = [s.latency for s in self.samples if s.ok]
@@ -42,6 +45,7 @@ class LoadResult:
             "workers": self.workers,
             "requests": len(self.samples),
             "errors": errors,
+            "unfinished": self.unfinished,
             "per_s": len(ok) / self.window_s if self.window_s > 0 else 0.0,
             **latency_ms(ok),
         }
@@ -69,7 +73,14 @@ def latency_ms(latencies_s: Sequence[float]) -> dict[str, float]:
 
 
 async def closed_loop(
-    workers: int, op: Op, *, warmup_s: float, duration_s: float, display: Display, label: str
+    workers: int,
+    op: Op,
+    *,
+    warmup_s: float,
+    duration_s: float,
+    display: Display,
+    label: str,
+    grace_s: float = 10.0,
 ) -> LoadResult:
     t0 = time.perf_counter()
     warm, end = t0 + warmup_s, t0 + warmup_s + duration_s
@@ -88,7 +99,7 @@ async def closed_loop(
             stop = time.perf_counter()
             i += 1
             done += 1
-            if start >= warm and stop <= end:
+            if warm <= stop <= end:
                 result.samples.append(Sample(start, stop, ok))
 
     with display.task(label, total=warmup_s + duration_s) as task:
@@ -100,10 +111,16 @@ async def closed_loop(
                 await asyncio.sleep(0.25)
 
         ticker = asyncio.create_task(tick())
+        tasks = [asyncio.create_task(worker(w)) for w in range(workers)]
         try:
-            await asyncio.gather(*(worker(w) for w in range(workers)))
+            await asyncio.wait(tasks, timeout=warmup_s + duration_s + grace_s)
         finally:
             ticker.cancel()
+            for t in tasks:
+                if not t.done():
+                    t.cancel()
+                    result.unfinished += 1
+            await asyncio.gather(*tasks, return_exceptions=True)
         summary = result.summary()
         task.update(warmup_s + duration_s, f"{summary['per_s']:.0f}/s p50 {summary['p50_ms']} ms")
     return result

@@ -31,8 +31,11 @@ def latest_turn(memory: list[dict[str, str]]) -> int:
 async def memory_shows(http: Connection, user: str, n: int, timeout_s: float) -> bool:
     deadline = time.perf_counter() + timeout_s
     while time.perf_counter() < deadline:
-        resp = await http.get(f"/memory/{user}")
-        if resp.status_code == 200 and latest_turn(resp.json()["memory"]) >= n:
+        try:
+            resp = await http.get(f"/memory/{user}")
+        except HttpError:
+            resp = None
+        if resp and resp.status_code == 200 and latest_turn(resp.json()["memory"]) >= n:
             return True
         await asyncio.sleep(POLL_S)
     return False
@@ -62,8 +65,6 @@ class LagProbe:
                 self.lags_s.append(time.perf_counter() - acked_at)
             else:
                 self.timeouts += 1
-        except HttpError:
-            self.timeouts += 1
         finally:
             self._busy = False
 

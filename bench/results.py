@@ -14,10 +14,12 @@ CALLS_PER_TURN = 4  # ingress -> ChatAgent, -> ResponseAgent, -> Memory (read), 
 def ratios(doc: dict[str, Any]) -> dict[str, Any]:
     r0 = doc["r0_calls_per_s"]
     top = doc["w1"][str(max(int(u) for u in doc["w1"]))]
+    completed = top["turns_per_s"] > 0
     return {
         "turn_limit_per_s": round(r0 / CALLS_PER_TURN, 1),
         "w1_vs_limit": round(top["turns_per_s"] / (r0 / CALLS_PER_TURN), 3) if r0 else None,
-        "w1_p99_over_p50": round(top["p99_ms"] / top["p50_ms"], 2) if top["p50_ms"] else None,
+        # No turn completed in the window: no percentile to compare, and the goal is missed.
+        "w1_p99_over_p50": round(top["p99_ms"] / top["p50_ms"], 2) if completed else None,
     }
 
 
@@ -30,9 +32,12 @@ def goals(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
         )  # fmt: skip
         return {"value": value, "goal": f"{op} {target}", "met": met}
 
+    tail = goal(doc["w1_p99_over_p50"], "<=", 3.0)
+    if doc["w1"][str(users)]["turns_per_s"] == 0:
+        tail["met"] = False
     return {
         "w1_vs_limit": goal(doc["w1_vs_limit"], ">=", 0.7),
-        f"p99/p50 at {users} users": goal(doc["w1_p99_over_p50"], "<=", 3.0),
+        f"p99/p50 at {users} users": tail,
         "w2_growth": goal(doc["w2_growth"], "<=", 1.15),
         "w3_wall_s": goal(doc["w3_wall_s"], "<=", 1.5),
     }
@@ -42,10 +47,21 @@ def missed(doc: dict[str, Any]) -> list[str]:
     return [name for name, g in doc["goals"].items() if g["met"] is False]
 
 
+def no_nan(value: Any) -> Any:
+    """NaN (a percentile of no samples) becomes null: JSON has no NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: no_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [no_nan(v) for v in value]
+    return value
+
+
 def write(doc: dict[str, Any], results_dir: Path) -> Path:
     results_dir.mkdir(parents=True, exist_ok=True)
     latest = results_dir / "latest.json"
-    latest.write_text(json.dumps(doc, indent=2, allow_nan=True) + "\n")
+    latest.write_text(json.dumps(no_nan(doc), indent=2, allow_nan=False) + "\n")
     stamp = doc["timestamp"].replace(":", "").replace("-", "")
     shutil.copyfile(latest, results_dir / f"{stamp}-{doc['profile']}.json")
     return latest

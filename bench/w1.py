@@ -29,7 +29,7 @@ async def run_level(
     last_turn: dict[str, int] = {}
     probe_conn = Connection("127.0.0.1", stack.app_port)
     async with Connections("127.0.0.1", stack.app_port) as conns:
-        probe = LagProbe(probe_conn)
+        probe = LagProbe(probe_conn, timeout_s=15.0)
         warm_at = time.perf_counter() + warmup_s
 
         async def turn(worker: int, n: int) -> bool:
@@ -52,13 +52,15 @@ async def run_level(
         cpu = meter.stop()
         await probe.drain()
         await probe_conn.close()
-        settled = await settle(conns, last_turn)
+    async with Connections("127.0.0.1", stack.app_port) as fresh:
+        settled = await settle(fresh, last_turn)
     s = result.summary()
     return {
         "users": users,
         "turns_per_s": round(s["per_s"], 2),
         "turns": s["requests"],
         "errors": s["errors"],
+        "unfinished": s["unfinished"],
         **{k: s[k] for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms")},
         **probe.summary(),
         "memory_settled": settled,
@@ -69,7 +71,7 @@ async def run_level(
 async def settle(conns: Connections, last_turn: dict[str, int]) -> bool:
     """Wait until Memory shows every user's last acknowledged turn."""
     shown = await asyncio.gather(
-        *(memory_shows(conns[i], user, n, 60) for i, (user, n) in enumerate(last_turn.items()))
+        *(memory_shows(conns[i], user, n, 30) for i, (user, n) in enumerate(last_turn.items()))
     )
     return all(shown)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.client import Connection, Connections
+from bench.client import Connection, Connections, HttpError
 from bench.display import Display
 from bench.load import latency_ms
 from bench.sizes import Sizes
@@ -35,7 +35,8 @@ async def run_w3(run_dir: Path, sizes: Sizes, display: Display, tag: str) -> dic
         env = {"OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "x"}
         with running_stack(run_dir, app_env=env) as stack:
             stub = Connection("127.0.0.1", urlsplit(base_url).port or 80)
-            async with Connections("127.0.0.1", stack.app_port) as conns:
+            # A turn that takes longer than this is counted as an error (keeps the run bounded).
+            async with Connections("127.0.0.1", stack.app_port, timeout_s=30.0) as conns:
                 probe = await conns[0].post(f"/chat/{tag}-probe", {"content": "hello"})
                 if probe.status_code != 200:
                     return skipped(f"the app answered {probe.status_code}: {probe.text[:200]}")
@@ -69,7 +70,10 @@ async def burst(
 ) -> dict[str, Any]:
     async def one(i: int) -> tuple[bool, float]:
         t0 = time.perf_counter()
-        resp = await conns[i].post(f"/chat/{tag}-slow-{i}", {"content": f"question {i}"})
+        try:
+            resp = await conns[i].post(f"/chat/{tag}-slow-{i}", {"content": f"question {i}"})
+        except HttpError:
+            return False, time.perf_counter() - t0
         return resp.status_code == 200, time.perf_counter() - t0
 
     # Connect every user first, so the burst measures turns, not TCP handshakes.
