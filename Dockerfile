@@ -52,4 +52,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
 
 # One process per sidecar (DESIGN.md): the SDK caches actor state in-process, so never
 # several workers. 0.0.0.0 so the kubelet's probes reach it; daprd calls it on localhost.
-CMD ["uvicorn", "agent_actors.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]
+CMD ["uvicorn", "agent_actors.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--no-access-log", "--timeout-keep-alive", "120"]

@@ -67,6 +67,9 @@ def create_app(
                     actor_client=client,
                 )
             yield
+            closer = getattr(deps.responder, "aclose", None)
+            if closer is not None:
+                await closer()
 
     app = FastAPI(
         title="agent-actors",

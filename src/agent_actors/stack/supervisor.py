@@ -189,6 +189,9 @@ class Stack:
         argv = [
             sys.executable, "-m", "uvicorn", "agent_actors.main:create_app", "--factory",
             "--host", s.app_host, "--port", str(s.app_port), "--no-access-log",
+            # daprd keeps connections to the app open longer than uvicorn's 5 s default; a
+            # connection closed just as daprd reuses it fails that actor call.
+            "--timeout-keep-alive", "120",
         ]  # fmt: skip
         env = {
             "AGENT_ACTORS_DAPR__HTTP_PORT": str(d.http_port),
