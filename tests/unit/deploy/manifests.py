@@ -10,6 +10,7 @@ module cache (never copied here), turned into JSON Schema as the API server read
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import subprocess
@@ -203,3 +204,45 @@ def prune(value: Any, schema: Doc) -> Any:
 def as_dapr_reads(doc: Doc) -> Doc:
     kind, version = doc["kind"], doc["apiVersion"].split("/")[1]
     return prune(doc, dapr_schema(kind, version))
+
+
+# -- the Dapr CLI (for dapr.yaml) -------------------------------------------------------------
+
+DAPR_CLI = "github.com/dapr/cli"
+DAPR_CLI_VERSION = "v1.16.5"
+# The module's hash (go.sum's h1:), pinned: the proxy serves no checksum-database answers here.
+DAPR_CLI_SUM = "h1:Q1oavb/t5pqxVxiXDKZ3ya7GxVFfbkyJ7sHXUWZHC2g="
+
+
+@cache
+def dapr_cli_dir() -> Path:
+    """The Dapr CLI's source at a pinned release, from the Go module proxy (about 1 MB)."""
+    out = subprocess.run(
+        ["go", "mod", "download", "-json", f"{DAPR_CLI}@{DAPR_CLI_VERSION}"],
+        cwd=DAPR_TOOLS, env=go_env(), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    info = json.loads(out.stdout)
+    assert info["Sum"] == DAPR_CLI_SUM, f"{DAPR_CLI}@{DAPR_CLI_VERSION} hash changed: {info}"
+    return Path(info["Dir"])
+
+
+def go_struct_yaml_tags(source: str, struct: str) -> set[str]:
+    """The `yaml:"name"` keys of one Go struct (inline fields left to the caller)."""
+    body = re.search(rf"type {struct} struct \{{(.*?)\n\}}", source, re.S)
+    assert body, f"no struct {struct}"
+    return {t for t in re.findall(r'yaml:"([^",]*)', body.group(1)) if t}
+
+
+def dapr_run_file_keys() -> tuple[set[str], set[str]]:
+    """(top-level keys, per-app keys) that the Dapr CLI's run-file parser reads."""
+    root = dapr_cli_dir() / "pkg"
+    run = (root / "standalone" / "run.go").read_text()
+    runfile = (root / "runfileconfig" / "run_file_config.go").read_text()
+    top = go_struct_yaml_tags(runfile, "RunFileConfig")
+    app = (
+        go_struct_yaml_tags(runfile, "App")
+        | go_struct_yaml_tags(runfile, "ContainerConfiguration")
+        | go_struct_yaml_tags(run, "RunConfig")
+        | go_struct_yaml_tags(run, "SharedRunConfig")
+    )
+    return top, app
