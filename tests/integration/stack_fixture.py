@@ -9,24 +9,15 @@ from pathlib import Path
 import httpx
 import redis
 
-from agent_actors.settings import DaprSettings, Settings, StackSettings
-from agent_actors.stack.ports import free_ports
+from agent_actors.settings import Settings
+from agent_actors.stack.ports import private_settings as stack_settings
 from agent_actors.stack.supervisor import Stack
 
 TEST_TOKEN = "integration-test-token"
-PORT_FIELDS = (
-    "app_port", "redis_port", "placement_port", "scheduler_port", "scheduler_etcd_client_port",
-    "scheduler_etcd_peer_port", "placement_raft_port", "daprd_internal_grpc_port",
-    "daprd_metrics_port", "placement_healthz_port", "placement_metrics_port",
-    "scheduler_healthz_port", "scheduler_metrics_port", "daprd_profile_port",
-)  # fmt: skip
 
 
 def private_settings(run_dir: Path, **limits: object) -> Settings:
-    ports = free_ports(len(PORT_FIELDS) + 2)
-    stack = StackSettings(**dict(zip(PORT_FIELDS, ports, strict=False)), run_dir=run_dir)
-    dapr = DaprSettings(http_port=ports[-2], grpc_port=ports[-1])
-    settings = Settings(stack=stack, dapr=dapr, app_api_token=TEST_TOKEN)
+    settings = stack_settings(run_dir, app_api_token=TEST_TOKEN)
     for name, value in limits.items():
         setattr(settings.limits, name, value)
     return settings

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from agent_actors.stack.ports import port_is_free
-from tests.integration.stack_fixture import PORT_FIELDS, private_settings
+from agent_actors.stack.ports import port_fields, port_is_free
+from tests.integration.stack_fixture import private_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,7 +20,7 @@ def stack_env(run_dir: Path) -> dict[str, str]:
     """Environment that points `make up` at a private set of ports and a private run folder."""
     settings = private_settings(run_dir)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_ACTORS_")}
-    for name in PORT_FIELDS:
+    for name in port_fields():
         env[f"AGENT_ACTORS_STACK__{name.upper()}"] = str(getattr(settings.stack, name))
     env["AGENT_ACTORS_STACK__RUN_DIR"] = str(run_dir)
     env["AGENT_ACTORS_DAPR__HTTP_PORT"] = str(settings.dapr.http_port)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 from agent_actors.errors import StackError
 from agent_actors.settings import Settings
@@ -67,3 +68,21 @@ def free_ports(count: int) -> list[int]:
     finally:
         for sock in socks:
             sock.close()
+
+
+def port_fields() -> list[str]:
+    from agent_actors.settings import StackSettings
+
+    return [name for name in StackSettings.model_fields if name.endswith("_port")]
+
+
+def private_settings(run_dir: Path, app_api_token: str | None = None) -> Settings:
+    """Settings for a stack of its own (tests, benchmarks): every port free now, its own run
+    folder, so it never collides with a user's `make up` or with another private stack."""
+    from agent_actors.settings import DaprSettings, StackSettings
+
+    names = port_fields()
+    ports = free_ports(len(names) + 2)
+    stack = StackSettings(**dict(zip(names, ports, strict=False)), run_dir=run_dir)
+    dapr = DaprSettings(http_port=ports[-2], grpc_port=ports[-1])
+    return Settings(stack=stack, dapr=dapr, app_api_token=app_api_token)
