@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 def draw(doc: dict[str, Any], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [_w0(doc, out_dir), _w1(doc, out_dir), _w1_cpu(doc, out_dir), _w2(doc, out_dir)]
-    if doc["w3"].get("latencies_sorted_ms"):
+    if "skipped" not in doc["w3"]:
         paths.append(_w3(doc, out_dir))
     return paths
 
@@ -113,8 +113,14 @@ def _w3(doc: dict[str, Any], out_dir: Path) -> Path:
     ax.plot(range(1, len(lat) + 1), lat, ".-", color="tab:blue", label="turn latency")
     ax.axhline(w3["model_delay_s"] * 1000, color="black", ls="--", label="model delay")
     ax.axhline(1500, color="tab:green", ls=":", label="goal wall 1.5 s")
+    if w3["errors"]:
+        ax.text(0.5, 0.5, f"{w3['errors']} of {w3['users']} turns failed or timed out",
+                transform=ax.transAxes, ha="center", color="tab:red")  # fmt: skip
     ax.set_xlabel("user (sorted by latency)")
     ax.set_ylabel("ms")
     ax.legend(fontsize=8)
-    fig.suptitle(f"W3 slow model, {w3['users']} users at once: wall {w3['w3_wall_s']} s")
+    fig.suptitle(
+        f"W3 slow model, {w3['users']} users at once: wall {w3['w3_wall_s']} s, "
+        f"model calls {w3.get('model_calls')}, most at once {w3.get('max_parallel_model_calls')}"
+    )
     return _save(fig, out_dir / "w3_slow_model.png", doc)
