@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import dockerfile
 import pytest
 import yaml
 
@@ -122,8 +123,10 @@ def test_live_update_syncs_src_and_resyncs_dependencies(
     assert {Path(p).name for p in resync["triggerPaths"]} == {"pyproject.toml", "uv.lock"}
     assert "uv sync --frozen" in resync["args"][-1]
     command = image["overrideCommand"]["command"]
-    assert command[:3] == ["uvicorn", "agent_actors.main:create_app", "--factory"]
     assert command[command.index("--reload-dir") + 1] == "/app/src"
+    # Otherwise the image's own CMD.
+    (cmd,) = [s for s in dockerfile.parse_file(str(REPO / "Dockerfile")) if s.cmd == "CMD"]
+    assert command == [*cmd.value, "--reload", "--reload-dir", "/app/src"]
 
 
 def test_port_8000_is_forwarded(manifests: dict[str, dict[str, Any]]) -> None:
