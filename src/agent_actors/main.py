@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 from dapr.actor import ActorId
 from dapr.actor.runtime.context import ActorRuntimeContext
 from dapr.ext.fastapi import DaprActor
@@ -25,17 +24,9 @@ from agent_actors.events.publisher import DaprPublisher, Publisher
 from agent_actors.llm.factory import build_responder
 from agent_actors.llm.responder import Responder
 from agent_actors.settings import Settings, get_settings
+from agent_actors.sidecar import Sidecar
 
 ACTORS = (ChatAgent, ResponseAgent, MemoryAgentActor)
-
-
-def dapr_http(settings: Settings) -> httpx.AsyncClient:
-    d = settings.dapr
-    return httpx.AsyncClient(
-        base_url=f"http://{d.host}:{d.http_port}",
-        timeout=httpx.Timeout(d.actor_call_timeout_s, connect=5.0),
-        limits=httpx.Limits(max_connections=256, max_keepalive_connections=128),
-    )
 
 
 def create_app(
@@ -49,12 +40,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with dapr_http(settings) as http:
-            client = PooledActorClient(http)
+        sidecar = Sidecar(settings.dapr)
+        await sidecar.start()
+        try:
+            client = PooledActorClient(sidecar)
             deps = ActorDeps(
                 settings=settings,
                 proxies=ProxyFactory(client),
-                publisher=publisher or DaprPublisher(http, settings.dapr.pubsub_name, settings.dapr.topic),
+                publisher=publisher
+                or DaprPublisher(sidecar, settings.dapr.pubsub_name, settings.dapr.topic),
                 responder=responder or build_responder(settings),
             )
             app.state.deps = deps
@@ -70,6 +64,8 @@ def create_app(
             closer = getattr(deps.responder, "aclose", None)
             if closer is not None:
                 await closer()
+        finally:
+            await sidecar.close()
 
     app = FastAPI(
         title="agent-actors",
@@ -86,7 +82,9 @@ def create_app(
     app.include_router(subscriber.router)
     errors.install(app)
     if settings.auth.app_api_token is not None:
-        app.add_middleware(SidecarTokenMiddleware, token=settings.auth.app_api_token.get_secret_value())
+        app.add_middleware(
+            SidecarTokenMiddleware, token=settings.auth.app_api_token.get_secret_value()
+        )
     return app
 
 

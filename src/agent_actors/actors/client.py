@@ -1,39 +1,37 @@
-"""A pooled client for daprd's actor API, used by the proxies and by the actors themselves.
+"""daprd's actor API for the proxies and for the actors themselves, on the app's sidecar pool.
 
-The SDK's HTTP client opens a new aiohttp session (a new TCP connection) for every call and
-blocks the event loop on a synchronous health poll when it is built; this one keeps a pool of
-connections to daprd open and never blocks.
+The SDK's own HTTP client opens a new aiohttp session (a new TCP connection) for every call and
+blocks the event loop on a synchronous health poll when it is built; this one shares the app's
+pool (``sidecar.py``) and never blocks.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from dapr.actor import ActorId, ActorProxy
 from dapr.clients.base import DaprActorClientBase
 from dapr.clients.exceptions import DaprInternalError
 from dapr.serializers import DefaultJSONSerializer
 
+from agent_actors.sidecar import Sidecar, SidecarUnreachable
+
 SERIALIZER = DefaultJSONSerializer()
 
 
 class PooledActorClient(DaprActorClientBase):
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self._http = http
+    def __init__(self, sidecar: Sidecar) -> None:
+        self._sidecar = sidecar
 
     async def _send(self, method: str, url: str, data: bytes | None = None) -> bytes:
         try:
-            resp = await self._http.request(
-                method, url, content=data, headers={"Content-Type": "application/json"}
-            )
-        except httpx.HTTPError as exc:
-            raise DaprInternalError(f"daprd did not answer {method} {url}: {exc!r}") from exc
-        if resp.status_code >= 300:
-            raise DaprInternalError(
-                f"daprd answered {resp.status_code} to {method} {url}: {resp.text:.500}"
-            )
-        return resp.content
+            status, body = await self._sidecar.request(method, url, data)
+        except SidecarUnreachable as exc:
+            raise DaprInternalError(str(exc)) from exc
+        if status >= 300:
+            text = body[:500].decode(errors="replace")
+            raise DaprInternalError(f"daprd answered {status} to {method} {url}: {text}")
+        return body
 
     async def invoke_method(
         self, actor_type: str, actor_id: str, method: str, data: bytes | None = None

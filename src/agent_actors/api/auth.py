@@ -1,32 +1,33 @@
 """Only the sidecar may call the actor and subscription routes when an app token is set.
 
 daprd sends ``dapr-api-token: $APP_API_TOKEN`` on every call to the app; the SDK does not
-check it, so this middleware does.
+check it, so this middleware does. Plain ASGI (not ``BaseHTTPMiddleware``): it sits on the
+path of every actor call, and the base class costs a task and a stream per request.
 """
 
 from __future__ import annotations
 
 import hmac
 
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 SIDECAR_ONLY = ("/actors/", "/subscribe")
 
 
-class SidecarTokenMiddleware(BaseHTTPMiddleware):
+class SidecarTokenMiddleware:
     def __init__(self, app: ASGIApp, token: str) -> None:
-        super().__init__(app)
+        self._app = app
         self._token = token.encode()
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        if request.url.path.startswith(SIDECAR_ONLY):
-            given = request.headers.get("dapr-api-token", "").encode()
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(SIDECAR_ONLY):
+            given = dict(scope["headers"]).get(b"dapr-api-token", b"")
             if not hmac.compare_digest(given, self._token):
-                return JSONResponse(
+                refusal = JSONResponse(
                     {"detail": "this route is for the Dapr sidecar only", "code": "unauthorized"},
                     status_code=401,
                 )
-        return await call_next(request)
+                await refusal(scope, receive, send)
+                return
+        await self._app(scope, receive, send)

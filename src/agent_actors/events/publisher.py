@@ -1,6 +1,6 @@
 """The publishing port, with Dapr's HTTP publish API behind it and an in-memory twin.
 
-The Dapr side uses one pooled ``httpx.AsyncClient``: the tutorial's sync ``DaprClient``
+The Dapr side uses the app's sidecar pool (``sidecar.py``): the tutorial's sync ``DaprClient``
 created per publish blocked the event loop (and so every actor in the process).
 """
 
@@ -10,9 +10,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-import httpx
-
 from agent_actors.events.schemas import ConversationUpdated
+from agent_actors.sidecar import Sidecar, SidecarUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -26,22 +25,22 @@ class Publisher(Protocol):
 
 
 class DaprPublisher:
-    def __init__(self, http: httpx.AsyncClient, pubsub: str, topic: str) -> None:
-        self._http = http
+    def __init__(self, sidecar: Sidecar, pubsub: str, topic: str) -> None:
+        self._sidecar = sidecar
         self._path = f"/v1.0/publish/{pubsub}/{topic}"
 
     async def publish(self, event: ConversationUpdated) -> None:
+        # Sent as JSON (the sidecar client's content type): otherwise `data` reaches the
+        # subscriber as a string.
         try:
-            resp = await self._http.post(
-                self._path,
-                content=event.model_dump_json(),
-                # JSON content type: otherwise `data` reaches the subscriber as a string.
-                headers={"Content-Type": "application/json"},
+            status, body = await self._sidecar.request(
+                "POST", self._path, event.model_dump_json().encode()
             )
-        except httpx.HTTPError as exc:
-            raise PublishFailed(f"daprd did not answer the publish: {exc!r}") from exc
-        if resp.status_code >= 300:
-            raise PublishFailed(f"daprd refused the publish ({resp.status_code}): {resp.text:.300}")
+        except SidecarUnreachable as exc:
+            raise PublishFailed(str(exc)) from exc
+        if status >= 300:
+            text = body[:300].decode(errors="replace")
+            raise PublishFailed(f"daprd refused the publish ({status}): {text}")
 
 
 class InMemoryPublisher:
