@@ -70,7 +70,9 @@ class LimitSettings(BaseModel):
 
     history_view: int = Field(5, ge=1, description="entries GET /chat/{id}/history returns")
     history_view_max: int = Field(200, ge=1, description="largest ?limit= accepted")
-    history_page_size: int = Field(50, ge=2, description="history entries per stored page")
+    history_page_size: int = Field(
+        20, ge=2, description="history entries per stored page (a turn rewrites one page)"
+    )
     memory_window: int = Field(3, ge=1, description="entries MemoryAgentActor keeps")
     prompt_history: int = Field(10, ge=0, description="recent entries passed to the responder")
     max_content_chars: int = Field(8000, ge=1, description="largest message content")
@@ -178,7 +180,9 @@ class Settings(BaseSettings):
             self.auth.app_api_token = self.app_api_token
         if self.openai_base_url:
             self.llm.base_url = self.openai_base_url
-        if self.openai_api_key is not None:
+        if self.openai_api_key is not None and self.openai_api_key.get_secret_value():
+            # An empty OPENAI_API_KEY (a Secret without the key, say) means unset, not "use
+            # OpenAI with an empty key".
             self.llm.api_key = self.openai_api_key
         if self.openai_model:
             self.llm.model = self.openai_model

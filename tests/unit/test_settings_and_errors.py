@@ -26,3 +26,8 @@ def test_domain_errors_round_trip_by_code() -> None:
         assert type(err) is cls
         assert err.message == "why"
     assert type(error_for_code("no-such-code", "x")) is AgentActorsError
+
+
+def test_an_empty_openai_key_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+    assert Settings().llm.api_key is None

@@ -35,7 +35,7 @@ class ChatMessage(BaseModel):
 class ChatMeta(BaseModel):
     turns: int = 0
     published_seq: int = 0
-    page_size: int = 50
+    page_size: int = 20
     # Period of the registered outbox reminder; 0: none registered.
     outbox_period_s: float = 0.0
 
