@@ -16,24 +16,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent_actors.settings import REPO_ROOT, DaprSettings, Settings, StackSettings
-from agent_actors.stack.ports import free_ports
+from agent_actors.settings import REPO_ROOT, Settings
+from agent_actors.stack.ports import free_ports, private_settings
 from agent_actors.stack.supervisor import Stack
-
-PORT_FIELDS = (
-    "app_port", "redis_port", "placement_port", "scheduler_port", "scheduler_etcd_client_port",
-    "scheduler_etcd_peer_port", "placement_raft_port", "daprd_internal_grpc_port",
-    "daprd_metrics_port", "placement_healthz_port", "placement_metrics_port",
-    "scheduler_healthz_port", "scheduler_metrics_port", "daprd_profile_port",
-)  # fmt: skip
 
 
 def bench_settings(run_dir: Path) -> Settings:
-    ports = free_ports(len(PORT_FIELDS) + 2)
-    stack = StackSettings(**dict(zip(PORT_FIELDS, ports, strict=False)), run_dir=run_dir)
-    dapr = DaprSettings(http_port=ports[-2], grpc_port=ports[-1])
     # An app token, as a deployment would have: the sidecar-only middleware is on the path.
-    return Settings(stack=stack, dapr=dapr, app_api_token=secrets.token_hex(16))
+    return private_settings(run_dir, app_api_token=secrets.token_hex(16))
 
 
 @dataclass
