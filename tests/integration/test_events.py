@@ -93,4 +93,5 @@ def test_pending_events_survive_an_app_crash_and_go_out_without_new_traffic(
     stack.stack.restart("app", crash=True)  # the process dies; the reminder lives in the scheduler
     stack.redis.execute_command("ACL", "SETUSER", "default", "+@all")
     window = eventually(lambda: memory(stack.app, user), lambda m: len(m) == 2, timeout=60)
-    assert [m["content"] for m in window][0] == "before the crash"
+    assert [m["role"] for m in window] == ["user", "assistant"]
+    assert window[0]["content"] == "before the crash"
