@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -98,3 +99,27 @@ def test_a_failing_runtime_build_is_named(tmp_path: Path) -> None:
     env["GOFLAGS"] = "-mod=mod"
     message = one_sentence_error(make("run", env))
     assert "building the Dapr runtime failed" in message
+
+
+def test_make_run_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
+    env = stack_env(tmp_path)
+    # Its own process group, as a terminal gives a foreground job: Ctrl-C is SIGINT to it.
+    proc = subprocess.Popen(
+        ["make", "-s", "--no-print-directory", "run"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "agent-actors is up" in line:
+                break
+        children = json.loads((tmp_path / "stack.children.json").read_text())
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)  # make itself reports the interrupt (-2); what matters is below
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    for name, pid in children.items():
+        assert not Path(f"/proc/{pid}").exists(), f"{name} (pid {pid}) is still running"
+    assert [p for p in ports_of(env) if not port_is_free(p)] == []
