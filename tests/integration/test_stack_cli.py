@@ -120,6 +120,9 @@ def test_make_run_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
     for name, pid in children.items():
         assert not Path(f"/proc/{pid}").exists(), f"{name} (pid {pid}) is still running"
     assert [p for p in ports_of(env) if not port_is_free(p)] == []
