@@ -33,11 +33,11 @@ class BenchStack:
 
     @property
     def app_url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.stack.app_port}"
+        return self.settings.app_url
 
     @property
     def daprd_url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.dapr.http_port}"
+        return self.settings.daprd_url
 
     @property
     def app_port(self) -> int:

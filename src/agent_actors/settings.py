@@ -173,6 +173,14 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("DAPR_BIN_DIR", "dapr_bin_dir")
     )
 
+    @property
+    def app_url(self) -> str:
+        return f"http://{self.stack.app_host}:{self.stack.app_port}"
+
+    @property
+    def daprd_url(self) -> str:
+        return f"http://{self.dapr.host}:{self.dapr.http_port}"
+
     def model_post_init(self, _context: object) -> None:
         # The well-known names win over the nested defaults, so users of Dapr and OpenAI
         # configure the service the way they configure everything else.

@@ -33,11 +33,11 @@ class RunningStack:
 
     @property
     def app_url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.stack.app_port}"
+        return self.settings.app_url
 
     @property
     def daprd_url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.dapr.http_port}"
+        return self.settings.daprd_url
 
 
 # Short enough that the outbox reminder and the reorder logic show within a test.

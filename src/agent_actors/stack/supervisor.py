@@ -110,16 +110,23 @@ class Stack:
         ]  # fmt: skip
         return ManagedProcess("redis", argv, self._log("redis"), lambda: health.redis_ping(port))
 
+    def _control_plane_flags(self, port: int, healthz: int, metrics: int) -> list[str]:
+        """What placement and scheduler share: every listener on loopback, ports apart."""
+        return [
+            "--port", str(port), "--listen-address", "127.0.0.1",
+            "--healthz-port", str(healthz), "--healthz-listen-address", "127.0.0.1",
+            "--metrics-port", str(metrics), "--metrics-listen-address", "127.0.0.1",
+            "--log-level", self.settings.stack.log_level,
+        ]  # fmt: skip
+
     def _placement(self, binary: Path) -> ManagedProcess:
         s = self.settings.stack
         argv = [
-            str(binary), "--port", str(s.placement_port), "--listen-address", "127.0.0.1",
-            "--healthz-port", str(s.placement_healthz_port),
-            "--healthz-listen-address", "127.0.0.1",
-            "--metrics-port", str(s.placement_metrics_port),
-            "--metrics-listen-address", "127.0.0.1",
+            str(binary),
+            *self._control_plane_flags(
+                s.placement_port, s.placement_healthz_port, s.placement_metrics_port
+            ),
             "--initial-cluster", f"dapr-placement-0=127.0.0.1:{s.placement_raft_port}",
-            "--log-level", s.log_level,
         ]  # fmt: skip
         url = f"http://127.0.0.1:{s.placement_healthz_port}/healthz"
         return ManagedProcess(
@@ -131,17 +138,15 @@ class Stack:
         data = self.run_dir / "scheduler-etcd"
         data.mkdir(parents=True, exist_ok=True)
         argv = [
-            str(binary), "--port", str(s.scheduler_port), "--listen-address", "127.0.0.1",
-            "--healthz-port", str(s.scheduler_healthz_port),
-            "--healthz-listen-address", "127.0.0.1",
-            "--metrics-port", str(s.scheduler_metrics_port),
-            "--metrics-listen-address", "127.0.0.1",
+            str(binary),
+            *self._control_plane_flags(
+                s.scheduler_port, s.scheduler_healthz_port, s.scheduler_metrics_port
+            ),
             "--etcd-data-dir", str(data),
             "--etcd-client-port", str(s.scheduler_etcd_client_port),
             "--etcd-client-listen-address", "127.0.0.1",
             "--etcd-initial-cluster",
             f"dapr-scheduler-server-0=http://127.0.0.1:{s.scheduler_etcd_peer_port}",
-            "--log-level", s.log_level,
         ]  # fmt: skip
         url = f"http://127.0.0.1:{s.scheduler_healthz_port}/healthz"
         return ManagedProcess(
