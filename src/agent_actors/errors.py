@@ -59,8 +59,13 @@ class Forbidden(AgentActorsError):
 
 
 class ActorUnavailable(AgentActorsError):
+    """A sidecar failure: its detail is for the logs, not for the caller."""
+
     code = "actor_unavailable"
     status = 503
+
+    def __init__(self, message: str = "the actor runtime could not complete the call") -> None:
+        super().__init__(message)
 
 
 class ResponderError(AgentActorsError):

@@ -20,6 +20,7 @@ from tools.openai_stub.server import StubServer
 
 from tests.integration.chat_client import chat, count, eventually, history, memory
 from tests.integration.stack_fixture import RunningStack, start_stack
+from tests.sse import parse_sse
 
 MODEL = "stub-model"
 MAX_REPAIRS = 2
@@ -255,16 +256,7 @@ def test_the_model_searches_this_users_older_history(llm: RunningStack, user: st
 def sse_events(
     resp: httpx.Response, stop_after: int | None = None
 ) -> list[tuple[str, dict[str, Any]]]:
-    events: list[tuple[str, dict[str, Any]]] = []
-    name = ""
-    for line in resp.iter_lines():
-        if line.startswith("event: "):
-            name = line.removeprefix("event: ")
-        elif line.startswith("data: "):
-            events.append((name, json.loads(line.removeprefix("data: "))))
-            if stop_after is not None and len(events) >= stop_after:
-                break
-    return events
+    return parse_sse(resp.iter_lines(), stop_after)
 
 
 def test_stream_tokens_add_up_to_the_committed_reply(llm: RunningStack, user: str) -> None:

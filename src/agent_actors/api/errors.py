@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from agent_actors.errors import AgentActorsError
+from agent_actors.errors import ActorUnavailable, AgentActorsError
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +26,9 @@ async def on_domain_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def on_dapr_error(request: Request, exc: Exception) -> JSONResponse:
-    # The detail of a sidecar failure is for the logs, not for the caller.
     log.error("actor call for %s failed: %s", request.url.path, exc)
-    return _answer(503, "actor_unavailable", "the actor runtime could not complete the call")
+    err = ActorUnavailable()
+    return _answer(err.status, err.code, err.message)
 
 
 async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse:

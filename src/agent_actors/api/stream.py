@@ -29,7 +29,7 @@ from agent_actors.actors.boundary import unwrap
 from agent_actors.actors.interfaces import ChatAgentInterface
 from agent_actors.api.chat import MessageIn
 from agent_actors.api.deps import Proxies, SettingsDep, UserId
-from agent_actors.errors import AgentActorsError, ContentTooLarge, InvalidInput
+from agent_actors.errors import ActorUnavailable, AgentActorsError, ContentTooLarge, InvalidInput
 from agent_actors.llm.streams import STREAMS, StreamEvent, StreamHub
 
 router = APIRouter(tags=["chat"])
@@ -70,11 +70,9 @@ def outcome(turn: asyncio.Task[Any]) -> str:
     """The final event of a turn that ended after tokens were sent."""
     try:
         reply = unwrap(turn.result())
-    except AgentActorsError as exc:
-        return sse("error", {"detail": exc.message, "code": exc.code, "status": exc.status})
-    except DaprInternalError:
-        detail = "the actor runtime could not complete the call"
-        return sse("error", {"detail": detail, "code": "actor_unavailable", "status": 503})
+    except (AgentActorsError, DaprInternalError) as exc:
+        err = exc if isinstance(exc, AgentActorsError) else ActorUnavailable()
+        return sse("error", {"detail": err.message, "code": err.code, "status": err.status})
     return sse("done", {"role": reply["role"], "content": reply["content"], "seq": reply["seq"]})
 
 

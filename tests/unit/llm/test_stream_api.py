@@ -10,6 +10,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from agent_actors.llm.streams import STREAMS
+from tests.sse import parse_sse
 from tests.unit.llm.fake_openai import FakeModel, streamed
 from tests.unit.twins import LocalActors
 
@@ -17,17 +18,10 @@ Twins = tuple[TestClient, LocalActors]
 
 
 def events(client: TestClient, user: str, content: str) -> list[tuple[str, dict[str, Any]]]:
-    out: list[tuple[str, dict[str, Any]]] = []
     with client.stream("POST", f"/chat/{user}/stream", json={"content": content}) as resp:
         assert resp.status_code == 200
         assert resp.headers["content-type"].startswith("text/event-stream")
-        name = ""
-        for line in resp.iter_lines():
-            if line.startswith("event: "):
-                name = line.removeprefix("event: ")
-            elif line.startswith("data: "):
-                out.append((name, json.loads(line.removeprefix("data: "))))
-    return out
+        return parse_sse(resp.iter_lines())
 
 
 def use_model(client: TestClient, model: FakeModel) -> None:
