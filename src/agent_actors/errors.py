@@ -5,14 +5,19 @@
     AgentActorsError                 code                 HTTP
     ├── InvalidInput                 invalid_input        422
     │   ├── InvalidUserId            invalid_user_id      422
-    │   └── ContentTooLarge          content_too_large    413
+    │   ├── ContentTooLarge          content_too_large    413
+    │   └── IdempotencyConflict      idempotency_conflict 422
     ├── Unauthorized                 unauthorized         401
     ├── Forbidden                    forbidden            403
     ├── ActorUnavailable             actor_unavailable    503
+    ├── StoreUnavailable             store_unavailable    503
+    ├── HistoryBehind                history_behind       409
     ├── ResponderError               responder_error      502
+    │   ├── ReplyTooLarge            reply_too_large      502
     │   ├── ResponderTimeout         responder_timeout    504
     │   └── ResponderUnavailable     responder_unavailable 503
-    └── StackError                   stack_error          (CLI only: one sentence, exit 1)
+    ├── StackError                   stack_error          (CLI only: one sentence, exit 1)
+    └── Misconfigured                misconfigured        (app start: one sentence, exit 1)
 
 Actors raise these; they cross the actor boundary as ``{"code", "message"}`` (see
 ``actors/boundary.py``) and are raised again on the caller's side, so the API answers with
@@ -48,6 +53,12 @@ class ContentTooLarge(InvalidInput):
     status = 413
 
 
+class IdempotencyConflict(InvalidInput):
+    """An Idempotency-Key already used for a turn with another message."""
+
+    code = "idempotency_conflict"
+
+
 class Unauthorized(AgentActorsError):
     code = "unauthorized"
     status = 401
@@ -68,9 +79,30 @@ class ActorUnavailable(AgentActorsError):
         super().__init__(message)
 
 
+class StoreUnavailable(AgentActorsError):
+    """daprd's state API could not complete a read or write (dead letters)."""
+
+    code = "store_unavailable"
+    status = 503
+
+
+class HistoryBehind(AgentActorsError):
+    """An event names a turn ChatAgent has not committed: Memory cannot apply it without
+    skipping turns, so it is refused (pub/sub retries it, then dead-letters it)."""
+
+    code = "history_behind"
+    status = 409
+
+
 class ResponderError(AgentActorsError):
     code = "responder_error"
     status = 502
+
+
+class ReplyTooLarge(ResponderError):
+    """The model wrote more than a stored reply may hold: nothing of the turn is saved."""
+
+    code = "reply_too_large"
 
 
 class ResponderTimeout(ResponderError):
@@ -87,6 +119,12 @@ class StackError(AgentActorsError):
     """The local stack cannot start: the message is one sentence naming the cause."""
 
     code = "stack_error"
+
+
+class Misconfigured(AgentActorsError):
+    """The settings would run the app unsafely: it refuses to start (one sentence)."""
+
+    code = "misconfigured"
 
 
 def error_for_code(code: str, message: str) -> AgentActorsError:

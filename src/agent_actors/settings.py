@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -27,29 +27,35 @@ class DaprSettings(BaseModel):
     pubsub_name: str = Field("daca-pubsub", description="pub/sub component name")
     topic: str = Field("user-chat", description="topic of ConversationUpdated")
     dead_letter_topic: str = Field("user-chat-deadletter", description="dead-letter topic")
+    state_store: str = Field("statestore", description="state store component (dead letters)")
     actor_call_timeout_s: float = Field(
         60.0, gt=0, description="timeout of one call to daprd (actor calls, publish)"
     )
 
 
 class StackSettings(BaseModel):
-    """Ports and folders of the local stack that ``make run`` / ``make up`` start."""
+    """Ports and folders of the local stack that ``make run`` / ``make up`` start.
+
+    Ports other than the documented interfaces (app, daprd, placement, scheduler: Dapr's
+    well-known numbers) sit below 32768, outside the kernel's ephemeral range (Linux
+    32768-60999, IANA 49152-65535): there an outgoing connection can hold the port, and its
+    TIME-WAIT keeps a server from binding it for a minute after a load run."""
 
     app_host: str = Field("127.0.0.1", description="address uvicorn binds")
     app_port: int = Field(8000, description="app HTTP port")
     redis_port: int = Field(6379, description="Redis port (actor state + pub/sub)")
     placement_port: int = Field(50005, description="placement gRPC port")
     scheduler_port: int = Field(50006, description="scheduler gRPC port")
-    scheduler_etcd_client_port: int = Field(52379, description="scheduler's embedded etcd, client")
-    scheduler_etcd_peer_port: int = Field(52380, description="scheduler's embedded etcd, peer")
-    placement_raft_port: int = Field(58201, description="placement raft port")
-    daprd_internal_grpc_port: int = Field(50002, description="daprd internal gRPC port")
-    daprd_metrics_port: int = Field(59090, description="daprd metrics port")
-    placement_healthz_port: int = Field(58080, description="placement healthz port")
-    placement_metrics_port: int = Field(59091, description="placement metrics port")
-    scheduler_healthz_port: int = Field(58081, description="scheduler healthz port")
-    scheduler_metrics_port: int = Field(59092, description="scheduler metrics port")
-    daprd_profile_port: int = Field(57777, description="daprd profiling port (off unless enabled)")
+    scheduler_etcd_client_port: int = Field(22379, description="scheduler's embedded etcd, client")
+    scheduler_etcd_peer_port: int = Field(22380, description="scheduler's embedded etcd, peer")
+    placement_raft_port: int = Field(28201, description="placement raft port")
+    daprd_internal_grpc_port: int = Field(20002, description="daprd internal gRPC port")
+    daprd_metrics_port: int = Field(29090, description="daprd metrics port")
+    placement_healthz_port: int = Field(28080, description="placement healthz port")
+    placement_metrics_port: int = Field(29091, description="placement metrics port")
+    scheduler_healthz_port: int = Field(28081, description="scheduler healthz port")
+    scheduler_metrics_port: int = Field(29092, description="scheduler metrics port")
+    daprd_profile_port: int = Field(27777, description="daprd profiling port (off unless enabled)")
     components_dir: Path = Field(REPO_ROOT / "components", description="daprd --resources-path")
     config_file: Path = Field(
         REPO_ROOT / "components" / "config.yaml", description="daprd --config"
@@ -77,8 +83,8 @@ class LimitSettings(BaseModel):
     prompt_history: int = Field(10, ge=0, description="recent entries passed to the responder")
     max_content_chars: int = Field(8000, ge=1, description="largest message content")
     max_id_chars: int = Field(64, ge=1, description="longest user id")
-    reorder_buffer: int = Field(
-        64, ge=1, description="out-of-order events Memory holds before skipping a lost seq"
+    dead_letters_kept: int = Field(
+        100, ge=1, description="dead letters kept per user, and unparseable ones overall"
     )
     republish_interval_s: float = Field(
         5.0, gt=0, description="outbox reminder period after a failed publish"
@@ -86,20 +92,42 @@ class LimitSettings(BaseModel):
     outbox_watchdog_s: float = Field(
         60.0, gt=0, description="outbox reminder period while a user is active (crash cover)"
     )
+    post_commit_timeout_s: float = Field(
+        5.0, gt=0, description="budget for a turn's work after its commit (publish, reminder, "
+        "bookkeeping); past it the outbox catches up later and the turn still succeeds",
+    )  # fmt: skip
+    idempotency_keys: int = Field(
+        100, ge=1, description="Idempotency-Key values remembered per user (the newest)"
+    )
+    max_idempotency_key_chars: int = Field(
+        200, ge=1, description="longest Idempotency-Key header value"
+    )
+    max_reply_chars: int = Field(
+        16000, ge=1, description="largest reply stored; a longer model reply is a 502, not saved"
+    )
 
 
 class AuthSettings(BaseModel):
     """Tokens: the sidecar's app token, and optional API keys for the public API."""
 
     app_api_token: SecretStr | None = Field(
-        None, description="token daprd sends; /actors/* and /subscribe* require it (APP_API_TOKEN)"
+        None,
+        description="token daprd sends; /actors/* and /subscribe* require it (APP_API_TOKEN); "
+        "required when API keys are set",
     )
     api_keys: dict[str, str] = Field(
         default_factory=dict,
         repr=False,
-        description='JSON {"<key>": "user1,user2"} ("*": any user); set: every /{id} route '
-        "needs `Authorization: Bearer <key>` bound to that id",
+        description='JSON {"<key>": "user1,user2"} ("*": any user, an admin key); set: every '
+        "/{id} route needs `Authorization: Bearer <key>` bound to that id, /events/stats an "
+        "admin key",
     )
+
+    @field_validator("app_api_token")
+    @classmethod
+    def _empty_token_is_unset(cls, token: SecretStr | None) -> SecretStr | None:
+        # An empty token would admit every caller that sends none: treat it as no token.
+        return token if token is not None and token.get_secret_value() else None
 
 
 class LlmSettings(BaseModel):
@@ -124,7 +152,9 @@ class LlmSettings(BaseModel):
     )  # fmt: skip
     max_tool_steps: int = Field(4, ge=0, description="tool rounds per turn (0: no tools offered)")
     max_repairs: int = Field(2, ge=0, description="re-asks per turn after an invalid tool call")
-    max_output_tokens: int | None = Field(None, ge=1, description="max_tokens per request")
+    max_output_tokens: int | None = Field(
+        1024, ge=1, description="max_tokens per request (bounds a reply's cost and size)"
+    )
     temperature: float | None = Field(
         None, ge=0, description="sampling temperature (unset: server's)"
     )
@@ -184,7 +214,7 @@ class Settings(BaseSettings):
     def model_post_init(self, _context: object) -> None:
         # The well-known names win over the nested defaults, so users of Dapr and OpenAI
         # configure the service the way they configure everything else.
-        if self.app_api_token is not None:
+        if self.app_api_token is not None and self.app_api_token.get_secret_value():
             self.auth.app_api_token = self.app_api_token
         if self.openai_base_url:
             self.llm.base_url = self.openai_base_url

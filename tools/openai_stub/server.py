@@ -18,6 +18,9 @@ pick a behaviour per request, so concurrent tests never disturb each other:
     [[bad_tool_name]]        always call a tool that does not exist
     [[bad_tool_args]]        always call search_history with arguments that are not JSON
     [[bad_tool_once]]        call an unknown tool once; after the repair note, answer
+    [[verbatim]]             answer with the message itself (markers removed)
+    [[long:N]]               answer with N characters
+    [[surrogate]]            answer with text holding a lone surrogate ("\\ud800" in the JSON)
 
 Without a marker, the mode set by ``POST /_control {"mode": "fail503"}`` applies (default ok).
 Every request is recorded (``GET /_requests``, ``POST /_reset``), with start and end times so
@@ -126,6 +129,12 @@ def decide(state: StubState, text: str, repair: bool, tool_results: int, last_to
         if tool_results == 0:
             return Answer(tool=(name, json.dumps({"query": query} if query else {})))
         return Answer(content=f"tool {name} said: {last_tool}")
+    if "verbatim" in markers:
+        return Answer(content=clean)
+    if "long" in markers:
+        return Answer(content="x" * int(markers["long"] or 1))
+    if "surrogate" in markers:
+        return Answer(content=f"half a pair: \ud800 {clean}")
     return Answer(content=f"stub reply to: {clean}")
 
 
@@ -272,7 +281,9 @@ async def chat_completions(request: Request) -> Response:
     record.ended = time.monotonic()
     if answer.garbage:
         return Response("{this is not json", media_type="application/json")
-    return JSONResponse(completion(answer, model, prompt_tokens))
+    # json.dumps escapes to ASCII (JSONResponse would fail to encode a lone surrogate).
+    body = json.dumps(completion(answer, model, prompt_tokens))
+    return Response(body, media_type="application/json")
 
 
 async def control(request: Request) -> Response:

@@ -8,6 +8,8 @@ without waiting for new traffic and across restarts (reminders live in the sched
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,14 +22,21 @@ from agent_actors.actors.boundary import actor_method, unwrap
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.history import HistoryStore
 from agent_actors.actors.interfaces import ChatAgentInterface, ResponseAgentInterface
-from agent_actors.actors.state import ChatMessage, ChatMeta
-from agent_actors.errors import InvalidInput
-from agent_actors.events.publisher import PublishFailed
+from agent_actors.actors.state import (
+    ChatMessage,
+    ChatMeta,
+    IdempotencyLog,
+    IdempotencyRecord,
+    is_unicode_text,
+)
+from agent_actors.errors import IdempotencyConflict, InvalidInput
+from agent_actors.events.publisher import PublishFailed, Unpublishable
 from agent_actors.events.schemas import ConversationUpdated
 
 log = logging.getLogger(__name__)
 
 OUTBOX_REMINDER = "outbox"
+IDEMPOTENCY_KEY = "idempotency"
 # Bounds the catch-up work one turn or one reminder tick does, so a long outage never turns
 # one call into an unbounded one; the reminder keeps going until the outbox is empty.
 PUBLISH_BATCH = 50
@@ -46,10 +55,19 @@ class ChatAgent(Actor, ChatAgentInterface, Remindable):
 
     @actor_method
     async def process_message(self, user_input: dict[str, Any]) -> dict[str, Any]:
-        message = ChatMessage.model_validate(user_input)
+        message = ChatMessage.model_validate(
+            {"role": user_input.get("role"), "content": user_input.get("content")}
+        )
         if message.role != "user":
             raise InvalidInput("a chat turn starts with a message whose role is 'user'")
+        if not is_unicode_text(message.content):
+            raise InvalidInput("content is not valid Unicode text (a lone surrogate)")
+        key = user_input.get("idempotency_key")
         meta = await self._history.meta()
+        if key:
+            done = await self._replay(meta, str(key), message)
+            if done is not None:
+                return done
         seq = meta.turns + 1
         recent = await self._history.tail(meta, self._deps.settings.limits.prompt_history)
         log.info("turn user=%s seq=%d: delegating to ResponseAgent", self._user, seq)
@@ -63,21 +81,64 @@ class ChatAgent(Actor, ChatAgentInterface, Remindable):
         reply = ChatMessage.model_validate(unwrap(await proxy.ProcessMessage(request)))
         await self._history.append(meta, [message, reply])
         meta.turns = seq
+        if key:
+            await self._remember(str(key), seq, message)
         if not meta.outbox_period_s:
             await self._arm_outbox(meta, self._deps.settings.limits.outbox_watchdog_s)
         await self._history.save_meta(meta)
         # The turn is durable from here on (history and pending event in one transaction).
         await self._state_manager.save_state()
         log.info("turn user=%s seq=%d: committed", self._user, seq)
-        try:
-            await self._publish_pending(meta, {seq: (message, reply)})
-            if meta.pending:
-                await self._arm_outbox(meta, self._deps.settings.limits.republish_interval_s)
-            await self._history.save_meta(meta)
-        except Exception:
-            # Committed already: the reminder republishes; the caller must see success.
-            log.exception("user=%s seq=%d: publishing after commit failed", self._user, seq)
+        await self._after_commit(meta, seq, (message, reply))
         return {"role": reply.role, "content": reply.content, "seq": seq}
+
+    async def _after_commit(
+        self, meta: ChatMeta, seq: int, pair: tuple[ChatMessage, ChatMessage]
+    ) -> None:
+        """Publish the turn's event; nothing here may turn a committed turn into an error.
+
+        Bounded by its own short budget, not the caller's: a hung broker or sidecar leaves the
+        event pending, and the outbox reminder (armed before the commit) publishes it later.
+        The save happens here, so the SDK's own save after the method has nothing left to
+        fail with.
+        """
+        limits = self._deps.settings.limits
+        try:
+            async with asyncio.timeout(limits.post_commit_timeout_s):
+                await self._publish_pending(meta, {seq: pair})
+                if meta.pending:
+                    await self._arm_outbox(meta, limits.republish_interval_s)
+                await self._history.save_meta(meta)
+                await self._state_manager.save_state()
+        except Exception:
+            log.warning("user=%s seq=%d: work after the commit failed; the outbox catches up",
+                        self._user, seq, exc_info=True)  # fmt: skip
+            await self._state_manager.clear_cache()
+
+    async def _replay(
+        self, meta: ChatMeta, key: str, message: ChatMessage
+    ) -> dict[str, Any] | None:
+        """The committed turn a repeated Idempotency-Key names, or None for a new key."""
+        found = (await self._idempotency()).find(key)
+        if found is None:
+            return None
+        if found.fingerprint != fingerprint(message):
+            raise IdempotencyConflict(
+                "this Idempotency-Key was used for a turn with another message"
+            )
+        _user, reply = await self._history.turn(meta, found.seq)
+        log.info("user=%s seq=%d: repeated Idempotency-Key, nothing saved", self._user, found.seq)
+        return {"role": reply.role, "content": reply.content, "seq": found.seq, "replayed": True}
+
+    async def _idempotency(self) -> IdempotencyLog:
+        found, raw = await self._state_manager.try_get_state(IDEMPOTENCY_KEY)
+        return IdempotencyLog.model_validate(raw) if found else IdempotencyLog()
+
+    async def _remember(self, key: str, seq: int, message: ChatMessage) -> None:
+        log_ = await self._idempotency()
+        record = IdempotencyRecord(key=key, seq=seq, fingerprint=fingerprint(message))
+        log_.remember(record, self._deps.settings.limits.idempotency_keys)
+        await self._state_manager.set_state(IDEMPOTENCY_KEY, log_.model_dump())
 
     @actor_method
     async def get_conversation_history(self, query: dict[str, Any]) -> dict[str, Any]:
@@ -107,12 +168,17 @@ class ChatAgent(Actor, ChatAgentInterface, Remindable):
         try:
             meta = await self._history.meta()
             await self._publish_pending(meta, {})
+            if meta.pending:
+                await self._arm_outbox(meta, self._deps.settings.limits.republish_interval_s)
+            else:
+                meta.outbox_period_s = 0.0
+            await self._history.save_meta(meta)
+            await self._state_manager.save_state()
+            # Only once meta says "no reminder" is it dropped: the other order could leave a
+            # pending event with no reminder if the save failed. A failed unregister leaves a
+            # reminder that finds nothing to do and tries again.
             if not meta.pending:
                 await self.unregister_reminder(OUTBOX_REMINDER)
-                meta.outbox_period_s = 0.0
-            else:
-                await self._arm_outbox(meta, self._deps.settings.limits.republish_interval_s)
-            await self._history.save_meta(meta)
         except BaseException:
             await self._state_manager.clear_cache()
             raise
@@ -129,9 +195,15 @@ class ChatAgent(Actor, ChatAgentInterface, Remindable):
             return
         interval = timedelta(seconds=period_s)
         try:
-            await self.register_reminder(OUTBOX_REMINDER, b"{}", interval, interval)
+            # Its own short budget: a stopped scheduler must not hold a turn for the caller's
+            # whole timeout.
+            async with asyncio.timeout(self._deps.settings.limits.post_commit_timeout_s):
+                await self.register_reminder(OUTBOX_REMINDER, b"{}", interval, interval)
         except Exception:
-            log.warning("user=%s: could not arm the outbox reminder", self._user, exc_info=True)
+            # Left unarmed in meta, so the next turn (or tick) registers it again.
+            meta.outbox_arm_failures += 1
+            log.warning("user=%s: could not arm the outbox reminder (%d failures so far)",
+                        self._user, meta.outbox_arm_failures, exc_info=True)  # fmt: skip
             return
         meta.outbox_period_s = period_s
 
@@ -149,6 +221,10 @@ class ChatAgent(Actor, ChatAgentInterface, Remindable):
             )
             try:
                 await self._deps.publisher.publish(event)
+            except Unpublishable as exc:
+                # Can never be sent (it cannot be encoded): skip it rather than block every
+                # later event behind it; Memory repairs the gap from the committed history.
+                log.error("user=%s seq=%d: event skipped: %s", self._user, seq, exc)
             except PublishFailed as exc:
                 log.warning(
                     "user=%s seq=%d: publish failed, kept in the outbox: %s", self._user, seq, exc
@@ -160,3 +236,7 @@ class ChatAgent(Actor, ChatAgentInterface, Remindable):
 
 def dump(messages: list[ChatMessage]) -> list[dict[str, Any]]:
     return [m.model_dump() for m in messages]
+
+
+def fingerprint(message: ChatMessage) -> str:
+    return hashlib.sha256(message.model_dump_json().encode()).hexdigest()

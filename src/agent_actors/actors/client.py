@@ -12,11 +12,9 @@ from typing import Any
 from dapr.actor import ActorId, ActorProxy
 from dapr.clients.base import DaprActorClientBase
 from dapr.clients.exceptions import DaprInternalError
-from dapr.serializers import DefaultJSONSerializer
 
+from agent_actors.actors.serializer import SERIALIZER
 from agent_actors.sidecar import Sidecar, SidecarUnreachable
-
-SERIALIZER = DefaultJSONSerializer()
 
 
 class PooledActorClient(DaprActorClientBase):

@@ -12,7 +12,8 @@ from agent_actors.actors import naming
 from agent_actors.actors.boundary import actor_method, unwrap
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.interfaces import MemoryAgentInterface, ResponseAgentInterface
-from agent_actors.actors.state import ChatMessage, ResponseStats
+from agent_actors.actors.state import ChatMessage, ResponseStats, as_unicode_text
+from agent_actors.errors import ReplyTooLarge
 from agent_actors.llm.call_log import CallLog
 from agent_actors.llm.history_search import CommittedHistory
 from agent_actors.llm.responder import ReplyRequest
@@ -61,7 +62,7 @@ class ResponseAgent(Actor, ResponseAgentInterface):
         )  # fmt: skip
         calls = CallLog(self._state_manager, llm.calls_kept, llm.calls_page_size)
         try:
-            content = await self._deps.responder.reply(reply_request)
+            content = self._storable(await self._deps.responder.reply(reply_request))
         except Exception:
             # The turn fails (and @actor_method drops the staged state), but its model calls
             # happened: save their records on their own, then let the error through.
@@ -72,6 +73,18 @@ class ResponseAgent(Actor, ResponseAgentInterface):
         await self._state_manager.set_state(STATS_KEY, stats.model_dump())
         log.info("user=%s seq=%d: ResponseAgent processed message", self._user, seq)
         return {"role": "assistant", "content": content}
+
+    def _storable(self, content: str) -> str:
+        """The reply as it may be saved: valid Unicode, and small enough that its history
+        page, event and actor call stay far below daprd's 4 MB request limit."""
+        limit = self._deps.settings.limits.max_reply_chars
+        if len(content) > limit:
+            raise ReplyTooLarge(
+                f"the model's reply has {len(content)} characters; the limit is {limit}"
+            )
+        # A model's JSON may carry a lone surrogate ("\\ud800"): saved, it would fail every
+        # later read of the conversation.
+        return as_unicode_text(content)
 
     @actor_method
     async def get_message_count(self) -> int:

@@ -4,13 +4,14 @@ Dapr stores each key as ``agent-actors||<ActorType>||<actor id>||<key>`` in Redi
 
 ChatAgent (id ``user1``)
     ``meta``            ChatMeta: committed turns (= last seq), published seq, page size
+    ``idempotency``     IdempotencyLog: the newest Idempotency-Key values and their turns
     ``history-<n>``     HistoryPage n: entries ``n*page_size .. (n+1)*page_size - 1``
 ResponseAgent (id ``response-user1``)
     ``stats``           ResponseStats: replies given, last seq answered
     ``calls-meta``      CallLogMeta: model calls recorded so far, page size
     ``calls-<n>``       CallPage: a ring of pages of CallRecords (``llm/call_log.py``)
 MemoryAgentActor (id ``memory-user1``)
-    ``memory``          MemoryState: the bounded window, last applied seq, reorder buffer
+    ``memory``          MemoryState: the bounded window, last applied seq
 
 A turn writes ``meta`` and one (at a page boundary two) bounded pages in one transaction, so
 its cost does not grow with the conversation. Values are read into fresh pydantic objects, so
@@ -32,12 +33,31 @@ class ChatMessage(BaseModel):
     content: str
 
 
+def is_unicode_text(text: str) -> bool:
+    """False for a string UTF-8 cannot carry (a lone surrogate such as "\\ud800" from JSON):
+    saved, it would fail every later read, event and record of its conversation."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def as_unicode_text(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD (pairs are joined first)."""
+    if is_unicode_text(text):
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 class ChatMeta(BaseModel):
     turns: int = 0
     published_seq: int = 0
     page_size: int = 20
     # Period of the registered outbox reminder; 0: none registered.
     outbox_period_s: float = 0.0
+    # Reminder registrations that failed (each is retried on the next turn).
+    outbox_arm_failures: int = 0
 
     @property
     def entries(self) -> int:
@@ -47,6 +67,24 @@ class ChatMeta(BaseModel):
     def pending(self) -> range:
         """Seqs of committed turns whose ConversationUpdated is not yet published."""
         return range(self.published_seq + 1, self.turns + 1)
+
+
+class IdempotencyRecord(BaseModel):
+    key: str
+    seq: int
+    # sha256 of the message it answered: the same key with another message is a conflict.
+    fingerprint: str
+
+
+class IdempotencyLog(BaseModel):
+    records: list[IdempotencyRecord] = Field(default_factory=list)
+
+    def find(self, key: str) -> IdempotencyRecord | None:
+        return next((r for r in self.records if r.key == key), None)
+
+    def remember(self, record: IdempotencyRecord, keep: int) -> None:
+        self.records.append(record)
+        del self.records[: max(0, len(self.records) - keep)]
 
 
 class HistoryPage(BaseModel):
@@ -59,15 +97,10 @@ class ResponseStats(BaseModel):
 
 
 class MemoryState(BaseModel):
+    # The last ``memory_window`` entries of turns 1..last_seq: nothing is ever skipped (a gap
+    # is filled from ChatAgent's committed history), so no reorder buffer is kept.
     window: list[ChatMessage] = Field(default_factory=list)
     last_seq: int = 0
-    # Events that arrived ahead of a missing seq, by seq (as str: JSON object keys).
-    pending: dict[str, TurnPair] = Field(default_factory=dict)
-
-
-class TurnPair(BaseModel):
-    input: ChatMessage
-    output: ChatMessage
 
 
 Purpose = Literal["reply", "tool_step", "repair"]
@@ -110,6 +143,3 @@ class CallPage(BaseModel):
 
 def page_key(page: int) -> str:
     return f"history-{page}"
-
-
-MemoryState.model_rebuild()

@@ -27,9 +27,9 @@ from fastapi.responses import StreamingResponse
 from agent_actors.actors import naming
 from agent_actors.actors.boundary import unwrap
 from agent_actors.actors.interfaces import ChatAgentInterface
-from agent_actors.api.chat import MessageIn
+from agent_actors.api.chat import IdempotencyKey, MessageIn, turn_request
 from agent_actors.api.deps import Proxies, SettingsDep, UserId
-from agent_actors.errors import ActorUnavailable, AgentActorsError, ContentTooLarge, InvalidInput
+from agent_actors.errors import ActorUnavailable, AgentActorsError
 from agent_actors.llm.streams import STREAMS, StreamEvent, StreamHub
 
 router = APIRouter(tags=["chat"])
@@ -83,18 +83,13 @@ async def chat_stream(
     proxies: Proxies,
     settings: SettingsDep,
     hub: Hub,
+    idempotency_key: IdempotencyKey = None,
 ) -> StreamingResponse:
     """Send a user message; the reply streams back as Server-Sent Events, then the turn."""
-    limit = settings.limits.max_content_chars
-    if not message.content.strip():
-        raise InvalidInput("content must not be empty")
-    if len(message.content) > limit:
-        size = len(message.content)
-        raise ContentTooLarge(f"content has {size} characters; the limit is {limit}")
     stream_id = uuid.uuid4().hex
+    request = turn_request(message, idempotency_key, settings, stream_id=stream_id)
     queue = hub.open(stream_id)
     proxy = proxies.create(naming.CHAT, id, ChatAgentInterface)
-    request = {**message.model_dump(), "stream_id": stream_id}
     turn = asyncio.create_task(proxy.ProcessMessage(request))
     _running.add(turn)
     turn.add_done_callback(_running.discard)

@@ -20,6 +20,10 @@ class PublishFailed(Exception):
     """The event was not accepted by the broker; it stays in the outbox."""
 
 
+class Unpublishable(PublishFailed):
+    """The event cannot be encoded at all: publishing it again would fail the same way."""
+
+
 class Publisher(Protocol):
     async def publish(self, event: ConversationUpdated) -> None: ...
 
@@ -33,9 +37,11 @@ class DaprPublisher:
         # Sent as JSON (the sidecar client's content type): otherwise `data` reaches the
         # subscriber as a string.
         try:
-            status, body = await self._sidecar.request(
-                "POST", self._path, event.model_dump_json().encode()
-            )
+            data = event.model_dump_json().encode()
+        except Exception as exc:
+            raise Unpublishable(f"the event cannot be encoded as JSON: {exc}") from exc
+        try:
+            status, body = await self._sidecar.request("POST", self._path, data)
         except SidecarUnreachable as exc:
             raise PublishFailed(str(exc)) from exc
         if status >= 300:
