@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -8,7 +9,7 @@ from agent_actors.actors import naming
 from agent_actors.actors.boundary import unwrap
 from agent_actors.actors.chat_agent import OUTBOX_REMINDER
 from agent_actors.actors.interfaces import ChatAgentInterface, MemoryAgentInterface
-from agent_actors.errors import InvalidInput
+from agent_actors.errors import IdempotencyConflict, InvalidInput
 from agent_actors.settings import LimitSettings, Settings
 from tests.unit.twins import make_deps
 
@@ -92,3 +93,115 @@ async def test_memory_follows_published_events() -> None:
     window = unwrap(await memory.GetMemory())
     assert [m["role"] for m in window] == ["assistant", "user", "assistant"]
     assert window[1]["content"] == "second"
+
+
+class HangingPublisher:
+    """A broker that accepts the connection and never answers."""
+
+    async def publish(self, event: object) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_hanging_publish_after_the_commit_still_answers_the_turn() -> None:
+    deps, actors, _ = make_deps(settings(post_commit_timeout_s=0.05))
+    deps.publisher = HangingPublisher()
+    reply = await asyncio.wait_for(turn(actors, "u1", "a"), timeout=5)
+    assert reply["seq"] == 1
+    meta = actors.actor(naming.CHAT, "u1")._state_manager._mock_state["meta"]
+    assert (meta["turns"], meta["published_seq"]) == (1, 0)
+    # The watchdog armed before the commit covers the pending event.
+    assert OUTBOX_REMINDER in actors.actor(naming.CHAT, "u1")._state_manager._mock_reminders
+
+
+async def test_a_failed_save_after_the_commit_is_not_a_failed_turn() -> None:
+    _, actors, _ = make_deps()
+    chat = actors.actor(naming.CHAT, "u1")
+    real_save = chat._state_manager.save_state
+    saves = 0
+
+    async def second_save_fails() -> None:
+        nonlocal saves
+        saves += 1
+        if saves == 2:
+            raise RuntimeError("daprd went away after the commit")
+        await real_save()
+
+    chat._state_manager.save_state = second_save_fails
+    reply = await turn(actors, "u1", "a")
+    assert reply["seq"] == 1
+    assert saves >= 2  # the commit, the failed one (and the runtime's own, a no-op)
+    page = unwrap(
+        await actors.create(naming.CHAT, "u1", ChatAgentInterface).GetConversationHistory({})
+    )
+    assert page["total"] == 2
+
+
+async def test_the_reminder_stays_until_meta_says_nothing_is_pending() -> None:
+    _, actors, publisher = make_deps()
+    publisher.failing = True
+    await turn(actors, "u1", "a")
+    chat = actors.actor(naming.CHAT, "u1")
+    publisher.failing = False
+
+    async def save_fails() -> None:
+        raise RuntimeError("the state store is down")
+
+    real_save = chat._state_manager.save_state
+    chat._state_manager.save_state = save_fails
+    with pytest.raises(RuntimeError):
+        await chat.receive_reminder(OUTBOX_REMINDER, b"{}", None, None)
+    assert OUTBOX_REMINDER in chat._state_manager._mock_reminders
+    chat._state_manager.save_state = real_save
+    await chat.receive_reminder(OUTBOX_REMINDER, b"{}", None, None)
+    assert OUTBOX_REMINDER not in chat._state_manager._mock_reminders
+    assert chat._state_manager._mock_state["meta"]["outbox_period_s"] == 0
+
+
+async def test_a_failed_reminder_registration_is_counted_and_retried_next_turn() -> None:
+    _, actors, _ = make_deps()
+    chat = actors.actor(naming.CHAT, "u1")
+    real_register = chat.register_reminder
+
+    async def scheduler_down(*args: object) -> None:
+        raise RuntimeError("scheduler unavailable")
+
+    chat.register_reminder = scheduler_down
+    await turn(actors, "u1", "a")
+    meta = chat._state_manager._mock_state["meta"]
+    assert (meta["outbox_period_s"], meta["outbox_arm_failures"]) == (0, 1)
+    chat.register_reminder = real_register
+    await turn(actors, "u1", "b")
+    assert chat._state_manager._mock_state["meta"]["outbox_period_s"] == 60
+    assert OUTBOX_REMINDER in chat._state_manager._mock_reminders
+
+
+async def test_an_idempotency_key_replays_the_committed_turn_and_saves_nothing() -> None:
+    _, actors, publisher = make_deps(settings(idempotency_keys=2))
+    proxy = actors.create(naming.CHAT, "u1", ChatAgentInterface)
+    first = unwrap(
+        await proxy.ProcessMessage({"role": "user", "content": "a", "idempotency_key": "k"})
+    )
+    again = unwrap(
+        await proxy.ProcessMessage({"role": "user", "content": "a", "idempotency_key": "k"})
+    )
+    assert again == {**first, "replayed": True}
+    assert len(publisher.published) == 1
+    with pytest.raises(IdempotencyConflict):
+        unwrap(await proxy.ProcessMessage({"role": "user", "content": "b", "idempotency_key": "k"}))
+    # Only the newest keys are kept: "k" is forgotten after two more keys.
+    for key in ("k2", "k3"):
+        await proxy.ProcessMessage({"role": "user", "content": key, "idempotency_key": key})
+    forgotten = unwrap(
+        await proxy.ProcessMessage({"role": "user", "content": "a", "idempotency_key": "k"})
+    )
+    assert forgotten["seq"] == 4
+    state = actors.actor(naming.CHAT, "u1")._state_manager._mock_state
+    assert [r["key"] for r in state["idempotency"]["records"]] == ["k3", "k"]
+
+
+async def test_a_lone_surrogate_never_reaches_the_state() -> None:
+    _, actors, _ = make_deps()
+    proxy = actors.create(naming.CHAT, "u1", ChatAgentInterface)
+    with pytest.raises(InvalidInput):
+        unwrap(await proxy.ProcessMessage({"role": "user", "content": "x\ud800"}))
+    assert actors.actor(naming.CHAT, "u1")._state_manager._mock_state == {}
