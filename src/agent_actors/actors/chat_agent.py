@@ -19,8 +19,9 @@ from dapr.actor.runtime.context import ActorRuntimeContext
 
 from agent_actors.actors import naming
 from agent_actors.actors.boundary import actor_method, unwrap
+from agent_actors.actors.cache import BoundedStateCache, cached_value
 from agent_actors.actors.deps import ActorDeps
-from agent_actors.actors.history import HistoryStore
+from agent_actors.actors.history import META_KEY, HistoryStore
 from agent_actors.actors.interfaces import ChatAgentInterface, ResponseAgentInterface
 from agent_actors.actors.state import (
     ChatMessage,
@@ -28,6 +29,7 @@ from agent_actors.actors.state import (
     IdempotencyLog,
     IdempotencyRecord,
     is_unicode_text,
+    page_key,
 )
 from agent_actors.errors import IdempotencyConflict, InvalidInput
 from agent_actors.events.publisher import PublishFailed, Unpublishable
@@ -42,7 +44,7 @@ IDEMPOTENCY_KEY = "idempotency"
 PUBLISH_BATCH = 50
 
 
-class ChatAgent(Actor, ChatAgentInterface, Remindable):
+class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, Remindable):
     def __init__(self, ctx: ActorRuntimeContext, actor_id: ActorId, deps: ActorDeps) -> None:
         super().__init__(ctx, actor_id)
         self._bind(deps)
@@ -52,6 +54,16 @@ class ChatAgent(Actor, ChatAgentInterface, Remindable):
         self._deps = deps
         self._user = self.id.id
         self._history = HistoryStore(self._state_manager, deps.settings.limits.history_page_size)
+
+    def _cache_keep(self) -> set[str]:
+        """meta, the idempotency keys, and the pages the next turn reads (its prompt's tail)
+        and writes: never the older pages a history view or the outbox read once."""
+        keep = {META_KEY, IDEMPOTENCY_KEY}
+        meta = cached_value(self._state_manager, META_KEY)
+        if isinstance(meta, dict):
+            entries, size = 2 * int(meta.get("turns", 0)), int(meta.get("page_size", 1))
+            keep |= {page_key(entries // size), page_key(max(0, entries - 1) // size)}
+        return keep
 
     @actor_method
     async def process_message(self, user_input: dict[str, Any]) -> dict[str, Any]:

@@ -10,10 +10,12 @@ from dapr.actor.runtime.context import ActorRuntimeContext
 
 from agent_actors.actors import naming
 from agent_actors.actors.boundary import actor_method, unwrap
+from agent_actors.actors.cache import BoundedStateCache, cached_value
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.interfaces import MemoryAgentInterface, ResponseAgentInterface
-from agent_actors.actors.state import ChatMessage, ResponseStats, as_unicode_text
+from agent_actors.actors.state import CallLogMeta, ChatMessage, ResponseStats, as_unicode_text
 from agent_actors.errors import ReplyTooLarge
+from agent_actors.llm import call_log
 from agent_actors.llm.call_log import CallLog
 from agent_actors.llm.history_search import CommittedHistory
 from agent_actors.llm.responder import ReplyRequest
@@ -22,7 +24,7 @@ log = logging.getLogger(__name__)
 STATS_KEY = "stats"
 
 
-class ResponseAgent(Actor, ResponseAgentInterface):
+class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
     def __init__(self, ctx: ActorRuntimeContext, actor_id: ActorId, deps: ActorDeps) -> None:
         super().__init__(ctx, actor_id)
         self._bind(deps)
@@ -31,6 +33,16 @@ class ResponseAgent(Actor, ResponseAgentInterface):
         """Everything the actor derives from its deps (unit tests bind mock actors here)."""
         self._deps = deps
         self._user = naming.user_of(self.id.id, "response")
+
+    def _cache_keep(self) -> set[str]:
+        """The count and the call log's meta and current page: older pages of the log are
+        read only by GET /chat/{id}/calls."""
+        llm = self._deps.settings.llm
+        keep = {STATS_KEY, call_log.META_KEY}
+        meta = cached_value(self._state_manager, call_log.META_KEY)
+        if isinstance(meta, dict):
+            keep.add(CallLog.current_key(CallLogMeta.model_validate(meta), llm.calls_kept))
+        return keep
 
     async def _stats(self) -> ResponseStats:
         found, raw = await self._state_manager.try_get_state(STATS_KEY)

@@ -19,6 +19,10 @@ def slot_key(slot: int) -> str:
     return f"calls-{slot}"
 
 
+def slots(meta: CallLogMeta, kept: int) -> int:
+    return -(-kept // meta.page_size) + 1
+
+
 class CallLog:
     def __init__(self, state_manager: Any, kept: int, page_size: int) -> None:
         self._sm = state_manager
@@ -33,7 +37,12 @@ class CallLog:
         return CallLogMeta.model_validate(raw)
 
     def _slots(self, meta: CallLogMeta) -> int:
-        return -(-self._kept // meta.page_size) + 1
+        return slots(meta, self._kept)
+
+    @staticmethod
+    def current_key(meta: CallLogMeta, kept: int) -> str:
+        """The slot the next record lands on."""
+        return slot_key((meta.total // meta.page_size) % slots(meta, kept))
 
     async def _page(self, meta: CallLogMeta, number: int) -> CallPage:
         found, raw = await self._sm.try_get_state(slot_key(number % self._slots(meta)))
