@@ -1,11 +1,21 @@
-"""Guarantees 8 and 9 on the real stack: clear 4xx for bad input; sidecar-only routes."""
+"""Guarantees 8 and 9 on the real stack: clear 4xx for bad input; sidecar-only routes; API
+keys, which need the app token too."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+
 import pytest
 
+from agent_actors.api.auth import NO_APP_TOKEN
+from agent_actors.stack.ports import free_ports
 from tests.integration.chat_client import history
-from tests.integration.stack_fixture import TEST_TOKEN, RunningStack
+from tests.integration.stack_fixture import TEST_TOKEN, RunningStack, start_stack
 
 
 @pytest.mark.parametrize(
@@ -67,3 +77,127 @@ def test_the_sidecar_token_opens_the_actor_route(stack: RunningStack, user: str)
     )
     assert resp.status_code == 200
     assert resp.json() == {"ok": 0}
+
+
+# -- API keys (AGENT_ACTORS_AUTH__API_KEYS) ---------------------------------------------------
+
+SECRET = "a message nobody else may read"
+
+
+def _app_without_token(extra_env: dict[str, str]) -> subprocess.Popen[str]:
+    """The stack's app command (stack/supervisor.py), with API keys and no usable token."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("APP_API_TOKEN", "AGENT_ACTORS_AUTH__APP_API_TOKEN")
+    }
+    env.update(AGENT_ACTORS_AUTH__API_KEYS=json.dumps({"k": "*"}), **extra_env)
+    (port,) = free_ports(1)
+    argv = [
+        sys.executable, "-m", "uvicorn", "agent_actors.main:create_app", "--factory",
+        "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+    return subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+@pytest.mark.parametrize("extra_env", [{}, {"APP_API_TOKEN": ""}], ids=["unset", "empty"])
+def test_api_keys_without_an_app_token_stop_the_app_with_one_sentence(
+    extra_env: dict[str, str],
+) -> None:
+    proc = _app_without_token(extra_env)
+    try:
+        # Generous: an app that refuses exits as soon as it has imported; one that starts
+        # serves until it is stopped.
+        _, stderr = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("the app started with API keys and no app token")
+    assert proc.returncode == 1
+    assert stderr.strip().splitlines() == [NO_APP_TOKEN]
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningStack, str]]:
+    """A stack of its own with API keys: `alice-…` has a key, `admin` is bound to every user."""
+    alice = f"alice-{uuid.uuid4().hex[:8]}"
+    keys = {"alice-key": alice, "admin-key": "*"}
+    env = {"AGENT_ACTORS_AUTH__API_KEYS": json.dumps(keys)}
+    for running in start_stack(tmp_path_factory.mktemp("keyed"), extra_env=env):
+        yield running, alice
+
+
+def _bearer(key: str | bytes) -> dict[str, str | bytes]:
+    return {"authorization": b"Bearer " + key if isinstance(key, bytes) else f"Bearer {key}"}
+
+
+def test_keys_open_only_their_users_conversations(keyed: tuple[RunningStack, str]) -> None:
+    stack, alice = keyed
+    body = {"role": "user", "content": "hello"}
+    assert stack.app.post(f"/chat/{alice}", json=body).status_code == 401
+    assert stack.app.post(f"/chat/{alice}", json=body, headers=_bearer("alice-key")).is_success
+    assert stack.app.post("/chat/bob", json=body, headers=_bearer("alice-key")).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [({}, 401), (_bearer("nope"), 401), (_bearer("alice-key"), 403), (_bearer("admin-key"), 200)],
+)
+def test_event_stats_need_an_admin_key(
+    keyed: tuple[RunningStack, str], headers: dict[str, str | bytes], status: int
+) -> None:
+    stack, _ = keyed
+    assert stack.app.get("/events/stats", headers=headers).status_code == status
+
+
+@pytest.mark.parametrize(
+    "key", ["kéy".encode(), "kéy".encode("latin-1"), "鍵".encode(), b"\xff\xfe"], ids=repr
+)
+def test_a_non_ascii_bearer_value_is_a_401(keyed: tuple[RunningStack, str], key: bytes) -> None:
+    stack, alice = keyed
+    for path in (f"/chat/{alice}/history", "/events/stats"):
+        resp = stack.app.get(path, headers=_bearer(key))
+        assert resp.status_code == 401, (path, resp.text)
+        assert resp.json()["code"] == "unauthorized"
+
+
+def test_a_non_ascii_sidecar_token_is_a_401(keyed: tuple[RunningStack, str]) -> None:
+    stack, _ = keyed
+    for token in ("tökén".encode(), b"\xff", TEST_TOKEN.encode() + b"\xe9"):
+        resp = stack.app.post("/subscribe", json={}, headers={"dapr-api-token": token})
+        assert resp.status_code == 401
+
+
+def test_a_forged_event_without_the_app_token_is_refused(keyed: tuple[RunningStack, str]) -> None:
+    stack, alice = keyed
+    forged = {
+        "id": "forged",
+        "data": {
+            "user_id": alice,
+            "seq": 10**9,
+            "input": {"role": "user", "content": "forged"},
+            "output": {"role": "assistant", "content": "forged"},
+            "timestamp": "2026-01-01T00:00:00Z",
+        },
+    }
+    for headers in ({}, {"dapr-api-token": "guess"}, _bearer("admin-key")):
+        assert stack.app.post("/subscribe", json=forged, headers=headers).status_code == 401
+    held = stack.app.get(f"/memory/{alice}", headers=_bearer("admin-key")).json()["memory"]
+    assert "forged" not in str(held)
+
+
+def test_event_stats_never_show_message_content(keyed: tuple[RunningStack, str]) -> None:
+    stack, alice = keyed
+    dead = {
+        "id": "dead-1",
+        "topic": "user-chat",
+        "data": {"user_id": alice, "seq": 3, "input": {"role": "user", "content": SECRET}},
+    }
+    sidecar = {"dapr-api-token": TEST_TOKEN}
+    assert stack.app.post("/subscribe/dead-letter", json=dead, headers=sidecar).is_success
+    resp = stack.app.get("/events/stats", headers=_bearer("admin-key"))
+    assert resp.status_code == 200
+    assert SECRET not in resp.text
+    assert "dead-1" in [d.get("id") for d in resp.json()["recent_dead_letters"]]

@@ -1,8 +1,14 @@
-"""Only the sidecar may call the actor and subscription routes when an app token is set.
+"""Who may call what: the sidecar token, the API keys, and the start-up rule joining them.
 
 daprd sends ``dapr-api-token: $APP_API_TOKEN`` on every call to the app; the SDK does not
-check it, so this middleware does. Plain ASGI (not ``BaseHTTPMiddleware``): it sits on the
-path of every actor call, and the base class costs a task and a stream per request.
+check it, so ``SidecarTokenMiddleware`` does. Plain ASGI (not ``BaseHTTPMiddleware``): it sits
+on the path of every actor call, and the base class costs a task and a stream per request.
+
+API keys (``AGENT_ACTORS_AUTH__API_KEYS``) are bound to user ids; a key bound to ``*`` is an
+admin key: any user, and the service-wide views (``/events/stats``).
+
+Every secret is compared as bytes with ``hmac.compare_digest``: on ``str`` it raises
+``TypeError`` for non-ASCII text, which a client controls (a 500 instead of a 401).
 """
 
 from __future__ import annotations
@@ -12,7 +18,22 @@ import hmac
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from agent_actors.errors import Forbidden, Misconfigured, Unauthorized
+from agent_actors.settings import AuthSettings
+
 SIDECAR_ONLY = ("/actors/", "/subscribe")
+ANY_USER = "*"
+NO_APP_TOKEN = (
+    "agent-actors will not start with AGENT_ACTORS_AUTH__API_KEYS set and no APP_API_TOKEN, "
+    "which would leave /actors/... and /subscribe open to anyone: set APP_API_TOKEN (the same "
+    "value for daprd and the app) or unset the API keys."
+)
+
+
+def check_startup(auth: AuthSettings) -> None:
+    """API keys without an app token guard the front door and leave the back door open."""
+    if auth.api_keys and auth.app_api_token is None:
+        raise Misconfigured(NO_APP_TOKEN)
 
 
 class SidecarTokenMiddleware:
@@ -22,6 +43,7 @@ class SidecarTokenMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(SIDECAR_ONLY):
+            # Raw header bytes, whatever they hold: compare_digest on bytes never raises.
             given = dict(scope["headers"]).get(b"dapr-api-token", b"")
             if not hmac.compare_digest(given, self._token):
                 refusal = JSONResponse(
@@ -31,3 +53,37 @@ class SidecarTokenMiddleware:
                 await refusal(scope, receive, send)
                 return
         await self._app(scope, receive, send)
+
+
+def key_users(keys: dict[str, str], header: str) -> set[str]:
+    """The user ids the request's ``Authorization: Bearer <key>`` opens (``*``: all)."""
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key:
+        raise Unauthorized("this service needs an API key: `Authorization: Bearer <key>`")
+    given = _header_bytes(key)
+    allowed = next((v for k, v in keys.items() if hmac.compare_digest(k.encode(), given)), None)
+    if allowed is None:
+        raise Unauthorized("unknown API key")
+    return {u.strip() for u in allowed.split(",")}
+
+
+def authorize_user(keys: dict[str, str], header: str, user_id: str) -> None:
+    """An API key is bound to user ids: it opens only their conversations."""
+    users = key_users(keys, header)
+    if ANY_USER not in users and user_id not in users:
+        raise Forbidden(f"this API key is not bound to user {user_id!r}")
+
+
+def authorize_admin(keys: dict[str, str], header: str) -> None:
+    """Service-wide views need a key bound to every user (``*``)."""
+    if ANY_USER not in key_users(keys, header):
+        raise Forbidden('this view needs an admin API key (one bound to "*")')
+
+
+def _header_bytes(value: str) -> bytes:
+    # Starlette decodes header values as latin-1, so this gives back the bytes as sent (UTF-8
+    # from most clients, matching a key configured with non-ASCII text).
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode()

@@ -79,7 +79,9 @@ def keyed() -> Iterator[TestClient]:
     from agent_actors.settings import AuthSettings, Settings
     from tests.unit.twins import make_deps
 
-    settings = Settings(auth=AuthSettings(api_keys={"k1": "alice, bob", "admin": "*"}))
+    settings = Settings(
+        auth=AuthSettings(api_keys={"k1": "alice, bob", "admin": "*"}), app_api_token="t"
+    )
     with TestClient(create_app(settings)) as client:
         client.app.state.deps = make_deps(settings)[0]  # type: ignore[attr-defined]
         yield client

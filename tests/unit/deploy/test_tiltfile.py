@@ -3,8 +3,12 @@ with all its builtins and prints what `tilt up` would build and deploy; no clust
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
+import re
+import shutil
+import stat
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -13,27 +17,42 @@ import dockerfile
 import pytest
 import yaml
 
-from tests.unit.deploy.manifests import K8S_DIR, REPO, load_dir
+from tests.unit.deploy.manifests import K8S_DIR, REPO, load_dir, validate
 
-SHELL_VARS = ("APP_API_TOKEN", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL")
+SHELL_VARS = (
+    "APP_API_TOKEN",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_MODEL",
+    "AGENT_ACTORS_TILT_TOKEN_FILE",
+)
 DAPR_CRDS = ("components", "configurations", "subscriptions", "resiliencies")
+APP_TOKEN = ("Secret", "agent-actors-app-token")
+TOKEN_FILE = ".tilt-app-token"  # the Tiltfile's default, next to it
 
 
 def run_tilt(
-    tilt: Path, home: Path, env: dict[str, str] | None = None, path_prefix: Path | None = None
+    tilt: Path,
+    home: Path,
+    env: dict[str, str] | None = None,
+    path_prefix: Path | None = None,
+    root: Path = REPO,
 ) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k not in SHELL_VARS}
     base.update(
         HOME=str(home),  # Tilt's own files (~/.tilt-dev) and no ~/.kube/config: no cluster
         KUBECONFIG=str(home / "no-kubeconfig"),
         TILT_DISABLE_ANALYTICS="1",
-        **(env or {}),
     )
+    if root == REPO:
+        # The generated app token goes beside Tilt's files, not into the checkout's own.
+        base["AGENT_ACTORS_TILT_TOKEN_FILE"] = str(home / "app-token")
+    base.update(env or {})
     if path_prefix is not None:
         base["PATH"] = f"{path_prefix}{os.pathsep}{base['PATH']}"
     return subprocess.run(
-        [str(tilt), "alpha", "tiltfile-result", "-f", str(REPO / "Tiltfile")],
-        cwd=REPO, env=base, capture_output=True, text=True, timeout=120, check=False,
+        [str(tilt), "alpha", "tiltfile-result", "-f", str(root / "Tiltfile")],
+        cwd=root, env=base, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 
 
@@ -75,7 +94,8 @@ def test_every_k8s_manifest_is_deployed_by_exactly_one_resource(
     deployed: list[tuple[str, str]] = []
     for m in manifests.values():
         deployed += list(_objects(m))
-    assert sorted(deployed) == sorted(m.key for m in load_dir(K8S_DIR))
+    # k8s/ plus the app token Secret, which the Tiltfile makes (k8s/ ships no token).
+    assert sorted(deployed) == sorted([*(m.key for m in load_dir(K8S_DIR)), APP_TOKEN])
 
 
 def test_objects_are_grouped_by_resource(manifests: dict[str, dict[str, Any]]) -> None:
@@ -134,20 +154,74 @@ def test_port_8000_is_forwarded(manifests: dict[str, dict[str, Any]]) -> None:
     assert [(f["localPort"], f["containerPort"]) for f in forwards] == [(8000, 8000)]
 
 
-def test_secrets_are_placeholders_unless_the_shell_sets_them(
+def _app_token(proc: subprocess.CompletedProcess[str]) -> str:
+    manifests = {m["Name"]: m for m in result_of(proc)["Manifests"]}
+    secret = _objects(manifests["agent-actors"])[APP_TOKEN]
+    assert validate(secret).startswith("kubernetes")
+    token: str = secret["stringData"]["token"]
+    return token
+
+
+def test_secrets_are_empty_unless_the_shell_sets_them(
     manifests: dict[str, dict[str, Any]], tilt: Path, tmp_path: Path
 ) -> None:
     objects = _objects(manifests["agent-actors"])
-    assert objects["Secret", "agent-actors-app-token"]["stringData"] == {
-        "token": "replace-me-app-token"
-    }
     assert not objects["Secret", "agent-actors-llm"].get("stringData")
 
     env = {"APP_API_TOKEN": "t0k3n-from-shell", "OPENAI_MODEL": "some-model"}
-    filled = {m["Name"]: m for m in result_of(run_tilt(tilt, tmp_path, env))["Manifests"]}
-    objects = _objects(filled["agent-actors"])
-    assert objects["Secret", "agent-actors-app-token"]["stringData"]["token"] == "t0k3n-from-shell"
+    proc = run_tilt(tilt, tmp_path, env)
+    objects = _objects({m["Name"]: m for m in result_of(proc)["Manifests"]}["agent-actors"])
+    assert objects[APP_TOKEN]["stringData"] == {"token": "t0k3n-from-shell"}
     assert objects["Secret", "agent-actors-llm"]["stringData"] == {"OPENAI_MODEL": "some-model"}
+    assert not (tmp_path / "app-token").exists()  # the shell's token: nothing generated
+
+
+def test_without_app_api_token_a_random_token_is_generated_once(tilt: Path, tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    token = _app_token(run_tilt(tilt, first))
+    assert re.fullmatch(r"[0-9a-f]{64}", token)  # 32 random bytes
+    kept = first / "app-token"
+    assert kept.read_text() == token
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert _app_token(run_tilt(tilt, first)) == token  # reused: the pod keeps its token
+    assert _app_token(run_tilt(tilt, second)) != token  # not a fixed string
+    for path in K8S_DIR.rglob("*"):
+        if path.is_file():
+            assert token not in path.read_text()
+
+
+def test_the_generated_token_file_is_ignored_by_git_and_docker(tilt: Path, tmp_path: Path) -> None:
+    # A copy of what the Tiltfile reads, so the checkout's own .tilt-app-token stays untouched.
+    root = tmp_path / "checkout"
+    for name in ("Tiltfile", "Dockerfile", ".dockerignore", ".gitignore", "pyproject.toml",
+                 "uv.lock", "README.md"):  # fmt: skip
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / name, root / name)
+    shutil.copytree(K8S_DIR, root / "k8s")
+    shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    home = tmp_path / "home"
+    home.mkdir()
+    token = _app_token(run_tilt(tilt, home, root=root))
+    assert (root / TOKEN_FILE).read_text() == token
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    ignored = subprocess.run(["git", "-C", str(root), "check-ignore", "-q", TOKEN_FILE])
+    assert ignored.returncode == 0, f"{TOKEN_FILE} is not git-ignored"
+    assert _dockerignore_excludes(REPO / ".dockerignore", TOKEN_FILE)
+
+
+def _dockerignore_excludes(path: Path, name: str) -> bool:
+    """Whether a top-level ``name`` stays out of the build context: the last pattern that
+    matches it decides, and a ``!`` pattern lets it in."""
+    excluded = False
+    for line in path.read_text().splitlines():
+        pattern = line.strip()
+        if not pattern or pattern.startswith("#"):
+            continue
+        negated = pattern.startswith("!")
+        if fnmatch.fnmatchcase(name, pattern.lstrip("!").rstrip("/")):
+            excluded = not negated
+    return excluded
 
 
 def _fake_kubectl(folder: Path, crds: tuple[str, ...]) -> Path:
