@@ -21,7 +21,7 @@ def _default(value: object) -> str:
             return f"`{value.relative_to(REPO_ROOT)}`"
         except ValueError:
             return f"`{value}`"
-    if value is None:
+    if value is None or value == {}:
         return "unset"
     text = str(value)
     return f"`{text}`" if len(text) < 40 else f"`{text[:37]}…`"
@@ -36,9 +36,8 @@ def rows() -> list[str]:
         if isinstance(section, type) and issubclass(section, BaseModel):
             for sub, subfield in section.model_fields.items():
                 env = f"AGENT_ACTORS_{name.upper()}__{sub.upper()}"
-                out.append(
-                    f"| `{env}` | {_default(subfield.default)} | {subfield.description or ''} |"
-                )
+                default = subfield.get_default(call_default_factory=True)
+                out.append(f"| `{env}` | {_default(default)} | {subfield.description or ''} |")
         else:
             env = f"AGENT_ACTORS_{name.upper()}"
             out.append(f"| `{env}` | {_default(field.default)} | {field.description or ''} |")
