@@ -1,26 +1,47 @@
-# agent-actors: every target installs what it needs (venv, Dapr runtime, Redis) when missing.
+# agent-actors: every target installs what it needs when missing (uv, venv, Dapr runtime,
+# redis-server, Tilt); a bare machine needs only Go, Python 3 and make.
 SHELL := /bin/bash
-UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+# pip --user puts uv in ~/.local/bin, which a fresh machine's PATH often lacks: the recipes,
+# and the tests they run (which call uv themselves), find it through this PATH.
+export PATH := $(HOME)/.local/bin:$(PATH)
+UV ?= uv
 PY := $(UV) run --frozen python
 export UV_LINK_MODE ?= copy
 
-.PHONY: help setup runtime run up down status test test-unit test-integration lint format docs bench clean
+.PHONY: help uv setup runtime redis tilt tools run up down status test test-unit \
+	test-integration lint format docs bench clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(UV):
-	@command -v python3 >/dev/null || { echo "error: python3 is needed to install uv"; exit 1; }
-	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+# --break-system-packages: Debian's python3 refuses even --user installs (PEP 668); uv is one
+# binary with no Python dependencies, so nothing of the system's can break. The last form is
+# for a shell inside a virtualenv, where --user is refused and the venv's bin is on PATH.
+uv: ## uv on PATH, or installed with pip into ~/.local/bin
+	@command -v $(UV) >/dev/null || { \
+	  command -v python3 >/dev/null || { echo "error: python3 is needed to install uv"; exit 1; }; \
+	  echo "installing uv with pip into ~/.local/bin"; \
+	  python3 -m pip install --quiet --user uv 2>/dev/null \
+	  || python3 -m pip install --quiet --user --break-system-packages uv 2>/dev/null \
+	  || python3 -m pip install --quiet uv; }
+	@command -v $(UV) >/dev/null || { echo "error: uv was installed but is not on PATH"; exit 1; }
 
-.venv/.synced: pyproject.toml uv.lock | $(UV)
+.venv/.synced: pyproject.toml uv.lock | uv
 	$(UV) sync --frozen
 	@touch $@
 
 setup: .venv/.synced ## Python environment (uv, locked)
 
-runtime: ## build (or find) the pinned Dapr runtime in .dapr/bin or $$DAPR_BIN_DIR
+runtime: ## build (or find) the pinned Dapr runtime in .dapr/bin or DAPR_BIN_DIR
 	bash tools/dapr/build.sh
+
+redis: setup ## redis-server on PATH, or Debian's package installed with apt-get (as root)
+	@$(PY) -m agent_actors.stack.redis
+
+tilt: ## build (or find) the pinned Tilt the Tiltfile test runs (TILT=<path>: that one)
+	@if [ -n "$$TILT" ]; then echo "using TILT=$$TILT"; else bash tools/k8s/build-tools.sh; fi
+
+tools: setup runtime redis tilt ## everything the tests need: venv, Dapr runtime, redis-server, Tilt
 
 run: setup ## the whole stack in the foreground; Ctrl-C stops everything
 	$(PY) -m agent_actors.stack.cli run
@@ -34,13 +55,13 @@ down: setup ## stop what `make up` started
 status: setup ## is a stack running?
 	$(PY) -m agent_actors.stack.cli status
 
-test: setup runtime ## unit + integration tests (integration: real daprd, placement, scheduler, Redis)
+test: tools ## unit + integration tests (integration: real daprd, placement, scheduler, Redis)
 	$(UV) run --frozen pytest
 
-test-unit: setup ## unit tests only (no sidecar)
+test-unit: setup tilt ## unit tests only (no sidecar; the deploy tests run Tilt)
 	$(UV) run --frozen pytest tests/unit
 
-test-integration: setup runtime ## integration tests only
+test-integration: setup runtime redis ## integration tests only
 	$(UV) run --frozen pytest tests/integration
 
 lint: setup ## ruff (lint + format check) and mypy

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
 
 from agent_actors.stack.health import ACTOR_TYPES
+from agent_actors.stack.ports import private_settings
+from agent_actors.stack.supervisor import Stack
 from tests.integration.stack_fixture import RunningStack
 
 
@@ -37,3 +43,46 @@ def test_metadata_lists_the_registered_actor_types(stack: RunningStack) -> None:
     assert runtime["runtimeStatus"] == "RUNNING"
     assert {a["type"] for a in runtime["activeActors"]} >= set(ACTOR_TYPES)
     assert {c["name"] for c in meta["components"]} >= {"statestore", "daca-pubsub"}
+
+
+@pytest.fixture(scope="module")
+def tokenless(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack started as `make up` starts it when neither APP_API_TOKEN nor
+    AGENT_ACTORS_AUTH__APP_API_TOKEN is set."""
+    settings = private_settings(tmp_path_factory.mktemp("tokenless"))
+    assert settings.auth.app_api_token is None
+    stack = Stack(settings)
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.mark.parametrize(
+    "path", ["/subscribe", "/actors/ResponseAgent/response-x/method/GetMessageCount"]
+)
+def test_a_stack_without_a_configured_token_still_guards_the_sidecar_routes(
+    tokenless: Stack, path: str
+) -> None:
+    with httpx.Client(base_url=tokenless.settings.app_url, timeout=60) as app:
+        for method in ("POST", "PUT"):
+            assert app.request(method, path, json={}).status_code == 401
+            assert (
+                app.request(method, path, json={}, headers={"dapr-api-token": ""}).status_code
+                == 401
+            )
+
+
+def test_a_stack_without_a_configured_token_serves_chat_through_daprd(
+    tokenless: Stack, user: str
+) -> None:
+    with httpx.Client(base_url=tokenless.settings.app_url, timeout=60) as app:
+        resp = app.post(f"/chat/{user}", json={"role": "user", "content": "hello"})
+        assert resp.status_code == 200, resp.text
+    daprd = httpx.post(
+        f"{tokenless.settings.daprd_url}/v1.0/actors/ResponseAgent/response-{user}/method/GetMessageCount",
+        timeout=60,
+    )
+    assert daprd.status_code == 200, daprd.text
+    assert daprd.json() == {"ok": 1}

@@ -32,7 +32,24 @@ def stack_ports(settings: Settings) -> dict[str, int]:
     }
 
 
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def ephemeral_range() -> range | None:
+    """The ports the kernel gives outgoing connections (None where /proc does not say)."""
+    try:
+        low, high = EPHEMERAL_RANGE_FILE.read_text().split()
+    except (OSError, ValueError):
+        return None
+    return range(int(low), int(high) + 1)
+
+
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could bind ``port`` now. The bind is the servers' own: Go's
+    net.Listen, redis and uvicorn all set SO_REUSEADDR, so a TIME-WAIT left by a server
+    (which inherited the flag) does not block them, nor this check. A TIME-WAIT or live
+    connection of a client that did not set it blocks them all (measured: placement exits
+    with "bind: address already in use"), so this check reports it busy too."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -42,6 +59,12 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+# Dapr 1.18's placement and scheduler parse --healthz-listen-address but never use it: their
+# health servers listen on every interface (pkg/healthz/server: net.Listen(":port")), where a
+# socket on any local address is in the way, so the check binds there too.
+ALL_INTERFACES = {"placement healthz", "scheduler healthz"}
+
+
 def check_ports_free(settings: Settings) -> None:
     ports = stack_ports(settings)
     seen: dict[int, str] = {}
@@ -49,11 +72,21 @@ def check_ports_free(settings: Settings) -> None:
         if port in seen:
             raise StackError(f"the {name} port {port} is also set as the {seen[port]} port.")
         seen[port] = name
-        if not port_is_free(port):
+        if not port_is_free(port, "0.0.0.0" if name in ALL_INTERFACES else "127.0.0.1"):
             raise StackError(
                 f"port {port} ({name}) is already in use by another process: stop it or "
-                "choose another port in the settings (see README, Configuration)."
+                f"choose another port in the settings (see README, Configuration){_hint(port)}."
             )
+
+
+def _hint(port: int) -> str:
+    ephemeral = ephemeral_range()
+    if ephemeral is None or port not in ephemeral:
+        return ""
+    return (
+        f"; it lies in the kernel's ephemeral range {ephemeral.start}-{ephemeral.stop - 1}, "
+        "where outgoing connections take ports (a closed one holds it for a minute)"
+    )
 
 
 def free_ports(count: int) -> list[int]:

@@ -6,8 +6,10 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 
 from agent_actors.errors import StackError
+from agent_actors.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -42,3 +44,20 @@ def ensure_redis_server(name: str = "redis-server") -> str:
     if not found:
         raise StackError(f"redis-server is still missing after apt-get: {INSTALL_HINT}.")
     return found
+
+
+def main() -> int:
+    """``make redis``: the lookup (and install) the stack does at start, run up front so that
+    ``make test`` installs redis-server in a step of its own. Prints the path found."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        found = ensure_redis_server(get_settings().stack.redis_server)
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"redis-server: {found}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,6 +4,7 @@ and on stop ends exactly the processes it started (by pid, in reverse order)."""
 from __future__ import annotations
 
 import logging
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -30,6 +31,14 @@ class Stack:
         self.run_dir = settings.stack.run_dir
         self.log_dir = self.run_dir / "logs"
         self.processes: list[ManagedProcess] = []
+        self.app_token = self._app_token()
+
+    def _app_token(self) -> str:
+        """The token daprd sends the app and the app requires on /actors/... and /subscribe:
+        the configured one, else a fresh one per stack, so the stack's app never answers
+        those routes to another local process (anything on the machine can reach loopback)."""
+        token = self.settings.auth.app_api_token
+        return token.get_secret_value() if token is not None else secrets.token_urlsafe(32)
 
     def start(self) -> None:
         """Start everything, or raise StackError having stopped whatever did start."""
@@ -178,16 +187,13 @@ class Stack:
         )
 
     def _dapr_env(self) -> dict[str, str]:
-        env = {
+        return {
             # Sandboxes often have no routable interface: daprd must advertise loopback.
             "DAPR_HOST_IP": "127.0.0.1",
             # components/*.yaml read the Redis address with envRef.
             "REDIS_HOST": f"127.0.0.1:{self.settings.stack.redis_port}",
+            "APP_API_TOKEN": self.app_token,
         }
-        token = self.settings.auth.app_api_token
-        if token is not None:
-            env["APP_API_TOKEN"] = token.get_secret_value()
-        return env
 
     def _app(self) -> ManagedProcess:
         s, d = self.settings.stack, self.settings.dapr
@@ -202,10 +208,8 @@ class Stack:
             "AGENT_ACTORS_DAPR__HTTP_PORT": str(d.http_port),
             "AGENT_ACTORS_DAPR__GRPC_PORT": str(d.grpc_port),
             **self.app_env,
+            "APP_API_TOKEN": self.app_token,
         }
-        token = self.settings.auth.app_api_token
-        if token is not None:
-            env["APP_API_TOKEN"] = token.get_secret_value()
         url = f"http://{s.app_host}:{s.app_port}/healthz"
         return ManagedProcess("app", argv, self._log("app"), lambda: health.http_ok(url), env)
 

@@ -47,11 +47,20 @@ def _copy(step: dockerfile.Command, app: Path) -> None:
             shutil.copy2(path, target / path.name if target.is_dir() else target)
 
 
+def _uv() -> str:
+    """The image's uv is on its PATH; here, the uv running these tests: `uv run` names itself
+    in $UV, and may not be on PATH (pip --user's ~/.local/bin often is not)."""
+    found = os.environ.get("UV") or shutil.which("uv")
+    assert found, "no uv: run the tests with `make test` or `uv run pytest`"
+    return found
+
+
 @pytest.fixture(scope="module")
 def app_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], dict]:
     app = tmp_path_factory.mktemp("image") / "app"
     app.mkdir()
-    env = {**os.environ}
+    # The image has no active venv; `uv run`'s own would only draw a warning from uv sync.
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     cmd: list[str] = []
     for step in _steps():
         if step.cmd == "ENV":
@@ -59,8 +68,11 @@ def app_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], 
         elif step.cmd == "COPY" and not any(f.startswith("--from") for f in step.flags):
             _copy(step, app)
         elif step.cmd == "RUN" and step.value[0].startswith("uv "):
-            argv = shlex.split(step.value[0])
-            subprocess.run(argv, cwd=app, env=env, check=True, capture_output=True, timeout=900)
+            argv = [_uv(), *shlex.split(step.value[0])[1:]]
+            done = subprocess.run(
+                argv, cwd=app, env=env, capture_output=True, text=True, timeout=900, check=False
+            )
+            assert done.returncode == 0, f"{step.value[0]}: {done.stderr[-2000:]}"
         elif step.cmd == "CMD":
             cmd = list(step.value)
     return app, cmd, env

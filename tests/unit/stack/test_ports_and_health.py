@@ -6,8 +6,26 @@ from pathlib import Path
 import pytest
 
 from agent_actors.errors import StackError
+from agent_actors.settings import DaprSettings, Settings, StackSettings
 from agent_actors.stack.health import actor_runtime_running
-from agent_actors.stack.ports import check_ports_free, port_fields, private_settings, stack_ports
+from agent_actors.stack.ports import (
+    check_ports_free,
+    ephemeral_range,
+    port_fields,
+    port_is_free,
+    private_settings,
+    stack_ports,
+)
+from tests.unit.stack.sockets import (
+    TIME_WAIT,
+    client_time_wait,
+    server_could_bind,
+    server_time_wait,
+    tcp_states,
+)
+
+# The documented interfaces keep Dapr's and the app's well-known numbers (README, Quickstart).
+WELL_KNOWN = {"app", "daprd HTTP", "daprd gRPC", "placement", "scheduler"}
 
 
 def test_private_settings_give_every_port_a_distinct_free_value(tmp_path: Path) -> None:
@@ -31,6 +49,46 @@ def test_the_same_port_twice_is_refused(tmp_path: Path) -> None:
     settings = private_settings(tmp_path)
     settings.stack.redis_port = settings.stack.app_port
     with pytest.raises(StackError, match="also set as"):
+        check_ports_free(settings)
+
+
+def test_a_server_time_wait_does_not_block_the_check() -> None:
+    port = server_time_wait()
+    assert tcp_states(port) == {TIME_WAIT}
+    assert port_is_free(port)
+    assert server_could_bind(port)
+
+
+def test_a_client_time_wait_blocks_the_check_as_it_blocks_a_server() -> None:
+    port = client_time_wait()
+    assert tcp_states(port) == {TIME_WAIT}
+    # Reporting it free would only move the failure: the server's own bind is refused too.
+    assert not server_could_bind(port)
+    assert not port_is_free(port)
+
+
+def test_a_live_listener_is_busy() -> None:
+    with socket.socket() as busy:
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        assert not port_is_free(busy.getsockname()[1])
+
+
+def test_default_ports_lie_outside_the_ephemeral_range() -> None:
+    ephemeral = ephemeral_range()
+    assert ephemeral is not None, "no /proc/sys/net/ipv4/ip_local_port_range"
+    defaults = stack_ports(Settings(stack=StackSettings(), dapr=DaprSettings()))
+    chosen = {n: p for n, p in defaults.items() if n not in WELL_KNOWN}
+    assert len(chosen) == len(defaults) - len(WELL_KNOWN)
+    inside = {n: p for n, p in chosen.items() if p in ephemeral}
+    assert inside == {}, f"in the ephemeral range {ephemeral}"
+
+
+def test_a_busy_port_in_the_ephemeral_range_says_why_it_may_be_taken(tmp_path: Path) -> None:
+    settings = private_settings(tmp_path)  # free_ports: the kernel's ephemeral ports
+    settings.stack.redis_port = client_time_wait()
+    with pytest.raises(StackError, match="ephemeral range"):
         check_ports_free(settings)
 
 
