@@ -17,9 +17,12 @@ from agent_actors.actors.client import PooledActorClient, ProxyFactory
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.memory_agent import MemoryAgentActor
 from agent_actors.actors.response_agent import ResponseAgent
-from agent_actors.api import calls, chat, errors, inspect, stream
+from agent_actors.actors.serializer import SERIALIZER
+from agent_actors.api import auth, cache, calls, chat, errors, inspect, memory, stream
 from agent_actors.api.auth import SidecarTokenMiddleware
+from agent_actors.errors import Misconfigured
 from agent_actors.events import subscriber
+from agent_actors.events.dead_letters import dapr_dead_letters
 from agent_actors.events.publisher import DaprPublisher, Publisher
 from agent_actors.llm.factory import build_responder
 from agent_actors.llm.responder import Responder
@@ -37,6 +40,12 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     logs.configure(settings)
+    try:
+        auth.check_startup(settings.auth)
+    except Misconfigured as exc:
+        # uvicorn --factory prints a traceback for any other exception; this prints the sentence
+        # alone and exits with status 1.
+        raise SystemExit(exc.message) from exc
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -50,6 +59,7 @@ def create_app(
                 publisher=publisher
                 or DaprPublisher(sidecar, settings.dapr.pubsub_name, settings.dapr.topic),
                 responder=responder or build_responder(settings),
+                dead_letters=dapr_dead_letters(sidecar, settings),
             )
             app.state.deps = deps
             for actor_cls in actor_types(settings):
@@ -59,6 +69,8 @@ def create_app(
                     # Our pooled client: the SDK's default would block this loop on a health
                     # poll until daprd answers, and daprd waits for this app to listen.
                     actor_client=client,
+                    message_serializer=SERIALIZER,
+                    state_serializer=SERIALIZER,
                 )
             yield
             closer = getattr(deps.responder, "aclose", None)
@@ -79,7 +91,9 @@ def create_app(
     app.include_router(inspect.router)
     app.include_router(stream.router)
     app.include_router(calls.router)
+    app.include_router(cache.router)
     app.include_router(subscriber.router)
+    app.include_router(memory.router)
     errors.install(app)
     if settings.auth.app_api_token is not None:
         app.add_middleware(

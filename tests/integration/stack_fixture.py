@@ -40,8 +40,8 @@ class RunningStack:
         return self.settings.daprd_url
 
 
-# Short enough that the outbox reminder and the reorder logic show within a test.
-TEST_LIMITS = {"republish_interval_s": 1.0, "reorder_buffer": 8}
+# Short enough that the outbox reminder shows within a test.
+TEST_LIMITS = {"republish_interval_s": 1.0}
 
 
 def app_env_for(limits: dict[str, object]) -> dict[str, str]:
@@ -49,12 +49,18 @@ def app_env_for(limits: dict[str, object]) -> dict[str, str]:
 
 
 def start_stack(
-    run_dir: Path, extra_env: dict[str, str] | None = None, **limits: object
+    run_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    components_dir: Path | None = None,
+    **limits: object,
 ) -> Iterator[RunningStack]:
     """Start a private stack; ``extra_env`` goes to the app process (e.g. OPENAI_BASE_URL),
-    ``limits`` override ``Settings.limits`` fields for the app."""
+    ``components_dir`` replaces components/ for daprd, ``limits`` override ``Settings.limits``
+    fields for the app."""
     merged = {**TEST_LIMITS, **limits}
     settings = private_settings(run_dir, **merged)
+    if components_dir is not None:
+        settings.stack.components_dir = components_dir
     stack = Stack(settings, app_env={**app_env_for(merged), **(extra_env or {})})
     stack.start()
     try:
@@ -67,3 +73,11 @@ def start_stack(
             r.close()
     finally:
         stack.stop()
+
+
+def events_delivered(stack: RunningStack, received_before: int) -> bool:
+    """The app has received more than ``received_before`` events and answered every one (the
+    topic's consumer groups hold no unacked message)."""
+    received = stack.app.get("/events/stats").json()["received"]
+    groups = stack.redis.xinfo_groups(stack.settings.dapr.topic)
+    return bool(received > received_before and all(g["pending"] == 0 for g in groups))

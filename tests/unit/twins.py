@@ -14,6 +14,7 @@ from agent_actors.actors.chat_agent import ChatAgent
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.memory_agent import MemoryAgentActor
 from agent_actors.actors.response_agent import ResponseAgent
+from agent_actors.events.dead_letters import DeadLetterStore, InMemoryStateStore
 from agent_actors.events.publisher import InMemoryPublisher
 from agent_actors.llm.offline import OfflineResponder
 from agent_actors.settings import Settings
@@ -86,6 +87,7 @@ def make_deps(settings: Settings | None = None) -> tuple[ActorDeps, LocalActors,
         proxies=actors,  # type: ignore[arg-type]
         publisher=publisher,
         responder=OfflineResponder(),
+        dead_letters=DeadLetterStore(InMemoryStateStore(), kept=100),
     )
     actors.deps = deps
     return deps, actors, publisher

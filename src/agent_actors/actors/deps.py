@@ -1,10 +1,11 @@
-"""What the actors are given when the runtime builds them (through ``actor_factory``)."""
+"""What the actors (and the routes, through ``app.state.deps``) are given."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from agent_actors.actors.client import ProxyFactory
+from agent_actors.events.dead_letters import DeadLetterStore
 from agent_actors.events.publisher import Publisher
 from agent_actors.llm.responder import Responder
 from agent_actors.settings import Settings
@@ -16,3 +17,5 @@ class ActorDeps:
     proxies: ProxyFactory
     publisher: Publisher
     responder: Responder
+    # Used by the dead-letter route and the memory routes, not by the actors.
+    dead_letters: DeadLetterStore

@@ -1,8 +1,11 @@
-"""MemoryAgentActor (id ``memory-<user>``): a bounded window of the conversation, fed by events.
+"""MemoryAgentActor (id ``memory-<user>``): the last turns of the conversation, fed by events.
 
-Each ConversationUpdated is applied exactly once and in seq order, whatever pub/sub does:
-a seq at or below ``last_seq`` is a duplicate; one ahead of a gap waits in a bounded reorder
-buffer until the gap fills (or, if the buffer overflows, the lost seqs are skipped, loudly).
+Each turn is reflected exactly once and in seq order, and none is ever skipped: a seq at or
+below ``last_seq`` is a duplicate; ``last_seq + 1`` is applied from the event; a seq further
+ahead means events were lost or are late (dead-lettered, reordered), and the turns up to it
+are read from ChatAgent's committed history instead (``committed.py``), then a late event is
+a duplicate. Only the entries that can still be in the window are read, so a gap of any size
+costs at most ``memory_window`` entries (one or two pages).
 """
 
 from __future__ import annotations
@@ -13,10 +16,14 @@ from typing import Any
 from dapr.actor import Actor, ActorId
 from dapr.actor.runtime.context import ActorRuntimeContext
 
+from agent_actors.actors import naming
 from agent_actors.actors.boundary import actor_method
+from agent_actors.actors.committed import committed_history
 from agent_actors.actors.deps import ActorDeps
+from agent_actors.actors.history import HistoryStore
 from agent_actors.actors.interfaces import MemoryAgentInterface
-from agent_actors.actors.state import MemoryState, TurnPair
+from agent_actors.actors.state import ChatMessage, ChatMeta, MemoryState
+from agent_actors.errors import HistoryBehind
 from agent_actors.events.schemas import ConversationUpdated
 
 log = logging.getLogger(__name__)
@@ -31,47 +38,118 @@ class MemoryAgentActor(Actor, MemoryAgentInterface):
     def _bind(self, deps: ActorDeps) -> None:
         """Everything the actor derives from its deps (unit tests bind mock actors here)."""
         self._deps = deps
+        self._user = naming.user_of(self.id.id, "memory")
+        self._window = deps.settings.limits.memory_window
+        self._history = committed_history(
+            self._runtime_ctx.state_provider.try_load_state,
+            self._user,
+            deps.settings.limits.history_page_size,
+        )
 
     async def _load(self) -> MemoryState:
         found, raw = await self._state_manager.try_get_state(MEMORY_KEY)
         return MemoryState.model_validate(raw) if found else MemoryState()
 
+    async def _save(self, state: MemoryState) -> None:
+        # Saved here, inside @actor_method: a failed save clears the SDK's cache, so a retry
+        # of this event is not mistaken for a duplicate of what was never stored.
+        await self._state_manager.set_state(MEMORY_KEY, state.model_dump())
+        await self._state_manager.save_state()
+
     @actor_method
     async def get_memory(self) -> list[dict[str, Any]]:
-        return [m.model_dump() for m in (await self._load()).window]
+        return dump((await self._load()).window)
 
     @actor_method
     async def update_memory(self, event: dict[str, Any]) -> dict[str, Any]:
         update = ConversationUpdated.model_validate(event)
         state = await self._load()
-        outcome = apply_event(state, update, self._deps.settings.limits)
-        if outcome["applied"] or outcome["status"] == "buffered":
-            await self._state_manager.set_state(MEMORY_KEY, state.model_dump())
-        log.info(
-            "user=%s seq=%d: memory %s (applied %s, last_seq %d)",
-            update.user_id, update.seq, outcome["status"], outcome["applied"], state.last_seq,
-        )  # fmt: skip
-        return outcome
+        first = state.last_seq + 1
+        if update.seq < first:
+            status = "duplicate"
+        elif update.seq == first:
+            push(state.window, [update.input, update.output], self._window)
+            state.last_seq, status = update.seq, "applied"
+        else:
+            meta = await self._committed(update.seq)
+            await fill_from_history(state, self._history, meta, update.seq, self._window)
+            status = "repaired"
+            log.warning(
+                "user=%s seq=%d: seqs %d..%d had not arrived; read them from the history",
+                self._user, update.seq, first, update.seq - 1,
+            )  # fmt: skip
+        if status != "duplicate":
+            await self._save(state)
+        log.info("user=%s seq=%d: memory %s (last_seq %d)",
+                 self._user, update.seq, status, state.last_seq)  # fmt: skip
+        return {"status": status, "applied": max(0, state.last_seq - first + 1),
+                "last_seq": state.last_seq}  # fmt: skip
+
+    @actor_method
+    async def catch_up(self, query: dict[str, Any]) -> dict[str, Any]:
+        """Apply the committed turns after ``last_seq``, up to ``up_to`` (default: all)."""
+        state = await self._load()
+        meta = await self._history.meta()
+        up_to = query.get("up_to")
+        target = meta.turns if up_to is None else min(int(up_to), meta.turns)
+        before = state.last_seq
+        if target > before:
+            await fill_from_history(state, self._history, meta, target, self._window)
+            await self._save(state)
+            log.info("user=%s: memory caught up %d..%d from the history",
+                     self._user, before + 1, target)  # fmt: skip
+        return view(state, applied=state.last_seq - before, turns=meta.turns)
+
+    @actor_method
+    async def rebuild(self) -> dict[str, Any]:
+        """The window again from the committed history: its last entries, ``last_seq = turns``."""
+        meta = await self._history.meta()
+        state = MemoryState(window=await self._history.tail(meta, self._window))
+        state.last_seq = meta.turns
+        await self._save(state)
+        log.info("user=%s: memory rebuilt from the history (last_seq %d)", self._user, meta.turns)
+        return view(state, applied=0, turns=meta.turns)
+
+    @actor_method
+    async def get_status(self) -> dict[str, Any]:
+        state, meta = await self._load(), await self._history.meta()
+        return view(state, applied=0, turns=meta.turns)
+
+    async def _committed(self, seq: int) -> ChatMeta:
+        meta = await self._history.meta()
+        if meta.turns < seq:
+            # Never from ChatAgent (it publishes after its commit): applying it would skip
+            # the turns in between, so pub/sub retries it and then dead-letters it.
+            raise HistoryBehind(
+                f"event seq {seq} is ahead of the committed history ({meta.turns} turns)"
+            )
+        return meta
 
 
-def apply_event(state: MemoryState, event: ConversationUpdated, limits: Any) -> dict[str, Any]:
-    """Apply ``event`` to ``state`` in place; returns what happened (pure: unit-testable)."""
-    if event.seq <= state.last_seq or str(event.seq) in state.pending:
-        return {"status": "duplicate", "applied": []}
-    state.pending[str(event.seq)] = TurnPair(input=event.input, output=event.output)
-    if event.seq != state.last_seq + 1 and len(state.pending) <= limits.reorder_buffer:
-        return {"status": "buffered", "applied": []}
-    if event.seq != state.last_seq + 1:
-        lowest = min(int(s) for s in state.pending)
-        log.warning(
-            "user=%s: seqs %d..%d never arrived; skipping them", event.user_id,
-            state.last_seq + 1, lowest - 1,
-        )  # fmt: skip
-        state.last_seq = lowest - 1
-    applied = []
-    while (pair := state.pending.pop(str(state.last_seq + 1), None)) is not None:
-        state.last_seq += 1
-        state.window.extend([pair.input, pair.output])
-        applied.append(state.last_seq)
-    del state.window[: max(0, len(state.window) - limits.memory_window)]
-    return {"status": "applied", "applied": applied}
+async def fill_from_history(
+    state: MemoryState, history: HistoryStore, meta: ChatMeta, target: int, window: int
+) -> None:
+    """Apply turns ``last_seq + 1 .. target`` (committed) from ``history`` to ``state``.
+
+    Reads only the last ``window`` entries up to ``target`` that follow ``last_seq``: O(window),
+    not O(gap). The window stays the last entries of turns 1..target, as if every event had come.
+    """
+    start = max(2 * state.last_seq, 2 * target - window)
+    if start > 2 * state.last_seq:
+        state.window.clear()  # all of it older than what the new window keeps
+    push(state.window, await history.range(meta, start, 2 * target), window)
+    state.last_seq = target
+
+
+def push(window: list[ChatMessage], entries: list[ChatMessage], size: int) -> None:
+    window.extend(entries)
+    del window[: max(0, len(window) - size)]
+
+
+def view(state: MemoryState, *, applied: int, turns: int) -> dict[str, Any]:
+    return {"memory": dump(state.window), "last_seq": state.last_seq, "turns": turns,
+            "applied": applied}  # fmt: skip
+
+
+def dump(messages: list[ChatMessage]) -> list[dict[str, Any]]:
+    return [m.model_dump() for m in messages]

@@ -3,6 +3,7 @@
 Every answer is one of Dapr's statuses: SUCCESS (applied, or a duplicate), RETRY (transient:
 Memory could not be reached; the resiliency policy retries), DROP (malformed: Dapr forwards it
 to the dead-letter topic). Never a 200 with an error text, which Dapr counts as success.
+Dead letters are recorded in the state store (``dead_letters.py``), never with their content.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from dapr.clients.exceptions import DaprInternalError
@@ -21,7 +23,8 @@ from agent_actors.actors.boundary import unwrap
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.interfaces import MemoryAgentInterface
 from agent_actors.api.ids import check_user_id
-from agent_actors.errors import AgentActorsError, InvalidInput
+from agent_actors.errors import AgentActorsError, InvalidInput, StoreUnavailable
+from agent_actors.events.dead_letters import DeadLetter, DeadLetterStore, UnparsedDeadLetter
 from agent_actors.events.schemas import ConversationUpdated, SubscriptionStatus
 
 log = logging.getLogger(__name__)
@@ -47,8 +50,16 @@ def get_stats(request: Request) -> SubscriptionStats:
     return stats
 
 
+def get_dead_letters(request: Request) -> DeadLetterStore:
+    store: DeadLetterStore = request.app.state.deps.dead_letters
+    return store
+
+
 Deps = Annotated[ActorDeps, Depends(get_deps)]
 Stats = Annotated[SubscriptionStats, Depends(get_stats)]
+DeadLetters = Annotated[DeadLetterStore, Depends(get_dead_letters)]
+# What Dapr does not say about a valid event it dead-lettered, but the only way one gets there.
+RETRIES_EXHAUSTED = "not applied after the resiliency retries"
 
 
 def parse_event(body: Any, max_id_chars: int) -> ConversationUpdated:
@@ -67,7 +78,9 @@ async def on_conversation_updated(request: Request, deps: Deps, stats: Stats) ->
         event = parse_event(await request.json(), deps.settings.limits.max_id_chars)
     except (ValueError, ValidationError, InvalidInput) as exc:
         stats.dropped += 1
-        log.warning("dropping a malformed event (to the dead-letter topic): %s", str(exc)[:300])
+        log.warning(
+            "dropping a malformed event (to the dead-letter topic): %s", why_unreadable(exc)
+        )
         return {"status": SubscriptionStatus.DROP}
     log.info("received event user=%s seq=%d", event.user_id, event.seq)
     proxy = deps.proxies.create(
@@ -85,18 +98,46 @@ async def on_conversation_updated(request: Request, deps: Deps, stats: Stats) ->
 
 
 @router.post("/subscribe/dead-letter")
-async def on_dead_letter(request: Request, stats: Stats) -> dict[str, str]:
-    """Events Dapr gave up on (malformed, or failing after every retry) are counted here."""
+async def on_dead_letter(
+    request: Request, deps: Deps, stats: Stats, store: DeadLetters
+) -> dict[str, str]:
+    """Events Dapr gave up on (malformed, or failing after every retry): recorded, counted."""
     try:
         body = await request.json()
     except ValueError:
-        body = {"unparsed": (await request.body())[:500].decode(errors="replace")}
+        body = None
+    envelope = body if isinstance(body, dict) else {}
+    summary: dict[str, Any] = {
+        k: v[:200] for k in ("id", "type", "topic") if isinstance(v := envelope.get(k), str)
+    }
+    now = datetime.now(UTC)
+    try:
+        try:
+            event = parse_event(body, deps.settings.limits.max_id_chars)
+        except (ValidationError, InvalidInput) as exc:
+            summary["reason"] = why_unreadable(exc)
+            await store.record_unparsed(UnparsedDeadLetter(
+                event_id=summary.get("id"), type=summary.get("type"),
+                topic=summary.get("topic"), at=now, reason=summary["reason"],
+            ))  # fmt: skip
+        else:
+            summary.update(user_id=event.user_id, seq=event.seq, reason=RETRIES_EXHAUSTED)
+            letter = DeadLetter(seq=event.seq, event_id=summary.get("id"), at=now)
+            await store.record(event.user_id, letter)
+    except StoreUnavailable as exc:
+        log.warning("could not record dead letter %s, RETRY: %s", summary, exc)
+        return {"status": SubscriptionStatus.RETRY}
     stats.dead_letters += 1
-    summary = (
-        {"id": body.get("id"), "data": str(body.get("data"))[:300]}
-        if isinstance(body, dict)
-        else {"data": str(body)[:300]}
-    )
     stats.recent_dead_letters.append(summary)
-    log.warning("dead-lettered event %s", summary)
+    log.warning("dead letter recorded: %s", summary)
     return {"status": SubscriptionStatus.SUCCESS}
+
+
+def why_unreadable(exc: Exception) -> str:
+    """Which fields failed and how, never their values (they may be a user's messages)."""
+    if isinstance(exc, InvalidInput):
+        return exc.message[:200]
+    if isinstance(exc, ValidationError):
+        errors = exc.errors(include_input=False, include_url=False)[:5]
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'data'}: {e['type']}" for e in errors)
+    return "the body is not JSON"

@@ -1,0 +1,199 @@
+"""Dead letters, kept in the state store through daprd's state API (not in process memory).
+
+An event Dapr gave up on (still failing after the resiliency retries, or malformed) lands on
+the dead-letter topic, and its route records it here: it stays visible across restarts and
+can be replayed. A valid one is kept per user by seq only: its turn is in ChatAgent's history,
+which a replay reads. An unparseable one goes to one bounded service-wide list, with why it
+failed and never its content.
+
+Why the state API and not MemoryAgentActor's own state: a dead letter is written exactly when
+Memory could not be updated (its actor unreachable, its state failing), and must survive that.
+Dead letters of one user arrive concurrently, so each write is a read-modify-write guarded by
+the ETag (first-write concurrency), retried on a conflict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel, Field
+
+from agent_actors.errors import StoreUnavailable
+from agent_actors.settings import Settings
+from agent_actors.sidecar import Sidecar, SidecarUnreachable
+
+# Conflicting writers of one key are one user's dead letters in flight at once (a burst when
+# the same outage dead-letters several of its events): retried with a jittered backoff.
+WRITE_ATTEMPTS = 16
+UNPARSED_KEY = "dead-letters|unparsed"
+
+
+def user_key(user_id: str) -> str:
+    # '|' is not allowed in user ids (api/ids.py): no user's key can equal UNPARSED_KEY.
+    return f"dead-letters|user|{user_id}"
+
+
+class DeadLetter(BaseModel):
+    seq: int
+    event_id: str | None = None
+    at: datetime
+    replayed_at: datetime | None = None
+
+
+class UserDeadLetters(BaseModel):
+    letters: list[DeadLetter] = Field(default_factory=list, description="the newest, oldest first")
+    total: int = Field(0, description="dead letters ever recorded for this user")
+
+
+class UnparsedDeadLetter(BaseModel):
+    event_id: str | None = None
+    type: str | None = None
+    topic: str | None = None
+    at: datetime
+    reason: str = Field(description="why it could not be read (field names and error kinds)")
+
+
+class UnparsedDeadLetters(BaseModel):
+    letters: list[UnparsedDeadLetter] = Field(default_factory=list)
+    total: int = 0
+
+
+class VersionedStore(Protocol):
+    """A key-value store with ETags: ``put`` with the ETag read is refused after a change."""
+
+    async def get(self, key: str) -> tuple[Any, str | None]: ...
+
+    async def put(self, key: str, value: Any, etag: str | None) -> bool: ...
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class DeadLetterStore:
+    def __init__(self, store: VersionedStore, kept: int, backoff_s: float = 0.005) -> None:
+        self._store = store
+        self._kept = kept
+        self._backoff_s = backoff_s
+
+    async def user(self, user_id: str) -> UserDeadLetters:
+        raw, _ = await self._store.get(user_key(user_id))
+        return UserDeadLetters() if raw is None else UserDeadLetters.model_validate(raw)
+
+    async def unparsed(self) -> UnparsedDeadLetters:
+        raw, _ = await self._store.get(UNPARSED_KEY)
+        return UnparsedDeadLetters() if raw is None else UnparsedDeadLetters.model_validate(raw)
+
+    async def record(self, user_id: str, letter: DeadLetter) -> None:
+        def add(log: UserDeadLetters) -> bool:
+            # Dapr may deliver a dead letter twice: one entry per seq.
+            if any(old.seq == letter.seq for old in log.letters):
+                return False
+            log.letters.append(letter)
+            del log.letters[: max(0, len(log.letters) - self._kept)]
+            log.total += 1
+            return True
+
+        await self._update(user_key(user_id), UserDeadLetters, add)
+
+    async def record_unparsed(self, letter: UnparsedDeadLetter) -> None:
+        def add(log: UnparsedDeadLetters) -> bool:
+            log.letters.append(letter)
+            del log.letters[: max(0, len(log.letters) - self._kept)]
+            log.total += 1
+            return True
+
+        await self._update(UNPARSED_KEY, UnparsedDeadLetters, add)
+
+    async def mark_replayed(self, user_id: str, up_to: int, at: datetime) -> list[int]:
+        """Mark the letters up to seq ``up_to`` (now in memory) replayed; returns their seqs."""
+        marked: list[int] = []
+
+        def mark(log: UserDeadLetters) -> bool:
+            marked.clear()
+            for letter in log.letters:
+                if letter.replayed_at is None and letter.seq <= up_to:
+                    letter.replayed_at = at
+                    marked.append(letter.seq)
+            return bool(marked)
+
+        await self._update(user_key(user_id), UserDeadLetters, mark)
+        return marked
+
+    async def _update(self, key: str, model: type[M], change: Callable[[M], bool]) -> None:
+        for attempt in range(WRITE_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(random.uniform(0, self._backoff_s * 2 ** min(attempt, 6)))
+            raw, etag = await self._store.get(key)
+            value = model() if raw is None else model.model_validate(raw)
+            if not change(value):
+                return
+            if await self._store.put(key, value.model_dump(mode="json"), etag):
+                return
+        raise StoreUnavailable(f"could not write {key!r}: it kept changing or failing")
+
+
+class DaprStateStore:
+    """daprd's state API on the app's sidecar pool (keys get the app id as prefix)."""
+
+    def __init__(self, sidecar: Sidecar, store_name: str) -> None:
+        self._sidecar = sidecar
+        self._path = f"/v1.0/state/{store_name}"
+
+    async def get(self, key: str) -> tuple[Any, str | None]:
+        # The bulk API answers with the ETag in the body (the single-key one, in a header).
+        status, body = await self._request("POST", f"{self._path}/bulk", {"keys": [key]})
+        if status != 200:
+            raise StoreUnavailable(f"daprd answered {status} reading {key!r}: {body[:200]!r}")
+        item = json.loads(body)[0]
+        if item.get("error"):
+            raise StoreUnavailable(f"reading {key!r} failed: {str(item['error'])[:200]}")
+        return item.get("data"), item.get("etag") or None
+
+    async def put(self, key: str, value: Any, etag: str | None) -> bool:
+        # first-write: with an ETag, a write after someone else's fails; without one (a new
+        # key), a second creator fails once the first has written.
+        item: dict[str, Any] = {"key": key, "value": value,
+                                "options": {"concurrency": "first-write"}}  # fmt: skip
+        if etag is not None:
+            item["etag"] = etag
+        status, _ = await self._request("POST", self._path, [item])
+        return status < 300
+
+    async def _request(self, method: str, path: str, payload: Any) -> tuple[int, bytes]:
+        try:
+            return await self._sidecar.request(method, path, json.dumps(payload).encode())
+        except SidecarUnreachable as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+
+def dapr_dead_letters(sidecar: Sidecar, settings: Settings) -> DeadLetterStore:
+    store = DaprStateStore(sidecar, settings.dapr.state_store)
+    return DeadLetterStore(store, settings.limits.dead_letters_kept)
+
+
+class InMemoryStateStore:
+    """The twin for unit tests: versions as ETags, and it can be made to fail."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, tuple[Any, int]] = {}
+        self.failing = False
+
+    async def get(self, key: str) -> tuple[Any, str | None]:
+        if self.failing:
+            raise StoreUnavailable("the in-memory store is set to fail")
+        value, version = self.items.get(key, (None, 0))
+        return json.loads(json.dumps(value)), str(version) if version else None
+
+    async def put(self, key: str, value: Any, etag: str | None) -> bool:
+        if self.failing:
+            raise StoreUnavailable("the in-memory store is set to fail")
+        version = self.items.get(key, (None, 0))[1]
+        if (str(version) if version else None) != etag:
+            return False
+        self.items[key] = (json.loads(json.dumps(value)), version + 1)
+        return True
