@@ -77,7 +77,7 @@ def dead_letters(stack: RunningStack, user: str) -> dict[str, Any]:
 
 
 def seqs(view: dict[str, Any]) -> list[int]:
-    return [d["seq"] for d in view["dead_letters"]]
+    return sorted(d["seq"] for d in view["dead_letters"])  # delivery order varies
 
 
 def tail(stack: RunningStack, user: str) -> list[dict[str, Any]]:
@@ -105,19 +105,22 @@ def test_memory_failing_past_the_retry_window_is_replayed_from_history_without_a
 ) -> None:
     started(stack, user)
     dead_lettered_turns(stack, user, 2, 4)
-    assert memory(stack.app, user) == history(stack.app, user, limit=8)["history"][:2]  # turn 1
+    # Once Memory can write again it catches up from the history by itself (a reminder the
+    # dead letter scheduled), with no new traffic and no skipped seq.
+    window = eventually(lambda: memory(stack.app, user), lambda m: m == tail(stack, user))
+    assert window == tail(stack, user)
     # The dead letters are in the state store, not in the app's memory: a crash keeps them.
     stack.stack.restart("app", crash=True)
     view = dead_letters(stack, user)
     assert seqs(view) == [2, 3, 4]
-    assert (view["last_seq"], view["turns"], view["total"]) == (1, 4, 3)
+    assert (view["last_seq"], view["turns"], view["total"]) == (4, 4, 3)
     assert all(d["replayed_at"] is None and set(d) == {"seq", "event_id", "at", "replayed_at"}
                for d in view["dead_letters"])  # fmt: skip
 
     resp = stack.app.post(f"/memory/{user}/dead-letters/replay")
     assert resp.status_code == 200, resp.text
     replay = resp.json()
-    assert (replay["replayed"], replay["last_seq"], replay["turns"]) == ([2, 3, 4], 4, 4)
+    assert (sorted(replay["replayed"]), replay["last_seq"], replay["turns"]) == ([2, 3, 4], 4, 4)
     assert replay["memory"] == tail(stack, user) == memory(stack.app, user)
     assert all(d["replayed_at"] for d in dead_letters(stack, user)["dead_letters"])
 

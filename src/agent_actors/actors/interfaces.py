@@ -48,3 +48,6 @@ class MemoryAgentInterface(ActorInterface):
 
     @actormethod(name="GetStatus")
     async def get_status(self) -> Envelope: ...
+
+    @actormethod(name="ScheduleCatchUp")
+    async def schedule_catch_up(self) -> Envelope: ...

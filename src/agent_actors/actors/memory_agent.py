@@ -11,9 +11,10 @@ costs at most ``memory_window`` entries (one or two pages).
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
-from dapr.actor import Actor, ActorId
+from dapr.actor import Actor, ActorId, Remindable
 from dapr.actor.runtime.context import ActorRuntimeContext
 
 from agent_actors.actors import naming
@@ -28,9 +29,10 @@ from agent_actors.events.schemas import ConversationUpdated
 
 log = logging.getLogger(__name__)
 MEMORY_KEY = "memory"
+CATCH_UP_REMINDER = "catch-up"
 
 
-class MemoryAgentActor(Actor, MemoryAgentInterface):
+class MemoryAgentActor(Actor, MemoryAgentInterface, Remindable):
     def __init__(self, ctx: ActorRuntimeContext, actor_id: ActorId, deps: ActorDeps) -> None:
         super().__init__(ctx, actor_id)
         self._bind(deps)
@@ -88,9 +90,11 @@ class MemoryAgentActor(Actor, MemoryAgentInterface):
     @actor_method
     async def catch_up(self, query: dict[str, Any]) -> dict[str, Any]:
         """Apply the committed turns after ``last_seq``, up to ``up_to`` (default: all)."""
+        return await self._catch_up(query.get("up_to"))
+
+    async def _catch_up(self, up_to: int | None) -> dict[str, Any]:
         state = await self._load()
         meta = await self._history.meta()
-        up_to = query.get("up_to")
         target = meta.turns if up_to is None else min(int(up_to), meta.turns)
         before = state.last_seq
         if target > before:
@@ -99,6 +103,32 @@ class MemoryAgentActor(Actor, MemoryAgentInterface):
             log.info("user=%s: memory caught up %d..%d from the history",
                      self._user, before + 1, target)  # fmt: skip
         return view(state, applied=state.last_seq - before, turns=meta.turns)
+
+    @actor_method
+    async def schedule_catch_up(self) -> dict[str, Any]:
+        """Catch up from the history by itself, soon and until done (after a dead letter):
+        without it, memory would wait for the user's next turn, a replay or a rebuild."""
+        period = timedelta(seconds=self._deps.settings.limits.republish_interval_s)
+        await self.register_reminder(CATCH_UP_REMINDER, b"{}", period, period)
+        return {"scheduled": True}
+
+    async def receive_reminder(
+        self,
+        name: str,
+        state: bytes,
+        due_time: timedelta,
+        period: timedelta,
+        ttl: timedelta | None = None,
+    ) -> None:
+        if name != CATCH_UP_REMINDER:
+            return
+        try:
+            caught_up = await self._catch_up(None)
+        except BaseException:
+            await self._state_manager.clear_cache()
+            raise  # the reminder stays and fires again
+        if caught_up["last_seq"] >= caught_up["turns"]:
+            await self.unregister_reminder(CATCH_UP_REMINDER)
 
     @actor_method
     async def rebuild(self) -> dict[str, Any]:

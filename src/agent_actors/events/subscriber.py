@@ -130,7 +130,19 @@ async def on_dead_letter(
     stats.dead_letters += 1
     stats.recent_dead_letters.append(summary)
     log.warning("dead letter recorded: %s", summary)
+    if "user_id" in summary:
+        await schedule_catch_up(deps, str(summary["user_id"]))
     return {"status": SubscriptionStatus.SUCCESS}
+
+
+async def schedule_catch_up(deps: ActorDeps, user_id: str) -> None:
+    """Memory catches up from the history once it can (a reminder); the letter stays listed
+    for replay either way, so a failure here is only logged."""
+    proxy = deps.proxies.create(naming.MEMORY, naming.memory_id(user_id), MemoryAgentInterface)
+    try:
+        unwrap(await proxy.ScheduleCatchUp())
+    except (DaprInternalError, AgentActorsError) as exc:
+        log.warning("user=%s: could not schedule memory's catch-up: %s", user_id, exc)
 
 
 def why_unreadable(exc: Exception) -> str:
