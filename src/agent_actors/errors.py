@@ -30,6 +30,9 @@ from __future__ import annotations
 class AgentActorsError(Exception):
     code = "internal_error"
     status = 500
+    # Seconds a client should wait before retrying (the Retry-After header); None: retrying
+    # the same request would not help.
+    retry_after_s: int | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -74,6 +77,7 @@ class ActorUnavailable(AgentActorsError):
 
     code = "actor_unavailable"
     status = 503
+    retry_after_s = 1
 
     def __init__(self, message: str = "the actor runtime could not complete the call") -> None:
         super().__init__(message)
@@ -84,6 +88,7 @@ class StoreUnavailable(AgentActorsError):
 
     code = "store_unavailable"
     status = 503
+    retry_after_s = 1
 
 
 class HistoryBehind(AgentActorsError):
@@ -108,11 +113,13 @@ class ReplyTooLarge(ResponderError):
 class ResponderTimeout(ResponderError):
     code = "responder_timeout"
     status = 504
+    retry_after_s = 2
 
 
 class ResponderUnavailable(ResponderError):
     code = "responder_unavailable"
     status = 503
+    retry_after_s = 2
 
 
 class StackError(AgentActorsError):

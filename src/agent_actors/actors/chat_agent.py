@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 OUTBOX_REMINDER = "outbox"
 IDEMPOTENCY_KEY = "idempotency"
+OUTBOX_TIMER = "outbox-cover"
 # Bounds the catch-up work one turn or one reminder tick does, so a long outage never turns
 # one call into an unbounded one; the reminder keeps going until the outbox is empty.
 PUBLISH_BATCH = 50
@@ -54,6 +55,7 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, Remindable):
         self._deps = deps
         self._user = self.id.id
         self._history = HistoryStore(self._state_manager, deps.settings.limits.history_page_size)
+        self._timer_armed = False
 
     def _cache_keep(self) -> set[str]:
         """meta, the idempotency keys, and the pages the next turn reads (its prompt's tail)
@@ -109,21 +111,26 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, Remindable):
     ) -> None:
         """Publish the turn's event; nothing here may turn a committed turn into an error.
 
-        Bounded by its own short budget, not the caller's: a hung broker or sidecar leaves the
-        event pending, and the outbox reminder (armed before the commit) publishes it later.
-        The save happens here, so the SDK's own save after the method has nothing left to
-        fail with.
+        Each step has its own short budget, not the caller's: a hung broker, scheduler or
+        sidecar leaves the event pending, and the outbox (reminder, or the timer that covers
+        for it) publishes it later. The save happens here, so the SDK's own save after the
+        method has nothing left to fail with.
         """
-        limits = self._deps.settings.limits
+        budget = self._deps.settings.limits.post_commit_timeout_s
         try:
-            async with asyncio.timeout(limits.post_commit_timeout_s):
+            async with asyncio.timeout(budget):
                 await self._publish_pending(meta, {seq: pair})
-                if meta.pending:
-                    await self._arm_outbox(meta, limits.republish_interval_s)
+        except Exception:
+            log.warning("user=%s seq=%d: publishing after the commit failed; kept in the outbox",
+                        self._user, seq, exc_info=True)  # fmt: skip
+        if meta.pending:
+            await self._arm_outbox(meta, self._deps.settings.limits.republish_interval_s)
+        try:
+            async with asyncio.timeout(budget):
                 await self._history.save_meta(meta)
                 await self._state_manager.save_state()
         except Exception:
-            log.warning("user=%s seq=%d: work after the commit failed; the outbox catches up",
+            log.warning("user=%s seq=%d: saving the outbox state failed; it catches up later",
                         self._user, seq, exc_info=True)  # fmt: skip
             await self._state_manager.clear_cache()
 
@@ -175,8 +182,11 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, Remindable):
         period: timedelta,
         ttl: timedelta | None = None,
     ) -> None:
-        if name != OUTBOX_REMINDER:
-            return
+        if name == OUTBOX_REMINDER:
+            await self._outbox_tick()
+
+    async def _outbox_tick(self) -> ChatMeta:
+        """Publish what is pending; drop the reminder once nothing is."""
         try:
             meta = await self._history.meta()
             await self._publish_pending(meta, {})
@@ -194,6 +204,30 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, Remindable):
         except BaseException:
             await self._state_manager.clear_cache()
             raise
+        return meta
+
+    async def _on_outbox_timer(self, _state: Any) -> None:
+        """The timer that covers for a reminder the scheduler would not take."""
+        meta = await self._outbox_tick()
+        if not meta.pending or meta.outbox_period_s:
+            # Done, or the reminder is armed again: it takes over.
+            await self.unregister_timer(OUTBOX_TIMER)
+            self._timer_armed = False
+
+    async def _cover_with_timer(self) -> None:
+        """Timers live in daprd's memory, not in the scheduler: one keeps the outbox going
+        while reminders cannot be registered, so a pending event does not wait for the
+        user's next turn (it does not survive a crash; the next turn arms the reminder)."""
+        if self._timer_armed:
+            return
+        period = timedelta(seconds=self._deps.settings.limits.republish_interval_s)
+        try:
+            await self.register_timer(OUTBOX_TIMER, self._on_outbox_timer, b"", period, period)
+        except Exception:
+            log.warning("user=%s: could not arm the outbox timer either", self._user,
+                        exc_info=True)  # fmt: skip
+            return
+        self._timer_armed = True
 
     async def _arm_outbox(self, meta: ChatMeta, period_s: float) -> None:
         """(Re)register the outbox reminder with ``period_s``.
@@ -216,6 +250,8 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, Remindable):
             meta.outbox_arm_failures += 1
             log.warning("user=%s: could not arm the outbox reminder (%d failures so far)",
                         self._user, meta.outbox_arm_failures, exc_info=True)  # fmt: skip
+            if meta.pending:
+                await self._cover_with_timer()
             return
         meta.outbox_period_s = period_s
 

@@ -7,7 +7,8 @@ import logging
 from dapr.clients.exceptions import DaprInternalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from agent_actors.errors import ActorUnavailable, AgentActorsError
 
@@ -18,17 +19,30 @@ def _answer(status: int, code: str, detail: object) -> JSONResponse:
     return JSONResponse({"detail": detail, "code": code}, status_code=status)
 
 
+def answer(exc: AgentActorsError) -> JSONResponse:
+    response = _answer(exc.status, exc.code, exc.message)
+    if exc.retry_after_s is not None:
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
+
+
 async def on_domain_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AgentActorsError)
     if exc.status >= 500:
         log.warning("%s: %s", exc.code, exc.message)
-    return _answer(exc.status, exc.code, exc.message)
+    return answer(exc)
 
 
 async def on_dapr_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("actor call for %s failed: %s", request.url.path, exc)
-    err = ActorUnavailable()
-    return _answer(err.status, err.code, err.message)
+    return answer(ActorUnavailable())
+
+
+async def on_client_gone(request: Request, _exc: Exception) -> Response:
+    # The caller hung up mid-request (daprd restarting, a client's timeout): nobody reads
+    # this answer, and it is no server error.
+    log.info("the client of %s left before its request was read", request.url.path)
+    return Response(status_code=499)
 
 
 async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -47,5 +61,6 @@ async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(AgentActorsError, on_domain_error)
     app.add_exception_handler(DaprInternalError, on_dapr_error)
+    app.add_exception_handler(ClientDisconnect, on_client_gone)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(Exception, on_unexpected)

@@ -7,7 +7,7 @@ import pytest
 
 from agent_actors.actors import naming
 from agent_actors.actors.boundary import unwrap
-from agent_actors.actors.chat_agent import OUTBOX_REMINDER
+from agent_actors.actors.chat_agent import OUTBOX_REMINDER, OUTBOX_TIMER
 from agent_actors.actors.interfaces import ChatAgentInterface, MemoryAgentInterface
 from agent_actors.errors import IdempotencyConflict, InvalidInput
 from agent_actors.settings import LimitSettings, Settings
@@ -205,3 +205,22 @@ async def test_a_lone_surrogate_never_reaches_the_state() -> None:
     with pytest.raises(InvalidInput):
         unwrap(await proxy.ProcessMessage({"role": "user", "content": "x\ud800"}))
     assert actors.actor(naming.CHAT, "u1")._state_manager._mock_state == {}
+
+
+async def test_a_timer_covers_the_outbox_while_the_scheduler_refuses_reminders() -> None:
+    _, actors, publisher = make_deps()
+    chat = actors.actor(naming.CHAT, "u1")
+
+    async def scheduler_down(*args: object) -> None:
+        raise RuntimeError("scheduler unavailable")
+
+    chat.register_reminder = scheduler_down
+    publisher.failing = True
+    await turn(actors, "u1", "a")
+    assert OUTBOX_TIMER in chat._state_manager._mock_timers
+    assert OUTBOX_REMINDER not in chat._state_manager._mock_reminders
+    publisher.failing = False
+    # No new turn: the timer publishes the pending event, then steps down.
+    await chat._on_outbox_timer(b"")
+    assert [e.seq for e in publisher.published] == [1]
+    assert OUTBOX_TIMER not in chat._state_manager._mock_timers

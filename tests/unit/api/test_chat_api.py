@@ -70,6 +70,8 @@ def test_a_sidecar_failure_is_a_503_without_internals(twins: Twins) -> None:
     resp = client.get("/memory/user1")
     assert resp.status_code == 503
     assert resp.json()["code"] == "actor_unavailable"
+    # A retry makes sense: the client is told when.
+    assert resp.headers["Retry-After"] == "1"
     assert "internals" not in resp.text
 
 

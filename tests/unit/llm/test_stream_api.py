@@ -57,6 +57,7 @@ def test_a_failure_before_any_token_is_a_plain_5xx(twins: Twins) -> None:
     use_model(client, FakeModel(httpx.Response(503, json={"error": {"message": "down"}})))
     resp = client.post("/chat/user1/stream", json={"content": "hi"})
     assert resp.status_code == 503
+    assert resp.headers["Retry-After"] == "2"
     assert resp.json()["code"] == "responder_unavailable"
     assert client.get("/chat/user1/history").json()["total"] == 0
     # The failed turn's model calls are on record all the same.
