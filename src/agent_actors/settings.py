@@ -69,6 +69,17 @@ class StackSettings(BaseModel):
     ready_timeout_s: float = Field(90.0, description="how long each part may take to be ready")
     log_level: str = Field("info", description="log level of placement, scheduler, daprd")
     redis_server: str = Field("redis-server", description="name on PATH, or a path")
+    restart_backoff_s: float = Field(
+        0.5, gt=0, description="delay before restarting a part that exited (doubles per exit)"
+    )
+    restart_backoff_max_s: float = Field(10.0, gt=0, description="longest delay before a restart")
+    restart_limit: int = Field(
+        5,
+        ge=1,
+        description="exits of one part within the restart window that stop the whole stack "
+        "(1: stop at the first exit, restart nothing)",
+    )
+    restart_window_s: float = Field(60.0, gt=0, description="the restart window")
 
 
 class LimitSettings(BaseModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -11,33 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from agent_actors.stack.ports import port_fields, port_is_free
-from tests.integration.stack_fixture import private_settings
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def stack_env(run_dir: Path) -> dict[str, str]:
-    """Environment that points `make up` at a private set of ports and a private run folder."""
-    settings = private_settings(run_dir)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_ACTORS_")}
-    for name in port_fields():
-        env[f"AGENT_ACTORS_STACK__{name.upper()}"] = str(getattr(settings.stack, name))
-    env["AGENT_ACTORS_STACK__RUN_DIR"] = str(run_dir)
-    env["AGENT_ACTORS_DAPR__HTTP_PORT"] = str(settings.dapr.http_port)
-    env["AGENT_ACTORS_DAPR__GRPC_PORT"] = str(settings.dapr.grpc_port)
-    return env
-
-
-def ports_of(env: dict[str, str]) -> list[int]:
-    return [int(v) for k, v in env.items() if k.endswith("_PORT") and k.startswith("AGENT_ACTORS_")]
-
-
-def make(target: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["make", "-s", "--no-print-directory", target],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+from agent_actors.stack.ports import port_is_free
+from tests.integration.make_stack import REPO, make, pids_of, ports_of, stack_env
 
 
 def test_up_twice_then_down_leaves_nothing_behind(tmp_path: Path) -> None:
@@ -45,7 +19,7 @@ def test_up_twice_then_down_leaves_nothing_behind(tmp_path: Path) -> None:
     up = make("up", env)
     assert up.returncode == 0, up.stdout + up.stderr
     assert "agent-actors is up" in up.stdout
-    children = json.loads((tmp_path / "stack.children.json").read_text())
+    children = pids_of(tmp_path)
     assert set(children) == {"redis", "placement", "scheduler", "daprd", "app"}
     app_port = env["AGENT_ACTORS_STACK__APP_PORT"]
     assert httpx.get(f"http://127.0.0.1:{app_port}/healthz").status_code == 200
@@ -53,7 +27,7 @@ def test_up_twice_then_down_leaves_nothing_behind(tmp_path: Path) -> None:
     again = make("up", env)
     assert again.returncode == 0
     assert "already running" in again.stdout
-    assert json.loads((tmp_path / "stack.children.json").read_text()) == children
+    assert pids_of(tmp_path) == children
 
     down = make("down", env)
     assert down.returncode == 0, down.stderr
@@ -114,7 +88,7 @@ def test_make_run_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
         for line in proc.stdout:
             if "agent-actors is up" in line:
                 break
-        children = json.loads((tmp_path / "stack.children.json").read_text())
+        children = pids_of(tmp_path)
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(timeout=60)  # make itself reports the interrupt (-2); what matters is below
     finally:

@@ -1,6 +1,7 @@
-"""The pre-start port check against the stack's own servers, on the real kernel: it calls a
-port free exactly when placement can bind it (the incident: "port 58080 (placement healthz)
-is already in use" right after a load run, with only a TIME-WAIT on that port)."""
+"""The stack's sockets on the real kernel: every one is on loopback but the two that Dapr 1.18
+gives no address flag; and the pre-start port check calls a port free exactly when placement
+can bind it (the incident: "port 58080 (placement healthz) is already in use" right after a
+load run, with only a TIME-WAIT on that port)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,60 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from agent_actors.errors import StackError
 from agent_actors.settings import Settings
-from agent_actors.stack.ports import check_ports_free, port_is_free, private_settings
+from agent_actors.stack.ports import (
+    ALL_INTERFACES,
+    check_ports_free,
+    port_is_free,
+    private_settings,
+    stack_ports,
+)
 from agent_actors.stack.runtime import ensure_runtime
 from agent_actors.stack.supervisor import Stack
-from tests.unit.stack.sockets import TIME_WAIT, client_time_wait, server_time_wait, tcp_states
+from tests.integration.stack_fixture import RunningStack
+from tests.unit.stack.sockets import (
+    TIME_WAIT,
+    client_time_wait,
+    is_loopback,
+    open_to_receive,
+    server_time_wait,
+    tcp_states,
+)
+
+
+def test_every_socket_of_the_stack_is_on_loopback_but_the_two_health_ports(
+    stack: RunningStack,
+) -> None:
+    """TCP listeners and unconnected UDP sockets (mDNS was one: UDP 5353 on every interface)
+    of every process. Placement's and scheduler's health servers listen on every interface
+    whatever their flags say (Dapr 1.18.2's pkg/healthz/server binds ":port"): the README
+    says so, and this test fails the day a runtime honours --healthz-listen-address."""
+    found = {
+        (proc.name, *sock)
+        for proc in stack.stack.processes
+        if proc.pid is not None
+        for sock in open_to_receive(proc.pid)
+    }
+    ports = stack_ports(stack.settings)
+    # The parse sees every port the stack configures (profiling is off).
+    assert {port for *_, port in found} == set(ports.values()) - {ports["daprd profile"]}
+    exposed = {
+        (name, proto, port) for name, proto, address, port in found if not is_loopback(address)
+    }
+    assert exposed == {
+        ("placement", "tcp", ports["placement healthz"]),
+        ("scheduler", "tcp", ports["scheduler healthz"]),
+    }
+    assert {"placement healthz", "scheduler healthz"} == ALL_INTERFACES
+    # What they serve there: health, not placement's tables.
+    assert (
+        httpx.get(f"http://127.0.0.1:{ports['placement healthz']}/placement/state").status_code
+        == 404
+    )
 
 
 def placement_binds(settings: Settings) -> bool:

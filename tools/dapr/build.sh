@@ -24,6 +24,11 @@ have_all() { # daprd reports the pinned version; placement and scheduler (no --v
   for b in "${binaries[@]}"; do [ -x "$dir/$b" ] || return 1; done
 }
 
+linked_here() { # our own build links components.txt as it is now (an official daprd, linked
+  # in from a user's runtime, has every component)
+  [ -L "$bin_dir/daprd" ] || cmp -s "$here/components.txt" "$bin_dir/components.txt"
+}
+
 adopt_user_runtime() { # link a user's own runtime of the pinned version, if complete
   local dir b
   for dir in "$HOME/.dapr/bin" $(dirname "$(command -v daprd 2>/dev/null || echo /nonexistent/x)"); do
@@ -36,7 +41,14 @@ adopt_user_runtime() { # link a user's own runtime of the pinned version, if com
   return 1
 }
 
-if have_all "$bin_dir"; then
+# One build at a time: stacks started in parallel (tests, benchmarks) all call this script, and
+# a second build would delete the first one's work dir. The waiters then find it built.
+mkdir -p "$bin_dir"
+if command -v flock >/dev/null; then  # util-linux; macOS has none (and rarely parallel starts)
+  exec 9>"$bin_dir/.build.lock"
+  flock 9
+fi
+if have_all "$bin_dir" && linked_here; then
   say "Dapr $DAPR_VERSION runtime present in $bin_dir"
   exit 0
 fi
@@ -77,7 +89,7 @@ for b in "${binaries[@]}"; do
   # go build is silent for minutes on a cold cache: show it is alive.
   ( while sleep 30; do say "still building $b ($(( $(date +%s) - start ))s)"; done ) &
   heartbeat=$!
-  if ! go build -trimpath -tags stablecomponents -ldflags "$ldflags" \
+  if ! go build -trimpath -tags allcomponents -ldflags "$ldflags" \
     -o "$bin_dir/$b.tmp" "github.com/dapr/dapr/cmd/$b"; then
     kill "$heartbeat" 2>/dev/null
     die "building $b failed (see the Go errors above); nothing was installed."
@@ -87,4 +99,5 @@ for b in "${binaries[@]}"; do
   say "built $b in $(( $(date +%s) - start ))s"
 done
 have_all "$bin_dir" || die "the built binaries do not report version $DAPR_VERSION."
+cp "$here/components.txt" "$bin_dir/components.txt"
 say "Dapr $DAPR_VERSION runtime ready in $bin_dir"

@@ -200,17 +200,26 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, Remindable):
             # pending event with no reminder if the save failed. A failed unregister leaves a
             # reminder that finds nothing to do and tries again.
             if not meta.pending:
-                await self.unregister_reminder(OUTBOX_REMINDER)
+                await self._drop_reminder()
         except BaseException:
             await self._state_manager.clear_cache()
             raise
         return meta
 
+    async def _drop_reminder(self) -> None:
+        try:
+            await self.unregister_reminder(OUTBOX_REMINDER)
+        except Exception as exc:
+            # It fires again, finds nothing pending and tries again: harmless.
+            log.info("user=%s: the outbox reminder stays for now: %s", self._user, exc)
+
     async def _on_outbox_timer(self, _state: Any) -> None:
         """The timer that covers for a reminder the scheduler would not take."""
         meta = await self._outbox_tick()
-        if not meta.pending or meta.outbox_period_s:
-            # Done, or the reminder is armed again: it takes over.
+        fast = self._deps.settings.limits.republish_interval_s
+        if not meta.pending or meta.outbox_period_s == fast:
+            # Done, or the fast reminder is armed again: it takes over. (The slow watchdog
+            # alone would leave the pending event waiting for up to its whole period.)
             await self.unregister_timer(OUTBOX_TIMER)
             self._timer_armed = False
 
@@ -240,19 +249,25 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, Remindable):
         if meta.outbox_period_s == period_s:
             return
         interval = timedelta(seconds=period_s)
+        breaker = self._deps.reminders
         try:
+            if breaker.open:
+                raise RuntimeError("the scheduler failed just now; not waiting on it again yet")
             # Its own short budget: a stopped scheduler must not hold a turn for the caller's
             # whole timeout.
             async with asyncio.timeout(self._deps.settings.limits.post_commit_timeout_s):
                 await self.register_reminder(OUTBOX_REMINDER, b"{}", interval, interval)
-        except Exception:
+        except Exception as exc:
+            if not breaker.open:
+                breaker.trip()
             # Left unarmed in meta, so the next turn (or tick) registers it again.
             meta.outbox_arm_failures += 1
-            log.warning("user=%s: could not arm the outbox reminder (%d failures so far)",
-                        self._user, meta.outbox_arm_failures, exc_info=True)  # fmt: skip
+            log.warning("user=%s: could not arm the outbox reminder (%d failures so far): %r",
+                        self._user, meta.outbox_arm_failures, exc)  # fmt: skip
             if meta.pending:
                 await self._cover_with_timer()
             return
+        breaker.reset()
         meta.outbox_period_s = period_s
 
     async def _publish_pending(

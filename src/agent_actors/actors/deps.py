@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from agent_actors.actors.breaker import Breaker
 from agent_actors.actors.client import ProxyFactory
 from agent_actors.events.dead_letters import DeadLetterStore
 from agent_actors.events.publisher import Publisher
@@ -19,3 +20,5 @@ class ActorDeps:
     responder: Responder
     # Used by the dead-letter route and the memory routes, not by the actors.
     dead_letters: DeadLetterStore
+    # Open after a reminder registration failed: the scheduler is skipped for a while.
+    reminders: Breaker = field(default_factory=lambda: Breaker(5.0))

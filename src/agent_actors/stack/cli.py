@@ -1,8 +1,10 @@
 """``make run`` / ``make up`` / ``make down`` / ``make status``: the local stack from a shell.
 
-``run`` supervises in the foreground (Ctrl-C stops everything). ``up`` starts ``run`` in the
-background and returns once the app and daprd are ready; ``down`` stops it. A pid file in
-the run folder makes a second ``up`` say so instead of starting another stack.
+``run`` supervises in the foreground (Ctrl-C stops everything): a part that exits is started
+again (restarts.py), and only repeated fast failures stop the stack. ``up`` starts ``run`` in
+the background and returns once the app and daprd are ready; ``down`` stops it; ``status``
+shows each part's state and restarts, which ``run`` keeps in ``stack.parts.json``. A pid file
+in the run folder makes a second ``up`` say so instead of starting another stack.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from agent_actors.errors import StackError
 from agent_actors.settings import Settings, get_settings
-from agent_actors.stack.supervisor import Stack, raise_if_exited
+from agent_actors.stack.supervisor import Stack
 
 log = logging.getLogger("agent_actors.stack")
 
@@ -29,9 +31,24 @@ class RunFiles:
 
     def __init__(self, run_dir: Path) -> None:
         self.pid = run_dir / "stack.pid"
-        self.children = run_dir / "stack.children.json"
+        self.parts = run_dir / "stack.parts.json"
         self.ready = run_dir / "stack.ready"
+        self.stopped = run_dir / "stack.stopped"  # why the last stack stopped by itself
         self.log = run_dir / "logs" / "stack.log"
+
+    def write_parts(self, stack: Stack) -> None:
+        """Each part's pid, state and restarts, replaced whole (``status`` may read it now)."""
+        parts = stack.watchdog.snapshot() if stack.watchdog else []
+        tmp = self.parts.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"parts": parts}, indent=1))
+        tmp.replace(self.parts)
+
+    def read_parts(self) -> list[dict[str, object]]:
+        try:
+            parts = json.loads(self.parts.read_text())["parts"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return []
+        return [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
 
     def running_pid(self) -> int | None:
         try:
@@ -81,8 +98,9 @@ def cmd_run(settings: Settings, files: RunFiles) -> int:
         return 1
     settings.stack.run_dir.mkdir(parents=True, exist_ok=True)
     files.ready.unlink(missing_ok=True)
+    files.stopped.unlink(missing_ok=True)
     files.pid.write_text(str(os.getpid()))
-    stack = Stack(settings)
+    stack = Stack(settings, on_change=lambda: files.write_parts(stack))
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -93,19 +111,22 @@ def cmd_run(settings: Settings, files: RunFiles) -> int:
     signal.signal(signal.SIGINT, on_signal)
     try:
         stack.start()
-        files.children.write_text(json.dumps({p.name: p.pid for p in stack.processes}))
+        files.write_parts(stack)
         files.ready.write_text("ready\n")
         print(f"agent-actors is up.\n{urls(settings)}", flush=True)
         while not stopping:
-            raise_if_exited(stack)
+            assert stack.watchdog is not None
+            if stack.watchdog.gave_up is not None:
+                raise StackError(f"stopping the stack: {stack.watchdog.gave_up}")
             time.sleep(0.2)
         return 0
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
+        files.stopped.write_text(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {exc}\n")
         return 1
     finally:
         stack.stop()
-        for path in (files.ready, files.children, files.pid):
+        for path in (files.ready, files.parts, files.pid):
             path.unlink(missing_ok=True)
         log.info("stack stopped")
 
@@ -164,25 +185,47 @@ def cmd_down(settings: Settings, files: RunFiles) -> int:
 
 def _end_orphans(files: RunFiles) -> None:
     """Children left by a supervisor that was killed outright (kill -9): end them by pid."""
-    try:
-        children = json.loads(files.children.read_text())
-    except (OSError, ValueError):
-        return
-    for name, pid in children.items():
+    for part in files.read_parts():
+        name, pid = part.get("name"), part.get("pid")
         if isinstance(pid, int) and _alive(pid) and _is_ours(pid):
             log.warning("ending %s (pid %s) left by a stopped supervisor", name, pid)
             os.kill(pid, signal.SIGTERM)
-    files.children.unlink(missing_ok=True)
+    files.parts.unlink(missing_ok=True)
 
 
 def cmd_status(settings: Settings, files: RunFiles) -> int:
     pid = files.running_pid()
     if pid is None:
         print("agent-actors is not running.")
+        if files.stopped.exists():
+            print(f"The last stack stopped: {files.stopped.read_text().strip()}")
         return 1
-    state = "ready" if files.ready.exists() else "starting"
-    print(f"agent-actors is {state} (supervisor pid {pid}).\n{urls(settings)}")
+    parts = files.read_parts()
+    down = [f"{p.get('name')} {p.get('state')}" for p in parts if p.get("state") != "ready"]
+    state = "starting" if not files.ready.exists() else "ready" if not down else "recovering"
+    detail = f" ({', '.join(down)})" if down and files.ready.exists() else ""
+    print(f"agent-actors is {state}{detail} (supervisor pid {pid}).\n{parts_table(parts)}")
+    print(urls(settings))
     return 0
+
+
+def parts_table(parts: list[dict[str, object]]) -> str:
+    rows = [("part", "state", "pid", "restarts", "last exit")]
+    for p in parts:
+        last = p.get("last_exit") or "-"
+        at = p.get("last_exit_at")
+        if isinstance(at, int | float):
+            last = f"{last} at {time.strftime('%H:%M:%S', time.localtime(at))}"
+        took = p.get("last_recovery_s")
+        if isinstance(took, int | float):
+            last = f"{last}, back in {took:.1f} s"
+        rows.append((str(p.get("name")), str(p.get("state")), str(p.get("pid")),
+                     str(p.get("restarts")), str(last)))  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4]
+        for r in rows
+    )
 
 
 COMMANDS = {"run": cmd_run, "up": cmd_up, "down": cmd_down, "status": cmd_status}
@@ -193,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=sorted(COMMANDS))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # One line per readiness probe would bury the restarts in stack.log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = get_settings()
     try:
         return COMMANDS[args.command](settings, RunFiles(settings.stack.run_dir))

@@ -1,12 +1,15 @@
 """Starts Redis, placement, scheduler, daprd and the app in order, waits for each to be ready,
-and on stop ends exactly the processes it started (by pid, in reverse order)."""
+then restarts any that exits (restarts.py); on stop ends exactly the processes it started (by
+pid, in reverse order)."""
 
 from __future__ import annotations
 
 import logging
 import secrets
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from agent_actors.errors import StackError
@@ -15,17 +18,30 @@ from agent_actors.stack import health
 from agent_actors.stack.ports import check_ports_free
 from agent_actors.stack.process import ManagedProcess
 from agent_actors.stack.redis import ensure_redis_server
+from agent_actors.stack.restarts import RestartPolicy, Watchdog
 from agent_actors.stack.runtime import ensure_runtime
 
 log = logging.getLogger(__name__)
 
+# Layered over the shared --config for the stack's daprd only (see the file for why).
+LOCAL_CONFIG = Path(__file__).with_name("daprd-local.yaml")
+
 
 class Stack:
     def __init__(
-        self, settings: Settings, *, with_app: bool = True, app_env: dict[str, str] | None = None
+        self,
+        settings: Settings,
+        *,
+        with_app: bool = True,
+        app_env: dict[str, str] | None = None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.with_app = with_app
+        # Called (from the watchdog's thread) whenever a part exits, restarts or is ready.
+        self.on_change = on_change
+        self.lock = threading.RLock()
+        self.watchdog: Watchdog | None = None
         # Extra environment for the app process (tests set limits and tokens this way).
         self.app_env = app_env or {}
         self.run_dir = settings.stack.run_dir
@@ -59,6 +75,8 @@ class Stack:
         except BaseException:
             self.stop()
             raise
+        self.watchdog = Watchdog(self, RestartPolicy.of(self.settings.stack), self.on_change)
+        self.watchdog.start()
 
     def _launch(self, proc: ManagedProcess) -> None:
         log.info("starting %s (log: %s)", proc.name, proc.log_path)
@@ -80,28 +98,42 @@ class Stack:
         return next(p for p in self.processes if p.name == name)
 
     def restart(self, name: str, *, crash: bool = False) -> None:
-        """Stop one part (or kill it, as a crash would) and start it again with the same
-        command."""
+        """Stop one part and start it again with the same command, or (``crash``) kill -9 it
+        as a crash would and let the watchdog bring it back. Returns once it is ready."""
         proc = self.process(name)
-        proc.kill() if crash else proc.stop()
         start = time.monotonic()
-        proc.start()
         deadline = start + self.settings.stack.ready_timeout_s
-        if name != "daprd" or not self.with_app:
-            proc.wait_ready(deadline)
+        if crash and self.watchdog is not None:
+            self.crash(name)
+        else:
+            with self.lock:  # the watchdog sees the new process, never the gap
+                proc.kill() if crash else proc.stop()
+                proc.start()
+            if name != "daprd" or not self.with_app:
+                proc.wait_ready(deadline)
         if name in ("daprd", "app") and self.with_app:
             self.daprd.wait_ready(deadline)
         log.info("%s restarted in %.1fs (pid %s)", name, time.monotonic() - start, proc.pid)
 
+    def crash(self, name: str) -> float:
+        """kill -9 one part and wait until the watchdog has restarted it and it is ready;
+        returns the seconds from its exit to ready."""
+        if self.watchdog is None:
+            raise StackError("the stack is not running: nothing restarts a crashed part.")
+        before = self.watchdog.parts[name].restarts
+        self.process(name).kill()
+        wait = self.settings.stack.ready_timeout_s + self.watchdog.policy.backoff_max_s
+        return self.watchdog.wait_back(name, before, time.monotonic() + wait)
+
     def stop(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.stop()
+            self.watchdog = None
         for proc in reversed(self.processes):
             if proc.running():
                 log.info("stopping %s (pid %s)", proc.name, proc.pid)
             proc.stop()
         self.processes.clear()
-
-    def first_exited(self) -> ManagedProcess | None:
-        return next((p for p in self.processes if not p.running()), None)
 
     # -- the parts ---------------------------------------------------------------------------
 
@@ -120,7 +152,9 @@ class Stack:
         return ManagedProcess("redis", argv, self._log("redis"), lambda: health.redis_ping(port))
 
     def _control_plane_flags(self, port: int, healthz: int, metrics: int) -> list[str]:
-        """What placement and scheduler share: every listener on loopback, ports apart."""
+        """What placement and scheduler share: every listener on loopback, ports apart.
+        Dapr 1.18.2 ignores --healthz-listen-address (ports.ALL_INTERFACES); it is passed for
+        the runtime that honours it (dapr/dapr#10394)."""
         return [
             "--port", str(port), "--listen-address", "127.0.0.1",
             "--healthz-port", str(healthz), "--healthz-listen-address", "127.0.0.1",
@@ -136,6 +170,9 @@ class Stack:
                 s.placement_port, s.placement_healthz_port, s.placement_metrics_port
             ),
             "--initial-cluster", f"dapr-placement-0=127.0.0.1:{s.placement_raft_port}",
+            # Its health server listens on every interface (see above): never the placement
+            # tables there, whatever DAPR_PLACEMENT_METADATA_ENABLED says in the environment.
+            "--metadata-enabled=false",
         ]  # fmt: skip
         url = f"http://127.0.0.1:{s.placement_healthz_port}/healthz"
         return ManagedProcess(
@@ -178,7 +215,7 @@ class Stack:
             "--placement-host-address", f"127.0.0.1:{s.placement_port}",
             "--scheduler-host-address", f"127.0.0.1:{s.scheduler_port}",
             "--resources-path", str(s.components_dir),
-            "--config", str(s.config_file),
+            "--config", str(s.config_file), "--config", str(LOCAL_CONFIG),
             "--log-level", s.log_level,
         ]  # fmt: skip
         env = self._dapr_env()
@@ -212,12 +249,3 @@ class Stack:
         }
         url = f"http://{s.app_host}:{s.app_port}/healthz"
         return ManagedProcess("app", argv, self._log("app"), lambda: health.http_ok(url), env)
-
-
-def raise_if_exited(stack: Stack) -> None:
-    dead = stack.first_exited()
-    if dead is not None:
-        raise StackError(
-            f"{dead.name} exited (code {dead.returncode()}): see {dead.log_path} "
-            f"({dead.log_tail()})"
-        )

@@ -158,19 +158,27 @@ async def test_the_reminder_stays_until_meta_says_nothing_is_pending() -> None:
 
 
 async def test_a_failed_reminder_registration_is_counted_and_retried_next_turn() -> None:
-    _, actors, _ = make_deps()
+    deps, actors, _ = make_deps()
     chat = actors.actor(naming.CHAT, "u1")
     real_register = chat.register_reminder
+    attempts = 0
 
     async def scheduler_down(*args: object) -> None:
+        nonlocal attempts
+        attempts += 1
         raise RuntimeError("scheduler unavailable")
 
     chat.register_reminder = scheduler_down
     await turn(actors, "u1", "a")
     meta = chat._state_manager._mock_state["meta"]
     assert (meta["outbox_period_s"], meta["outbox_arm_failures"]) == (0, 1)
-    chat.register_reminder = real_register
+    # Right after a failure the scheduler is not waited on again (each try costs a timeout).
     await turn(actors, "u1", "b")
+    assert attempts == 1
+    assert chat._state_manager._mock_state["meta"]["outbox_arm_failures"] == 2
+    chat.register_reminder = real_register
+    deps.reminders.reset()  # the cool-down is over
+    await turn(actors, "u1", "c")
     assert chat._state_manager._mock_state["meta"]["outbox_period_s"] == 60
     assert OUTBOX_REMINDER in chat._state_manager._mock_reminders
 

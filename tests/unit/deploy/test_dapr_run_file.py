@@ -66,6 +66,26 @@ def test_app_command_is_the_stacks_app(app: dict) -> None:
     assert app["appHealthCheckPath"] == "/healthz"
 
 
+def test_daprd_api_and_control_plane_are_on_loopback_as_in_the_stack(app: dict) -> None:
+    argv = Stack(Settings())._daprd(Path("/x/daprd")).argv
+    assert app["apiListenAddresses"] == _argv_value(argv, "--dapr-listen-addresses") == "127.0.0.1"
+    assert app["placementHostAddress"] == _argv_value(argv, "--placement-host-address")
+    assert app["schedulerHostAddress"] == _argv_value(argv, "--scheduler-host-address")
+    cmd = app["command"]
+    assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
+
+
+def test_the_run_file_can_set_no_other_listen_address() -> None:
+    # What dapr.yaml (and the README) say: the CLI maps apiListenAddresses to daprd's
+    # --dapr-listen-addresses, and has no field for the internal gRPC or metrics address.
+    run = (dapr_cli_dir() / "pkg" / "standalone" / "run.go").read_text()
+    fields = dict(re.findall(r'arg:"([a-z-]+)"[^`]*yaml:"(\w+)"', run))
+    assert fields["dapr-listen-addresses"] == "apiListenAddresses"
+    assert fields["placement-host-address"] == "placementHostAddress"
+    assert fields["scheduler-host-address"] == "schedulerHostAddress"
+    assert [f for f in fields if "listen-address" in f] == ["dapr-listen-addresses"]
+
+
 def test_paths_are_per_app_so_the_repos_dot_dapr_does_not_shadow_them(app: dict) -> None:
     # The CLI prefers <appDirPath>/.dapr/{resources,config.yaml} over `common:`; per-app paths
     # win over both. This repo's .dapr/ holds the runtime build.
