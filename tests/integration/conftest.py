@@ -4,6 +4,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from tools.openai_stub.server import StubServer
 
 from tests.integration.stack_fixture import RunningStack, start_stack
 
@@ -24,3 +25,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 def user() -> str:
     """A fresh user id per test, so tests never see each other's actors."""
     return f"u{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[StubServer]:
+    """A real OpenAI-protocol server (tools/openai_stub) for the module's stack."""
+    server = StubServer().start()
+    yield server
+    server.stop()

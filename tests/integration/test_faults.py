@@ -415,28 +415,29 @@ async def test_scheduler_stopped_while_users_join_and_publishing_fails(
     assert_no_problems(problems)
 
 
-async def test_app_killed_mid_turn_and_restarted(stack: RunningStack) -> None:
+def crash_of(part: str) -> Injector:
+    """kill -9 ``part`` mid-load; the stack's watchdog brings it back."""
+
     async def inject(stack: RunningStack, _load: Load) -> Fault:
         await asyncio.sleep(FAULT_AT_S)
         fault = Fault(began=time.monotonic())
-        await asyncio.to_thread(restart, stack, "app", crash=True)
+        await asyncio.to_thread(restart, stack, part, crash=True)
         fault.back = time.monotonic()
         return fault
 
+    return inject
+
+
+async def test_app_killed_mid_turn_and_restarted(stack: RunningStack) -> None:
     # While the app is down its clients' connections fail: that is the fault, not a defect.
-    _run, _fault, problems = await under_load(stack, "appkill", inject, transport_errors_ok=True)
+    _run, _fault, problems = await under_load(
+        stack, "appkill", crash_of("app"), transport_errors_ok=True
+    )
     assert_no_problems(problems)
 
 
 async def test_daprd_killed_mid_turn_and_restarted(stack: RunningStack) -> None:
-    async def inject(stack: RunningStack, _load: Load) -> Fault:
-        await asyncio.sleep(FAULT_AT_S)
-        fault = Fault(began=time.monotonic())
-        await asyncio.to_thread(restart, stack, "daprd", crash=True)
-        fault.back = time.monotonic()
-        return fault
-
-    _run, _fault, problems = await under_load(stack, "daprdkill", inject)
+    _run, _fault, problems = await under_load(stack, "daprdkill", crash_of("daprd"))
     assert_no_problems(problems)
 
 

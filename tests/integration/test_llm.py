@@ -27,13 +27,6 @@ MAX_REPAIRS = 2
 
 
 @pytest.fixture(scope="module")
-def stub() -> Iterator[StubServer]:
-    server = StubServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def llm(stub: StubServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     env = {
         "OPENAI_BASE_URL": stub.url,

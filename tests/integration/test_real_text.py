@@ -24,13 +24,6 @@ MAX_REPLY = 2000
 
 
 @pytest.fixture(scope="module")
-def stub() -> Iterator[StubServer]:
-    server = StubServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def text_stack(
     stub: StubServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningStack]:

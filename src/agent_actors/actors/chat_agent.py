@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dapr.actor import Actor, ActorId, Remindable
+from dapr.actor import Actor, ActorId
 from dapr.actor.runtime.context import ActorRuntimeContext
 
 from agent_actors.actors import naming
@@ -23,6 +24,7 @@ from agent_actors.actors.cache import BoundedStateCache, cached_value
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.history import META_KEY, HistoryStore
 from agent_actors.actors.interfaces import ChatAgentInterface, ResponseAgentInterface
+from agent_actors.actors.reminders import NamedReminders
 from agent_actors.actors.state import (
     ChatMessage,
     ChatMeta,
@@ -45,7 +47,7 @@ OUTBOX_TIMER = "outbox-cover"
 PUBLISH_BATCH = 50
 
 
-class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, Remindable):
+class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders):
     def __init__(self, ctx: ActorRuntimeContext, actor_id: ActorId, deps: ActorDeps) -> None:
         super().__init__(ctx, actor_id)
         self._bind(deps)
@@ -174,16 +176,8 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, Remindable):
             "pending_events": len(meta.pending),
         }
 
-    async def receive_reminder(
-        self,
-        name: str,
-        state: bytes,
-        due_time: timedelta,
-        period: timedelta,
-        ttl: timedelta | None = None,
-    ) -> None:
-        if name == OUTBOX_REMINDER:
-            await self._outbox_tick()
+    def _reminder_handlers(self) -> dict[str, Callable[[], Awaitable[object]]]:
+        return {OUTBOX_REMINDER: self._outbox_tick}
 
     async def _outbox_tick(self) -> ChatMeta:
         """Publish what is pending; drop the reminder once nothing is."""

@@ -11,10 +11,11 @@ costs at most ``memory_window`` entries (one or two pages).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from dapr.actor import Actor, ActorId, Remindable
+from dapr.actor import Actor, ActorId
 from dapr.actor.runtime.context import ActorRuntimeContext
 
 from agent_actors.actors import naming
@@ -23,6 +24,7 @@ from agent_actors.actors.committed import committed_history
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.history import HistoryStore
 from agent_actors.actors.interfaces import MemoryAgentInterface
+from agent_actors.actors.reminders import NamedReminders
 from agent_actors.actors.state import ChatMessage, ChatMeta, MemoryState
 from agent_actors.errors import HistoryBehind
 from agent_actors.events.schemas import ConversationUpdated
@@ -32,7 +34,7 @@ MEMORY_KEY = "memory"
 CATCH_UP_REMINDER = "catch-up"
 
 
-class MemoryAgentActor(Actor, MemoryAgentInterface, Remindable):
+class MemoryAgentActor(Actor, MemoryAgentInterface, NamedReminders):
     def __init__(self, ctx: ActorRuntimeContext, actor_id: ActorId, deps: ActorDeps) -> None:
         super().__init__(ctx, actor_id)
         self._bind(deps)
@@ -112,16 +114,10 @@ class MemoryAgentActor(Actor, MemoryAgentInterface, Remindable):
         await self.register_reminder(CATCH_UP_REMINDER, b"{}", period, period)
         return {"scheduled": True}
 
-    async def receive_reminder(
-        self,
-        name: str,
-        state: bytes,
-        due_time: timedelta,
-        period: timedelta,
-        ttl: timedelta | None = None,
-    ) -> None:
-        if name != CATCH_UP_REMINDER:
-            return
+    def _reminder_handlers(self) -> dict[str, Callable[[], Awaitable[object]]]:
+        return {CATCH_UP_REMINDER: self._on_catch_up_reminder}
+
+    async def _on_catch_up_reminder(self) -> None:
         try:
             caught_up = await self._catch_up(None)
         except BaseException:
