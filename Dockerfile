@@ -50,6 +50,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"]
 
-# One process per sidecar (DESIGN.md): the SDK caches actor state in-process, so never
+# One process per sidecar (docs/architecture.md): the SDK caches actor state in-process, so never
 # several workers. 0.0.0.0 so the kubelet's probes reach it; daprd calls it on localhost.
 CMD ["uvicorn", "agent_actors.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--no-access-log", "--timeout-keep-alive", "120"]

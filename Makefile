@@ -64,10 +64,11 @@ test-unit: setup tilt ## unit tests only (no sidecar; the deploy tests run Tilt)
 test-integration: setup runtime redis ## integration tests only
 	$(UV) run --frozen pytest tests/integration
 
-lint: setup ## ruff (lint + format check) and mypy
+lint: setup ## ruff (lint + format check), mypy, and the layers contract (import-linter)
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy
+	$(UV) run --frozen lint-imports
 
 format: setup ## apply ruff's fixes and formatting
 	$(UV) run --frozen ruff check --fix .

@@ -79,8 +79,12 @@ class ActorUnavailable(AgentActorsError):
     status = 503
     retry_after_s = 1
 
-    def __init__(self, message: str = "the actor runtime could not complete the call") -> None:
+    def __init__(
+        self, message: str = "the actor runtime could not complete the call", cause: str = ""
+    ) -> None:
         super().__init__(message)
+        # What daprd said, for the logs (it can name internals the caller must not see).
+        self.cause = cause
 
 
 class StoreUnavailable(AgentActorsError):

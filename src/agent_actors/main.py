@@ -18,10 +18,20 @@ from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.memory_agent import MemoryAgentActor
 from agent_actors.actors.response_agent import ResponseAgent
 from agent_actors.actors.serializer import SERIALIZER
-from agent_actors.api import auth, cache, calls, chat, errors, inspect, memory, stream
+from agent_actors.api import (
+    auth,
+    cache,
+    calls,
+    chat,
+    errors,
+    memory,
+    schemas,
+    stream,
+    subscription,
+    views,
+)
 from agent_actors.api.auth import SidecarTokenMiddleware
 from agent_actors.errors import Misconfigured
-from agent_actors.events import subscriber
 from agent_actors.events.dead_letters import dapr_dead_letters
 from agent_actors.events.publisher import DaprPublisher, Publisher
 from agent_actors.llm.factory import build_responder
@@ -85,14 +95,14 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.subscription_stats = subscriber.SubscriptionStats()
+    app.state.subscription_stats = schemas.SubscriptionStats()
     dapr_actor = DaprActor(app)
     app.include_router(chat.router)
-    app.include_router(inspect.router)
+    app.include_router(views.router)
     app.include_router(stream.router)
     app.include_router(calls.router)
     app.include_router(cache.router)
-    app.include_router(subscriber.router)
+    app.include_router(subscription.router)
     app.include_router(memory.router)
     errors.install(app)
     if settings.auth.app_api_token is not None:

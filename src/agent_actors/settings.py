@@ -104,9 +104,11 @@ class LimitSettings(BaseModel):
         60.0, gt=0, description="outbox reminder period while a user is active (crash cover)"
     )
     post_commit_timeout_s: float = Field(
-        5.0, gt=0, description="budget for a turn's work after its commit (publish, reminder, "
+        5.0,
+        gt=0,
+        description="budget for a turn's work after its commit (publish, reminder, "
         "bookkeeping); past it the outbox catches up later and the turn still succeeds",
-    )  # fmt: skip
+    )
     idempotency_keys: int = Field(
         100, ge=1, description="Idempotency-Key values remembered per user (the newest)"
     )
@@ -158,9 +160,11 @@ class LlmSettings(BaseModel):
     max_retries: int = Field(2, ge=0, description="retries of a request that failed transiently")
     retry_backoff_s: float = Field(0.5, ge=0, description="first retry delay (doubles each time)")
     turn_timeout_s: float = Field(
-        40.0, gt=0, description="budget for all model calls of one turn; keep under the actor "
+        40.0,
+        gt=0,
+        description="budget for all model calls of one turn; keep under the actor "
         "call timeout (60 s)",
-    )  # fmt: skip
+    )
     max_tool_steps: int = Field(4, ge=0, description="tool rounds per turn (0: no tools offered)")
     max_repairs: int = Field(2, ge=0, description="re-asks per turn after an invalid tool call")
     max_output_tokens: int | None = Field(

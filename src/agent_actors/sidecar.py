@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import aiohttp
 
+from agent_actors.errors import ActorUnavailable
 from agent_actors.settings import DaprSettings
 
 
@@ -47,3 +48,15 @@ class Sidecar:
                 return resp.status, await resp.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise SidecarUnreachable(f"daprd did not answer {method} {path}: {exc!r}") from exc
+
+    async def call(self, method: str, path: str, body: bytes | None = None) -> bytes:
+        """``request``, where anything but a 2xx is the one sidecar failure the service
+        knows: ``ActorUnavailable`` (503 to a client, RETRY to pub/sub)."""
+        try:
+            status, answer = await self.request(method, path, body)
+        except SidecarUnreachable as exc:
+            raise ActorUnavailable(cause=str(exc)) from exc
+        if status >= 300:
+            text = answer[:500].decode(errors="replace")
+            raise ActorUnavailable(cause=f"daprd answered {status} to {method} {path}: {text}")
+        return answer

@@ -36,8 +36,13 @@ def ports_of(env: dict[str, str]) -> list[int]:
 def make(target: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["make", "-s", "--no-print-directory", target],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def parts_of(run_dir: Path) -> dict[str, dict[str, object]]:

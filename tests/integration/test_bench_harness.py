@@ -23,9 +23,21 @@ def positive(value: object) -> bool:
 def test_tiny_benchmark_writes_results_charts_and_table(tmp_path: Path) -> None:
     results, charts, docs = tmp_path / "results", tmp_path / "charts", tmp_path / "BENCH.md"
     argv = [
-        sys.executable, "-m", "bench", "--size", "tiny", "--quiet", "--app-profile", "always",
-        "--results-dir", str(results), "--charts-dir", str(charts), "--docs", str(docs),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "bench",
+        "--size",
+        "tiny",
+        "--quiet",
+        "--app-profile",
+        "always",
+        "--results-dir",
+        str(results),
+        "--charts-dir",
+        str(charts),
+        "--docs",
+        str(docs),
+    ]
     done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -39,6 +51,8 @@ def test_tiny_benchmark_writes_results_charts_and_table(tmp_path: Path) -> None:
         assert level["errors"] == 0
     assert positive(doc["w1_vs_limit"])
     assert positive(doc["w2_growth"])
+    assert positive(doc["w2_rss_growth"])
+    assert positive(doc["w2"]["app_rss_end_mb"])
     assert positive(doc["w2"]["redis_bytes_per_turn_first"])
     assert positive(doc["w2"]["redis_bytes_per_turn_last"])
     if "skipped" in doc["w3"]:
@@ -47,9 +61,24 @@ def test_tiny_benchmark_writes_results_charts_and_table(tmp_path: Path) -> None:
     else:
         assert positive(doc["w3_wall_s"])
         assert doc["w3"]["errors"] == 0
+    w7 = doc["w7"]
+    assert w7["errors"] == 0
+    assert len(w7["intervals"]) >= 2  # the tiny size's "minute" is a second
+    for interval in w7["intervals"]:
+        assert positive(interval["turns_per_s"]), interval
+        assert positive(interval["app_cpu_ms_per_turn"]), interval
+        assert all(positive(interval["rss_mb"][p]) for p in ("app", "daprd", "redis")), interval
+    assert positive(doc["w7_rss_growth"])
+    assert positive(doc["w7_throughput_drift"])
     assert doc["versions"]["daprd"]
     assert doc["commit"]
-    assert set(doc["goals"]) >= {"w1_vs_limit", "w2_growth", "w3_wall_s"}
+    assert set(doc["goals"]) >= {
+        "w1_vs_limit",
+        "w2_growth",
+        "w3_wall_s",
+        "w7_rss_growth",
+        "w7_throughput_drift",
+    }
     profile = doc["profile_app"]
     assert "error" in profile or profile["samples"] > 0
 
@@ -58,7 +87,39 @@ def test_tiny_benchmark_writes_results_charts_and_table(tmp_path: Path) -> None:
         "w1_throughput.png",
         "w1_cpu.png",
         "w2_long_conversation.png",
+        "w7_soak.png",
     }
     table = docs.read_text()
     assert "| w1_vs_limit |" in table
+    assert "| w7_rss_growth |" in table
     assert "| W1 users | turns/s |" in table
+
+
+def test_a_subset_run_reports_only_its_workloads(tmp_path: Path) -> None:
+    results, docs = tmp_path / "results", tmp_path / "BENCH.md"
+    argv = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--size",
+        "tiny",
+        "--quiet",
+        "--only",
+        "w7",
+        "--results-dir",
+        str(results),
+        "--charts-dir",
+        str(tmp_path / "charts"),
+        "--docs",
+        str(docs),
+    ]
+    done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    doc = json.loads((results / "latest.json").read_text())
+    assert doc["only"] == ["w7"]
+    assert set(doc["goals"]) == {"w7_rss_growth", "w7_throughput_drift"}
+    assert not {"w0", "w1", "w2", "w3", "profile_app"} & set(doc)
+    assert positive(doc["w7"]["turns_per_s"])
+    assert not docs.exists()  # a subset is no run of the benchmark: no table, no charts
+    assert "| w7_rss_growth |" in done.stdout

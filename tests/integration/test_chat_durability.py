@@ -39,9 +39,13 @@ def test_state_survives_app_and_daprd_restarts_and_crashes(stack: RunningStack, 
     view = history(stack.app, user, limit=50)
     assert view["total"] == 12
     assert [e["content"] for e in view["history"] if e["role"] == "user"] == [
-        "before 0", "before 1", "before 2",
-        "after app restart", "after daprd restart", "after app crash",
-    ]  # fmt: skip
+        "before 0",
+        "before 1",
+        "before 2",
+        "after app restart",
+        "after daprd restart",
+        "after app crash",
+    ]
     assert count(stack.app, user) == 6
     assert mem[1]["content"] == "after app crash"
     assert memory(stack.app, user) == mem

@@ -94,9 +94,16 @@ def _app_without_token(extra_env: dict[str, str]) -> subprocess.Popen[str]:
     env.update(AGENT_ACTORS_AUTH__API_KEYS=json.dumps({"k": "*"}), **extra_env)
     (port,) = free_ports(1)
     argv = [
-        sys.executable, "-m", "uvicorn", "agent_actors.main:create_app", "--factory",
-        "--host", "127.0.0.1", "--port", str(port),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "agent_actors.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     return subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

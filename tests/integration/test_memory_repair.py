@@ -36,8 +36,12 @@ from tests.integration.stack_fixture import (
 WINDOW = 6  # three turns: enough to see that none is missing or out of order
 # Everything but MemoryAgentActor's keys stays writable: the other actors, the state API's
 # keys (dead letters) and the pub/sub streams.
-WRITABLE = ("agent-actors||ChatAgent||*", "agent-actors||ResponseAgent||*",
-            "agent-actors||dead-letters|*", "user-chat*")  # fmt: skip
+WRITABLE = (
+    "agent-actors||ChatAgent||*",
+    "agent-actors||ResponseAgent||*",
+    "agent-actors||dead-letters|*",
+    "user-chat*",
+)
 
 
 def components_with_retries(dst: Path, max_retries: int, interval: str) -> Path:
@@ -114,8 +118,10 @@ def test_memory_failing_past_the_retry_window_is_replayed_from_history_without_a
     view = dead_letters(stack, user)
     assert seqs(view) == [2, 3, 4]
     assert (view["last_seq"], view["turns"], view["total"]) == (4, 4, 3)
-    assert all(d["replayed_at"] is None and set(d) == {"seq", "event_id", "at", "replayed_at"}
-               for d in view["dead_letters"])  # fmt: skip
+    assert all(
+        d["replayed_at"] is None and set(d) == {"seq", "event_id", "at", "replayed_at"}
+        for d in view["dead_letters"]
+    )
 
     resp = stack.app.post(f"/memory/{user}/dead-letters/replay")
     assert resp.status_code == 200, resp.text
@@ -154,7 +160,7 @@ def test_rebuild_brings_memory_to_the_committed_history(stack: RunningStack, use
     dead_lettered_turns(stack, user, 2, 3)
     resp = stack.app.post(f"/memory/{user}/rebuild")
     assert resp.status_code == 200, resp.text
-    assert resp.json() == {"memory": tail(stack, user), "last_seq": 3, "turns": 3}
+    assert resp.json() == {"memory": tail(stack, user), "last_seq": 3, "turns": 3, "applied": 0}
     assert memory(stack.app, user) == tail(stack, user)
 
 
@@ -175,9 +181,13 @@ def test_concurrent_dead_letters_of_one_user_are_all_kept(stack: RunningStack, u
     sidecar = {"dapr-api-token": TEST_TOKEN}
 
     def send(seq: int) -> str:
-        data = {"user_id": user, "seq": seq, "timestamp": datetime.now(UTC).isoformat(),
-                "input": {"role": "user", "content": "q"},
-                "output": {"role": "assistant", "content": "a"}}  # fmt: skip
+        data = {
+            "user_id": user,
+            "seq": seq,
+            "timestamp": datetime.now(UTC).isoformat(),
+            "input": {"role": "user", "content": "q"},
+            "output": {"role": "assistant", "content": "a"},
+        }
         body = {"id": f"ev-{seq}", "topic": "user-chat", "data": data}
         resp = stack.app.post("/subscribe/dead-letter", json=body, headers=sidecar)
         return str(resp.json()["status"])

@@ -73,9 +73,13 @@ def test_text_that_looks_like_dates_or_durations_round_trips(
         # The model's reply starts with the date or duration too.
         assert resp.json()["response"]["content"] == content.removeprefix("[[verbatim]]")
     expected = [
-        m for c in sent for m in ({"role": "user", "content": c},
-                                  {"role": "assistant", "content": c.removeprefix("[[verbatim]]")})
-    ]  # fmt: skip
+        m
+        for c in sent
+        for m in (
+            {"role": "user", "content": c},
+            {"role": "assistant", "content": c.removeprefix("[[verbatim]]")},
+        )
+    ]
     assert entries(text_stack, user) == expected
     window = eventually(lambda: memory(text_stack.app, user), lambda m: m == expected[-3:])
     assert window == expected[-3:]

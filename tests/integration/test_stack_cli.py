@@ -80,9 +80,13 @@ def test_make_run_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
     # Its own process group, as a terminal gives a foreground job: Ctrl-C is SIGINT to it.
     proc = subprocess.Popen(
         ["make", "-s", "--no-print-directory", "run"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
-    )  # fmt: skip
+    )
     try:
         assert proc.stdout is not None
         for line in proc.stdout:

@@ -19,6 +19,8 @@ from typing import Any
 from dapr.actor.runtime.runtime import ActorRuntime
 from dapr.actor.runtime.state_change import StateChangeKind
 
+from agent_actors.actors import naming
+
 
 def _tracker(state_manager: Any) -> dict[str, Any]:
     tracker: dict[str, Any] = state_manager._default_state_change_tracker
@@ -59,3 +61,12 @@ def resident_keys(actor_type: str, actor_id: str) -> list[str] | None:
     manager = ActorRuntime._actor_managers.get(actor_type)
     actor = None if manager is None else manager._active_actors.get(actor_id)
     return None if actor is None else cached_keys(actor._state_manager)
+
+
+def resident_keys_of(user_id: str) -> dict[str, list[str] | None]:
+    """What this process caches for each of ``user_id``'s actors (None: not active here)."""
+    return {
+        naming.CHAT: resident_keys(naming.CHAT, user_id),
+        naming.RESPONSE: resident_keys(naming.RESPONSE, naming.response_id(user_id)),
+        naming.MEMORY: resident_keys(naming.MEMORY, naming.memory_id(user_id)),
+    }

@@ -15,27 +15,28 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dapr.actor import Actor, ActorId
+from dapr.actor import Actor, ActorId, Remindable
 from dapr.actor.runtime.context import ActorRuntimeContext
 
-from agent_actors.actors import naming
-from agent_actors.actors.boundary import actor_method, unwrap
+from agent_actors.actors.boundary import actor_method
 from agent_actors.actors.cache import BoundedStateCache, cached_value
+from agent_actors.actors.clients import ResponseAgentClient
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.history import META_KEY, HistoryStore
-from agent_actors.actors.interfaces import ChatAgentInterface, ResponseAgentInterface
-from agent_actors.actors.reminders import NamedReminders
-from agent_actors.actors.state import (
-    ChatMessage,
-    ChatMeta,
-    IdempotencyLog,
-    IdempotencyRecord,
-    is_unicode_text,
-    page_key,
+from agent_actors.actors.interfaces import (
+    ChatAgentInterface,
+    HistoryQuery,
+    HistoryView,
+    ReplyJob,
+    TurnReply,
+    TurnRequest,
 )
+from agent_actors.actors.reminders import NamedReminders
+from agent_actors.actors.state import ChatMeta, IdempotencyLog, IdempotencyRecord, page_key
 from agent_actors.errors import IdempotencyConflict, InvalidInput
 from agent_actors.events.publisher import PublishFailed, Unpublishable
 from agent_actors.events.schemas import ConversationUpdated
+from agent_actors.models import ChatMessage, is_unicode_text
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,9 @@ OUTBOX_TIMER = "outbox-cover"
 PUBLISH_BATCH = 50
 
 
-class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders):
+# Remindable is named as a direct base: the SDK only fires reminders of a class that has it
+# in __bases__ (ActorTypeInformation.is_remindable).
+class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Remindable):
     def __init__(self, ctx: ActorRuntimeContext, actor_id: ActorId, deps: ActorDeps) -> None:
         super().__init__(ctx, actor_id)
         self._bind(deps)
@@ -71,34 +74,27 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders):
 
     @actor_method
     async def process_message(self, user_input: dict[str, Any]) -> dict[str, Any]:
-        message = ChatMessage.model_validate(
-            {"role": user_input.get("role"), "content": user_input.get("content")}
-        )
+        request = TurnRequest.model_validate(user_input)
+        message = ChatMessage(role=request.role, content=request.content)
         if message.role != "user":
             raise InvalidInput("a chat turn starts with a message whose role is 'user'")
         if not is_unicode_text(message.content):
             raise InvalidInput("content is not valid Unicode text (a lone surrogate)")
-        key = user_input.get("idempotency_key")
+        key = request.idempotency_key
         meta = await self._history.meta()
         if key:
-            done = await self._replay(meta, str(key), message)
+            done = await self._replay(meta, key, message)
             if done is not None:
-                return done
+                return done.model_dump()
         seq = meta.turns + 1
         recent = await self._history.tail(meta, self._deps.settings.limits.prompt_history)
         log.info("turn user=%s seq=%d: delegating to ResponseAgent", self._user, seq)
-        proxy = self._deps.proxies.create(
-            naming.RESPONSE, naming.response_id(self._user), ResponseAgentInterface
-        )
-        request = {"seq": seq, "message": message.model_dump(), "recent": dump(recent)}
-        if user_input.get("stream_id"):
-            # POST /chat/{id}/stream: where ResponseAgent sends the tokens (llm/streams.py).
-            request["stream_id"] = str(user_input["stream_id"])
-        reply = ChatMessage.model_validate(unwrap(await proxy.ProcessMessage(request)))
+        job = ReplyJob(seq=seq, message=message, recent=recent, stream_id=request.stream_id)
+        reply = await ResponseAgentClient(self._deps.proxies, self._user).process_message(job)
         await self._history.append(meta, [message, reply])
         meta.turns = seq
         if key:
-            await self._remember(str(key), seq, message)
+            await self._remember(key, seq, message)
         if not meta.outbox_period_s:
             await self._arm_outbox(meta, self._deps.settings.limits.outbox_watchdog_s)
         await self._history.save_meta(meta)
@@ -106,7 +102,7 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders):
         await self._state_manager.save_state()
         log.info("turn user=%s seq=%d: committed", self._user, seq)
         await self._after_commit(meta, seq, (message, reply))
-        return {"role": reply.role, "content": reply.content, "seq": seq}
+        return TurnReply(role=reply.role, content=reply.content, seq=seq).model_dump()
 
     async def _after_commit(
         self, meta: ChatMeta, seq: int, pair: tuple[ChatMessage, ChatMessage]
@@ -123,8 +119,12 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders):
             async with asyncio.timeout(budget):
                 await self._publish_pending(meta, {seq: pair})
         except Exception:
-            log.warning("user=%s seq=%d: publishing after the commit failed; kept in the outbox",
-                        self._user, seq, exc_info=True)  # fmt: skip
+            log.warning(
+                "user=%s seq=%d: publishing after the commit failed; kept in the outbox",
+                self._user,
+                seq,
+                exc_info=True,
+            )
         if meta.pending:
             await self._arm_outbox(meta, self._deps.settings.limits.republish_interval_s)
         try:
@@ -132,13 +132,15 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders):
                 await self._history.save_meta(meta)
                 await self._state_manager.save_state()
         except Exception:
-            log.warning("user=%s seq=%d: saving the outbox state failed; it catches up later",
-                        self._user, seq, exc_info=True)  # fmt: skip
+            log.warning(
+                "user=%s seq=%d: saving the outbox state failed; it catches up later",
+                self._user,
+                seq,
+                exc_info=True,
+            )
             await self._state_manager.clear_cache()
 
-    async def _replay(
-        self, meta: ChatMeta, key: str, message: ChatMessage
-    ) -> dict[str, Any] | None:
+    async def _replay(self, meta: ChatMeta, key: str, message: ChatMessage) -> TurnReply | None:
         """The committed turn a repeated Idempotency-Key names, or None for a new key."""
         found = (await self._idempotency()).find(key)
         if found is None:
@@ -149,7 +151,7 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders):
             )
         _user, reply = await self._history.turn(meta, found.seq)
         log.info("user=%s seq=%d: repeated Idempotency-Key, nothing saved", self._user, found.seq)
-        return {"role": reply.role, "content": reply.content, "seq": found.seq, "replayed": True}
+        return TurnReply(role=reply.role, content=reply.content, seq=found.seq, replayed=True)
 
     async def _idempotency(self) -> IdempotencyLog:
         found, raw = await self._state_manager.try_get_state(IDEMPOTENCY_KEY)
@@ -163,18 +165,17 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders):
 
     @actor_method
     async def get_conversation_history(self, query: dict[str, Any]) -> dict[str, Any]:
+        asked = HistoryQuery.model_validate(query)
         meta = await self._history.meta()
-        limit = int(query.get("limit") or self._deps.settings.limits.history_view)
-        before = query.get("before")
-        end = meta.entries if before is None else max(0, min(int(before), meta.entries))
+        limit = asked.limit or self._deps.settings.limits.history_view
+        end = meta.entries if asked.before is None else max(0, min(asked.before, meta.entries))
         start = max(0, end - limit)
-        entries = await self._history.range(meta, start, end)
-        return {
-            "history": dump(entries),
-            "total": meta.entries,
-            "next_before": start if start > 0 else None,
-            "pending_events": len(meta.pending),
-        }
+        return HistoryView(
+            history=await self._history.range(meta, start, end),
+            total=meta.entries,
+            next_before=start if start > 0 else None,
+            pending_events=len(meta.pending),
+        ).model_dump()
 
     def _reminder_handlers(self) -> dict[str, Callable[[], Awaitable[object]]]:
         return {OUTBOX_REMINDER: self._outbox_tick}
@@ -227,8 +228,7 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders):
         try:
             await self.register_timer(OUTBOX_TIMER, self._on_outbox_timer, b"", period, period)
         except Exception:
-            log.warning("user=%s: could not arm the outbox timer either", self._user,
-                        exc_info=True)  # fmt: skip
+            log.warning("user=%s: could not arm the outbox timer either", self._user, exc_info=True)
             return
         self._timer_armed = True
 
@@ -256,8 +256,12 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders):
                 breaker.trip()
             # Left unarmed in meta, so the next turn (or tick) registers it again.
             meta.outbox_arm_failures += 1
-            log.warning("user=%s: could not arm the outbox reminder (%d failures so far): %r",
-                        self._user, meta.outbox_arm_failures, exc)  # fmt: skip
+            log.warning(
+                "user=%s: could not arm the outbox reminder (%d failures so far): %r",
+                self._user,
+                meta.outbox_arm_failures,
+                exc,
+            )
             if meta.pending:
                 await self._cover_with_timer()
             return
@@ -289,10 +293,6 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders):
                 return
             meta.published_seq = seq
             log.info("user=%s seq=%d: published ConversationUpdated", self._user, seq)
-
-
-def dump(messages: list[ChatMessage]) -> list[dict[str, Any]]:
-    return [m.model_dump() for m in messages]
 
 
 def fingerprint(message: ChatMessage) -> str:

@@ -11,10 +11,9 @@ from typing import Any
 
 from dapr.actor import ActorId, ActorProxy
 from dapr.clients.base import DaprActorClientBase
-from dapr.clients.exceptions import DaprInternalError
 
 from agent_actors.actors.serializer import SERIALIZER
-from agent_actors.sidecar import Sidecar, SidecarUnreachable
+from agent_actors.sidecar import Sidecar
 
 
 class PooledActorClient(DaprActorClientBase):
@@ -22,14 +21,7 @@ class PooledActorClient(DaprActorClientBase):
         self._sidecar = sidecar
 
     async def _send(self, method: str, url: str, data: bytes | None = None) -> bytes:
-        try:
-            status, body = await self._sidecar.request(method, url, data)
-        except SidecarUnreachable as exc:
-            raise DaprInternalError(str(exc)) from exc
-        if status >= 300:
-            text = body[:500].decode(errors="replace")
-            raise DaprInternalError(f"daprd answered {status} to {method} {url}: {text}")
-        return body
+        return await self._sidecar.call(method, url, data)
 
     async def invoke_method(
         self, actor_type: str, actor_id: str, method: str, data: bytes | None = None

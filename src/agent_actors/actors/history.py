@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent_actors.actors.state import ChatMessage, ChatMeta, HistoryPage, page_key
+from agent_actors.actors.state import ChatMeta, HistoryPage, page_key
+from agent_actors.models import ChatMessage
 
 META_KEY = "meta"
 
@@ -25,7 +26,7 @@ class HistoryStore:
     async def save_meta(self, meta: ChatMeta) -> None:
         await self._sm.set_state(META_KEY, meta.model_dump())
 
-    async def _page(self, page: int) -> HistoryPage:
+    async def page(self, page: int) -> HistoryPage:
         found, raw = await self._sm.try_get_state(page_key(page))
         return HistoryPage.model_validate(raw) if found else HistoryPage()
 
@@ -36,7 +37,7 @@ class HistoryStore:
         for message in messages:
             number, offset = divmod(index, meta.page_size)
             if number not in pages:
-                pages[number] = await self._page(number)
+                pages[number] = await self.page(number)
             page = pages[number]
             # A failed earlier attempt may have left nothing behind (the cache is cleared), but
             # be exact anyway: the entry at `offset` is overwritten, never appended twice.
@@ -53,7 +54,7 @@ class HistoryStore:
         first, last = start // meta.page_size, (end - 1) // meta.page_size
         for number in range(first, last + 1):
             base = number * meta.page_size
-            entries = (await self._page(number)).entries
+            entries = (await self.page(number)).entries
             out.extend(entries[max(0, start - base) : max(0, end - base)])
         return out
 

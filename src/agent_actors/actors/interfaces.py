@@ -1,8 +1,10 @@
-"""The actors' contracts: snake_case in Python, PascalCase on the wire (the tutorial's names).
+"""The actors' contracts: snake_case in Python, PascalCase on the wire (the tutorial's names),
+and the typed payloads that cross them (callers use ``clients.py``, never these directly).
 
 Every method returns an envelope, ``{"ok": value}`` or ``{"error": {"code", "message"}}``
 (see ``boundary.py``): the SDK turns a raised exception into a bare 500, which would lose the
-domain error's code on its way back through daprd.
+domain error's code on its way back through daprd. Payloads travel as JSON objects (the SDK
+passes one argument); each side validates them into these models.
 """
 
 from __future__ import annotations
@@ -10,8 +12,81 @@ from __future__ import annotations
 from typing import Any
 
 from dapr.actor import ActorInterface, actormethod
+from pydantic import BaseModel, Field
+
+from agent_actors.models import CallRecord, ChatMessage, Role
 
 Envelope = dict[str, Any]
+
+
+class TurnRequest(BaseModel):
+    """ChatAgent.ProcessMessage: one user message, as the API validated it."""
+
+    role: Role = "user"
+    content: str
+    # POST /chat/{id}/stream: where ResponseAgent sends the tokens (llm/streams.py).
+    stream_id: str | None = None
+    idempotency_key: str | None = None
+
+
+class TurnReply(BaseModel):
+    """The committed turn: the reply, its seq, and whether it was a repeat (Idempotency-Key)."""
+
+    role: Role
+    content: str
+    seq: int
+    replayed: bool = False
+
+
+class HistoryQuery(BaseModel):
+    limit: int | None = None
+    before: int | None = None
+
+
+class HistoryView(BaseModel):
+    history: list[ChatMessage]
+    total: int
+    next_before: int | None = None
+    pending_events: int = 0
+
+
+class ReplyJob(BaseModel):
+    """ResponseAgent.ProcessMessage: what ChatAgent knows of the turn it needs a reply for."""
+
+    seq: int
+    message: ChatMessage
+    recent: list[ChatMessage] = Field(default_factory=list)
+    stream_id: str | None = None
+
+
+class CallsQuery(BaseModel):
+    limit: int = 20
+    before: int | None = None
+
+
+class CallsView(BaseModel):
+    calls: list[CallRecord]
+    total: int
+    next_before: int | None = None
+
+
+class CatchUpQuery(BaseModel):
+    up_to: int | None = None
+
+
+class MemoryView(BaseModel):
+    memory: list[ChatMessage] = Field(description="the window, oldest first")
+    last_seq: int = Field(description="the last turn memory reflects")
+    turns: int = Field(description="turns ChatAgent has committed")
+    applied: int = Field(0, description="turns this call applied")
+
+
+class MemoryUpdate(BaseModel):
+    """What UpdateMemory did with an event."""
+
+    status: str
+    applied: int
+    last_seq: int
 
 
 class ChatAgentInterface(ActorInterface):

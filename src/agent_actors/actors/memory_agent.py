@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from dapr.actor import Actor, ActorId
+from dapr.actor import Actor, ActorId, Remindable
 from dapr.actor.runtime.context import ActorRuntimeContext
 
 from agent_actors.actors import naming
@@ -23,18 +23,26 @@ from agent_actors.actors.boundary import actor_method
 from agent_actors.actors.committed import committed_history
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.history import HistoryStore
-from agent_actors.actors.interfaces import MemoryAgentInterface
+from agent_actors.actors.interfaces import (
+    CatchUpQuery,
+    MemoryAgentInterface,
+    MemoryUpdate,
+    MemoryView,
+)
 from agent_actors.actors.reminders import NamedReminders
-from agent_actors.actors.state import ChatMessage, ChatMeta, MemoryState
+from agent_actors.actors.state import ChatMeta, MemoryState
 from agent_actors.errors import HistoryBehind
 from agent_actors.events.schemas import ConversationUpdated
+from agent_actors.models import ChatMessage
 
 log = logging.getLogger(__name__)
 MEMORY_KEY = "memory"
 CATCH_UP_REMINDER = "catch-up"
 
 
-class MemoryAgentActor(Actor, MemoryAgentInterface, NamedReminders):
+# Remindable is named as a direct base: the SDK only fires reminders of a class that has it
+# in __bases__ (ActorTypeInformation.is_remindable).
+class MemoryAgentActor(Actor, MemoryAgentInterface, NamedReminders, Remindable):
     def __init__(self, ctx: ActorRuntimeContext, actor_id: ActorId, deps: ActorDeps) -> None:
         super().__init__(ctx, actor_id)
         self._bind(deps)
@@ -80,30 +88,39 @@ class MemoryAgentActor(Actor, MemoryAgentInterface, NamedReminders):
             status = "repaired"
             log.warning(
                 "user=%s seq=%d: seqs %d..%d had not arrived; read them from the history",
-                self._user, update.seq, first, update.seq - 1,
-            )  # fmt: skip
+                self._user,
+                update.seq,
+                first,
+                update.seq - 1,
+            )
         if status != "duplicate":
             await self._save(state)
-        log.info("user=%s seq=%d: memory %s (last_seq %d)",
-                 self._user, update.seq, status, state.last_seq)  # fmt: skip
-        return {"status": status, "applied": max(0, state.last_seq - first + 1),
-                "last_seq": state.last_seq}  # fmt: skip
+        log.info(
+            "user=%s seq=%d: memory %s (last_seq %d)",
+            self._user,
+            update.seq,
+            status,
+            state.last_seq,
+        )
+        applied = max(0, state.last_seq - first + 1)
+        return MemoryUpdate(status=status, applied=applied, last_seq=state.last_seq).model_dump()
 
     @actor_method
     async def catch_up(self, query: dict[str, Any]) -> dict[str, Any]:
         """Apply the committed turns after ``last_seq``, up to ``up_to`` (default: all)."""
-        return await self._catch_up(query.get("up_to"))
+        return (await self._catch_up(CatchUpQuery.model_validate(query).up_to)).model_dump()
 
-    async def _catch_up(self, up_to: int | None) -> dict[str, Any]:
+    async def _catch_up(self, up_to: int | None) -> MemoryView:
         state = await self._load()
         meta = await self._history.meta()
-        target = meta.turns if up_to is None else min(int(up_to), meta.turns)
+        target = meta.turns if up_to is None else min(up_to, meta.turns)
         before = state.last_seq
         if target > before:
             await fill_from_history(state, self._history, meta, target, self._window)
             await self._save(state)
-            log.info("user=%s: memory caught up %d..%d from the history",
-                     self._user, before + 1, target)  # fmt: skip
+            log.info(
+                "user=%s: memory caught up %d..%d from the history", self._user, before + 1, target
+            )
         return view(state, applied=state.last_seq - before, turns=meta.turns)
 
     @actor_method
@@ -123,7 +140,7 @@ class MemoryAgentActor(Actor, MemoryAgentInterface, NamedReminders):
         except BaseException:
             await self._state_manager.clear_cache()
             raise  # the reminder stays and fires again
-        if caught_up["last_seq"] >= caught_up["turns"]:
+        if caught_up.last_seq >= caught_up.turns:
             await self.unregister_reminder(CATCH_UP_REMINDER)
 
     @actor_method
@@ -134,12 +151,12 @@ class MemoryAgentActor(Actor, MemoryAgentInterface, NamedReminders):
         state.last_seq = meta.turns
         await self._save(state)
         log.info("user=%s: memory rebuilt from the history (last_seq %d)", self._user, meta.turns)
-        return view(state, applied=0, turns=meta.turns)
+        return view(state, applied=0, turns=meta.turns).model_dump()
 
     @actor_method
     async def get_status(self) -> dict[str, Any]:
         state, meta = await self._load(), await self._history.meta()
-        return view(state, applied=0, turns=meta.turns)
+        return view(state, applied=0, turns=meta.turns).model_dump()
 
     async def _committed(self, seq: int) -> ChatMeta:
         meta = await self._history.meta()
@@ -172,9 +189,8 @@ def push(window: list[ChatMessage], entries: list[ChatMessage], size: int) -> No
     del window[: max(0, len(window) - size)]
 
 
-def view(state: MemoryState, *, applied: int, turns: int) -> dict[str, Any]:
-    return {"memory": dump(state.window), "last_seq": state.last_seq, "turns": turns,
-            "applied": applied}  # fmt: skip
+def view(state: MemoryState, *, applied: int, turns: int) -> MemoryView:
+    return MemoryView(memory=state.window, last_seq=state.last_seq, turns=turns, applied=applied)
 
 
 def dump(messages: list[ChatMessage]) -> list[dict[str, Any]]:

@@ -1,4 +1,8 @@
-"""The SDK's reminder callback, routed by name: an actor lists its reminders' handlers."""
+"""The SDK's reminder callback, routed by name: an actor lists its reminders' handlers.
+
+An actor using it still names ``Remindable`` among its own bases: the SDK checks
+``Remindable in cls.__bases__`` before it fires a reminder.
+"""
 
 from __future__ import annotations
 

@@ -8,17 +8,19 @@ from typing import Any
 from dapr.actor import Actor, ActorId
 from dapr.actor.runtime.context import ActorRuntimeContext
 
-from agent_actors.actors import naming
-from agent_actors.actors.boundary import actor_method, unwrap
+from agent_actors.actors import call_log, naming
+from agent_actors.actors.boundary import actor_method
 from agent_actors.actors.cache import BoundedStateCache, cached_value
+from agent_actors.actors.call_log import CallLog
+from agent_actors.actors.clients import MemoryAgentClient
+from agent_actors.actors.committed import committed_history
 from agent_actors.actors.deps import ActorDeps
-from agent_actors.actors.interfaces import MemoryAgentInterface, ResponseAgentInterface
-from agent_actors.actors.state import CallLogMeta, ChatMessage, ResponseStats, as_unicode_text
+from agent_actors.actors.history_search import CommittedHistory
+from agent_actors.actors.interfaces import CallsQuery, ReplyJob, ResponseAgentInterface
+from agent_actors.actors.state import CallLogMeta, ResponseStats
 from agent_actors.errors import ReplyTooLarge
-from agent_actors.llm import call_log
-from agent_actors.llm.call_log import CallLog
-from agent_actors.llm.history_search import CommittedHistory
-from agent_actors.llm.responder import ReplyRequest
+from agent_actors.llm.responder import CallBuffer, ReplyContext, ReplyRequest
+from agent_actors.models import CallRecord, ChatMessage, as_unicode_text
 
 log = logging.getLogger(__name__)
 STATS_KEY = "stats"
@@ -33,6 +35,11 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
         """Everything the actor derives from its deps (unit tests bind mock actors here)."""
         self._deps = deps
         self._user = naming.user_of(self.id.id, "response")
+        self._committed = committed_history(
+            self._runtime_ctx.state_provider.try_load_state,
+            self._user,
+            deps.settings.limits.history_page_size,
+        )
 
     def _cache_keep(self) -> set[str]:
         """The count and the call log's meta and current page: older pages of the log are
@@ -50,41 +57,42 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
 
     @actor_method
     async def process_message(self, request: dict[str, Any]) -> dict[str, Any]:
-        seq = int(request["seq"])
-        message = ChatMessage.model_validate(request["message"])
-        recent = [ChatMessage.model_validate(m) for m in request.get("recent") or []]
+        job = ReplyJob.model_validate(request)
         stats = await self._stats()
         # A seq already answered is ChatAgent retrying a turn it could not commit: answer
         # again, count once.
-        if seq > stats.last_seq:
-            stats = ResponseStats(count=stats.count + 1, last_seq=seq)
-        proxy = self._deps.proxies.create(
-            naming.MEMORY, naming.memory_id(self._user), MemoryAgentInterface
+        if job.seq > stats.last_seq:
+            stats = ResponseStats(count=stats.count + 1, last_seq=job.seq)
+        memory = await MemoryAgentClient(self._deps.proxies, self._user).window()
+        log.info(
+            "user=%s seq=%d: ResponseAgent read %d memory entries", self._user, job.seq, len(memory)
         )
-        memory = [ChatMessage.model_validate(m) for m in unwrap(await proxy.GetMemory())]
-        log.info("user=%s seq=%d: ResponseAgent read %d memory entries",
-                 self._user, seq, len(memory))  # fmt: skip
         llm = self._deps.settings.llm
-        history = CommittedHistory(
-            self._runtime_ctx.state_provider.try_load_state, self._user, llm.search_max_pages
+        ask = ReplyRequest(
+            user_id=self._user,
+            seq=job.seq,
+            message=job.message,
+            memory=tuple(memory),
+            recent=tuple(job.recent),
+            count=stats.count,
+            stream_id=job.stream_id,
         )
-        reply_request = ReplyRequest(
-            self._user, seq, message, memory, recent, stats.count,
-            stream_id=request.get("stream_id"), search_history=history.search,
-        )  # fmt: skip
-        calls = CallLog(self._state_manager, llm.calls_kept, llm.calls_page_size)
+        calls = CallBuffer()
+        searcher = CommittedHistory(self._committed, llm.search_max_pages)
+        context = ReplyContext(calls=calls, search_history=searcher.search)
+        log_ = CallLog(self._state_manager, llm.calls_kept, llm.calls_page_size)
         try:
-            content = self._storable(await self._deps.responder.reply(reply_request))
+            content = self._storable(await self._deps.responder.reply(ask, context))
         except Exception:
             # The turn fails (and @actor_method drops the staged state), but its model calls
             # happened: save their records on their own, then let the error through.
-            await self._save_calls_alone(calls, reply_request)
+            await self._save_calls_alone(log_, calls.records, job.seq)
             raise
-        if reply_request.calls:
-            await calls.append(reply_request.calls)
+        if calls.records:
+            await log_.append(calls.records)
         await self._state_manager.set_state(STATS_KEY, stats.model_dump())
-        log.info("user=%s seq=%d: ResponseAgent processed message", self._user, seq)
-        return {"role": "assistant", "content": content}
+        log.info("user=%s seq=%d: ResponseAgent processed message", self._user, job.seq)
+        return ChatMessage(role="assistant", content=content).model_dump()
 
     def _storable(self, content: str) -> str:
         """The reply as it may be saved: valid Unicode, and small enough that its history
@@ -104,17 +112,22 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
 
     @actor_method
     async def get_calls(self, query: dict[str, Any]) -> dict[str, Any]:
+        asked = CallsQuery.model_validate(query)
         llm = self._deps.settings.llm
         log_ = CallLog(self._state_manager, llm.calls_kept, llm.calls_page_size)
-        return await log_.range(int(query.get("limit") or 20), query.get("before"))
+        return await log_.range(asked.limit, asked.before)
 
-    async def _save_calls_alone(self, calls: CallLog, request: ReplyRequest) -> None:
-        if not request.calls:
+    async def _save_calls_alone(self, log_: CallLog, records: list[CallRecord], seq: int) -> None:
+        if not records:
             return
         try:
             await self._state_manager.clear_cache()
-            await calls.append(request.calls)
+            await log_.append(records)
             await self._state_manager.save_state()
         except Exception:
-            log.warning("user=%s seq=%d: could not save the failed turn's call records",
-                        self._user, request.seq, exc_info=True)  # fmt: skip
+            log.warning(
+                "user=%s seq=%d: could not save the failed turn's call records",
+                self._user,
+                seq,
+                exc_info=True,
+            )

@@ -9,7 +9,7 @@ ChatAgent (id ``user1``)
 ResponseAgent (id ``response-user1``)
     ``stats``           ResponseStats: replies given, last seq answered
     ``calls-meta``      CallLogMeta: model calls recorded so far, page size
-    ``calls-<n>``       CallPage: a ring of pages of CallRecords (``llm/call_log.py``)
+    ``calls-<n>``       CallPage: a ring of pages of CallRecords (``actors/call_log.py``)
 MemoryAgentActor (id ``memory-user1``)
     ``memory``          MemoryState: the bounded window, last applied seq
 
@@ -20,34 +20,9 @@ a method never mutates the SDK's state cache in place (it keeps that cache after
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
-
 from pydantic import BaseModel, Field
 
-Role = Literal["user", "assistant", "system"]
-
-
-class ChatMessage(BaseModel):
-    role: Role
-    content: str
-
-
-def is_unicode_text(text: str) -> bool:
-    """False for a string UTF-8 cannot carry (a lone surrogate such as "\\ud800" from JSON):
-    saved, it would fail every later read, event and record of its conversation."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def as_unicode_text(text: str) -> str:
-    """``text`` with every lone surrogate replaced by U+FFFD (pairs are joined first)."""
-    if is_unicode_text(text):
-        return text
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+from agent_actors.models import CallRecord, ChatMessage
 
 
 class ChatMeta(BaseModel):
@@ -101,34 +76,6 @@ class MemoryState(BaseModel):
     # is filled from ChatAgent's committed history), so no reorder buffer is kept.
     window: list[ChatMessage] = Field(default_factory=list)
     last_seq: int = 0
-
-
-Purpose = Literal["reply", "tool_step", "repair"]
-
-
-class ToolCallRecord(BaseModel):
-    name: str
-    arguments: str = ""
-    error: str | None = None
-
-
-class CallRecord(BaseModel):
-    """One request to the model: what the call log keeps and GET /chat/{id}/calls shows."""
-
-    seq: int = Field(description="the turn it belonged to")
-    at: datetime
-    model: str
-    purpose: Purpose = "reply"
-    attempt: int = Field(1, description="1, then 2.. for retries of the same request")
-    stream: bool = False
-    latency_ms: int = 0
-    tokens_in: int | None = None
-    tokens_out: int | None = None
-    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
-    # invalid: the answer could not be used (unknown tool, bad arguments, empty) and was
-    # followed by a repair request, or ended the turn once the repairs ran out.
-    status: Literal["ok", "invalid", "error"] = "ok"
-    error: str | None = None
 
 
 class CallLogMeta(BaseModel):

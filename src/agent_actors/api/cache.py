@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from agent_actors.actors import naming
-from agent_actors.actors.cache import resident_keys
+from agent_actors.actors.cache import resident_keys_of
 from agent_actors.api.deps import UserId
 
 router = APIRouter(tags=["inspect"])
@@ -15,8 +14,4 @@ router = APIRouter(tags=["inspect"])
 async def state_cache(id: UserId) -> dict[str, list[str] | None]:
     """The state keys each of the user's actors keeps cached in this app process (null: the
     actor is not active here); bounded whatever the conversation's length."""
-    return {
-        naming.CHAT: resident_keys(naming.CHAT, id),
-        naming.RESPONSE: resident_keys(naming.RESPONSE, naming.response_id(id)),
-        naming.MEMORY: resident_keys(naming.MEMORY, naming.memory_id(id)),
-    }
+    return resident_keys_of(id)

@@ -2,42 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
-from pydantic import BaseModel
 
-from agent_actors.actors import naming
-from agent_actors.actors.boundary import unwrap
-from agent_actors.actors.interfaces import ChatAgentInterface
-from agent_actors.actors.state import is_unicode_text
-from agent_actors.api.deps import Proxies, SettingsDep, UserId
+from agent_actors.actors.interfaces import HistoryQuery, HistoryView, TurnRequest
+from agent_actors.api.deps import ChatActor, SettingsDep
+from agent_actors.api.schemas import ChatReply, MessageIn
 from agent_actors.errors import ContentTooLarge, InvalidInput
+from agent_actors.models import ChatMessage, is_unicode_text
 from agent_actors.settings import Settings
 
 router = APIRouter(tags=["chat"])
-
-
-class MessageIn(BaseModel):
-    role: Literal["user"] = "user"
-    content: str
-
-
-class MessageOut(BaseModel):
-    role: str
-    content: str
-
-
-class ChatReply(BaseModel):
-    response: MessageOut
-
-
-class HistoryOut(BaseModel):
-    history: list[MessageOut]
-    total: int
-    next_before: int | None = None
-    pending_events: int = 0
-
 
 IdempotencyKey = Annotated[
     str | None,
@@ -54,8 +30,8 @@ SEQ_HEADER = "Turn-Seq"
 
 
 def turn_request(
-    message: MessageIn, key: str | None, settings: Settings, **extra: str
-) -> dict[str, Any]:
+    message: MessageIn, key: str | None, settings: Settings, stream_id: str | None = None
+) -> TurnRequest:
     """ChatAgent's ProcessMessage argument, once the message and key are known to be valid."""
     limits = settings.limits
     if not message.content.strip():
@@ -67,46 +43,40 @@ def turn_request(
         )
     if not is_unicode_text(message.content):
         raise InvalidInput("content is not valid Unicode text (it has a lone surrogate)")
-    request: dict[str, Any] = {**message.model_dump(), **extra}
-    if key is not None:
-        if not 1 <= len(key) <= limits.max_idempotency_key_chars or not key.isprintable():
-            raise InvalidInput(
-                f"an Idempotency-Key has 1 to {limits.max_idempotency_key_chars} printable "
-                "characters"
-            )
-        request["idempotency_key"] = key
-    return request
+    if key is not None and (
+        not 1 <= len(key) <= limits.max_idempotency_key_chars or not key.isprintable()
+    ):
+        raise InvalidInput(
+            f"an Idempotency-Key has 1 to {limits.max_idempotency_key_chars} printable characters"
+        )
+    return TurnRequest(
+        role=message.role, content=message.content, stream_id=stream_id, idempotency_key=key
+    )
 
 
 @router.post("/chat/{id}", response_model=ChatReply)
 async def chat(
-    id: UserId,
     message: MessageIn,
-    proxies: Proxies,
+    chat_agent: ChatActor,
     settings: SettingsDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> ChatReply:
     """Send a user message to ChatAgent(id); answers with the assistant's reply."""
-    request = turn_request(message, idempotency_key, settings)
-    proxy = proxies.create(naming.CHAT, id, ChatAgentInterface)
-    reply = unwrap(await proxy.ProcessMessage(request))
-    response.headers[SEQ_HEADER] = str(reply["seq"])
-    if reply.get("replayed"):
+    reply = await chat_agent.process_message(turn_request(message, idempotency_key, settings))
+    response.headers[SEQ_HEADER] = str(reply.seq)
+    if reply.replayed:
         response.headers[REPLAYED_HEADER] = "true"
-    return ChatReply(response=MessageOut(role=reply["role"], content=reply["content"]))
+    return ChatReply(response=ChatMessage(role=reply.role, content=reply.content))
 
 
-@router.get("/chat/{id}/history", response_model=HistoryOut)
+@router.get("/chat/{id}/history", response_model=HistoryView)
 async def history(
-    id: UserId,
-    proxies: Proxies,
+    chat_agent: ChatActor,
     settings: SettingsDep,
     limit: Annotated[int | None, Query(ge=1)] = None,
     before: Annotated[int | None, Query(ge=0)] = None,
-) -> HistoryOut:
+) -> HistoryView:
     """The latest entries of the conversation (default: the history view); page with ?before=."""
     limit = min(limit or settings.limits.history_view, settings.limits.history_view_max)
-    proxy = proxies.create(naming.CHAT, id, ChatAgentInterface)
-    page = unwrap(await proxy.GetConversationHistory({"limit": limit, "before": before}))
-    return HistoryOut.model_validate(page)
+    return await chat_agent.history(HistoryQuery(limit=limit, before=before))

@@ -1,4 +1,5 @@
-"""``Annotated`` dependency aliases the routers share."""
+"""``Annotated`` dependency aliases the routers share: settings, the checked user id, and
+typed clients of that user's actors."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
-from agent_actors.actors.client import ProxyFactory
+from agent_actors.actors.clients import ChatAgentClient, MemoryAgentClient, ResponseAgentClient
+from agent_actors.actors.deps import ActorDeps
 from agent_actors.api import auth
-from agent_actors.api.ids import check_user_id
-from agent_actors.events.subscriber import Deps as Deps
+from agent_actors.api.schemas import SubscriptionStats
+from agent_actors.events.dead_letters import DeadLetterStore
+from agent_actors.models import check_user_id
 from agent_actors.settings import Settings
 
 
@@ -18,9 +21,9 @@ def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-def get_proxies(request: Request) -> ProxyFactory:
-    proxies: ProxyFactory = request.app.state.deps.proxies
-    return proxies
+def get_deps(request: Request) -> ActorDeps:
+    deps: ActorDeps = request.app.state.deps
+    return deps
 
 
 def get_user_id(request: Request, id: Annotated[str, Path()]) -> str:
@@ -42,7 +45,36 @@ def _authorization(request: Request) -> str:
     return request.headers.get("authorization", "")
 
 
+def get_stats(request: Request) -> SubscriptionStats:
+    stats: SubscriptionStats = request.app.state.subscription_stats
+    return stats
+
+
+def get_dead_letters(request: Request) -> DeadLetterStore:
+    store: DeadLetterStore = request.app.state.deps.dead_letters
+    return store
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-Proxies = Annotated[ProxyFactory, Depends(get_proxies)]
+Deps = Annotated[ActorDeps, Depends(get_deps)]
 UserId = Annotated[str, Depends(get_user_id)]
 AdminOnly = Depends(require_admin)  # a route-level `dependencies=[AdminOnly]`
+Stats = Annotated[SubscriptionStats, Depends(get_stats)]
+DeadLetters = Annotated[DeadLetterStore, Depends(get_dead_letters)]
+
+
+def chat_agent(deps: Deps, user_id: UserId) -> ChatAgentClient:
+    return ChatAgentClient(deps.proxies, user_id)
+
+
+def response_agent(deps: Deps, user_id: UserId) -> ResponseAgentClient:
+    return ResponseAgentClient(deps.proxies, user_id)
+
+
+def memory_agent(deps: Deps, user_id: UserId) -> MemoryAgentClient:
+    return MemoryAgentClient(deps.proxies, user_id)
+
+
+ChatActor = Annotated[ChatAgentClient, Depends(chat_agent)]
+ResponseActor = Annotated[ResponseAgentClient, Depends(response_agent)]
+MemoryActor = Annotated[MemoryAgentClient, Depends(memory_agent)]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from dapr.clients.exceptions import DaprInternalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
-from agent_actors.errors import ActorUnavailable, AgentActorsError
+from agent_actors.errors import AgentActorsError
 
 log = logging.getLogger(__name__)
 
@@ -26,16 +25,18 @@ def answer(exc: AgentActorsError) -> JSONResponse:
     return response
 
 
-async def on_domain_error(_request: Request, exc: Exception) -> JSONResponse:
+async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AgentActorsError)
     if exc.status >= 500:
-        log.warning("%s: %s", exc.code, exc.message)
+        cause = getattr(exc, "cause", "")
+        log.warning(
+            "%s on %s: %s%s",
+            exc.code,
+            request.url.path,
+            exc.message,
+            f" ({cause})" if cause else "",
+        )
     return answer(exc)
-
-
-async def on_dapr_error(request: Request, exc: Exception) -> JSONResponse:
-    log.error("actor call for %s failed: %s", request.url.path, exc)
-    return answer(ActorUnavailable())
 
 
 async def on_client_gone(request: Request, _exc: Exception) -> Response:
@@ -60,7 +61,6 @@ async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(AgentActorsError, on_domain_error)
-    app.add_exception_handler(DaprInternalError, on_dapr_error)
     app.add_exception_handler(ClientDisconnect, on_client_gone)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(Exception, on_unexpected)

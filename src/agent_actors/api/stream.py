@@ -20,16 +20,14 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from dapr.clients.exceptions import DaprInternalError
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
-from agent_actors.actors import naming
-from agent_actors.actors.boundary import unwrap
-from agent_actors.actors.interfaces import ChatAgentInterface
-from agent_actors.api.chat import IdempotencyKey, MessageIn, turn_request
-from agent_actors.api.deps import Proxies, SettingsDep, UserId
-from agent_actors.errors import ActorUnavailable, AgentActorsError
+from agent_actors.actors.interfaces import TurnReply
+from agent_actors.api.chat import IdempotencyKey, turn_request
+from agent_actors.api.deps import ChatActor, SettingsDep
+from agent_actors.api.schemas import MessageIn
+from agent_actors.errors import AgentActorsError
 from agent_actors.llm.streams import STREAMS, StreamEvent, StreamHub
 
 router = APIRouter(tags=["chat"])
@@ -49,7 +47,7 @@ def sse(event: str, data: dict[str, Any]) -> str:
 
 
 async def next_event(
-    queue: asyncio.Queue[StreamEvent], turn: asyncio.Task[Any]
+    queue: asyncio.Queue[StreamEvent], turn: asyncio.Task[TurnReply]
 ) -> StreamEvent | None:
     """The next token event, or None once the turn is over and nothing is left queued."""
     if not queue.empty() or turn.done():
@@ -66,21 +64,19 @@ async def next_event(
     return queue.get_nowait() if not queue.empty() else None
 
 
-def outcome(turn: asyncio.Task[Any]) -> str:
+def outcome(turn: asyncio.Task[TurnReply]) -> str:
     """The final event of a turn that ended after tokens were sent."""
     try:
-        reply = unwrap(turn.result())
-    except (AgentActorsError, DaprInternalError) as exc:
-        err = exc if isinstance(exc, AgentActorsError) else ActorUnavailable()
-        return sse("error", {"detail": err.message, "code": err.code, "status": err.status})
-    return sse("done", {"role": reply["role"], "content": reply["content"], "seq": reply["seq"]})
+        reply = turn.result()
+    except AgentActorsError as exc:
+        return sse("error", {"detail": exc.message, "code": exc.code, "status": exc.status})
+    return sse("done", {"role": reply.role, "content": reply.content, "seq": reply.seq})
 
 
 @router.post("/chat/{id}/stream")
 async def chat_stream(
-    id: UserId,
     message: MessageIn,
-    proxies: Proxies,
+    chat_agent: ChatActor,
     settings: SettingsDep,
     hub: Hub,
     idempotency_key: IdempotencyKey = None,
@@ -89,8 +85,7 @@ async def chat_stream(
     stream_id = uuid.uuid4().hex
     request = turn_request(message, idempotency_key, settings, stream_id=stream_id)
     queue = hub.open(stream_id)
-    proxy = proxies.create(naming.CHAT, id, ChatAgentInterface)
-    turn = asyncio.create_task(proxy.ProcessMessage(request))
+    turn = asyncio.create_task(chat_agent.process_message(request))
     _running.add(turn)
     turn.add_done_callback(_running.discard)
     try:
@@ -105,8 +100,7 @@ async def chat_stream(
     if first is None:
         hub.close(stream_id)
         # No token: the turn's outcome is known, so errors keep their HTTP status.
-        reply = unwrap(turn.result())
-        first = StreamEvent("token", reply["content"])
+        first = StreamEvent("token", turn.result().content)
 
     async def events() -> AsyncIterator[str]:
         try:

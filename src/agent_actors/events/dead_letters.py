@@ -34,7 +34,7 @@ UNPARSED_KEY = "dead-letters|unparsed"
 
 
 def user_key(user_id: str) -> str:
-    # '|' is not allowed in user ids (api/ids.py): no user's key can equal UNPARSED_KEY.
+    # '|' is not allowed in user ids (models.py): no user's key can equal UNPARSED_KEY.
     return f"dead-letters|user|{user_id}"
 
 
@@ -157,8 +157,11 @@ class DaprStateStore:
     async def put(self, key: str, value: Any, etag: str | None) -> bool:
         # first-write: with an ETag, a write after someone else's fails; without one (a new
         # key), a second creator fails once the first has written.
-        item: dict[str, Any] = {"key": key, "value": value,
-                                "options": {"concurrency": "first-write"}}  # fmt: skip
+        item: dict[str, Any] = {
+            "key": key,
+            "value": value,
+            "options": {"concurrency": "first-write"},
+        }
         if etag is not None:
             item["etag"] = etag
         status, _ = await self._request("POST", self._path, [item])

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from agent_actors.actors.state import ChatMessage
+from agent_actors.models import ChatMessage
 
 
 class ConversationUpdated(BaseModel):

@@ -25,8 +25,9 @@ def build_responder(settings: Settings) -> Responder:
         log.warning(
             "llm.turn_timeout_s (%.0f s) is not under the actor call timeout (%.0f s): a slow "
             "model will surface as an actor timeout instead of a 504",
-            llm.turn_timeout_s, settings.dapr.actor_call_timeout_s,
-        )  # fmt: skip
+            llm.turn_timeout_s,
+            settings.dapr.actor_call_timeout_s,
+        )
     client = AsyncOpenAI(
         base_url=llm.base_url,
         api_key=llm.api_key.get_secret_value() if llm.api_key is not None else NO_KEY,

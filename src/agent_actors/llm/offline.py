@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from agent_actors.llm.responder import ReplyRequest
+from agent_actors.llm.responder import ReplyContext, ReplyRequest
 
 QUOTE_CHARS = 80
 
@@ -23,11 +23,11 @@ class OfflineResponder:
     def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._clock = clock
 
-    async def reply(self, request: ReplyRequest) -> str:
-        context = (
+    async def reply(self, request: ReplyRequest, context: ReplyContext) -> str:
+        remembered = (
             "; ".join(f"{m.role}: {quote(m.content)}" for m in request.memory)
             if request.memory
             else f"Message count: {request.count}"
         )
         stamp = self._clock().isoformat()
-        return f"Memory: {context}. Got your message: {request.message.content} at {stamp}"
+        return f"Memory: {remembered}. Got your message: {request.message.content} at {stamp}"

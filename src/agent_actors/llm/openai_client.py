@@ -6,7 +6,7 @@ fit, an empty answer) tell it what was wrong and ask again (at most ``max_repair
 Each request is retried on transient failures (``max_retries``), and the whole turn runs
 under ``turn_timeout_s``, well inside the actor call timeout, so a slow or broken model gives
 the caller a clear 502/503/504 instead of a proxy timeout. Every request is recorded in
-``ReplyRequest.calls`` as it happens, failed ones included.
+the context's call recorder as it happens, failed ones included.
 
 Nothing here blocks the event loop: ``AsyncOpenAI`` over httpx, so while one user's turn waits
 on the model every other actor in the process keeps running.
@@ -22,13 +22,13 @@ from typing import Any
 
 from openai import AsyncOpenAI
 
-from agent_actors.actors.state import CallRecord, Purpose, ToolCallRecord
 from agent_actors.errors import ResponderError, ResponderTimeout
 from agent_actors.llm.completion import Completer, Message, ModelCallFailed, ModelTurn
 from agent_actors.llm.prompt import build_messages
-from agent_actors.llm.responder import ReplyRequest
+from agent_actors.llm.responder import ReplyContext, ReplyRequest
 from agent_actors.llm.streams import STREAMS, StreamHub
 from agent_actors.llm.tools import DEFAULT_TOOLS, InvalidToolCall, ToolContext, ToolRegistry
+from agent_actors.models import CallRecord, Purpose, ToolCallRecord
 from agent_actors.settings import LlmSettings
 
 log = logging.getLogger(__name__)
@@ -58,26 +58,25 @@ class OpenAIResponder:
     async def aclose(self) -> None:
         await self._client.close()
 
-    async def reply(self, request: ReplyRequest) -> str:
+    async def reply(self, request: ReplyRequest, context: ReplyContext) -> str:
         try:
             async with asyncio.timeout(self._s.turn_timeout_s):
-                return await self._converse(request)
+                return await self._converse(request, context)
         except TimeoutError as exc:
             raise ResponderTimeout(
                 f"the model did not finish the turn within {self._s.turn_timeout_s:g} s"
             ) from exc
 
-    async def _converse(self, request: ReplyRequest) -> str:
+    async def _converse(self, request: ReplyRequest, context: ReplyContext) -> str:
         messages = build_messages(self._s.system_prompt, request)
         tools = self._tools.schemas() if self._s.max_tool_steps > 0 else None
-        ctx = ToolContext(request.user_id, request.recent, request.search_history)
+        ctx = ToolContext(request.user_id, list(request.recent), context.search_history)
         steps = repairs = 0
         repair_note: Message | None = None
         while True:
             purpose: Purpose = "repair" if repair_note else ("tool_step" if steps else "reply")
             asked = [*messages, repair_note] if repair_note else messages
-            turn = await self._request(request, asked, tools, purpose)
-            record = request.calls[-1]
+            turn, record = await self._request(request, context, asked, tools, purpose)
             problem = self._problem(turn, record)
             if problem is None and turn.tool_calls and steps >= self._s.max_tool_steps:
                 record.status, record.error = "error", "tool step limit reached"
@@ -94,8 +93,9 @@ class OpenAIResponder:
                         f"the model's answer could not be used after {self._s.max_repairs} "
                         f"repair attempts: {problem}"
                     )
-                log.info("user=%s seq=%d: repair %d: %s",
-                         request.user_id, request.seq, repairs, problem)  # fmt: skip
+                log.info(
+                    "user=%s seq=%d: repair %d: %s", request.user_id, request.seq, repairs, problem
+                )
                 repair_note = self._repair_note(problem)
                 continue
             if not turn.tool_calls:
@@ -157,15 +157,16 @@ class OpenAIResponder:
     async def _request(
         self,
         request: ReplyRequest,
+        context: ReplyContext,
         messages: list[Message],
         tools: list[dict[str, Any]] | None,
         purpose: Purpose,
-    ) -> ModelTurn:
+    ) -> tuple[ModelTurn, CallRecord]:
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await self._recorded(request, messages, tools, purpose, attempt)
+                return await self._recorded(request, context, messages, tools, purpose, attempt)
             except ModelCallFailed as failed:
                 if not failed.transient or attempt > self._s.max_retries:
                     raise failed.error from failed
@@ -173,18 +174,23 @@ class OpenAIResponder:
                 delay = self._s.retry_backoff_s * 2 ** (attempt - 1)
                 log.warning(
                     "user=%s seq=%d: model request failed (%s), retry %d in %.1fs",
-                    request.user_id, request.seq, failed.error.message, attempt, delay,
-                )  # fmt: skip
+                    request.user_id,
+                    request.seq,
+                    failed.error.message,
+                    attempt,
+                    delay,
+                )
                 await asyncio.sleep(delay)
 
     async def _recorded(
         self,
         request: ReplyRequest,
+        context: ReplyContext,
         messages: list[Message],
         tools: list[dict[str, Any]] | None,
         purpose: Purpose,
         attempt: int,
-    ) -> ModelTurn:
+    ) -> tuple[ModelTurn, CallRecord]:
         streaming = self._streams.listening(request.stream_id)
         record = CallRecord(
             seq=request.seq,
@@ -194,7 +200,7 @@ class OpenAIResponder:
             attempt=attempt,
             stream=streaming,
         )
-        request.calls.append(record)
+        context.calls.record(record)
         started = time.monotonic()
         try:
             if streaming and request.stream_id is not None:
@@ -214,7 +220,7 @@ class OpenAIResponder:
             ToolCallRecord(name=c.name[:PREVIEW_CHARS], arguments=c.arguments[:PREVIEW_CHARS])
             for c in turn.tool_calls
         ]
-        return turn
+        return turn, record
 
 
 def describe(exc: BaseException) -> str:

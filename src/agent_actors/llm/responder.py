@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agent_actors.actors.state import CallRecord, ChatMessage
+from agent_actors.models import CallRecord, ChatMessage
 
 # Searches this user's committed history: (query, limit) -> matching entries, newest first.
 HistorySearch = Callable[[str, int], Awaitable[list[ChatMessage]]]
@@ -14,20 +14,42 @@ HistorySearch = Callable[[str, int], Awaitable[list[ChatMessage]]]
 
 @dataclass(frozen=True)
 class ReplyRequest:
+    """What the reply is about: the user's message and what the actors know around it."""
+
     user_id: str
     seq: int
     message: ChatMessage
-    memory: list[ChatMessage] = field(default_factory=list)
-    recent: list[ChatMessage] = field(default_factory=list)
+    memory: tuple[ChatMessage, ...] = ()
+    recent: tuple[ChatMessage, ...] = ()
     count: int = 0
     # Where the reply's tokens go as they arrive (see ``streams.py``); None: nobody listens.
     stream_id: str | None = None
-    # The responder appends one record per model request, also when ``reply`` raises, so the
-    # actor can keep the records of a failed turn.
-    calls: list[CallRecord] = field(default_factory=list)
-    # The search_history tool's reach beyond ``recent``; None: search ``recent`` only.
+
+
+class CallRecorder(Protocol):
+    def record(self, call: CallRecord) -> None:
+        """Keep one model request's record (final once ``reply`` returns or raises)."""
+
+
+@dataclass
+class CallBuffer:
+    """Records kept in memory until the actor saves them (with the turn, or alone when the
+    turn failed: its model calls happened all the same)."""
+
+    records: list[CallRecord] = field(default_factory=list)
+
+    def record(self, call: CallRecord) -> None:
+        self.records.append(call)
+
+
+@dataclass(frozen=True)
+class ReplyContext:
+    """What the responder is given besides the request: where its model calls are recorded,
+    and the search_history tool's reach beyond ``recent`` (None: ``recent`` only)."""
+
+    calls: CallRecorder = field(default_factory=CallBuffer)
     search_history: HistorySearch | None = None
 
 
 class Responder(Protocol):
-    async def reply(self, request: ReplyRequest) -> str: ...
+    async def reply(self, request: ReplyRequest, context: ReplyContext) -> str: ...

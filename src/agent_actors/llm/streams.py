@@ -3,10 +3,11 @@
 Actor calls are request/response, so tokens cannot travel back through daprd while the turn
 runs. The route registers a queue under a fresh stream id and passes the id down in the actor
 request (ChatAgent -> ResponseAgent); the responder, running in this same process, pushes
-events into it. This works because the app runs as one process per sidecar (DESIGN.md) and
-placement activates actors in the app whose sidecar is asked. When the responder finds no
-queue (the actor lives in another replica, or the listener left), it simply does not stream:
-the turn still commits, and the route sends the committed reply as one chunk.
+events into it. This works because the app runs as one process per sidecar (see
+docs/architecture.md) and placement activates actors in the app whose sidecar is asked. When
+the responder finds no queue (the actor lives in another replica, or the listener left), it
+simply does not stream: the turn still commits, and the route sends the committed reply as
+one chunk.
 """
 
 from __future__ import annotations

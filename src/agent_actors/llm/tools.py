@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent_actors.actors.state import ChatMessage
 from agent_actors.llm.responder import HistorySearch
+from agent_actors.models import ChatMessage
 
 SNIPPET_CHARS = 300
 

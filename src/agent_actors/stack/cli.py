@@ -143,9 +143,11 @@ def cmd_up(settings: Settings, files: RunFiles) -> int:
     with files.log.open("ab") as out:
         child = subprocess.Popen(
             [sys.executable, "-m", "agent_actors.stack.cli", "run"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
     deadline = time.monotonic() + settings.stack.ready_timeout_s + 1200  # a cold runtime build
     while time.monotonic() < deadline:
         if files.ready.exists():
@@ -219,8 +221,15 @@ def parts_table(parts: list[dict[str, object]]) -> str:
         took = p.get("last_recovery_s")
         if isinstance(took, int | float):
             last = f"{last}, back in {took:.1f} s"
-        rows.append((str(p.get("name")), str(p.get("state")), str(p.get("pid")),
-                     str(p.get("restarts")), str(last)))  # fmt: skip
+        rows.append(
+            (
+                str(p.get("name")),
+                str(p.get("state")),
+                str(p.get("pid")),
+                str(p.get("restarts")),
+                str(last),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4]

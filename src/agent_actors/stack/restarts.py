@@ -186,9 +186,15 @@ class Watchdog:
         part.state, part.due = "restarting", now + self.policy.delay(recent)
         log.warning(
             "%s (pid %s) %s: restart %d in %.1f s (%d exit(s) within %g s; log: %s)",
-            proc.name, proc.pid, how, part.restarts + 1, part.due - now, recent,
-            self.policy.window_s, proc.log_path,
-        )  # fmt: skip
+            proc.name,
+            proc.pid,
+            how,
+            part.restarts + 1,
+            part.due - now,
+            recent,
+            self.policy.window_s,
+            proc.log_path,
+        )
 
     def _start_again(self, proc: ManagedProcess, part: PartState, now: float) -> None:
         part.restarts += 1
@@ -218,8 +224,10 @@ class Watchdog:
                         part.last_recovery_s = time.monotonic() - part.exited
                     log.info(
                         "%s is ready again (pid %s, %s after it exited)",
-                        proc.name, proc.pid, _seconds(part.last_recovery_s),
-                    )  # fmt: skip
+                        proc.name,
+                        proc.pid,
+                        _seconds(part.last_recovery_s),
+                    )
         return changed
 
     # -- for callers that crash a part on purpose (tests) -----------------------------------

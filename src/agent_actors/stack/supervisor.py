@@ -145,10 +145,26 @@ class Stack:
         data = self.run_dir / "redis"
         data.mkdir(parents=True, exist_ok=True)
         argv = [
-            redis_server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
-            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-            "--daemonize", "no", "--protected-mode", "yes", "--logfile", "",
-        ]  # fmt: skip
+            redis_server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--logfile",
+            "",
+        ]
         return ManagedProcess("redis", argv, self._log("redis"), lambda: health.redis_ping(port))
 
     def _control_plane_flags(self, port: int, healthz: int, metrics: int) -> list[str]:
@@ -156,11 +172,21 @@ class Stack:
         Dapr 1.18.2 ignores --healthz-listen-address (ports.ALL_INTERFACES); it is passed for
         the runtime that honours it (dapr/dapr#10394)."""
         return [
-            "--port", str(port), "--listen-address", "127.0.0.1",
-            "--healthz-port", str(healthz), "--healthz-listen-address", "127.0.0.1",
-            "--metrics-port", str(metrics), "--metrics-listen-address", "127.0.0.1",
-            "--log-level", self.settings.stack.log_level,
-        ]  # fmt: skip
+            "--port",
+            str(port),
+            "--listen-address",
+            "127.0.0.1",
+            "--healthz-port",
+            str(healthz),
+            "--healthz-listen-address",
+            "127.0.0.1",
+            "--metrics-port",
+            str(metrics),
+            "--metrics-listen-address",
+            "127.0.0.1",
+            "--log-level",
+            self.settings.stack.log_level,
+        ]
 
     def _placement(self, binary: Path) -> ManagedProcess:
         s = self.settings.stack
@@ -169,11 +195,12 @@ class Stack:
             *self._control_plane_flags(
                 s.placement_port, s.placement_healthz_port, s.placement_metrics_port
             ),
-            "--initial-cluster", f"dapr-placement-0=127.0.0.1:{s.placement_raft_port}",
+            "--initial-cluster",
+            f"dapr-placement-0=127.0.0.1:{s.placement_raft_port}",
             # Its health server listens on every interface (see above): never the placement
             # tables there, whatever DAPR_PLACEMENT_METADATA_ENABLED says in the environment.
             "--metadata-enabled=false",
-        ]  # fmt: skip
+        ]
         url = f"http://127.0.0.1:{s.placement_healthz_port}/healthz"
         return ManagedProcess(
             "placement", argv, self._log("placement"), lambda: health.http_ok(url)
@@ -188,12 +215,15 @@ class Stack:
             *self._control_plane_flags(
                 s.scheduler_port, s.scheduler_healthz_port, s.scheduler_metrics_port
             ),
-            "--etcd-data-dir", str(data),
-            "--etcd-client-port", str(s.scheduler_etcd_client_port),
-            "--etcd-client-listen-address", "127.0.0.1",
+            "--etcd-data-dir",
+            str(data),
+            "--etcd-client-port",
+            str(s.scheduler_etcd_client_port),
+            "--etcd-client-listen-address",
+            "127.0.0.1",
             "--etcd-initial-cluster",
             f"dapr-scheduler-server-0=http://127.0.0.1:{s.scheduler_etcd_peer_port}",
-        ]  # fmt: skip
+        ]
         url = f"http://127.0.0.1:{s.scheduler_healthz_port}/healthz"
         return ManagedProcess(
             "scheduler", argv, self._log("scheduler"), lambda: health.http_ok(url)
@@ -202,22 +232,46 @@ class Stack:
     def _daprd(self, binary: Path) -> ManagedProcess:
         s, d = self.settings.stack, self.settings.dapr
         argv = [
-            str(binary), "--app-id", d.app_id, "--mode", "standalone",
-            "--app-port", str(s.app_port), "--app-channel-address", s.app_host,
-            "--app-protocol", "http",
-            "--dapr-http-port", str(d.http_port), "--dapr-grpc-port", str(d.grpc_port),
-            "--dapr-internal-grpc-port", str(s.daprd_internal_grpc_port),
-            "--dapr-listen-addresses", "127.0.0.1",
-            "--metrics-port", str(s.daprd_metrics_port),
-            "--metrics-listen-address", "127.0.0.1",
-            "--dapr-internal-grpc-listen-address", "127.0.0.1",
-            "--profile-port", str(s.daprd_profile_port),
-            "--placement-host-address", f"127.0.0.1:{s.placement_port}",
-            "--scheduler-host-address", f"127.0.0.1:{s.scheduler_port}",
-            "--resources-path", str(s.components_dir),
-            "--config", str(s.config_file), "--config", str(LOCAL_CONFIG),
-            "--log-level", s.log_level,
-        ]  # fmt: skip
+            str(binary),
+            "--app-id",
+            d.app_id,
+            "--mode",
+            "standalone",
+            "--app-port",
+            str(s.app_port),
+            "--app-channel-address",
+            s.app_host,
+            "--app-protocol",
+            "http",
+            "--dapr-http-port",
+            str(d.http_port),
+            "--dapr-grpc-port",
+            str(d.grpc_port),
+            "--dapr-internal-grpc-port",
+            str(s.daprd_internal_grpc_port),
+            "--dapr-listen-addresses",
+            "127.0.0.1",
+            "--metrics-port",
+            str(s.daprd_metrics_port),
+            "--metrics-listen-address",
+            "127.0.0.1",
+            "--dapr-internal-grpc-listen-address",
+            "127.0.0.1",
+            "--profile-port",
+            str(s.daprd_profile_port),
+            "--placement-host-address",
+            f"127.0.0.1:{s.placement_port}",
+            "--scheduler-host-address",
+            f"127.0.0.1:{s.scheduler_port}",
+            "--resources-path",
+            str(s.components_dir),
+            "--config",
+            str(s.config_file),
+            "--config",
+            str(LOCAL_CONFIG),
+            "--log-level",
+            s.log_level,
+        ]
         env = self._dapr_env()
         return ManagedProcess(
             "daprd", argv, self._log("daprd"), lambda: health.daprd_ready(d.http_port), env
@@ -235,12 +289,21 @@ class Stack:
     def _app(self) -> ManagedProcess:
         s, d = self.settings.stack, self.settings.dapr
         argv = [
-            sys.executable, "-m", "uvicorn", "agent_actors.main:create_app", "--factory",
-            "--host", s.app_host, "--port", str(s.app_port), "--no-access-log",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "agent_actors.main:create_app",
+            "--factory",
+            "--host",
+            s.app_host,
+            "--port",
+            str(s.app_port),
+            "--no-access-log",
             # daprd keeps connections to the app open longer than uvicorn's 5 s default; a
             # connection closed just as daprd reuses it fails that actor call.
-            "--timeout-keep-alive", "120",
-        ]  # fmt: skip
+            "--timeout-keep-alive",
+            "120",
+        ]
         env = {
             "AGENT_ACTORS_DAPR__HTTP_PORT": str(d.http_port),
             "AGENT_ACTORS_DAPR__GRPC_PORT": str(d.grpc_port),

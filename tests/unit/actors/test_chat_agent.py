@@ -4,11 +4,13 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from dapr.actor.runtime._type_information import ActorTypeInformation
 
 from agent_actors.actors import naming
 from agent_actors.actors.boundary import unwrap
-from agent_actors.actors.chat_agent import OUTBOX_REMINDER, OUTBOX_TIMER
+from agent_actors.actors.chat_agent import OUTBOX_REMINDER, OUTBOX_TIMER, ChatAgent
 from agent_actors.actors.interfaces import ChatAgentInterface, MemoryAgentInterface
+from agent_actors.actors.memory_agent import MemoryAgentActor
 from agent_actors.errors import IdempotencyConflict, InvalidInput
 from agent_actors.settings import LimitSettings, Settings
 from tests.unit.twins import make_deps
@@ -232,3 +234,9 @@ async def test_a_timer_covers_the_outbox_while_the_scheduler_refuses_reminders()
     await chat._on_outbox_timer(b"")
     assert [e.seq for e in publisher.published] == [1]
     assert OUTBOX_TIMER not in chat._state_manager._mock_timers
+
+
+@pytest.mark.parametrize("actor_type", [ChatAgent, MemoryAgentActor])
+def test_the_sdk_fires_reminders_of_the_actors_that_use_them(actor_type: type) -> None:
+    # The SDK looks for Remindable among the class's direct bases only.
+    assert ActorTypeInformation.create(actor_type).is_remindable()

@@ -59,12 +59,13 @@ def test_actor_routes_need_the_sidecar_token(twins: Twins) -> None:
 
 
 def test_a_sidecar_failure_is_a_503_without_internals(twins: Twins) -> None:
-    from dapr.clients.exceptions import DaprInternalError
+    from agent_actors.errors import ActorUnavailable
 
     client, actors = twins
 
     def broken(*_args: object) -> object:
-        raise DaprInternalError("daprd answered 500: secret internals")
+        # What sidecar.py raises for any failed call to daprd.
+        raise ActorUnavailable(cause="daprd answered 500: secret internals")
 
     actors.create = broken  # type: ignore[method-assign]
     resp = client.get("/memory/user1")

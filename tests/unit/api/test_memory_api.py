@@ -43,7 +43,12 @@ def test_rebuild_answers_the_window_of_the_history(twins: Twins) -> None:
     assert client.get("/memory/alice").json()["memory"] == []  # every event was lost
     resp = client.post("/memory/alice/rebuild")
     assert resp.status_code == 200, resp.text
-    assert resp.json() == {"memory": tail(client, "alice", 3), "last_seq": 4, "turns": 4}
+    assert resp.json() == {
+        "memory": tail(client, "alice", 3),
+        "last_seq": 4,
+        "turns": 4,
+        "applied": 0,
+    }
     assert client.get("/memory/alice").json()["memory"] == tail(client, "alice", 3)
 
 

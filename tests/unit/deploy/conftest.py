@@ -23,6 +23,9 @@ def tilt() -> Path:
         return Path(os.environ["TILT"])
     out = subprocess.run(
         ["bash", str(manifests.REPO / "tools" / "k8s" / "build-tools.sh")],
-        stdout=subprocess.PIPE, text=True, check=True, timeout=3600,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+        timeout=3600,
+    )
     return Path(out.stdout.strip().splitlines()[-1])

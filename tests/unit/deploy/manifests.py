@@ -84,16 +84,23 @@ def dapr_module_dir() -> Path:
     def module_dir() -> str:
         out = subprocess.run(
             ["go", "list", "-m", "-f", "{{.Dir}}", "github.com/dapr/dapr"],
-            cwd=DAPR_TOOLS, env=go_env(), capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            cwd=DAPR_TOOLS,
+            env=go_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return out.stdout.strip()
 
     found = module_dir()
     if not found:
         subprocess.run(
             ["go", "mod", "download", "github.com/dapr/dapr"],
-            cwd=DAPR_TOOLS, env=go_env(), check=True, capture_output=True,
-        )  # fmt: skip
+            cwd=DAPR_TOOLS,
+            env=go_env(),
+            check=True,
+            capture_output=True,
+        )
         found = module_dir()
     return Path(found)
 
@@ -219,8 +226,12 @@ def dapr_cli_dir() -> Path:
     """The Dapr CLI's source at a pinned release, from the Go module proxy (about 1 MB)."""
     out = subprocess.run(
         ["go", "mod", "download", "-json", f"{DAPR_CLI}@{DAPR_CLI_VERSION}"],
-        cwd=DAPR_TOOLS, env=go_env(), capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        cwd=DAPR_TOOLS,
+        env=go_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     info = json.loads(out.stdout)
     assert info["Sum"] == DAPR_CLI_SUM, f"{DAPR_CLI}@{DAPR_CLI_VERSION} hash changed: {info}"
     return Path(info["Dir"])

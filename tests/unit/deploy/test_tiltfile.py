@@ -52,8 +52,13 @@ def run_tilt(
         base["PATH"] = f"{path_prefix}{os.pathsep}{base['PATH']}"
     return subprocess.run(
         [str(tilt), "alpha", "tiltfile-result", "-f", str(root / "Tiltfile")],
-        cwd=root, env=base, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        cwd=root,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def result_of(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -194,8 +199,15 @@ def test_without_app_api_token_a_random_token_is_generated_once(tilt: Path, tmp_
 def test_the_generated_token_file_is_ignored_by_git_and_docker(tilt: Path, tmp_path: Path) -> None:
     # A copy of what the Tiltfile reads, so the checkout's own .tilt-app-token stays untouched.
     root = tmp_path / "checkout"
-    for name in ("Tiltfile", "Dockerfile", ".dockerignore", ".gitignore", "pyproject.toml",
-                 "uv.lock", "README.md"):  # fmt: skip
+    for name in (
+        "Tiltfile",
+        "Dockerfile",
+        ".dockerignore",
+        ".gitignore",
+        "pyproject.toml",
+        "uv.lock",
+        "README.md",
+    ):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / name, root / name)
     shutil.copytree(K8S_DIR, root / "k8s")

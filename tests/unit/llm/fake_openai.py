@@ -23,11 +23,14 @@ def message(content: str | None, tool_calls: list[dict[str, Any]] | None = None)
     return httpx.Response(
         200,
         json={
-            "id": "c1", "object": "chat.completion", "created": 0, "model": "m",
+            "id": "c1",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "m",
             "choices": [{"index": 0, "message": msg, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
         },
-    )  # fmt: skip
+    )
 
 
 def tool(name: str, arguments: str, call_id: str = "call_1") -> dict[str, Any]:
@@ -37,9 +40,12 @@ def tool(name: str, arguments: str, call_id: str = "call_1") -> dict[str, Any]:
 def streamed(pieces: list[str]) -> httpx.Response:
     def chunk(delta: dict[str, Any], usage: dict[str, int] | None = None) -> str:
         body: dict[str, Any] = {
-            "id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "m",
+            "id": "c1",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "m",
             "choices": [{"index": 0, "delta": delta, "finish_reason": None}] if delta else [],
-        }  # fmt: skip
+        }
         if usage:
             body["usage"] = usage
         return f"data: {json.dumps(body)}\n\n"

@@ -8,15 +8,34 @@ from typing import Any
 import httpx
 import pytest
 
-from agent_actors.actors.state import ChatMessage
 from agent_actors.errors import ResponderError, ResponderTimeout, ResponderUnavailable
-from agent_actors.llm.responder import ReplyRequest
+from agent_actors.llm.responder import CallBuffer, ReplyContext, ReplyRequest
 from agent_actors.llm.streams import StreamHub
+from agent_actors.models import ChatMessage
 from tests.unit.llm.fake_openai import FakeModel, message, streamed, tool
 
 
-def ask(content: str = "hi", **kwargs: Any) -> ReplyRequest:
-    return ReplyRequest("u1", 3, ChatMessage(role="user", content=content), **kwargs)
+class Ask:
+    """A request and the context it is answered in; ``calls`` are the records kept."""
+
+    def __init__(self, content: str, **kwargs: Any) -> None:
+        for name in ("memory", "recent"):
+            if name in kwargs:
+                kwargs[name] = tuple(kwargs[name])
+        self.request = ReplyRequest("u1", 3, ChatMessage(role="user", content=content), **kwargs)
+        self.buffer = CallBuffer()
+        self.context = ReplyContext(calls=self.buffer)
+
+    @property
+    def calls(self) -> list[Any]:
+        return self.buffer.records
+
+    def __iter__(self) -> Any:
+        return iter((self.request, self.context))
+
+
+def ask(content: str = "hi", **kwargs: Any) -> Ask:
+    return Ask(content, **kwargs)
 
 
 async def test_the_prompt_holds_system_memory_recent_and_the_message() -> None:
@@ -29,7 +48,7 @@ async def test_the_prompt_holds_system_memory_recent_and_the_message() -> None:
             ChatMessage(role="assistant", content="ok"),
         ],
     )
-    assert await model.responder(system_prompt="Be brief.").reply(request) == "hello there"
+    assert await model.responder(system_prompt="Be brief.").reply(*request) == "hello there"
     sent = model.requests[0]["messages"]
     assert sent[0] == {"role": "system", "content": "Be brief."}
     assert sent[1]["role"] == "system"
@@ -55,7 +74,7 @@ async def test_the_prompt_holds_system_memory_recent_and_the_message() -> None:
 
 async def test_no_tools_are_offered_when_tool_steps_are_off() -> None:
     model = FakeModel(message("plain"))
-    await model.responder(max_tool_steps=0).reply(ask())
+    await model.responder(max_tool_steps=0).reply(*ask())
     assert "tools" not in model.requests[0]
 
 
@@ -64,7 +83,7 @@ async def test_a_tool_call_runs_and_its_result_goes_back_to_the_model() -> None:
         message(None, [tool("search_history", '{"query": "cat"}')]), message("your cat is Tom")
     )
     request = ask("cat?", recent=[ChatMessage(role="user", content="my cat is Tom")])
-    assert await model.responder().reply(request) == "your cat is Tom"
+    assert await model.responder().reply(*request) == "your cat is Tom"
     second = model.requests[1]["messages"]
     assert second[-2]["tool_calls"][0]["function"]["name"] == "search_history"
     assert second[-1]["role"] == "tool"
@@ -76,7 +95,7 @@ async def test_an_unknown_tool_is_repaired_a_bounded_number_of_times() -> None:
     model = FakeModel(message(None, [tool("launch_rockets", "{}")]))
     request = ask()
     with pytest.raises(ResponderError, match="after 2 repair attempts"):
-        await model.responder(max_repairs=2).reply(request)
+        await model.responder(max_repairs=2).reply(*request)
     assert [(c.purpose, c.status) for c in request.calls] == [
         ("reply", "invalid"),
         ("repair", "invalid"),
@@ -91,7 +110,7 @@ async def test_an_unknown_tool_is_repaired_a_bounded_number_of_times() -> None:
 async def test_invalid_arguments_are_repaired_then_answered() -> None:
     model = FakeModel(message(None, [tool("search_history", '{"limit": 99}')]), message("fine"))
     request = ask()
-    assert await model.responder().reply(request) == "fine"
+    assert await model.responder().reply(*request) == "fine"
     assert request.calls[0].status == "invalid"
     assert "query" in (request.calls[0].error or "")
 
@@ -99,14 +118,14 @@ async def test_invalid_arguments_are_repaired_then_answered() -> None:
 async def test_tool_steps_are_bounded() -> None:
     model = FakeModel(message(None, [tool("current_time", "{}")]))
     with pytest.raises(ResponderError, match="after 2 tool steps"):
-        await model.responder(max_tool_steps=2).reply(ask())
+        await model.responder(max_tool_steps=2).reply(*ask())
     assert len(model.requests) == 3
 
 
 async def test_a_transient_failure_is_retried_and_each_attempt_recorded() -> None:
     model = FakeModel(httpx.Response(503, json={"error": {"message": "busy"}}), message("ok"))
     request = ask()
-    assert await model.responder(max_retries=1).reply(request) == "ok"
+    assert await model.responder(max_retries=1).reply(*request) == "ok"
     assert [(c.attempt, c.status) for c in request.calls] == [(1, "error"), (2, "ok")]
 
 
@@ -130,7 +149,7 @@ async def test_model_failures_become_the_right_domain_error(
 ) -> None:
     request = ask()
     with pytest.raises(error) as raised:
-        await FakeModel(answer).responder(max_retries=1).reply(request)
+        await FakeModel(answer).responder(max_retries=1).reply(*request)
     assert type(raised.value) is error
     assert request.calls
     assert all(c.status == "error" for c in request.calls)
@@ -139,7 +158,7 @@ async def test_model_failures_become_the_right_domain_error(
 async def test_a_client_error_is_not_retried() -> None:
     model = FakeModel(httpx.Response(400, json={"error": {"message": "bad request"}}))
     with pytest.raises(ResponderError):
-        await model.responder(max_retries=3).reply(ask())
+        await model.responder(max_retries=3).reply(*ask())
     assert len(model.requests) == 1
 
 
@@ -151,7 +170,7 @@ async def test_the_turn_budget_bounds_everything() -> None:
     responder = FakeModel(never).responder(turn_timeout_s=0.2)
     request = ask()
     with pytest.raises(ResponderTimeout, match=r"within 0\.2 s"):
-        await responder.reply(request)
+        await responder.reply(*request)
     assert request.calls[0].status == "error"
     assert "cancelled" in (request.calls[0].error or "")
 
@@ -161,7 +180,7 @@ async def test_streamed_tokens_reach_the_hub_and_add_up_to_the_reply() -> None:
     queue = hub.open("s1")
     model = FakeModel(streamed(["Hel", "lo ", "there"]))
     request = ask(stream_id="s1")
-    assert await model.responder(hub).reply(request) == "Hello there"
+    assert await model.responder(hub).reply(*request) == "Hello there"
     events = [queue.get_nowait() for _ in range(queue.qsize())]
     assert [e.text for e in events] == ["Hel", "lo ", "there"]
     assert model.requests[0]["stream"] is True
@@ -171,5 +190,5 @@ async def test_streamed_tokens_reach_the_hub_and_add_up_to_the_reply() -> None:
 
 async def test_without_a_listener_the_request_is_not_streamed() -> None:
     model = FakeModel(message("whole"))
-    assert await model.responder().reply(ask(stream_id="nobody")) == "whole"
+    assert await model.responder().reply(*ask(stream_id="nobody")) == "whole"
     assert "stream" not in model.requests[0]

@@ -77,9 +77,12 @@ class StallingStream(httpx.AsyncByteStream):
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         chunk = {
-            "id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "m",
+            "id": "c1",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "m",
             "choices": [{"index": 0, "delta": {"content": "Hel"}, "finish_reason": None}],
-        }  # fmt: skip
+        }
         yield f"data: {json.dumps(chunk)}\n\n".encode()
         raise httpx.ReadTimeout("stalled")
 

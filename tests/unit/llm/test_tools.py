@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agent_actors.actors.state import ChatMessage
 from agent_actors.llm.tools import DEFAULT_TOOLS, InvalidToolCall, ToolContext
+from agent_actors.models import ChatMessage
 
 
 def test_schemas_name_each_tool_with_its_parameters() -> None:

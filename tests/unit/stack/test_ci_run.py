@@ -35,7 +35,11 @@ def test_ci_runs_make_test_and_no_other_target() -> None:
 def test_make_test_installs_what_ci_used_to() -> None:
     dry = subprocess.run(
         ["make", "-n", "--no-print-directory", "test"],
-        cwd=REPO, capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     for step in ("pip install", "tools/dapr/build.sh", "stack.redis", "tools/k8s/build-tools.sh"):
         assert step in dry.stdout, dry.stdout

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from agent_actors.actors.state import CallRecord
-from agent_actors.llm.call_log import CallLog
+from agent_actors.actors.call_log import CallLog
+from agent_actors.models import CallRecord
 
 
 class DictState:

@@ -13,38 +13,27 @@ at most ``max_pages`` of them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
-
-from agent_actors.actors import naming
-from agent_actors.actors.history import META_KEY
-from agent_actors.actors.state import ChatMessage, ChatMeta, HistoryPage, page_key
+from agent_actors.actors.history import HistoryStore
 from agent_actors.llm.tools import matches
-
-# (actor type, actor id, key) -> (found, value): the SDK's StateProvider.try_load_state.
-StateLoader = Callable[[str, str, str], Awaitable[tuple[bool, Any]]]
+from agent_actors.models import ChatMessage
 
 
 class CommittedHistory:
-    def __init__(self, load: StateLoader, user_id: str, max_pages: int) -> None:
-        self._load = load
-        self._user = user_id
+    """Searches ChatAgent's committed pages (a read-only ``committed_history`` store)."""
+
+    def __init__(self, history: HistoryStore, max_pages: int) -> None:
+        self._history = history
         self._max_pages = max_pages
 
     async def search(self, query: str, limit: int) -> list[ChatMessage]:
-        found, raw = await self._load(naming.CHAT, self._user, META_KEY)
-        if not found:
-            return []
-        meta = ChatMeta.model_validate(raw)
+        meta = await self._history.meta()
         if meta.entries == 0:
             return []
         out: list[ChatMessage] = []
         last = (meta.entries - 1) // meta.page_size
         for number in range(last, max(-1, last - self._max_pages), -1):
-            found, raw = await self._load(naming.CHAT, self._user, page_key(number))
-            if found:
-                entries = HistoryPage.model_validate(raw).entries
-                out.extend(matches(list(reversed(entries)), query))
+            entries = (await self._history.page(number)).entries
+            out.extend(matches(list(reversed(entries)), query))
             if len(out) >= limit:
                 break
         return out[:limit]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent_actors.actors.state import CallLogMeta, CallPage, CallRecord
+from agent_actors.actors.state import CallLogMeta, CallPage
+from agent_actors.models import CallRecord
 
 META_KEY = "calls-meta"
 

@@ -9,55 +9,21 @@ Dead letters are recorded in the state store (``dead_letters.py``), never with t
 from __future__ import annotations
 
 import logging
-from collections import deque
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from dapr.clients.exceptions import DaprInternalError
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
-from agent_actors.actors import naming
-from agent_actors.actors.boundary import unwrap
-from agent_actors.actors.deps import ActorDeps
-from agent_actors.actors.interfaces import MemoryAgentInterface
-from agent_actors.api.ids import check_user_id
+from agent_actors.actors.clients import MemoryAgentClient
+from agent_actors.api.deps import DeadLetters, Deps, Stats
 from agent_actors.errors import AgentActorsError, InvalidInput, StoreUnavailable
-from agent_actors.events.dead_letters import DeadLetter, DeadLetterStore, UnparsedDeadLetter
+from agent_actors.events.dead_letters import DeadLetter, UnparsedDeadLetter
 from agent_actors.events.schemas import ConversationUpdated, SubscriptionStatus
+from agent_actors.models import check_user_id
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["events"])
-
-
-@dataclass
-class SubscriptionStats:
-    received: int = 0
-    dropped: int = 0
-    retried: int = 0
-    dead_letters: int = 0
-    recent_dead_letters: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=20))
-
-
-def get_deps(request: Request) -> ActorDeps:
-    deps: ActorDeps = request.app.state.deps
-    return deps
-
-
-def get_stats(request: Request) -> SubscriptionStats:
-    stats: SubscriptionStats = request.app.state.subscription_stats
-    return stats
-
-
-def get_dead_letters(request: Request) -> DeadLetterStore:
-    store: DeadLetterStore = request.app.state.deps.dead_letters
-    return store
-
-
-Deps = Annotated[ActorDeps, Depends(get_deps)]
-Stats = Annotated[SubscriptionStats, Depends(get_stats)]
-DeadLetters = Annotated[DeadLetterStore, Depends(get_dead_letters)]
+router = APIRouter(tags=["events"], include_in_schema=False)
 # What Dapr does not say about a valid event it dead-lettered, but the only way one gets there.
 RETRIES_EXHAUSTED = "not applied after the resiliency retries"
 
@@ -83,12 +49,9 @@ async def on_conversation_updated(request: Request, deps: Deps, stats: Stats) ->
         )
         return {"status": SubscriptionStatus.DROP}
     log.info("received event user=%s seq=%d", event.user_id, event.seq)
-    proxy = deps.proxies.create(
-        naming.MEMORY, naming.memory_id(event.user_id), MemoryAgentInterface
-    )
     try:
-        unwrap(await proxy.UpdateMemory(event.model_dump(mode="json")))
-    except (DaprInternalError, AgentActorsError) as exc:
+        await MemoryAgentClient(deps.proxies, event.user_id).update(event)
+    except AgentActorsError as exc:
         stats.retried += 1
         log.warning(
             "user=%s seq=%d: memory update failed, RETRY: %s", event.user_id, event.seq, exc
@@ -116,10 +79,15 @@ async def on_dead_letter(
             event = parse_event(body, deps.settings.limits.max_id_chars)
         except (ValidationError, InvalidInput) as exc:
             summary["reason"] = why_unreadable(exc)
-            await store.record_unparsed(UnparsedDeadLetter(
-                event_id=summary.get("id"), type=summary.get("type"),
-                topic=summary.get("topic"), at=now, reason=summary["reason"],
-            ))  # fmt: skip
+            await store.record_unparsed(
+                UnparsedDeadLetter(
+                    event_id=summary.get("id"),
+                    type=summary.get("type"),
+                    topic=summary.get("topic"),
+                    at=now,
+                    reason=summary["reason"],
+                )
+            )
         else:
             summary.update(user_id=event.user_id, seq=event.seq, reason=RETRIES_EXHAUSTED)
             letter = DeadLetter(seq=event.seq, event_id=summary.get("id"), at=now)
@@ -135,13 +103,12 @@ async def on_dead_letter(
     return {"status": SubscriptionStatus.SUCCESS}
 
 
-async def schedule_catch_up(deps: ActorDeps, user_id: str) -> None:
+async def schedule_catch_up(deps: Deps, user_id: str) -> None:
     """Memory catches up from the history once it can (a reminder); the letter stays listed
     for replay either way, so a failure here is only logged."""
-    proxy = deps.proxies.create(naming.MEMORY, naming.memory_id(user_id), MemoryAgentInterface)
     try:
-        unwrap(await proxy.ScheduleCatchUp())
-    except (DaprInternalError, AgentActorsError) as exc:
+        await MemoryAgentClient(deps.proxies, user_id).schedule_catch_up()
+    except AgentActorsError as exc:
         log.warning("user=%s: could not schedule memory's catch-up: %s", user_id, exc)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent_actors.actors.committed import committed_history
+from agent_actors.actors.history_search import CommittedHistory
 from agent_actors.actors.state import ChatMeta, HistoryPage
-from agent_actors.llm.history_search import CommittedHistory
 
 
 def store(entries: list[str], page_size: int) -> dict[tuple[str, str, str], Any]:
@@ -26,6 +27,10 @@ def store(entries: list[str], page_size: int) -> dict[tuple[str, str, str], Any]
     return data
 
 
+def searcher(data: dict[tuple[str, str, str], Any], reads: list[str], max_pages: int) -> Any:
+    return CommittedHistory(committed_history(loader(data, reads), "u1", 20), max_pages)
+
+
 def loader(data: dict[tuple[str, str, str], Any], reads: list[str]) -> Any:
     async def load(actor_type: str, actor_id: str, key: str) -> tuple[bool, Any]:
         reads.append(key)
@@ -38,7 +43,7 @@ def loader(data: dict[tuple[str, str, str], Any], reads: list[str]) -> Any:
 async def test_finds_matches_newest_first_across_pages() -> None:
     data = store(["cat a", "x", "cat b", "y", "cat c", "z"], page_size=2)
     reads: list[str] = []
-    found = await CommittedHistory(loader(data, reads), "u1", max_pages=10).search("cat", 2)
+    found = await searcher(data, reads, max_pages=10).search("cat", 2)
     assert [m.content for m in found] == ["cat c", "cat b"]
     assert reads == ["meta", "history-2", "history-1"]
 
@@ -46,11 +51,11 @@ async def test_finds_matches_newest_first_across_pages() -> None:
 async def test_reads_at_most_max_pages() -> None:
     data = store(["cat a", "x", "y", "z", "w", "v"], page_size=2)
     reads: list[str] = []
-    found = await CommittedHistory(loader(data, reads), "u1", max_pages=2).search("cat", 5)
+    found = await searcher(data, reads, max_pages=2).search("cat", 5)
     assert found == []
     assert reads == ["meta", "history-2", "history-1"]
 
 
 async def test_an_empty_conversation_has_nothing() -> None:
     reads: list[str] = []
-    assert await CommittedHistory(loader({}, reads), "u1", max_pages=2).search("cat", 5) == []
+    assert await searcher({}, reads, max_pages=2).search("cat", 5) == []

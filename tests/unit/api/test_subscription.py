@@ -51,13 +51,13 @@ def test_malformed_events_are_dropped_not_succeeded(twins: Twins) -> None:
 
 
 def test_an_unreachable_memory_actor_means_retry(twins: Twins) -> None:
-    from dapr.clients.exceptions import DaprInternalError
+    from agent_actors.errors import ActorUnavailable
 
     client, actors = twins
 
     class Down:
         async def UpdateMemory(self, _event: object) -> object:
-            raise DaprInternalError("daprd did not answer")
+            raise ActorUnavailable(cause="daprd did not answer")
 
     actors.create = lambda *_a: Down()  # type: ignore[method-assign]
     resp = client.post("/subscribe", json=cloud_event(event(1)), headers=TOKEN)

@@ -1,0 +1,94 @@
+"""Typed handles on the actors: the only way the rest of the service calls one.
+
+``ChatAgentClient(proxies, user).process_message(TurnRequest(...)) -> TurnReply``: actor
+types, ids (``naming``), proxies and envelopes stay in here. A sidecar failure arrives as
+``ActorUnavailable`` (translated once, in ``sidecar.py``), a domain error as its own class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from agent_actors.actors import naming
+from agent_actors.actors.boundary import unwrap
+from agent_actors.actors.client import ProxyFactory
+from agent_actors.actors.interfaces import (
+    CallsQuery,
+    CallsView,
+    CatchUpQuery,
+    ChatAgentInterface,
+    HistoryQuery,
+    HistoryView,
+    MemoryAgentInterface,
+    MemoryUpdate,
+    MemoryView,
+    ReplyJob,
+    ResponseAgentInterface,
+    TurnReply,
+    TurnRequest,
+)
+from agent_actors.models import ChatMessage
+
+
+class ActorClient:
+    def __init__(
+        self, proxies: ProxyFactory, actor_type: str, actor_id: str, interface: type[Any]
+    ) -> None:
+        self._proxy = proxies.create(actor_type, actor_id, interface)
+
+    async def _call(self, method: str, payload: BaseModel | None = None) -> Any:
+        call = getattr(self._proxy, method)
+        envelope = await (call() if payload is None else call(payload.model_dump(mode="json")))
+        return unwrap(envelope)
+
+
+class ChatAgentClient(ActorClient):
+    def __init__(self, proxies: ProxyFactory, user_id: str) -> None:
+        super().__init__(proxies, naming.CHAT, user_id, ChatAgentInterface)
+
+    async def process_message(self, request: TurnRequest) -> TurnReply:
+        return TurnReply.model_validate(await self._call("ProcessMessage", request))
+
+    async def history(self, query: HistoryQuery) -> HistoryView:
+        return HistoryView.model_validate(await self._call("GetConversationHistory", query))
+
+
+class ResponseAgentClient(ActorClient):
+    def __init__(self, proxies: ProxyFactory, user_id: str) -> None:
+        super().__init__(
+            proxies, naming.RESPONSE, naming.response_id(user_id), ResponseAgentInterface
+        )
+
+    async def process_message(self, job: ReplyJob) -> ChatMessage:
+        return ChatMessage.model_validate(await self._call("ProcessMessage", job))
+
+    async def message_count(self) -> int:
+        return int(await self._call("GetMessageCount"))
+
+    async def calls(self, query: CallsQuery) -> CallsView:
+        return CallsView.model_validate(await self._call("GetCalls", query))
+
+
+class MemoryAgentClient(ActorClient):
+    def __init__(self, proxies: ProxyFactory, user_id: str) -> None:
+        super().__init__(proxies, naming.MEMORY, naming.memory_id(user_id), MemoryAgentInterface)
+
+    async def window(self) -> list[ChatMessage]:
+        return [ChatMessage.model_validate(m) for m in await self._call("GetMemory")]
+
+    async def update(self, event: BaseModel) -> MemoryUpdate:
+        return MemoryUpdate.model_validate(await self._call("UpdateMemory", event))
+
+    async def catch_up(self, up_to: int | None = None) -> MemoryView:
+        return MemoryView.model_validate(await self._call("CatchUp", CatchUpQuery(up_to=up_to)))
+
+    async def rebuild(self) -> MemoryView:
+        return MemoryView.model_validate(await self._call("Rebuild"))
+
+    async def status(self) -> MemoryView:
+        return MemoryView.model_validate(await self._call("GetStatus"))
+
+    async def schedule_catch_up(self) -> None:
+        await self._call("ScheduleCatchUp")

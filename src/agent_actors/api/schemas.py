@@ -1,0 +1,65 @@
+"""The HTTP request and response bodies (the actors' own payloads are in
+``actors/interfaces.py``; where a view has the same shape it is used as it is)."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from agent_actors.actors.interfaces import MemoryView
+from agent_actors.events.dead_letters import DeadLetter
+from agent_actors.models import ChatMessage
+
+
+class MessageIn(BaseModel):
+    role: Literal["user"] = "user"
+    content: str
+
+
+class ChatReply(BaseModel):
+    """The tutorial's shape: ``{"response": {"role", "content"}}`` (the seq is a header)."""
+
+    response: ChatMessage
+
+
+class CountOut(BaseModel):
+    count: int = Field(description="replies ResponseAgent has given")
+
+
+class MemoryOut(BaseModel):
+    memory: list[ChatMessage] = Field(description="the window, oldest first")
+
+
+class ReplayAnswer(MemoryView):
+    replayed: list[int] = Field(description="seqs of the dead letters this replay applied")
+
+
+class DeadLettersView(BaseModel):
+    dead_letters: list[DeadLetter] = Field(description="the newest, oldest first (no content)")
+    total: int = Field(description="dead letters ever recorded for this user")
+    last_seq: int
+    turns: int
+
+
+class EventStats(BaseModel):
+    received: int
+    dropped: int = Field(description="malformed events, answered DROP")
+    retried: int = Field(description="deliveries answered RETRY")
+    dead_letters: int
+    recent_dead_letters: list[dict[str, str | int | float | bool]] = Field(
+        description="where each came from and which turn, never the messages"
+    )
+
+
+@dataclass
+class SubscriptionStats:
+    """This process's subscription counters (the dead letters themselves are persisted)."""
+
+    received: int = 0
+    dropped: int = 0
+    retried: int = 0
+    dead_letters: int = 0
+    recent_dead_letters: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=20))

@@ -1,0 +1,83 @@
+"""The vocabulary every layer shares: messages, model-call records, user ids.
+
+The ground of the package (with ``settings`` and ``errors``): it imports nothing above it.
+Storage layouts live in ``actors/state.py``, the event in ``events/schemas.py``, the HTTP
+schemas in ``api/schemas.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from agent_actors.errors import InvalidUserId
+
+Role = Literal["user", "assistant", "system"]
+
+
+class ChatMessage(BaseModel):
+    role: Role
+    content: str
+
+
+def is_unicode_text(text: str) -> bool:
+    """False for a string UTF-8 cannot carry (a lone surrogate such as "\\ud800" from JSON):
+    saved, it would fail every later read, event and record of its conversation."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def as_unicode_text(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD (pairs are joined first)."""
+    if is_unicode_text(text):
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+Purpose = Literal["reply", "tool_step", "repair"]
+
+
+class ToolCallRecord(BaseModel):
+    name: str
+    arguments: str = ""
+    error: str | None = None
+
+
+class CallRecord(BaseModel):
+    """One request to the model: what the call log keeps and GET /chat/{id}/calls shows."""
+
+    seq: int = Field(description="the turn it belonged to")
+    at: datetime
+    model: str
+    purpose: Purpose = "reply"
+    attempt: int = Field(1, description="1, then 2.. for retries of the same request")
+    stream: bool = False
+    latency_ms: int = 0
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    # invalid: the answer could not be used (unknown tool, bad arguments, empty) and was
+    # followed by a repair request, or ended the turn once the repairs ran out.
+    status: Literal["ok", "invalid", "error"] = "ok"
+    error: str | None = None
+
+
+# No '|' (Dapr's key separator), no '/', no spaces: nothing that can split a Redis key or a URL.
+USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+
+
+def check_user_id(user_id: str, max_chars: int) -> str:
+    if not user_id or len(user_id) > max_chars:
+        raise InvalidUserId(f"a user id has 1 to {max_chars} characters (got {len(user_id)})")
+    if not USER_ID.match(user_id):
+        raise InvalidUserId(
+            "a user id starts with a letter or digit and contains only letters, digits and "
+            "'_', '.', '@', '-'"
+        )
+    return user_id
