@@ -70,3 +70,19 @@ def resident_keys_of(user_id: str) -> dict[str, list[str] | None]:
         naming.RESPONSE: resident_keys(naming.RESPONSE, naming.response_id(user_id)),
         naming.MEMORY: resident_keys(naming.MEMORY, naming.memory_id(user_id)),
     }
+
+
+async def forget_active_actors() -> int:
+    """Drop every actor object of this process, so the next call loads its state afresh.
+
+    For when daprd restarted without telling the app (a crash): while it was gone, placement
+    may have moved this process's actors to another replica, which went on saving turns.
+    An old object here would write from its stale cache when the actor moves back. Returns
+    how many actors were dropped.
+    """
+    dropped = 0
+    for manager in list(ActorRuntime._actor_managers.values()):
+        async with manager._active_actors_lock:
+            dropped += len(manager._active_actors)
+            manager._active_actors.clear()
+    return dropped

@@ -84,7 +84,7 @@ async def chat_stream(
     """Send a user message; the reply streams back as Server-Sent Events, then the turn."""
     stream_id = uuid.uuid4().hex
     request = turn_request(message, idempotency_key, settings, stream_id=stream_id)
-    queue = hub.open(stream_id)
+    queue = await hub.open(stream_id)
     turn = asyncio.create_task(chat_agent.process_message(request))
     _running.add(turn)
     turn.add_done_callback(_running.discard)
@@ -95,10 +95,10 @@ async def chat_stream(
         while first is not None and first.kind == "reset":
             first = await next_event(queue, turn)
     except BaseException:
-        hub.close(stream_id)
+        await hub.close(stream_id)
         raise
     if first is None:
-        hub.close(stream_id)
+        await hub.close(stream_id)
         # No token: the turn's outcome is known, so errors keep their HTTP status.
         first = StreamEvent("token", turn.result().content)
 
@@ -110,7 +110,7 @@ async def chat_stream(
                 event = await next_event(queue, turn)
             yield outcome(turn)
         finally:
-            hub.close(stream_id)
+            await hub.close(stream_id)
 
     return StreamingResponse(
         events(),

@@ -16,6 +16,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import Literal
 
+from agent_actors.llm.stream_relay import RedisRelay
+
 EventKind = Literal["token", "reset"]
 
 
@@ -26,16 +28,32 @@ class StreamEvent:
 
 
 class StreamHub:
+    """Where the streaming route and the responder meet: in this process, or (with a relay)
+    across replicas."""
+
     def __init__(self) -> None:
         self._queues: dict[str, asyncio.Queue[StreamEvent]] = {}
+        self._relay: RedisRelay | None = None
 
-    def open(self, stream_id: str) -> asyncio.Queue[StreamEvent]:
+    async def start_relay(self, redis_url: str) -> None:
+        self._relay = RedisRelay(redis_url, self._from_relay)
+        await self._relay.start()
+
+    async def stop_relay(self) -> None:
+        if self._relay is not None:
+            await self._relay.close()
+            self._relay = None
+
+    async def open(self, stream_id: str) -> asyncio.Queue[StreamEvent]:
         queue: asyncio.Queue[StreamEvent] = asyncio.Queue()
         self._queues[stream_id] = queue
+        if self._relay is not None:
+            await self._relay.listen(stream_id)
         return queue
 
-    def close(self, stream_id: str) -> None:
-        self._queues.pop(stream_id, None)
+    async def close(self, stream_id: str) -> None:
+        if self._queues.pop(stream_id, None) is not None and self._relay is not None:
+            await self._relay.forget(stream_id)
 
     def token(self, stream_id: str | None, text: str) -> None:
         self._put(stream_id, StreamEvent("token", text))
@@ -46,12 +64,27 @@ class StreamHub:
         self._put(stream_id, StreamEvent("reset"))
 
     def listening(self, stream_id: str | None) -> bool:
-        return stream_id is not None and stream_id in self._queues
+        """Whether to stream: a listener here, or maybe in another replica (with a relay)."""
+        if stream_id is None:
+            return False
+        return stream_id in self._queues or self._relay is not None
 
     def _put(self, stream_id: str | None, event: StreamEvent) -> None:
-        queue = self._queues.get(stream_id) if stream_id else None
+        if stream_id is None:
+            return
+        queue = self._queues.get(stream_id)
         if queue is not None:
             queue.put_nowait(event)
+        elif self._relay is not None:
+            self._relay.send(stream_id, {"kind": event.kind, "text": event.text})
+
+    def _from_relay(self, stream_id: str, data: dict[str, str]) -> None:
+        queue = self._queues.get(stream_id)
+        kind = data.get("kind")
+        if queue is not None and kind in ("token", "reset"):
+            queue.put_nowait(
+                StreamEvent("token" if kind == "token" else "reset", data.get("text", ""))
+            )
 
 
 # One hub per process: the streaming route and the responder meet here.

@@ -177,7 +177,7 @@ async def test_the_turn_budget_bounds_everything() -> None:
 
 async def test_streamed_tokens_reach_the_hub_and_add_up_to_the_reply() -> None:
     hub = StreamHub()
-    queue = hub.open("s1")
+    queue = await hub.open("s1")
     model = FakeModel(streamed(["Hel", "lo ", "there"]))
     request = ask(stream_id="s1")
     assert await model.responder(hub).reply(*request) == "Hello there"
