@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent_actors.settings import DaprSettings, StackSettings
-from tests.unit.deploy.manifests import K8S_DIR, Doc, dapr_injector_annotations, load_dir
+import dockerfile
+
+from agent_actors.settings import DaprSettings, Settings
+from tests.unit.deploy.manifests import K8S_DIR, REPO, Doc, dapr_injector_annotations, load_dir
 
 CLUSTER = {m.key: m.doc for m in load_dir(K8S_DIR)}
 DEPLOYMENT = CLUSTER["Deployment", "agent-actors"]
@@ -19,6 +21,12 @@ def _env(name: str) -> Doc:
     return next(e for e in APP["env"] if e["name"] == name)
 
 
+def _image_port() -> int:
+    """The port the image's CMD serves the app on."""
+    (cmd,) = [s for s in dockerfile.parse_file(str(REPO / "Dockerfile")) if s.cmd == "CMD"]
+    return int(cmd.value[cmd.value.index("--port") + 1])
+
+
 def test_every_dapr_annotation_is_one_the_injector_reads(dapr_module: Path) -> None:
     known = dapr_injector_annotations()
     assert "dapr.io/app-id" in known  # the parse of Dapr's source found the annotations
@@ -27,13 +35,13 @@ def test_every_dapr_annotation_is_one_the_injector_reads(dapr_module: Path) -> N
 
 
 def test_sidecar_identity_matches_the_app() -> None:
-    d, s = DaprSettings(), StackSettings()
+    d, port = DaprSettings(), _image_port()
     assert ANNOTATIONS["dapr.io/enabled"] == "true"
     assert ANNOTATIONS["dapr.io/app-id"] == d.app_id == "agent-actors"
-    assert ANNOTATIONS["dapr.io/app-port"] == str(s.app_port)
+    assert ANNOTATIONS["dapr.io/app-port"] == str(port)
     assert ANNOTATIONS["dapr.io/app-protocol"] == "http"
     ports = {p["name"]: p["containerPort"] for p in APP["ports"]}
-    assert ports["http"] == s.app_port
+    assert ports["http"] == port
 
 
 def test_config_annotation_names_the_k8s_configuration() -> None:
@@ -73,7 +81,7 @@ def test_probes_hit_the_health_endpoint() -> None:
     for probe in ("readinessProbe", "livenessProbe"):
         get = APP[probe]["httpGet"]
         assert get["path"] == "/healthz"
-        assert get["port"] in ("http", StackSettings().app_port)
+        assert get["port"] in ("http", _image_port())
     assert ANNOTATIONS["dapr.io/app-health-check-path"] == "/healthz"
 
 
@@ -95,11 +103,31 @@ def test_app_runs_as_the_images_non_root_user() -> None:
     assert APP["securityContext"]["allowPrivilegeEscalation"] is False
 
 
-def test_one_app_process_per_sidecar() -> None:
+def test_one_app_process_per_sidecar_and_two_pods() -> None:
     # docs/architecture.md: the SDK caches actor state in-process; scale with pods, never workers.
-    assert DEPLOYMENT["spec"]["replicas"] == 1
+    assert DEPLOYMENT["spec"]["replicas"] == 2
     assert "command" not in APP
     assert "args" not in APP
+
+
+def test_a_rollout_or_a_drain_lets_turns_in_flight_commit() -> None:
+    actor_call_timeout_s = Settings().dapr.actor_call_timeout_s
+    graceful = int(ANNOTATIONS["dapr.io/graceful-shutdown-seconds"])
+    assert graceful > actor_call_timeout_s
+    assert POD["spec"]["terminationGracePeriodSeconds"] > graceful
+    assert DEPLOYMENT["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pdb = CLUSTER["PodDisruptionBudget", "agent-actors"]
+    assert pdb["spec"]["minAvailable"] == 1
+    assert pdb["spec"]["selector"] == DEPLOYMENT["spec"]["selector"]
+    # and the actors' drain covers the same call (the runtime config daprd reads)
+    assert Settings().actors.drain_ongoing_call_timeout_s > actor_call_timeout_s
+
+
+def test_streams_are_relayed_between_pods_through_the_clusters_redis() -> None:
+    env = {e["name"]: e.get("value") for e in APP["env"]}
+    service = CLUSTER["Service", "redis-master"]
+    port = service["spec"]["ports"][0]["port"]
+    assert env["AGENT_ACTORS_STREAMS__RELAY_URL"] == f"redis://redis-master:{port}"
 
 
 def test_redis_keeps_an_append_only_file_on_a_volume() -> None:

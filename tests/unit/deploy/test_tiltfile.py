@@ -120,6 +120,7 @@ def test_objects_are_grouped_by_resource(manifests: dict[str, dict[str, Any]]) -
         ("Service", "agent-actors"),
         ("Secret", "agent-actors-app-token"),
         ("Secret", "agent-actors-llm"),
+        ("PodDisruptionBudget", "agent-actors"),
     }
 
 
