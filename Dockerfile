@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# The app (FastAPI + the three actors). In Kubernetes daprd runs beside it as the injected
+# The app (FastAPI + the three actors), and only the app: the dev stack (devstack/), the
+# benchmarks and the tests stay out. In Kubernetes daprd runs beside it as the injected
 # sidecar; `tilt up` builds this image (see Tiltfile, docs/kubernetes.md).
 #
 # Layers, from the least to the most often changed: the uv binary, the locked dependencies
@@ -40,7 +41,7 @@ RUN --mount=type=cache,target=/tmp/uv-cache,uid=10001,gid=10001 \
 
 # The project itself (editable: /app/src is what runs).
 COPY --chown=app:app README.md ./
-COPY --chown=app:app src ./src
+COPY --chown=app:app src/agent_actors ./src/agent_actors
 RUN --mount=type=cache,target=/tmp/uv-cache,uid=10001,gid=10001 \
     uv sync --frozen --no-default-groups
 

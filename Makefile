@@ -8,7 +8,7 @@ UV ?= uv
 PY := $(UV) run --frozen python
 export UV_LINK_MODE ?= copy
 
-.PHONY: help uv setup runtime redis tilt tools run up down status test test-unit \
+.PHONY: help uv setup runtime redis chromium tilt tools run up down status test test-unit \
 	test-integration lint format docs bench clean
 
 help: ## this list
@@ -36,24 +36,35 @@ runtime: ## build (or find) the pinned Dapr runtime in .dapr/bin or DAPR_BIN_DIR
 	bash tools/dapr/build.sh
 
 redis: setup ## redis-server on PATH, or Debian's package installed with apt-get (as root)
-	@$(PY) -m agent_actors.stack.redis
+	@$(PY) -m devstack.redis
 
 tilt: ## build (or find) the pinned Tilt the Tiltfile test runs (TILT=<path>: that one)
 	@if [ -n "$$TILT" ]; then echo "using TILT=$$TILT"; else bash tools/k8s/build-tools.sh; fi
 
-tools: setup runtime redis tilt ## everything the tests need: venv, Dapr runtime, redis-server, Tilt
+# The inspector's browser test drives Debian's chromium with Playwright (no browser download).
+CHROMIUM ?= /usr/bin/chromium
+chromium: ## Debian's chromium for the inspector's browser test (apt-get as root when missing)
+	@[ -x $(CHROMIUM) ] || { \
+	  [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  || { echo "error: $(CHROMIUM) is missing: install it with \`sudo apt-get install -y chromium\`"; exit 1; }; \
+	  echo "chromium is missing: installing Debian's chromium package"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@[ -x $(CHROMIUM) ] || { echo "error: $(CHROMIUM) is still missing after apt-get"; exit 1; }
+
+tools: setup runtime redis chromium tilt ## everything the tests need: venv, Dapr runtime, redis-server, Chromium, Tilt
 
 run: setup ## the whole stack in the foreground; Ctrl-C stops everything
-	$(PY) -m agent_actors.stack.cli run
+	$(PY) -m devstack.cli run
 
 up: setup ## the same stack in the background; returns when app and daprd are ready
-	$(PY) -m agent_actors.stack.cli up
+	$(PY) -m devstack.cli up
 
 down: setup ## stop what `make up` started
-	$(PY) -m agent_actors.stack.cli down
+	$(PY) -m devstack.cli down
 
 status: setup ## is a stack running?
-	$(PY) -m agent_actors.stack.cli status
+	$(PY) -m devstack.cli status
 
 test: tools ## unit + integration tests (integration: real daprd, placement, scheduler, Redis)
 	$(UV) run --frozen pytest
@@ -61,7 +72,7 @@ test: tools ## unit + integration tests (integration: real daprd, placement, sch
 test-unit: setup tilt ## unit tests only (no sidecar; the deploy tests run Tilt)
 	$(UV) run --frozen pytest tests/unit
 
-test-integration: setup runtime redis ## integration tests only
+test-integration: setup runtime redis chromium ## integration tests only
 	$(UV) run --frozen pytest tests/integration
 
 lint: setup ## ruff (lint + format check), mypy, and the layers contract (import-linter)
@@ -74,8 +85,8 @@ format: setup ## apply ruff's fixes and formatting
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
 
-docs: setup ## regenerate README's configuration table from settings.py
-	$(PY) -m agent_actors.settings_doc
+docs: setup ## regenerate README's configuration table from the settings (service + devstack)
+	$(PY) -m devstack.settings_doc
 
 bench: setup runtime ## benchmarks on private real stacks (quick, <= 5 min; FULL=1: the full profile) -> docs/BENCHMARKS.md
 	$(PY) -m bench $(if $(FULL),--full,)

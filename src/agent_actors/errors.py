@@ -16,7 +16,6 @@
     │   ├── ReplyTooLarge            reply_too_large      502
     │   ├── ResponderTimeout         responder_timeout    504
     │   └── ResponderUnavailable     responder_unavailable 503
-    ├── StackError                   stack_error          (CLI only: one sentence, exit 1)
     └── Misconfigured                misconfigured        (app start: one sentence, exit 1)
 
 Actors raise these; they cross the actor boundary as ``{"code", "message"}`` (see
@@ -124,12 +123,6 @@ class ResponderUnavailable(ResponderError):
     code = "responder_unavailable"
     status = 503
     retry_after_s = 2
-
-
-class StackError(AgentActorsError):
-    """The local stack cannot start: the message is one sentence naming the cause."""
-
-    code = "stack_error"
 
 
 class Misconfigured(AgentActorsError):

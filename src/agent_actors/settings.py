@@ -2,19 +2,21 @@
 
 Every field can be set from the environment: top-level fields with the ``AGENT_ACTORS_``
 prefix, nested ones with ``__`` (``AGENT_ACTORS_LIMITS__HISTORY_VIEW=10``). A few names that
-Dapr and OpenAI users already know are read as they are (``APP_API_TOKEN``,
-``OPENAI_BASE_URL``, ``OPENAI_API_KEY``, ``OPENAI_MODEL``, ``DAPR_BIN_DIR``).
+Dapr and OpenAI users already know are read as they are and win over the prefixed ones
+(``APP_API_TOKEN``, ``OPENAI_BASE_URL``, ``OPENAI_API_KEY``, ``OPENAI_MODEL``: one settings
+source, ``WellKnownNames``). The service's settings only: the dev stack's (ports of Redis and
+the control plane, folders, restarts) are in ``devstack/settings.py``.
 """
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
-from pathlib import Path
+from typing import Any, ClassVar
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 class DaprSettings(BaseModel):
@@ -31,55 +33,6 @@ class DaprSettings(BaseModel):
     actor_call_timeout_s: float = Field(
         60.0, gt=0, description="timeout of one call to daprd (actor calls, publish)"
     )
-
-
-class StackSettings(BaseModel):
-    """Ports and folders of the local stack that ``make run`` / ``make up`` start.
-
-    Ports other than the documented interfaces (app, daprd, placement, scheduler: Dapr's
-    well-known numbers) sit below 32768, outside the kernel's ephemeral range (Linux
-    32768-60999, IANA 49152-65535): there an outgoing connection can hold the port, and its
-    TIME-WAIT keeps a server from binding it for a minute after a load run."""
-
-    app_host: str = Field("127.0.0.1", description="address uvicorn binds")
-    app_port: int = Field(8000, description="app HTTP port")
-    redis_port: int = Field(6379, description="Redis port (actor state + pub/sub)")
-    placement_port: int = Field(50005, description="placement gRPC port")
-    scheduler_port: int = Field(50006, description="scheduler gRPC port")
-    scheduler_etcd_client_port: int = Field(22379, description="scheduler's embedded etcd, client")
-    scheduler_etcd_peer_port: int = Field(22380, description="scheduler's embedded etcd, peer")
-    placement_raft_port: int = Field(28201, description="placement raft port")
-    daprd_internal_grpc_port: int = Field(20002, description="daprd internal gRPC port")
-    daprd_metrics_port: int = Field(29090, description="daprd metrics port")
-    placement_healthz_port: int = Field(28080, description="placement healthz port")
-    placement_metrics_port: int = Field(29091, description="placement metrics port")
-    scheduler_healthz_port: int = Field(28081, description="scheduler healthz port")
-    scheduler_metrics_port: int = Field(29092, description="scheduler metrics port")
-    daprd_profile_port: int = Field(27777, description="daprd profiling port (off unless enabled)")
-    components_dir: Path = Field(REPO_ROOT / "components", description="daprd --resources-path")
-    config_file: Path = Field(
-        REPO_ROOT / "components" / "config.yaml", description="daprd --config"
-    )
-    run_dir: Path = Field(REPO_ROOT / ".run", description="logs, Redis AOF, scheduler data")
-    bin_dir: Path = Field(
-        default=REPO_ROOT / ".dapr" / "bin",
-        validation_alias=AliasChoices("bin_dir", "DAPR_BIN_DIR"),
-        description="where daprd, placement, scheduler are built or found (DAPR_BIN_DIR)",
-    )
-    ready_timeout_s: float = Field(90.0, description="how long each part may take to be ready")
-    log_level: str = Field("info", description="log level of placement, scheduler, daprd")
-    redis_server: str = Field("redis-server", description="name on PATH, or a path")
-    restart_backoff_s: float = Field(
-        0.5, gt=0, description="delay before restarting a part that exited (doubles per exit)"
-    )
-    restart_backoff_max_s: float = Field(10.0, gt=0, description="longest delay before a restart")
-    restart_limit: int = Field(
-        5,
-        ge=1,
-        description="exits of one part within the restart window that stop the whole stack "
-        "(1: stop at the first exit, restart nothing)",
-    )
-    restart_window_s: float = Field(60.0, gt=0, description="the restart window")
 
 
 class LimitSettings(BaseModel):
@@ -117,6 +70,35 @@ class LimitSettings(BaseModel):
     )
     max_reply_chars: int = Field(
         16000, ge=1, description="largest reply stored; a longer model reply is a 502, not saved"
+    )
+
+
+class ActorSettings(BaseModel):
+    """The actor runtime configuration daprd reads from GET /dapr/config (reentrancy: off,
+    always: the actors' turn locks and the Chat -> Response -> Memory DAG rely on it)."""
+
+    idle_timeout_s: float = Field(
+        3600.0, gt=0, description="an actor idle this long is deactivated (its cache dropped)"
+    )
+    scan_interval_s: float = Field(30.0, gt=0, description="how often daprd looks for idle actors")
+    drain_ongoing_call_timeout_s: float = Field(
+        65.0,
+        gt=0,
+        description="how long a call may finish when its actor moves or stops "
+        "(longer than the actor call timeout, so a turn is not cut off mid-commit)",
+    )
+    drain_rebalanced_actors: bool = Field(
+        True, description="wait for ongoing calls before moving an actor to another replica"
+    )
+
+
+class StreamSettings(BaseModel):
+    """POST /chat/{id}/stream across replicas."""
+
+    relay_url: str | None = Field(
+        None,
+        description="Redis URL (redis://host:port) relaying a stream's tokens between "
+        "replicas; unset: only when the actor runs in the process holding the stream",
     )
 
 
@@ -183,64 +165,88 @@ class LlmSettings(BaseModel):
     )
 
 
+class TracingSettings(BaseModel):
+    """OpenTelemetry traces over OTLP/HTTP (``tracing.py``); off by default."""
+
+    enabled: bool = Field(False, description="trace every turn (W3C trace context, OTLP export)")
+    otlp_endpoint: str = Field(
+        "http://127.0.0.1:4318",
+        description="OTLP/HTTP base URL spans go to (`/v1/traces` is appended); the local "
+        "stack points it at its Jaeger",
+    )
+    sampling_ratio: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="share of new traces kept; a call with a `traceparent` follows its caller",
+    )
+    export_delay_s: float = Field(
+        2.0, gt=0, description="longest time a finished span waits before it is exported"
+    )
+    export_timeout_s: float = Field(10.0, gt=0, description="timeout of one OTLP export")
+    ui_url: str | None = Field(
+        None,
+        description="the trace UI's base URL (Jaeger: http://127.0.0.1:16686); set, the "
+        "inspector page links each turn to `<ui_url>/trace/<trace id>`",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AGENT_ACTORS_",
         env_nested_delimiter="__",
-        populate_by_name=True,
         extra="ignore",
     )
+    # Names users of Dapr and OpenAI already know: (section, field) each one sets.
+    well_known_env: ClassVar[dict[str, tuple[str, str]]] = {
+        "APP_API_TOKEN": ("auth", "app_api_token"),
+        "OPENAI_BASE_URL": ("llm", "base_url"),
+        "OPENAI_API_KEY": ("llm", "api_key"),
+        "OPENAI_MODEL": ("llm", "model"),
+    }
 
     log_level: str = Field("INFO", description="the app's log level")
     log_json: bool = Field(False, description="JSON log lines (for containers)")
     # Registers the no-op BenchActor for `make bench` (W0); off: exactly the three actor types.
     bench_actor: bool = Field(False, description="register the no-op BenchActor (make bench)")
     dapr: DaprSettings = DaprSettings()
-    stack: StackSettings = StackSettings()
     limits: LimitSettings = LimitSettings()
+    actors: ActorSettings = ActorSettings()
+    streams: StreamSettings = StreamSettings()
     auth: AuthSettings = AuthSettings()
     llm: LlmSettings = LlmSettings()
+    tracing: TracingSettings = TracingSettings()
 
-    # Well-known names read without the prefix.
-    app_api_token: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("APP_API_TOKEN", "app_api_token")
-    )
-    openai_base_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url")
-    )
-    openai_api_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
-    )
-    openai_model: str | None = Field(
-        default=None, validation_alias=AliasChoices("OPENAI_MODEL", "openai_model")
-    )
-    dapr_bin_dir: Path | None = Field(
-        default=None, validation_alias=AliasChoices("DAPR_BIN_DIR", "dapr_bin_dir")
-    )
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Above the prefixed names, so users of Dapr and OpenAI configure the service the way
+        # they configure everything else; below what the code passes in.
+        well_known = WellKnownNames(settings_cls)
+        return init_settings, well_known, env_settings, dotenv_settings, file_secret_settings
 
-    @property
-    def app_url(self) -> str:
-        return f"http://{self.stack.app_host}:{self.stack.app_port}"
 
-    @property
-    def daprd_url(self) -> str:
-        return f"http://{self.dapr.host}:{self.dapr.http_port}"
+class WellKnownNames(PydanticBaseSettingsSource):
+    """``Settings.well_known_env`` read from the environment into their sections (merged with
+    the prefixed names of the same section). An empty value means unset: an empty
+    ``OPENAI_API_KEY`` (a Secret without the key, say) is not "use OpenAI with an empty key"."""
 
-    def model_post_init(self, _context: object) -> None:
-        # The well-known names win over the nested defaults, so users of Dapr and OpenAI
-        # configure the service the way they configure everything else.
-        if self.app_api_token is not None and self.app_api_token.get_secret_value():
-            self.auth.app_api_token = self.app_api_token
-        if self.openai_base_url:
-            self.llm.base_url = self.openai_base_url
-        if self.openai_api_key is not None and self.openai_api_key.get_secret_value():
-            # An empty OPENAI_API_KEY (a Secret without the key, say) means unset, not "use
-            # OpenAI with an empty key".
-            self.llm.api_key = self.openai_api_key
-        if self.openai_model:
-            self.llm.model = self.openai_model
-        if self.dapr_bin_dir is not None:
-            self.stack.bin_dir = self.dapr_bin_dir
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads the names itself
+
+    def __call__(self) -> dict[str, Any]:
+        names: dict[str, tuple[str, str]] = getattr(self.settings_cls, "well_known_env", {})
+        values: dict[str, dict[str, str]] = {}
+        for env, (section, field) in names.items():
+            if value := os.environ.get(env):
+                values.setdefault(section, {})[field] = value
+        return values
 
 
 @lru_cache

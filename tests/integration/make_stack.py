@@ -8,7 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from agent_actors.stack.ports import port_fields
+from devstack.ports import port_fields
 from tests.integration.stack_fixture import private_settings
 
 REPO = Path(__file__).resolve().parents[2]

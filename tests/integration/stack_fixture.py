@@ -1,4 +1,5 @@
-"""A private real stack for the integration tests: its own ports, run folder and Redis."""
+"""The integration tests' private real stack (devstack/private.py): its own ports, run folder
+and Redis, with clients for the app, daprd and Redis."""
 
 from __future__ import annotations
 
@@ -9,43 +10,26 @@ from pathlib import Path
 import httpx
 import redis
 
-from agent_actors.settings import Settings
-from agent_actors.stack.ports import private_settings as stack_settings
-from agent_actors.stack.supervisor import Stack
+from devstack import private
+from devstack.private import PrivateStack, private_stack
+from devstack.settings import DevSettings
 
 TEST_TOKEN = "integration-test-token"
 
 
-def private_settings(run_dir: Path, **limits: object) -> Settings:
-    settings = stack_settings(run_dir, app_api_token=TEST_TOKEN)
-    for name, value in limits.items():
-        setattr(settings.limits, name, value)
-    return settings
+def private_settings(run_dir: Path, **limits: object) -> DevSettings:
+    return private.private_settings(run_dir, TEST_TOKEN, **limits)
 
 
 @dataclass
-class RunningStack:
-    stack: Stack
-    settings: Settings
+class RunningStack(PrivateStack):
     app: httpx.Client
     daprd: httpx.Client
     redis: redis.Redis
 
-    @property
-    def app_url(self) -> str:
-        return self.settings.app_url
-
-    @property
-    def daprd_url(self) -> str:
-        return self.settings.daprd_url
-
 
 # Short enough that the outbox reminder shows within a test.
 TEST_LIMITS = {"republish_interval_s": 1.0}
-
-
-def app_env_for(limits: dict[str, object]) -> dict[str, str]:
-    return {f"AGENT_ACTORS_LIMITS__{k.upper()}": str(v) for k, v in limits.items()}
 
 
 def start_stack(
@@ -57,22 +41,20 @@ def start_stack(
     """Start a private stack; ``extra_env`` goes to the app process (e.g. OPENAI_BASE_URL),
     ``components_dir`` replaces components/ for daprd, ``limits`` override ``Settings.limits``
     fields for the app."""
-    merged = {**TEST_LIMITS, **limits}
-    settings = private_settings(run_dir, **merged)
-    if components_dir is not None:
-        settings.stack.components_dir = components_dir
-    stack = Stack(settings, app_env={**app_env_for(merged), **(extra_env or {})})
-    stack.start()
-    try:
-        with (
-            httpx.Client(base_url=f"http://127.0.0.1:{settings.stack.app_port}", timeout=60) as app,
-            httpx.Client(base_url=f"http://127.0.0.1:{settings.dapr.http_port}", timeout=60) as dd,
-        ):
-            r = redis.Redis(port=settings.stack.redis_port, decode_responses=True)
-            yield RunningStack(stack, settings, app, dd, r)
-            r.close()
-    finally:
-        stack.stop()
+    with (
+        private_stack(
+            run_dir,
+            app_api_token=TEST_TOKEN,
+            app_env=extra_env,
+            components_dir=components_dir,
+            limits={**TEST_LIMITS, **limits},
+        ) as running,
+        httpx.Client(base_url=running.app_url, timeout=60) as app,
+        httpx.Client(base_url=running.daprd_url, timeout=60) as daprd,
+    ):
+        r = redis.Redis(port=running.redis_port, decode_responses=True)
+        yield RunningStack(running.stack, running.settings, app, daprd, r)
+        r.close()
 
 
 def events_delivered(stack: RunningStack, received_before: int) -> bool:

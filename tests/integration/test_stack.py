@@ -8,9 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from agent_actors.stack.health import ACTOR_TYPES
-from agent_actors.stack.ports import private_settings
-from agent_actors.stack.supervisor import Stack
+from devstack.health import ACTOR_TYPES
+from devstack.private import PrivateStack, private_stack
 from tests.integration.stack_fixture import RunningStack
 
 
@@ -46,24 +45,19 @@ def test_metadata_lists_the_registered_actor_types(stack: RunningStack) -> None:
 
 
 @pytest.fixture(scope="module")
-def tokenless(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def tokenless(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateStack]:
     """A stack started as `make up` starts it when neither APP_API_TOKEN nor
     AGENT_ACTORS_AUTH__APP_API_TOKEN is set."""
-    settings = private_settings(tmp_path_factory.mktemp("tokenless"))
-    assert settings.auth.app_api_token is None
-    stack = Stack(settings)
-    stack.start()
-    try:
-        yield stack
-    finally:
-        stack.stop()
+    with private_stack(tmp_path_factory.mktemp("tokenless")) as running:
+        assert running.settings.auth.app_api_token is None
+        yield running
 
 
 @pytest.mark.parametrize(
     "path", ["/subscribe", "/actors/ResponseAgent/response-x/method/GetMessageCount"]
 )
 def test_a_stack_without_a_configured_token_still_guards_the_sidecar_routes(
-    tokenless: Stack, path: str
+    tokenless: PrivateStack, path: str
 ) -> None:
     with httpx.Client(base_url=tokenless.settings.app_url, timeout=60) as app:
         for method in ("POST", "PUT"):
@@ -75,7 +69,7 @@ def test_a_stack_without_a_configured_token_still_guards_the_sidecar_routes(
 
 
 def test_a_stack_without_a_configured_token_serves_chat_through_daprd(
-    tokenless: Stack, user: str
+    tokenless: PrivateStack, user: str
 ) -> None:
     with httpx.Client(base_url=tokenless.settings.app_url, timeout=60) as app:
         resp = app.post(f"/chat/{user}", json={"role": "user", "content": "hello"})

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from agent_actors.stack.ports import port_is_free
+from devstack.ports import port_is_free
 from tests.integration.make_stack import REPO, make, pids_of, ports_of, stack_env
 
 

@@ -13,19 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent_actors.errors import StackError
-from agent_actors.settings import Settings
-from agent_actors.stack.ports import (
-    ALL_INTERFACES,
-    check_ports_free,
-    port_is_free,
-    private_settings,
-    stack_ports,
-)
-from agent_actors.stack.runtime import ensure_runtime
-from agent_actors.stack.supervisor import Stack
+from devstack.errors import StackError
+from devstack.ports import ALL_INTERFACES, check_ports_free, port_is_free, stack_ports
+from devstack.private import private_settings
+from devstack.runtime import ensure_runtime
+from devstack.settings import DevSettings
+from devstack.supervisor import Stack
 from tests.integration.stack_fixture import RunningStack
-from tests.unit.stack.sockets import (
+from tests.unit.devstack.sockets import (
     TIME_WAIT,
     client_time_wait,
     is_loopback,
@@ -66,7 +61,7 @@ def test_every_socket_of_the_stack_is_on_loopback_but_the_two_health_ports(
     )
 
 
-def placement_binds(settings: Settings) -> bool:
+def placement_binds(settings: DevSettings) -> bool:
     placement = Stack(settings)._placement(ensure_runtime(settings.stack.bin_dir)["placement"])
     placement.start()
     try:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from agent_actors.errors import AgentActorsError, ContentTooLarge, ResponderTimeout, error_for_code
-from agent_actors.settings import Settings
+from agent_actors.settings import LlmSettings, Settings
 
 
 def test_env_names_reach_nested_settings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -31,3 +31,36 @@ def test_domain_errors_round_trip_by_code() -> None:
 def test_an_empty_openai_key_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "")
     assert Settings().llm.api_key is None
+
+
+def test_well_known_names_win_over_the_prefixed_ones_of_their_section(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_MODEL", "well-known")
+    monkeypatch.setenv("AGENT_ACTORS_LLM__MODEL", "prefixed")
+    monkeypatch.setenv("AGENT_ACTORS_LLM__TIMEOUT_S", "3")  # same section, not overridden
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("APP_API_TOKEN", "")  # empty: the prefixed token stays
+    monkeypatch.setenv("AGENT_ACTORS_AUTH__APP_API_TOKEN", "prefixed-token")
+    settings = Settings()
+    assert settings.llm.model == "well-known"
+    assert settings.llm.timeout_s == 3
+    assert settings.llm.base_url == "http://127.0.0.1:9/v1"
+    assert settings.auth.app_api_token is not None
+    assert settings.auth.app_api_token.get_secret_value() == "prefixed-token"
+
+
+def test_what_the_code_passes_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_MODEL", "from-env")
+    assert Settings(llm=LlmSettings(model="given")).llm.model == "given"
+
+
+def test_the_service_has_no_dev_stack_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The stack's variables reach the app's environment (make up exports them): ignored.
+    monkeypatch.setenv("AGENT_ACTORS_STACK__APP_PORT", "8123")
+    monkeypatch.setenv("DAPR_BIN_DIR", "/opt/dapr")
+    fields = set(Settings.model_fields)
+    assert "stack" not in fields
+    assert not {f for f in fields if "openai" in f or "dapr_bin" in f}  # no mirror fields
+    assert "8123" not in repr(Settings())
+    assert "/opt/dapr" not in repr(Settings())

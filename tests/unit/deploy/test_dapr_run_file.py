@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent_actors.settings import DaprSettings, Settings, StackSettings
-from agent_actors.stack.supervisor import Stack
+from agent_actors.settings import DaprSettings
+from devstack.settings import DevSettings, StackSettings
+from devstack.supervisor import Stack
 from tests.integration.stack_fixture import private_settings
 from tests.unit.deploy.manifests import REPO, dapr_cli_dir, dapr_run_file_keys
 
@@ -49,7 +50,7 @@ def test_resources_are_the_components_the_integration_tests_load(app: dict, tmp_
 
 
 def test_same_app_and_ports_as_the_stack(app: dict) -> None:
-    s, d = Settings(), DaprSettings()
+    s, d = DevSettings(), DaprSettings()
     argv = Stack(s)._daprd(Path("/x/daprd")).argv
     assert app["appID"] == d.app_id == _argv_value(argv, "--app-id")
     assert app["appPort"] == s.stack.app_port
@@ -60,14 +61,14 @@ def test_same_app_and_ports_as_the_stack(app: dict) -> None:
 
 def test_app_command_is_the_stacks_app(app: dict) -> None:
     cmd = app["command"]
-    stack_app = Stack(Settings())._app().argv
+    stack_app = Stack(DevSettings())._app().argv
     start = stack_app.index("agent_actors.main:create_app")
     assert cmd[cmd.index("uvicorn") + 1 :] == stack_app[start:]
     assert app["appHealthCheckPath"] == "/healthz"
 
 
 def test_daprd_api_and_control_plane_are_on_loopback_as_in_the_stack(app: dict) -> None:
-    argv = Stack(Settings())._daprd(Path("/x/daprd")).argv
+    argv = Stack(DevSettings())._daprd(Path("/x/daprd")).argv
     assert app["apiListenAddresses"] == _argv_value(argv, "--dapr-listen-addresses") == "127.0.0.1"
     assert app["placementHostAddress"] == _argv_value(argv, "--placement-host-address")
     assert app["schedulerHostAddress"] == _argv_value(argv, "--scheduler-host-address")

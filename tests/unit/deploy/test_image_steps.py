@@ -16,7 +16,7 @@ import dockerfile
 import httpx
 import pytest
 
-from agent_actors.stack.ports import free_ports
+from devstack.ports import free_ports
 from tests.unit.deploy.manifests import REPO
 
 
@@ -87,6 +87,18 @@ def test_image_venv_has_no_dev_or_bench_packages(app_dir: tuple[Path, list[str],
     # Editable: the synced src/ is what runs (Tilt's live_update relies on it).
     pth = "".join(p.read_text() for p in site.glob("*.pth"))
     assert str(app / "src") in pth
+
+
+def test_image_holds_the_service_only(app_dir: tuple[Path, list[str], dict]) -> None:
+    app, _, _ = app_dir
+    assert [p.name for p in (app / "src").iterdir()] == ["agent_actors"]
+    assert not {"devstack", "bench", "tests", "tools"} & {p.name for p in app.iterdir()}
+    # The dev stack's CLI was a console script of the project (agent-actors-stack).
+    assert not [p.name for p in (app / ".venv" / "bin").iterdir() if "stack" in p.name]
+    # Starting processes, building Dapr, installing Redis: the dev stack's, never the service's.
+    code = "\n".join(p.read_text() for p in (app / "src").rglob("*.py"))
+    for word in ("subprocess", "apt-get", "REPO_ROOT"):
+        assert word not in code, word
 
 
 def test_image_command_serves_healthz(app_dir: tuple[Path, list[str], dict]) -> None:

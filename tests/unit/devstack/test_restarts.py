@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from agent_actors.errors import StackError
-from agent_actors.stack.process import ManagedProcess
-from agent_actors.stack.restarts import RestartPolicy, Watchdog, exit_status
+from devstack.errors import StackError
+from devstack.process import ManagedProcess
+from devstack.restarts import RestartPolicy, Watchdog, exit_status
 
 FAST = RestartPolicy(backoff_s=0.05, backoff_max_s=0.2, limit=3, window_s=60)
 
@@ -69,7 +69,7 @@ def test_a_killed_part_is_started_again_and_the_others_keep_running(
     app_pid, old = app.pid, redis.pid
     dog = watch(stack)
     try:
-        with caplog.at_level(logging.INFO, logger="agent_actors.stack"):
+        with caplog.at_level(logging.INFO, logger="devstack"):
             redis.kill()
             took = dog.wait_back("redis", 0, time.monotonic() + 10)
     finally:

@@ -20,14 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from agent_actors.errors import StackError
-from agent_actors.settings import StackSettings
+from devstack.errors import StackError
+from devstack.settings import StackSettings
 
 if TYPE_CHECKING:
-    from agent_actors.stack.process import ManagedProcess
-    from agent_actors.stack.supervisor import Stack
+    from devstack.process import ManagedProcess
+    from devstack.supervisor import Stack
 
-log = logging.getLogger("agent_actors.stack")
+log = logging.getLogger("devstack")
 
 POLL_S = 0.1
 

@@ -5,18 +5,19 @@ from pathlib import Path
 
 import pytest
 
-from agent_actors.errors import StackError
-from agent_actors.settings import DaprSettings, Settings, StackSettings
-from agent_actors.stack.health import actor_runtime_running
-from agent_actors.stack.ports import (
+from agent_actors.settings import DaprSettings
+from devstack.errors import StackError
+from devstack.health import actor_runtime_running
+from devstack.ports import (
     check_ports_free,
     ephemeral_range,
     port_fields,
     port_is_free,
-    private_settings,
     stack_ports,
 )
-from tests.unit.stack.sockets import (
+from devstack.private import private_settings
+from devstack.settings import DevSettings, StackSettings
+from tests.unit.devstack.sockets import (
     TIME_WAIT,
     client_time_wait,
     server_could_bind,
@@ -78,7 +79,7 @@ def test_a_live_listener_is_busy() -> None:
 def test_default_ports_lie_outside_the_ephemeral_range() -> None:
     ephemeral = ephemeral_range()
     assert ephemeral is not None, "no /proc/sys/net/ipv4/ip_local_port_range"
-    defaults = stack_ports(Settings(stack=StackSettings(), dapr=DaprSettings()))
+    defaults = stack_ports(DevSettings(stack=StackSettings(), dapr=DaprSettings()))
     chosen = {n: p for n, p in defaults.items() if n not in WELL_KNOWN}
     assert len(chosen) == len(defaults) - len(WELL_KNOWN)
     inside = {n: p for n, p in chosen.items() if p in ephemeral}

@@ -1,5 +1,6 @@
-"""The README's configuration table, generated from the settings object so they never drift
-(``make docs`` rewrites it; a unit test fails when it is stale)."""
+"""The README's configuration table, generated from the settings so they never drift
+(``make docs`` rewrites it; a unit test fails when it is stale): the service's settings, then
+the dev stack's section (``AGENT_ACTORS_STACK__*``)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from agent_actors.settings import REPO_ROOT, Settings
+from devstack.settings import REPO_ROOT, DevSettings
 
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"
-# Fields that only mirror a nested one under a well-known name (documented on that row).
-MIRRORS = {"app_api_token", "openai_base_url", "openai_api_key", "openai_model", "dapr_bin_dir"}
 
 
 def _default(value: object) -> str:
@@ -29,9 +28,7 @@ def _default(value: object) -> str:
 
 def rows() -> list[str]:
     out = ["| environment variable | default | what it sets |", "|---|---|---|"]
-    for name, field in Settings.model_fields.items():
-        if name in MIRRORS:
-            continue
+    for name, field in DevSettings.model_fields.items():
         section = field.annotation
         if isinstance(section, type) and issubclass(section, BaseModel):
             for sub, subfield in section.model_fields.items():

@@ -19,11 +19,11 @@ import sys
 import time
 from pathlib import Path
 
-from agent_actors.errors import StackError
-from agent_actors.settings import Settings, get_settings
-from agent_actors.stack.supervisor import Stack
+from devstack.errors import StackError
+from devstack.settings import DevSettings, get_settings
+from devstack.supervisor import Stack
 
-log = logging.getLogger("agent_actors.stack")
+log = logging.getLogger("devstack")
 
 
 class RunFiles:
@@ -74,14 +74,14 @@ def _is_ours(pid: int) -> bool:
     except OSError:
         return True  # no /proc: trust the pid file
     return (
-        b"agent_actors.stack" in cmdline
+        b"devstack" in cmdline
         or b"redis-server" in cmdline
         or b"dapr" in cmdline
         or b"uvicorn" in cmdline
     )
 
 
-def urls(settings: Settings) -> str:
+def urls(settings: DevSettings) -> str:
     s, d = settings.stack, settings.dapr
     return (
         f"app      http://{s.app_host}:{s.app_port}  (docs: /docs)\n"
@@ -91,7 +91,7 @@ def urls(settings: Settings) -> str:
     )
 
 
-def cmd_run(settings: Settings, files: RunFiles) -> int:
+def cmd_run(settings: DevSettings, files: RunFiles) -> int:
     other = files.running_pid()
     if other is not None and other != os.getpid():
         print(f"a stack is already running (pid {other}): `make down` stops it.")
@@ -131,7 +131,7 @@ def cmd_run(settings: Settings, files: RunFiles) -> int:
         log.info("stack stopped")
 
 
-def cmd_up(settings: Settings, files: RunFiles) -> int:
+def cmd_up(settings: DevSettings, files: RunFiles) -> int:
     pid = files.running_pid()
     if pid is not None:
         print(
@@ -142,7 +142,7 @@ def cmd_up(settings: Settings, files: RunFiles) -> int:
     files.ready.unlink(missing_ok=True)
     with files.log.open("ab") as out:
         child = subprocess.Popen(
-            [sys.executable, "-m", "agent_actors.stack.cli", "run"],
+            [sys.executable, "-m", "devstack.cli", "run"],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -168,7 +168,7 @@ def _last_error(path: Path) -> str:
     return errors[-1] if errors else f"error: the stack did not start: see {path}"
 
 
-def cmd_down(settings: Settings, files: RunFiles) -> int:
+def cmd_down(settings: DevSettings, files: RunFiles) -> int:
     pid = files.running_pid()
     if pid is None:
         _end_orphans(files)
@@ -195,7 +195,7 @@ def _end_orphans(files: RunFiles) -> None:
     files.parts.unlink(missing_ok=True)
 
 
-def cmd_status(settings: Settings, files: RunFiles) -> int:
+def cmd_status(settings: DevSettings, files: RunFiles) -> int:
     pid = files.running_pid()
     if pid is None:
         print("agent-actors is not running.")
@@ -241,7 +241,7 @@ COMMANDS = {"run": cmd_run, "up": cmd_up, "down": cmd_down, "status": cmd_status
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="agent-actors-stack", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devstack.cli", description=__doc__)
     parser.add_argument("command", choices=sorted(COMMANDS))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

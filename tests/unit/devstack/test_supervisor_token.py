@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent_actors.stack.ports import private_settings
-from agent_actors.stack.supervisor import Stack
+from devstack.private import private_settings
+from devstack.supervisor import Stack
 
 
 def tokens(stack: Stack) -> tuple[str, str]:

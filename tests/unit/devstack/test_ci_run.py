@@ -41,5 +41,11 @@ def test_make_test_installs_what_ci_used_to() -> None:
         check=True,
         timeout=60,
     )
-    for step in ("pip install", "tools/dapr/build.sh", "stack.redis", "tools/k8s/build-tools.sh"):
+    for step in (
+        "pip install",
+        "tools/dapr/build.sh",
+        "devstack.redis",
+        "apt-get install -y -qq chromium",
+        "tools/k8s/build-tools.sh",
+    ):
         assert step in dry.stdout, dry.stdout

@@ -5,11 +5,11 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from agent_actors.errors import StackError
-from agent_actors.settings import Settings
+from devstack.errors import StackError
+from devstack.settings import DevSettings, StackSettings
 
 
-def stack_ports(settings: Settings) -> dict[str, int]:
+def stack_ports(settings: DevSettings) -> dict[str, int]:
     """Every port the stack listens on, named for the message a clash produces."""
     s, d = settings.stack, settings.dapr
     return {
@@ -65,7 +65,7 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 ALL_INTERFACES = {"placement healthz", "scheduler healthz"}
 
 
-def check_ports_free(settings: Settings) -> None:
+def check_ports_free(settings: DevSettings) -> None:
     ports = stack_ports(settings)
     seen: dict[int, str] = {}
     for name, port in ports.items():
@@ -90,7 +90,7 @@ def _hint(port: int) -> str:
 
 
 def free_ports(count: int) -> list[int]:
-    """Ports the kernel hands out now (for tests that need a private set)."""
+    """Ports the kernel hands out now (for a private stack, see private.py)."""
     socks = []
     try:
         for _ in range(count):
@@ -104,18 +104,5 @@ def free_ports(count: int) -> list[int]:
 
 
 def port_fields() -> list[str]:
-    from agent_actors.settings import StackSettings
-
+    """The stack's own port settings (daprd's HTTP and gRPC ports are the service's)."""
     return [name for name in StackSettings.model_fields if name.endswith("_port")]
-
-
-def private_settings(run_dir: Path, app_api_token: str | None = None) -> Settings:
-    """Settings for a stack of its own (tests, benchmarks): every port free now, its own run
-    folder, so it never collides with a user's `make up` or with another private stack."""
-    from agent_actors.settings import DaprSettings, StackSettings
-
-    names = port_fields()
-    ports = free_ports(len(names) + 2)
-    stack = StackSettings(**dict(zip(names, ports, strict=False)), run_dir=run_dir)
-    dapr = DaprSettings(http_port=ports[-2], grpc_port=ports[-1])
-    return Settings(stack=stack, dapr=dapr, app_api_token=app_api_token)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent_actors.errors import StackError
+from devstack.errors import StackError
 
 
 @dataclass

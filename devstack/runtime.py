@@ -6,8 +6,8 @@ import logging
 import subprocess
 from pathlib import Path
 
-from agent_actors.errors import StackError
-from agent_actors.settings import REPO_ROOT
+from devstack.errors import StackError
+from devstack.settings import REPO_ROOT
 
 log = logging.getLogger(__name__)
 

@@ -12,14 +12,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from agent_actors.errors import StackError
-from agent_actors.settings import Settings
-from agent_actors.stack import health
-from agent_actors.stack.ports import check_ports_free
-from agent_actors.stack.process import ManagedProcess
-from agent_actors.stack.redis import ensure_redis_server
-from agent_actors.stack.restarts import RestartPolicy, Watchdog
-from agent_actors.stack.runtime import ensure_runtime
+from devstack import health
+from devstack.errors import StackError
+from devstack.ports import check_ports_free
+from devstack.process import ManagedProcess
+from devstack.redis import ensure_redis_server
+from devstack.restarts import RestartPolicy, Watchdog
+from devstack.runtime import ensure_runtime
+from devstack.settings import DevSettings
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ LOCAL_CONFIG = Path(__file__).with_name("daprd-local.yaml")
 class Stack:
     def __init__(
         self,
-        settings: Settings,
+        settings: DevSettings,
         *,
         with_app: bool = True,
         app_env: dict[str, str] | None = None,

@@ -8,8 +8,8 @@ import shutil
 import subprocess
 import sys
 
-from agent_actors.errors import StackError
-from agent_actors.settings import get_settings
+from devstack.errors import StackError
+from devstack.settings import get_settings
 
 log = logging.getLogger(__name__)
 

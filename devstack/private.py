@@ -1,0 +1,94 @@
+"""A private real stack for the integration tests and the benchmarks: every port free now, its
+own run folder (so its own Redis data), and always stopped after, by pid. It never collides
+with a user's `make up` (8000, 3500, 6379, ...) nor with another private stack."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from agent_actors.settings import DaprSettings
+from devstack.ports import free_ports, port_fields
+from devstack.settings import DevSettings, StackSettings
+from devstack.supervisor import Stack
+
+
+def private_settings(
+    run_dir: Path, app_api_token: str | None = None, **limits: object
+) -> DevSettings:
+    """Settings for a stack of its own: each of the stack's ports and daprd's HTTP and gRPC
+    ports free now, ``run_dir`` for its data and logs; ``limits`` set ``Settings.limits``
+    fields (``private_stack`` hands them to the app too)."""
+    names = port_fields()
+    ports = free_ports(len(names) + 2)
+    stack = StackSettings(**dict(zip(names, ports, strict=False)), run_dir=run_dir)
+    dapr = DaprSettings(http_port=ports[-2], grpc_port=ports[-1])
+    settings = DevSettings(stack=stack, dapr=dapr)
+    if app_api_token is not None:
+        settings.auth.app_api_token = SecretStr(app_api_token)
+    for name, value in limits.items():
+        setattr(settings.limits, name, value)
+    return settings
+
+
+def limits_env(limits: Mapping[str, object]) -> dict[str, str]:
+    """``Settings.limits`` fields as the app process reads them."""
+    return {f"AGENT_ACTORS_LIMITS__{k.upper()}": str(v) for k, v in limits.items()}
+
+
+@dataclass
+class PrivateStack:
+    stack: Stack
+    settings: DevSettings
+
+    @property
+    def app_url(self) -> str:
+        return self.settings.app_url
+
+    @property
+    def daprd_url(self) -> str:
+        return self.settings.daprd_url
+
+    @property
+    def app_port(self) -> int:
+        return self.settings.stack.app_port
+
+    @property
+    def daprd_port(self) -> int:
+        return self.settings.dapr.http_port
+
+    @property
+    def redis_port(self) -> int:
+        return self.settings.stack.redis_port
+
+    def pids(self) -> dict[str, int]:
+        return {p.name: p.pid for p in self.stack.processes if p.pid is not None}
+
+
+@contextmanager
+def private_stack(
+    run_dir: Path,
+    *,
+    app_api_token: str | None = None,
+    app_env: Mapping[str, str] | None = None,
+    components_dir: Path | None = None,
+    limits: Mapping[str, object] | None = None,
+) -> Iterator[PrivateStack]:
+    """Start a private stack and stop it on exit. ``app_env`` goes to the app process (e.g.
+    ``OPENAI_BASE_URL``), ``components_dir`` replaces components/ for daprd, ``limits`` set
+    ``Settings.limits`` fields for the app and in the yielded settings; no ``app_api_token``:
+    the stack makes one of its own (supervisor.py)."""
+    limits = dict(limits or {})
+    settings = private_settings(run_dir, app_api_token, **limits)
+    if components_dir is not None:
+        settings.stack.components_dir = components_dir
+    stack = Stack(settings, app_env={**limits_env(limits), **(app_env or {})})
+    try:
+        stack.start()  # on failure it has stopped what it started
+        yield PrivateStack(stack, settings)
+    finally:
+        stack.stop()

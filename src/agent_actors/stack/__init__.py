@@ -1,1 +1,0 @@
-"""The local stack: Redis, placement, scheduler, daprd and the app, supervised as one."""
