@@ -7,8 +7,16 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 UV ?= uv
 PY := $(UV) run --frozen python
 export UV_LINK_MODE ?= copy
+# `make run REPLICAS=2`: that many app+daprd pairs (the same as AGENT_ACTORS_STACK__REPLICAS).
+ifdef REPLICAS
+export AGENT_ACTORS_STACK__REPLICAS := $(REPLICAS)
+endif
+# `make run TRACING=1`: traces to a local Jaeger (docs/observability.md).
+ifneq ($(filter 1 true yes,$(TRACING)),)
+export AGENT_ACTORS_TRACING__ENABLED := true
+endif
 
-.PHONY: help uv setup runtime redis chromium tilt tools run up down status test test-unit \
+.PHONY: help uv setup runtime redis chromium tilt jaeger trace tools run up down status test test-unit \
 	test-integration lint format docs bench clean
 
 help: ## this list
@@ -52,13 +60,19 @@ chromium: ## Debian's chromium for the inspector's browser test (apt-get as root
 	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 	@[ -x $(CHROMIUM) ] || { echo "error: $(CHROMIUM) is still missing after apt-get"; exit 1; }
 
-tools: setup runtime redis chromium tilt ## everything the tests need: venv, Dapr runtime, redis-server, Chromium, Tilt
+jaeger: ## build (or find) the pinned Jaeger, the trace backend (JAEGER=<path>: that one)
+	@bash tools/jaeger/build.sh >/dev/null
 
-run: setup ## the whole stack in the foreground; Ctrl-C stops everything
+tools: setup runtime redis chromium tilt jaeger ## everything the tests need: venv, Dapr runtime, redis-server, Chromium, Tilt, Jaeger
+
+run: setup ## the whole stack in the foreground (REPLICAS=N: N app+daprd pairs; TRACING=1: + Jaeger); Ctrl-C stops everything
 	$(PY) -m devstack.cli run
 
 up: setup ## the same stack in the background; returns when app and daprd are ready
 	$(PY) -m devstack.cli up
+
+trace: setup ## the newest turn's trace in the running stack's Jaeger as a waterfall PNG (ID=<trace id>)
+	$(PY) -m devstack.traceview $(if $(ID),--trace-id $(ID),)
 
 down: setup ## stop what `make up` started
 	$(PY) -m devstack.cli down
@@ -72,7 +86,7 @@ test: tools ## unit + integration tests (integration: real daprd, placement, sch
 test-unit: setup tilt ## unit tests only (no sidecar; the deploy tests run Tilt)
 	$(UV) run --frozen pytest tests/unit
 
-test-integration: setup runtime redis chromium ## integration tests only
+test-integration: setup runtime redis chromium jaeger ## integration tests only
 	$(UV) run --frozen pytest tests/integration
 
 lint: setup ## ruff (lint + format check), mypy, and the layers contract (import-linter)
@@ -88,7 +102,7 @@ format: setup ## apply ruff's fixes and formatting
 docs: setup ## regenerate README's configuration table from the settings (service + devstack)
 	$(PY) -m devstack.settings_doc
 
-bench: setup runtime ## benchmarks on private real stacks (quick, <= 5 min; FULL=1: the full profile) -> docs/BENCHMARKS.md
+bench: setup runtime ## benchmarks on private real stacks (quick, ~5 min; FULL=1: the full profile, ~40 min) -> docs/BENCHMARKS.md
 	$(PY) -m bench $(if $(FULL),--full,)
 
 clean: ## remove the run folder (logs, Redis and scheduler data of `make run`)

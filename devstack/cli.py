@@ -19,7 +19,9 @@ import sys
 import time
 from pathlib import Path
 
+from devstack import jaeger
 from devstack.errors import StackError
+from devstack.pairs import default_pairs
 from devstack.settings import DevSettings, get_settings
 from devstack.supervisor import Stack
 
@@ -82,13 +84,18 @@ def _is_ours(pid: int) -> bool:
 
 
 def urls(settings: DevSettings) -> str:
-    s, d = settings.stack, settings.dapr
-    return (
-        f"app      http://{s.app_host}:{s.app_port}  (docs: /docs)\n"
-        f"daprd    http://127.0.0.1:{d.http_port}/v1.0/metadata\n"
-        f"redis    127.0.0.1:{s.redis_port}\n"
-        f"logs     {s.run_dir / 'logs'}"
-    )
+    s = settings.stack
+    lines = []
+    for pair in default_pairs(settings):
+        n = f" {pair.index}" if s.replicas > 1 else ""
+        lines.append(f"app{n:<5} http://{s.app_host}:{pair.app}  (docs: /docs)")
+        lines.append(f"daprd{n:<3} http://127.0.0.1:{pair.http}/v1.0/metadata")
+    lines.append(f"redis    127.0.0.1:{s.redis_port}")
+    if settings.tracing.enabled:
+        lines.append(f"jaeger   {jaeger.traces_url(settings)}")
+        lines.append("         (`make trace`: the newest turn's trace as a waterfall PNG)")
+    lines.append(f"logs     {s.run_dir / 'logs'}")
+    return "\n".join(lines)
 
 
 def cmd_run(settings: DevSettings, files: RunFiles) -> int:

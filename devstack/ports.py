@@ -6,13 +6,14 @@ import socket
 from pathlib import Path
 
 from devstack.errors import StackError
+from devstack.pairs import PairPorts, default_pairs
 from devstack.settings import DevSettings, StackSettings
 
 
-def stack_ports(settings: DevSettings) -> dict[str, int]:
+def stack_ports(settings: DevSettings, pairs: list[PairPorts] | None = None) -> dict[str, int]:
     """Every port the stack listens on, named for the message a clash produces."""
-    s, d = settings.stack, settings.dapr
-    return {
+    s = settings.stack
+    shared = {
         "Redis": s.redis_port,
         "placement": s.placement_port,
         "placement raft": s.placement_raft_port,
@@ -23,13 +24,14 @@ def stack_ports(settings: DevSettings) -> dict[str, int]:
         "scheduler etcd peer": s.scheduler_etcd_peer_port,
         "scheduler healthz": s.scheduler_healthz_port,
         "scheduler metrics": s.scheduler_metrics_port,
-        "daprd HTTP": d.http_port,
-        "daprd gRPC": d.grpc_port,
-        "daprd internal gRPC": s.daprd_internal_grpc_port,
-        "daprd metrics": s.daprd_metrics_port,
-        "daprd profile": s.daprd_profile_port,
-        "app": s.app_port,
     }
+    if settings.tracing.enabled:
+        shared["Jaeger OTLP"] = s.jaeger_otlp_port
+        shared["Jaeger query"] = s.jaeger_query_port
+        shared["Jaeger query gRPC"] = s.jaeger_query_grpc_port
+    for pair in pairs if pairs is not None else default_pairs(settings):
+        shared.update(pair.ports())
+    return shared
 
 
 EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
@@ -65,8 +67,8 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 ALL_INTERFACES = {"placement healthz", "scheduler healthz"}
 
 
-def check_ports_free(settings: DevSettings) -> None:
-    ports = stack_ports(settings)
+def check_ports_free(settings: DevSettings, pairs: list[PairPorts] | None = None) -> None:
+    ports = stack_ports(settings, pairs)
     seen: dict[int, str] = {}
     for name, port in ports.items():
         if port in seen:

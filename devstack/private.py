@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from agent_actors.settings import DaprSettings
+from devstack.pairs import PairPorts, first_pair
 from devstack.ports import free_ports, port_fields
 from devstack.settings import DevSettings, StackSettings
 from devstack.supervisor import Stack
@@ -40,6 +41,14 @@ def limits_env(limits: Mapping[str, object]) -> dict[str, str]:
     return {f"AGENT_ACTORS_LIMITS__{k.upper()}": str(v) for k, v in limits.items()}
 
 
+def private_pairs(settings: DevSettings) -> list[PairPorts]:
+    """Pair 0 on the settings' ports, every further pair on ports free now."""
+    pairs = [first_pair(settings)]
+    for index in range(1, settings.stack.replicas):
+        pairs.append(PairPorts(index, *free_ports(6)))
+    return pairs
+
+
 @dataclass
 class PrivateStack:
     stack: Stack
@@ -65,6 +74,10 @@ class PrivateStack:
     def redis_port(self) -> int:
         return self.settings.stack.redis_port
 
+    @property
+    def pairs(self) -> list[PairPorts]:
+        return self.stack.pairs
+
     def pids(self) -> dict[str, int]:
         return {p.name: p.pid for p in self.stack.processes if p.pid is not None}
 
@@ -77,16 +90,26 @@ def private_stack(
     app_env: Mapping[str, str] | None = None,
     components_dir: Path | None = None,
     limits: Mapping[str, object] | None = None,
+    replicas: int = 1,
+    stack_options: Mapping[str, object] | None = None,
+    tracing: bool = False,
 ) -> Iterator[PrivateStack]:
     """Start a private stack and stop it on exit. ``app_env`` goes to the app process (e.g.
     ``OPENAI_BASE_URL``), ``components_dir`` replaces components/ for daprd, ``limits`` set
     ``Settings.limits`` fields for the app and in the yielded settings; no ``app_api_token``:
-    the stack makes one of its own (supervisor.py)."""
+    the stack makes one of its own (supervisor.py); ``tracing``: a Jaeger of its own too, and
+    daprd and the app sending it their spans (devstack/jaeger.py)."""
     limits = dict(limits or {})
     settings = private_settings(run_dir, app_api_token, **limits)
     if components_dir is not None:
         settings.stack.components_dir = components_dir
-    stack = Stack(settings, app_env={**limits_env(limits), **(app_env or {})})
+    settings.stack.replicas = replicas
+    settings.tracing.enabled = tracing
+    for name, value in (stack_options or {}).items():
+        setattr(settings.stack, name, value)
+    stack = Stack(
+        settings, app_env={**limits_env(limits), **(app_env or {})}, pairs=private_pairs(settings)
+    )
     try:
         stack.start()  # on failure it has stopped what it started
         yield PrivateStack(stack, settings)

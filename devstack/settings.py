@@ -44,6 +44,11 @@ class StackSettings(BaseModel):
     scheduler_healthz_port: int = Field(28081, description="scheduler healthz port")
     scheduler_metrics_port: int = Field(29092, description="scheduler metrics port")
     daprd_profile_port: int = Field(27777, description="daprd profiling port (off unless enabled)")
+    jaeger_otlp_port: int = Field(
+        4318, description="Jaeger's OTLP/HTTP receiver (tracing on: `make run TRACING=1`)"
+    )
+    jaeger_query_port: int = Field(16686, description="Jaeger's query API and UI (tracing on)")
+    jaeger_query_grpc_port: int = Field(16685, description="Jaeger's query gRPC API (tracing on)")
     components_dir: Path = Field(REPO_ROOT / "components", description="daprd --resources-path")
     config_file: Path = Field(
         REPO_ROOT / "components" / "config.yaml", description="daprd --config"
@@ -67,6 +72,13 @@ class StackSettings(BaseModel):
         "(1: stop at the first exit, restart nothing)",
     )
     restart_window_s: float = Field(60.0, gt=0, description="the restart window")
+    replicas: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="app+daprd pairs (`make run REPLICAS=N`); pair i listens on "
+        "pair 0's ports + 100*i (app 8100, daprd 3600/50101, ...)",
+    )
 
 
 class DevSettings(Settings):

@@ -12,8 +12,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from devstack import health
+from devstack import health, jaeger
 from devstack.errors import StackError
+from devstack.pairs import PairPorts, default_pairs, kind_of, process_index
 from devstack.ports import check_ports_free
 from devstack.process import ManagedProcess
 from devstack.redis import ensure_redis_server
@@ -35,8 +36,10 @@ class Stack:
         with_app: bool = True,
         app_env: dict[str, str] | None = None,
         on_change: Callable[[], None] | None = None,
+        pairs: list[PairPorts] | None = None,
     ) -> None:
         self.settings = settings
+        self.pairs = pairs if pairs is not None else default_pairs(settings)
         self.with_app = with_app
         # Called (from the watchdog's thread) whenever a part exits, restarts or is ready.
         self.on_change = on_change
@@ -58,17 +61,21 @@ class Stack:
 
     def start(self) -> None:
         """Start everything, or raise StackError having stopped whatever did start."""
-        check_ports_free(self.settings)
+        check_ports_free(self.settings, self.pairs)
         redis_server = ensure_redis_server(self.settings.stack.redis_server)
         bins = ensure_runtime(self.settings.stack.bin_dir)
         plan = [
             self._redis(redis_server),
             self._placement(bins["placement"]),
             self._scheduler(bins["scheduler"]),
-            self._daprd(bins["daprd"]),
         ]
-        if self.with_app:
-            plan.append(self._app())
+        if self.settings.tracing.enabled:  # first: it receives from the first span on
+            binary = jaeger.ensure_jaeger()
+            plan.insert(0, jaeger.jaeger_process(self.settings, binary, self._log("jaeger")))
+        for pair in self.pairs:
+            plan.append(self._daprd(bins["daprd"], pair))
+            if self.with_app:
+                plan.append(self._app(pair))
         try:
             for proc in plan:
                 self._launch(proc)
@@ -84,15 +91,19 @@ class Stack:
         proc.start()
         self.processes.append(proc)
         # daprd only turns healthy once the app answers, so its readiness waits below.
-        if proc.name != "daprd" or not self.with_app:
+        if kind_of(proc.name) != "daprd" or not self.with_app:
             proc.wait_ready(start + self.settings.stack.ready_timeout_s)
-        if proc.name == "app":
-            self.daprd.wait_ready(start + self.settings.stack.ready_timeout_s)
+        if kind_of(proc.name) == "app":
+            self.daprd_of(proc.name).wait_ready(start + self.settings.stack.ready_timeout_s)
         log.info("%s ready in %.1fs (pid %s)", proc.name, time.monotonic() - start, proc.pid)
 
     @property
     def daprd(self) -> ManagedProcess:
         return next(p for p in self.processes if p.name == "daprd")
+
+    def daprd_of(self, name: str) -> ManagedProcess:
+        """The daprd of the pair that process ``name`` belongs to."""
+        return self.process("daprd" + self.pairs[process_index(name)].suffix)
 
     def process(self, name: str) -> ManagedProcess:
         return next(p for p in self.processes if p.name == name)
@@ -109,10 +120,10 @@ class Stack:
             with self.lock:  # the watchdog sees the new process, never the gap
                 proc.kill() if crash else proc.stop()
                 proc.start()
-            if name != "daprd" or not self.with_app:
+            if kind_of(name) != "daprd" or not self.with_app:
                 proc.wait_ready(deadline)
-        if name in ("daprd", "app") and self.with_app:
-            self.daprd.wait_ready(deadline)
+        if kind_of(name) in ("daprd", "app") and self.with_app:
+            self.daprd_of(name).wait_ready(deadline)
         log.info("%s restarted in %.1fs (pid %s)", name, time.monotonic() - start, proc.pid)
 
     def crash(self, name: str) -> float:
@@ -229,7 +240,7 @@ class Stack:
             "scheduler", argv, self._log("scheduler"), lambda: health.http_ok(url)
         )
 
-    def _daprd(self, binary: Path) -> ManagedProcess:
+    def _daprd(self, binary: Path, pair: PairPorts) -> ManagedProcess:
         s, d = self.settings.stack, self.settings.dapr
         argv = [
             str(binary),
@@ -238,27 +249,27 @@ class Stack:
             "--mode",
             "standalone",
             "--app-port",
-            str(s.app_port),
+            str(pair.app),
             "--app-channel-address",
             s.app_host,
             "--app-protocol",
             "http",
             "--dapr-http-port",
-            str(d.http_port),
+            str(pair.http),
             "--dapr-grpc-port",
-            str(d.grpc_port),
+            str(pair.grpc),
             "--dapr-internal-grpc-port",
-            str(s.daprd_internal_grpc_port),
+            str(pair.internal_grpc),
             "--dapr-listen-addresses",
             "127.0.0.1",
             "--metrics-port",
-            str(s.daprd_metrics_port),
+            str(pair.metrics),
             "--metrics-listen-address",
             "127.0.0.1",
             "--dapr-internal-grpc-listen-address",
             "127.0.0.1",
             "--profile-port",
-            str(s.daprd_profile_port),
+            str(pair.profile),
             "--placement-host-address",
             f"127.0.0.1:{s.placement_port}",
             "--scheduler-host-address",
@@ -269,12 +280,14 @@ class Stack:
             str(s.config_file),
             "--config",
             str(LOCAL_CONFIG),
+            *self._tracing_config(),
             "--log-level",
             s.log_level,
         ]
         env = self._dapr_env()
+        name = "daprd" + pair.suffix
         return ManagedProcess(
-            "daprd", argv, self._log("daprd"), lambda: health.daprd_ready(d.http_port), env
+            name, argv, self._log(name), lambda: health.daprd_ready(pair.http), env
         )
 
     def _dapr_env(self) -> dict[str, str]:
@@ -284,10 +297,16 @@ class Stack:
             # components/*.yaml read the Redis address with envRef.
             "REDIS_HOST": f"127.0.0.1:{self.settings.stack.redis_port}",
             "APP_API_TOKEN": self.app_token,
+            **(jaeger.daprd_env(self.settings) if self.settings.tracing.enabled else {}),
         }
 
-    def _app(self) -> ManagedProcess:
-        s, d = self.settings.stack, self.settings.dapr
+    def _tracing_config(self) -> list[str]:
+        if not self.settings.tracing.enabled:
+            return []
+        return ["--config", str(jaeger.daprd_config(self.settings))]
+
+    def _app(self, pair: PairPorts) -> ManagedProcess:
+        s = self.settings.stack
         argv = [
             sys.executable,
             "-m",
@@ -297,7 +316,7 @@ class Stack:
             "--host",
             s.app_host,
             "--port",
-            str(s.app_port),
+            str(pair.app),
             "--no-access-log",
             # daprd keeps connections to the app open longer than uvicorn's 5 s default; a
             # connection closed just as daprd reuses it fails that actor call.
@@ -305,10 +324,15 @@ class Stack:
             "120",
         ]
         env = {
-            "AGENT_ACTORS_DAPR__HTTP_PORT": str(d.http_port),
-            "AGENT_ACTORS_DAPR__GRPC_PORT": str(d.grpc_port),
+            "AGENT_ACTORS_DAPR__HTTP_PORT": str(pair.http),
+            "AGENT_ACTORS_DAPR__GRPC_PORT": str(pair.grpc),
+            **(jaeger.app_env(self.settings) if self.settings.tracing.enabled else {}),
             **self.app_env,
             "APP_API_TOKEN": self.app_token,
         }
-        url = f"http://{s.app_host}:{s.app_port}/healthz"
-        return ManagedProcess("app", argv, self._log("app"), lambda: health.http_ok(url), env)
+        if len(self.pairs) > 1:
+            # A stream's ResponseAgent may run in another pair's app: tokens come over Redis.
+            env["AGENT_ACTORS_STREAMS__RELAY_URL"] = f"redis://127.0.0.1:{s.redis_port}"
+        url = f"http://{s.app_host}:{pair.app}/healthz"
+        name = "app" + pair.suffix
+        return ManagedProcess(name, argv, self._log(name), lambda: health.http_ok(url), env)

@@ -7,16 +7,18 @@ from contextlib import asynccontextmanager
 
 from dapr.actor import ActorId
 from dapr.actor.runtime.context import ActorRuntimeContext
+from dapr.actor.runtime.runtime import ActorRuntime
 from dapr.ext.fastapi import DaprActor
 from fastapi import FastAPI
 
-from agent_actors import logs
+from agent_actors import logs, tracing
 from agent_actors.actors.bench_actor import BenchActor
 from agent_actors.actors.chat_agent import ChatAgent
 from agent_actors.actors.client import PooledActorClient, ProxyFactory
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.memory_agent import MemoryAgentActor
 from agent_actors.actors.response_agent import ResponseAgent
+from agent_actors.actors.runtime_config import runtime_config
 from agent_actors.actors.serializer import SERIALIZER
 from agent_actors.api import (
     auth,
@@ -24,18 +26,23 @@ from agent_actors.api import (
     calls,
     chat,
     errors,
+    inspector,
     memory,
+    prometheus,
+    runtime,
     schemas,
     stream,
     subscription,
     views,
 )
 from agent_actors.api.auth import SidecarTokenMiddleware
+from agent_actors.api.sidecar_watch import SidecarWatch
 from agent_actors.errors import Misconfigured
 from agent_actors.events.dead_letters import dapr_dead_letters
 from agent_actors.events.publisher import DaprPublisher, Publisher
 from agent_actors.llm.factory import build_responder
 from agent_actors.llm.responder import Responder
+from agent_actors.llm.streams import STREAMS
 from agent_actors.settings import Settings, get_settings
 from agent_actors.sidecar import Sidecar
 
@@ -56,10 +63,11 @@ def create_app(
         # uvicorn --factory prints a traceback for any other exception; this prints the sentence
         # alone and exits with status 1.
         raise SystemExit(exc.message) from exc
+    tracer_provider = tracing.configure(settings.tracing, settings.dapr.app_id)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        sidecar = Sidecar(settings.dapr)
+        sidecar = Sidecar(settings.dapr, tracing.sidecar_trace_configs(tracer_provider))
         await sidecar.start()
         try:
             client = PooledActorClient(sidecar)
@@ -72,6 +80,7 @@ def create_app(
                 dead_letters=dapr_dead_letters(sidecar, settings),
             )
             app.state.deps = deps
+            app.state.sidecar = sidecar
             for actor_cls in actor_types(settings):
                 await dapr_actor.register_actor(
                     actor_cls,
@@ -82,20 +91,26 @@ def create_app(
                     message_serializer=SERIALIZER,
                     state_serializer=SERIALIZER,
                 )
+            if settings.streams.relay_url:
+                await STREAMS.start_relay(settings.streams.relay_url)
             yield
+            await STREAMS.stop_relay()
             closer = getattr(deps.responder, "aclose", None)
             if closer is not None:
                 await closer()
         finally:
             await sidecar.close()
+            tracing.shutdown(tracer_provider)
 
     app = FastAPI(
         title="agent-actors",
         description="AI chat agents as Dapr virtual actors",
         lifespan=lifespan,
+        responses=errors.responses(500),
     )
     app.state.settings = settings
     app.state.subscription_stats = schemas.SubscriptionStats()
+    ActorRuntime.set_actor_config(runtime_config(settings.actors))
     dapr_actor = DaprActor(app)
     app.include_router(chat.router)
     app.include_router(views.router)
@@ -104,11 +119,19 @@ def create_app(
     app.include_router(cache.router)
     app.include_router(subscription.router)
     app.include_router(memory.router)
+    app.include_router(runtime.router)
+    app.include_router(prometheus.router)
+    app.include_router(inspector.router)
+    auth.hide_sidecar_routes(app)
     errors.install(app)
+    token = settings.auth.app_api_token
+    app.add_middleware(SidecarWatch, token=None if token is None else token.get_secret_value())
     if settings.auth.app_api_token is not None:
         app.add_middleware(
             SidecarTokenMiddleware, token=settings.auth.app_api_token.get_secret_value()
         )
+    if tracer_provider is not None:
+        tracing.instrument_app(app, tracer_provider)
     return app
 
 

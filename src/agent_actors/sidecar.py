@@ -21,14 +21,20 @@ class SidecarUnreachable(Exception):
 
 
 class Sidecar:
-    def __init__(self, dapr: DaprSettings) -> None:
+    def __init__(
+        self, dapr: DaprSettings, trace_configs: list[aiohttp.TraceConfig] | None = None
+    ) -> None:
         self._base = f"http://{dapr.host}:{dapr.http_port}"
         self._timeout = aiohttp.ClientTimeout(total=dapr.actor_call_timeout_s, sock_connect=5)
+        # Tracing's client spans and `traceparent` (tracing.sidecar_trace_configs); none when off.
+        self._trace_configs = trace_configs or []
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30)
-        self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=self._timeout, trace_configs=self._trace_configs
+        )
 
     async def close(self) -> None:
         if self._session is not None:

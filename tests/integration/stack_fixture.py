@@ -36,11 +36,13 @@ def start_stack(
     run_dir: Path,
     extra_env: dict[str, str] | None = None,
     components_dir: Path | None = None,
+    replicas: int = 1,
+    stack_options: dict[str, object] | None = None,
     **limits: object,
 ) -> Iterator[RunningStack]:
     """Start a private stack; ``extra_env`` goes to the app process (e.g. OPENAI_BASE_URL),
     ``components_dir`` replaces components/ for daprd, ``limits`` override ``Settings.limits``
-    fields for the app."""
+    fields for the app; ``replicas`` app+daprd pairs (``app``/``daprd`` talk to pair 0)."""
     with (
         private_stack(
             run_dir,
@@ -48,6 +50,8 @@ def start_stack(
             app_env=extra_env,
             components_dir=components_dir,
             limits={**TEST_LIMITS, **limits},
+            replicas=replicas,
+            stack_options=stack_options,
         ) as running,
         httpx.Client(base_url=running.app_url, timeout=60) as app,
         httpx.Client(base_url=running.daprd_url, timeout=60) as daprd,

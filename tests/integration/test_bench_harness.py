@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agent_actors.settings import REPO_ROOT
+from devstack.settings import REPO_ROOT
 
 W1_KEYS = {"turns_per_s", "p50_ms", "p95_ms", "p99_ms", "memory_lag_p50_ms"}
 

@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 import redis
 
-from agent_actors.settings import REPO_ROOT
+from devstack.settings import REPO_ROOT
 from tests.integration.fault_load import Audit, LoadRun, LogMark, audit_user, full_history, run_load
 from tests.integration.stack_fixture import RunningStack, start_stack
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from agent_actors.api.auth import NO_APP_TOKEN
-from agent_actors.stack.ports import free_ports
+from devstack.ports import free_ports
 from tests.integration.chat_client import history
 from tests.integration.stack_fixture import TEST_TOKEN, RunningStack, start_stack
 

@@ -24,7 +24,7 @@ import pytest
 import redis
 import yaml
 
-from agent_actors.settings import REPO_ROOT
+from devstack.settings import REPO_ROOT
 from tests.integration.chat_client import chat, eventually, history, memory
 from tests.integration.stack_fixture import (
     TEST_TOKEN,

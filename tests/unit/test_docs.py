@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agent_actors.settings import REPO_ROOT
-from agent_actors.settings_doc import render
+from devstack.settings import REPO_ROOT
+from devstack.settings_doc import render
 
 
 def test_readme_configuration_table_matches_the_settings() -> None:
@@ -18,6 +18,14 @@ def test_readme_links_resolve() -> None:
         "docs/llm.md",
         "docs/kubernetes.md",
         "docs/BENCHMARKS.md",
+        "docs/inspector.md",
     ):
         assert f"]({target})" in readme
         assert (REPO_ROOT / target).exists(), target
+
+
+def test_the_inspector_guide_shows_the_browser_tests_screenshot() -> None:
+    guide = (REPO_ROOT / "docs" / "inspector.md").read_text()
+    assert "](inspector.png)" in guide
+    png = (REPO_ROOT / "docs" / "inspector.png").read_bytes()
+    assert png.startswith(b"\x89PNG")

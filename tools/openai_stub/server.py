@@ -204,16 +204,25 @@ async def stream_answer(
     if answer.tool:
         name, arguments = answer.tool
         half = len(arguments) // 2
-        first = {"index": 0, "id": "call_stub_1", "type": "function",
-                 "function": {"name": name, "arguments": arguments[:half]}}  # fmt: skip
+        first = {
+            "index": 0,
+            "id": "call_stub_1",
+            "type": "function",
+            "function": {"name": name, "arguments": arguments[:half]},
+        }
         yield chunk(model, {"tool_calls": [first]})
         rest = {"index": 0, "function": {"arguments": arguments[half:]}}
         yield chunk(model, {"tool_calls": [rest]})
     yield chunk(model, {}, "tool_calls" if answer.tool else "stop")
     if with_usage:
-        body = {"id": "chatcmpl-stub", "object": "chat.completion.chunk", "model": model,
-                "created": int(time.time()), "choices": [],
-                "usage": usage(prompt_tokens, len(pieces) + (1 if answer.tool else 0))}  # fmt: skip
+        body = {
+            "id": "chatcmpl-stub",
+            "object": "chat.completion.chunk",
+            "model": model,
+            "created": int(time.time()),
+            "choices": [],
+            "usage": usage(prompt_tokens, len(pieces) + (1 if answer.tool else 0)),
+        }
         yield f"data: {json.dumps(body)}\n\n"
     yield "data: [DONE]\n\n"
 
@@ -335,9 +344,12 @@ class StubServer:
         self._sock.bind(("127.0.0.1", port))
         self.port: int = self._sock.getsockname()[1]
         config = uvicorn.Config(
-            build_app(self.state), log_level="warning", lifespan="off", ws="none",
+            build_app(self.state),
+            log_level="warning",
+            lifespan="off",
+            ws="none",
             timeout_graceful_shutdown=1,
-        )  # fmt: skip
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="openai-stub", daemon=True)
 

@@ -18,6 +18,7 @@ from typing import Any
 from dapr.actor import Actor, ActorId, Remindable
 from dapr.actor.runtime.context import ActorRuntimeContext
 
+from agent_actors import logs, metrics
 from agent_actors.actors.boundary import actor_method
 from agent_actors.actors.cache import BoundedStateCache, cached_value
 from agent_actors.actors.clients import ResponseAgentClient
@@ -87,6 +88,7 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
             if done is not None:
                 return done.model_dump()
         seq = meta.turns + 1
+        logs.bind(user=self._user, seq=seq)
         recent = await self._history.tail(meta, self._deps.settings.limits.prompt_history)
         log.info("turn user=%s seq=%d: delegating to ResponseAgent", self._user, seq)
         job = ReplyJob(seq=seq, message=message, recent=recent, stream_id=request.stream_id)
@@ -102,6 +104,7 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
         await self._state_manager.save_state()
         log.info("turn user=%s seq=%d: committed", self._user, seq)
         await self._after_commit(meta, seq, (message, reply))
+        metrics.OUTBOX.set(self._user, len(meta.pending))
         return TurnReply(role=reply.role, content=reply.content, seq=seq).model_dump()
 
     async def _after_commit(
@@ -163,6 +166,10 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
         log_.remember(record, self._deps.settings.limits.idempotency_keys)
         await self._state_manager.set_state(IDEMPOTENCY_KEY, log_.model_dump())
 
+    async def _on_deactivate(self) -> None:
+        # Its pending events are still in its state: the reminder brings it back for them.
+        metrics.OUTBOX.set(self._user, 0)
+
     @actor_method
     async def get_conversation_history(self, query: dict[str, Any]) -> dict[str, Any]:
         asked = HistoryQuery.model_validate(query)
@@ -194,6 +201,7 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
             # Only once meta says "no reminder" is it dropped: the other order could leave a
             # pending event with no reminder if the save failed. A failed unregister leaves a
             # reminder that finds nothing to do and tries again.
+            metrics.OUTBOX.set(self._user, len(meta.pending))
             if not meta.pending:
                 await self._drop_reminder()
         except BaseException:

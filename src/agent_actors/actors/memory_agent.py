@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dapr.actor import Actor, ActorId, Remindable
 from dapr.actor.runtime.context import ActorRuntimeContext
 
+from agent_actors import logs, metrics
 from agent_actors.actors import naming
 from agent_actors.actors.boundary import actor_method
 from agent_actors.actors.committed import committed_history
@@ -75,8 +76,10 @@ class MemoryAgentActor(Actor, MemoryAgentInterface, NamedReminders, Remindable):
     @actor_method
     async def update_memory(self, event: dict[str, Any]) -> dict[str, Any]:
         update = ConversationUpdated.model_validate(event)
+        logs.bind(user=self._user, seq=update.seq)
         state = await self._load()
         first = state.last_seq + 1
+        metrics.MEMORY_SEQ_LAG.set(max(0, update.seq - first))
         if update.seq < first:
             status = "duplicate"
         elif update.seq == first:
@@ -95,6 +98,7 @@ class MemoryAgentActor(Actor, MemoryAgentInterface, NamedReminders, Remindable):
             )
         if status != "duplicate":
             await self._save(state)
+            metrics.MEMORY_LAG_SECONDS.observe(seconds_since(update.timestamp))
         log.info(
             "user=%s seq=%d: memory %s (last_seq %d)",
             self._user,
@@ -182,6 +186,12 @@ async def fill_from_history(
         state.window.clear()  # all of it older than what the new window keeps
     push(state.window, await history.range(meta, start, 2 * target), window)
     state.last_seq = target
+
+
+def seconds_since(moment: datetime) -> float:
+    """Seconds from ``moment`` (naive: UTC) to now; never negative (clocks of two hosts)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return max(0.0, (datetime.now(UTC) - aware).total_seconds())
 
 
 def push(window: list[ChatMessage], entries: list[ChatMessage], size: int) -> None:

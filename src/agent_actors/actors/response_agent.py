@@ -8,6 +8,7 @@ from typing import Any
 from dapr.actor import Actor, ActorId
 from dapr.actor.runtime.context import ActorRuntimeContext
 
+from agent_actors import logs
 from agent_actors.actors import call_log, naming
 from agent_actors.actors.boundary import actor_method
 from agent_actors.actors.cache import BoundedStateCache, cached_value
@@ -58,6 +59,7 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
     @actor_method
     async def process_message(self, request: dict[str, Any]) -> dict[str, Any]:
         job = ReplyJob.model_validate(request)
+        logs.bind(user=self._user, seq=job.seq)
         stats = await self._stats()
         # A seq already answered is ChatAgent retrying a turn it could not commit: answer
         # again, count once.

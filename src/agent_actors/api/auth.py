@@ -14,14 +14,21 @@ Every secret is compared as bytes with ``hmac.compare_digest``: on ``str`` it ra
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterator, Sequence
 
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent_actors.errors import Forbidden, Misconfigured, Unauthorized
 from agent_actors.settings import AuthSettings
 
 SIDECAR_ONLY = ("/actors/", "/subscribe")
+# What daprd calls and nobody else needs: kept out of /docs (/dapr/config stays open: daprd
+# reads it before the app token is known to matter, and it names only the actor types).
+SIDECAR_ROUTES = (*SIDECAR_ONLY, "/dapr/")
 ANY_USER = "*"
 NO_APP_TOKEN = (
     "agent-actors will not start with AGENT_ACTORS_AUTH__API_KEYS set and no APP_API_TOKEN, "
@@ -53,6 +60,24 @@ class SidecarTokenMiddleware:
                 await refusal(scope, receive, send)
                 return
         await self._app(scope, receive, send)
+
+
+def hide_sidecar_routes(app: FastAPI) -> None:
+    """The Dapr extension's actor routes are the sidecar's, not the public API's."""
+    for route in _api_routes(app.routes):
+        if route.path.startswith(SIDECAR_ROUTES):
+            route.include_in_schema = False
+
+
+def _api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
+    for route in routes:
+        # FastAPI keeps an included router as one entry that points at the original (the
+        # extension's APIRouter), whose routes the schema is built from.
+        original = getattr(route, "original_router", None)
+        if original is not None:
+            yield from _api_routes(original.routes)
+        elif isinstance(route, APIRoute):
+            yield route
 
 
 def key_users(keys: dict[str, str], header: str) -> set[str]:

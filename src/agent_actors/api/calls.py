@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query
 
 from agent_actors.actors.interfaces import CallsQuery, CallsView
 from agent_actors.api.deps import ResponseActor
+from agent_actors.api.errors import USER_ROUTE, responses
 
-router = APIRouter(tags=["chat"])
+router = APIRouter(tags=["chat"], responses=responses(*USER_ROUTE))
 MAX_LIMIT = 200
 
 

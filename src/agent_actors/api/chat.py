@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
+from opentelemetry import trace
 
-from agent_actors.actors.interfaces import HistoryQuery, HistoryView, TurnRequest
+from agent_actors import metrics
+from agent_actors.actors.clients import ChatAgentClient
+from agent_actors.actors.interfaces import HistoryQuery, HistoryView, TurnReply, TurnRequest
 from agent_actors.api.deps import ChatActor, SettingsDep
+from agent_actors.api.errors import USER_ROUTE, responses
 from agent_actors.api.schemas import ChatReply, MessageIn
-from agent_actors.errors import ContentTooLarge, InvalidInput
+from agent_actors.errors import AgentActorsError, ContentTooLarge, InvalidInput
 from agent_actors.models import ChatMessage, is_unicode_text
 from agent_actors.settings import Settings
 
-router = APIRouter(tags=["chat"])
+router = APIRouter(tags=["chat"], responses=responses(*USER_ROUTE))
+# What a turn can answer besides a user route's errors.
+TURN_ERRORS = responses(413, 502, 504)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -27,6 +35,16 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 # The turn's number in its conversation (1, 2, ...): a header, so the body keeps the
 # tutorial's exact shape.
 SEQ_HEADER = "Turn-Seq"
+
+
+def trace_response() -> dict[str, str]:
+    """W3C trace context's ``traceresponse`` header naming the trace this request is in, so a
+    client (the inspector page) can link to it; none when the request is not traced."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid or not context.trace_flags.sampled:
+        return {}
+    ids = f"{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+    return {"traceresponse": f"00-{ids}"}
 
 
 def turn_request(
@@ -54,7 +72,26 @@ def turn_request(
     )
 
 
-@router.post("/chat/{id}", response_model=ChatReply)
+async def metered_turn(chat_agent: ChatAgentClient, request: TurnRequest) -> TurnReply:
+    """ChatAgent's turn, counted by outcome and timed (``GET /metrics``)."""
+    started = time.perf_counter()
+    outcome = "internal_error"
+    try:
+        reply = await chat_agent.process_message(request)
+        outcome = "replayed" if reply.replayed else "ok"
+        return reply
+    except AgentActorsError as exc:
+        outcome = exc.code
+        raise
+    except asyncio.CancelledError:
+        outcome = "cancelled"
+        raise
+    finally:
+        metrics.TURNS.labels(outcome).inc()
+        metrics.TURN_SECONDS.observe(time.perf_counter() - started)
+
+
+@router.post("/chat/{id}", response_model=ChatReply, responses=TURN_ERRORS)
 async def chat(
     message: MessageIn,
     chat_agent: ChatActor,
@@ -63,8 +100,9 @@ async def chat(
     idempotency_key: IdempotencyKey = None,
 ) -> ChatReply:
     """Send a user message to ChatAgent(id); answers with the assistant's reply."""
-    reply = await chat_agent.process_message(turn_request(message, idempotency_key, settings))
+    reply = await metered_turn(chat_agent, turn_request(message, idempotency_key, settings))
     response.headers[SEQ_HEADER] = str(reply.seq)
+    response.headers.update(trace_response())
     if reply.replayed:
         response.headers[REPLAYED_HEADER] = "true"
     return ChatReply(response=ChatMessage(role=reply.role, content=reply.content))

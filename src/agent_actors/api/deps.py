@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from agent_actors import logs
 from agent_actors.actors.clients import ChatAgentClient, MemoryAgentClient, ResponseAgentClient
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.api import auth
@@ -26,19 +28,37 @@ def get_deps(request: Request) -> ActorDeps:
     return deps
 
 
-def get_user_id(request: Request, id: Annotated[str, Path()]) -> str:
+# The scheme /docs offers (its Authorize button). Only declared here: the checks below read
+# the raw header themselves (see auth.py), and without API keys every route is open.
+BEARER = HTTPBearer(
+    auto_error=False,
+    description="an API key from AGENT_ACTORS_AUTH__API_KEYS (only when API keys are set)",
+)
+BearerKey = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
+
+
+async def get_user_id(request: Request, id: Annotated[str, Path()], _key: BearerKey) -> str:
     settings: Settings = request.app.state.settings
     user_id = check_user_id(id, settings.limits.max_id_chars)
     if settings.auth.api_keys:
         auth.authorize_user(settings.auth.api_keys, _authorization(request), user_id)
+    # async (not run in a thread): the binding stays in this request's context.
+    logs.bind(user=user_id)
     return user_id
 
 
-def require_admin(request: Request) -> None:
+def require_admin(request: Request, _key: BearerKey) -> None:
     """With API keys set, service-wide views need an admin key (bound to ``*``)."""
     settings: Settings = request.app.state.settings
     if settings.auth.api_keys:
         auth.authorize_admin(settings.auth.api_keys, _authorization(request))
+
+
+def require_key(request: Request, _key: BearerKey) -> None:
+    """With API keys set, views that show no user's data need a known key, any one."""
+    settings: Settings = request.app.state.settings
+    if settings.auth.api_keys:
+        auth.key_users(settings.auth.api_keys, _authorization(request))
 
 
 def _authorization(request: Request) -> str:
@@ -59,6 +79,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 Deps = Annotated[ActorDeps, Depends(get_deps)]
 UserId = Annotated[str, Depends(get_user_id)]
 AdminOnly = Depends(require_admin)  # a route-level `dependencies=[AdminOnly]`
+AnyKey = Depends(require_key)  # a route-level `dependencies=[AnyKey]`
 Stats = Annotated[SubscriptionStats, Depends(get_stats)]
 DeadLetters = Annotated[DeadLetterStore, Depends(get_dead_letters)]
 

@@ -3,15 +3,38 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
+from agent_actors.api.schemas import ErrorOut
 from agent_actors.errors import AgentActorsError
 
 log = logging.getLogger(__name__)
+
+# What each status means in this API; every route declares the ones it can answer, with the
+# one error body, so /docs shows them (and not FastAPI's own validation-error shape).
+ERROR_STATUS = {
+    401: "no known API key (only when API keys are set): unauthorized",
+    403: "the API key is not bound to this user id, or is not an admin key: forbidden",
+    409: "the request conflicts with the committed history",
+    413: "content over the size limit: content_too_large",
+    422: "invalid input: invalid_user_id, invalid_input, idempotency_conflict",
+    500: "an unexpected error (logged): internal_error",
+    502: "the model failed or its reply is unusable: responder_error, reply_too_large",
+    503: "the actor runtime, state store or model is unavailable (Retry-After)",
+    504: "the model did not answer in time: responder_timeout",
+}
+# What any route of a user (``/{id}``) can answer.
+USER_ROUTE = (401, 403, 422, 503)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses, each with the ``{detail, code}`` body."""
+    return {s: {"model": ErrorOut, "description": ERROR_STATUS[s]} for s in statuses}
 
 
 def _answer(status: int, code: str, detail: object) -> JSONResponse:

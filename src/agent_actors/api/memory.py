@@ -12,19 +12,21 @@ from fastapi import APIRouter
 
 from agent_actors.actors.interfaces import MemoryView
 from agent_actors.api.deps import AdminOnly, DeadLetters, MemoryActor, UserId
+from agent_actors.api.errors import USER_ROUTE, responses
 from agent_actors.api.schemas import DeadLettersView, ReplayAnswer
 from agent_actors.events.dead_letters import UnparsedDeadLetters
 
 router = APIRouter(tags=["memory"])
+USER_ERRORS = responses(*USER_ROUTE)
 
 
-@router.post("/memory/{id}/rebuild")
+@router.post("/memory/{id}/rebuild", responses=USER_ERRORS)
 async def rebuild(memory_agent: MemoryActor) -> MemoryView:
     """Rebuild MemoryAgentActor(memory-{id})'s window from the committed history."""
     return await memory_agent.rebuild()
 
 
-@router.get("/memory/{id}/dead-letters")
+@router.get("/memory/{id}/dead-letters", responses=USER_ERRORS)
 async def dead_letters(
     id: UserId, memory_agent: MemoryActor, store: DeadLetters
 ) -> DeadLettersView:
@@ -36,7 +38,7 @@ async def dead_letters(
     )
 
 
-@router.post("/memory/{id}/dead-letters/replay")
+@router.post("/memory/{id}/dead-letters/replay", responses=USER_ERRORS)
 async def replay(id: UserId, memory_agent: MemoryActor, store: DeadLetters) -> ReplayAnswer:
     """Apply the turns of this user's dead letters (from the history); marks them replayed."""
     waiting = [letter.seq for letter in (await store.user(id)).letters if not letter.replayed_at]
@@ -48,7 +50,7 @@ async def replay(id: UserId, memory_agent: MemoryActor, store: DeadLetters) -> R
     return ReplayAnswer(**result.model_dump(), replayed=replayed)
 
 
-@router.get("/events/dead-letters", dependencies=[AdminOnly])
+@router.get("/events/dead-letters", dependencies=[AdminOnly], responses=responses(401, 403, 503))
 async def unparsed_dead_letters(store: DeadLetters) -> UnparsedDeadLetters:
     """Dead letters that were not a readable ConversationUpdated: why, never content (admin)."""
     return await store.unparsed()

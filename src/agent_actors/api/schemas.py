@@ -7,16 +7,33 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from agent_actors.actors.interfaces import MemoryView
 from agent_actors.events.dead_letters import DeadLetter
 from agent_actors.models import ChatMessage
 
 
+class ErrorOut(BaseModel):
+    """Every error answer (``api/errors.py``)."""
+
+    detail: str = Field(description="what went wrong, in a sentence")
+    code: str = Field(description="stable and machine-readable: invalid_user_id, forbidden, ...")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"detail": "content must not be empty", "code": "invalid_input"}]
+        }
+    )
+
+
 class MessageIn(BaseModel):
     role: Literal["user"] = "user"
-    content: str
+    content: str = Field(description="the user's message (1 to 8,000 characters by default)")
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"role": "user", "content": "Hello, what can you do?"}]}
+    )
 
 
 class ChatReply(BaseModel):

@@ -23,14 +23,28 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
+from agent_actors import metrics
 from agent_actors.actors.interfaces import TurnReply
-from agent_actors.api.chat import IdempotencyKey, turn_request
+from agent_actors.api.chat import IdempotencyKey, metered_turn, trace_response, turn_request
 from agent_actors.api.deps import ChatActor, SettingsDep
+from agent_actors.api.errors import USER_ROUTE, responses
 from agent_actors.api.schemas import MessageIn
 from agent_actors.errors import AgentActorsError
 from agent_actors.llm.streams import STREAMS, StreamEvent, StreamHub
 
 router = APIRouter(tags=["chat"])
+SSE_RESPONSE: dict[str, Any] = {
+    "description": "Server-Sent Events: `token` {text} (append), `reset` {} (drop the tokens "
+    "so far), then `done` {role, content, seq} or `error` {detail, code, status}",
+    "content": {
+        "text/event-stream": {
+            "schema": {"type": "string"},
+            "example": 'event: token\ndata: {"text": "Hel"}\n\nevent: token\ndata: '
+            '{"text": "lo"}\n\nevent: done\ndata: {"role": "assistant", "content": '
+            '"Hello", "seq": 1}\n\n',
+        }
+    },
+}
 # Turns whose client left keep running; holding the task keeps it from being collected.
 _running: set[asyncio.Task[Any]] = set()
 
@@ -73,7 +87,11 @@ def outcome(turn: asyncio.Task[TurnReply]) -> str:
     return sse("done", {"role": reply.role, "content": reply.content, "seq": reply.seq})
 
 
-@router.post("/chat/{id}/stream")
+@router.post(
+    "/chat/{id}/stream",
+    response_class=StreamingResponse,
+    responses={200: SSE_RESPONSE, **responses(*USER_ROUTE, 413, 502, 504)},
+)
 async def chat_stream(
     message: MessageIn,
     chat_agent: ChatActor,
@@ -85,7 +103,7 @@ async def chat_stream(
     stream_id = uuid.uuid4().hex
     request = turn_request(message, idempotency_key, settings, stream_id=stream_id)
     queue = await hub.open(stream_id)
-    turn = asyncio.create_task(chat_agent.process_message(request))
+    turn = asyncio.create_task(metered_turn(chat_agent, request))
     _running.add(turn)
     turn.add_done_callback(_running.discard)
     try:
@@ -103,6 +121,7 @@ async def chat_stream(
         first = StreamEvent("token", turn.result().content)
 
     async def events() -> AsyncIterator[str]:
+        metrics.ACTIVE_STREAMS.inc()
         try:
             event: StreamEvent | None = first
             while event is not None:
@@ -110,10 +129,11 @@ async def chat_stream(
                 event = await next_event(queue, turn)
             yield outcome(turn)
         finally:
+            metrics.ACTIVE_STREAMS.dec()
             await hub.close(stream_id)
 
     return StreamingResponse(
         events(),
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **trace_response()},
     )

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
+from agent_actors import logs, metrics
 from agent_actors.actors.clients import MemoryAgentClient
 from agent_actors.api.deps import DeadLetters, Deps, Stats
 from agent_actors.errors import AgentActorsError, InvalidInput, StoreUnavailable
@@ -48,6 +49,7 @@ async def on_conversation_updated(request: Request, deps: Deps, stats: Stats) ->
             "dropping a malformed event (to the dead-letter topic): %s", why_unreadable(exc)
         )
         return {"status": SubscriptionStatus.DROP}
+    logs.bind(user=event.user_id, seq=event.seq)
     log.info("received event user=%s seq=%d", event.user_id, event.seq)
     try:
         await MemoryAgentClient(deps.proxies, event.user_id).update(event)
@@ -96,6 +98,7 @@ async def on_dead_letter(
         log.warning("could not record dead letter %s, RETRY: %s", summary, exc)
         return {"status": SubscriptionStatus.RETRY}
     stats.dead_letters += 1
+    metrics.DEAD_LETTERS.labels("turn" if "user_id" in summary else "unparsed").inc()
     stats.recent_dead_letters.append(summary)
     log.warning("dead letter recorded: %s", summary)
     if "user_id" in summary:

@@ -7,18 +7,20 @@ from typing import Any
 from fastapi import APIRouter
 
 from agent_actors.api.deps import AdminOnly, MemoryActor, ResponseActor, Stats
+from agent_actors.api.errors import USER_ROUTE, responses
 from agent_actors.api.schemas import CountOut, EventStats, MemoryOut
 
 router = APIRouter(tags=["inspect"])
+USER_ERRORS = responses(*USER_ROUTE)
 
 
-@router.get("/response/{id}/count")
+@router.get("/response/{id}/count", responses=USER_ERRORS)
 async def count(response_agent: ResponseActor) -> CountOut:
     """How many replies ResponseAgent(response-{id}) has given."""
     return CountOut(count=await response_agent.message_count())
 
 
-@router.get("/memory/{id}")
+@router.get("/memory/{id}", responses=USER_ERRORS)
 async def memory(memory_agent: MemoryActor) -> MemoryOut:
     """MemoryAgentActor(memory-{id})'s window, oldest first."""
     return MemoryOut(memory=await memory_agent.window())
@@ -28,7 +30,7 @@ async def memory(memory_agent: MemoryActor) -> MemoryOut:
 DEAD_LETTER_FIELDS = ("id", "type", "topic", "user_id", "seq", "reason")
 
 
-@router.get("/events/stats", dependencies=[AdminOnly])
+@router.get("/events/stats", dependencies=[AdminOnly], responses=responses(401, 403))
 async def event_stats(stats: Stats) -> EventStats:
     """Subscription counters: received, dropped (malformed), retried, dead-lettered (admin)."""
     return EventStats(

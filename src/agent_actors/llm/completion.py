@@ -38,6 +38,10 @@ class ModelTurn:
     tokens_in: int | None = None
     tokens_out: int | None = None
     streamed_text: bool = False
+    # For the model call's span (GenAI conventions): why the model stopped, who answered.
+    finish_reason: str | None = None
+    response_model: str | None = None
+    response_id: str | None = None
 
 
 class ModelCallFailed(Exception):
@@ -94,7 +98,12 @@ class Completer:
         if not isinstance(resp, ChatCompletion) or not resp.choices:
             raise classify(ResponderError("the model server's answer has no choices"))
         message = resp.choices[0].message
-        turn = ModelTurn(content=message.content or "")
+        turn = ModelTurn(
+            content=message.content or "",
+            finish_reason=resp.choices[0].finish_reason,
+            response_model=resp.model,
+            response_id=resp.id,
+        )
         for tc in message.tool_calls or []:
             function = getattr(tc, "function", None)
             if function is not None:
@@ -125,10 +134,12 @@ class Completer:
             )
             async with stream:
                 async for chunk in stream:
+                    turn.response_model, turn.response_id = chunk.model, chunk.id
                     if chunk.usage is not None:
                         turn.tokens_in = chunk.usage.prompt_tokens
                         turn.tokens_out = chunk.usage.completion_tokens
                     for choice in chunk.choices:
+                        turn.finish_reason = choice.finish_reason or turn.finish_reason
                         delta = choice.delta
                         if delta.content:
                             parts.append(delta.content)

@@ -21,8 +21,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from openai import AsyncOpenAI
+from opentelemetry import trace
 
+from agent_actors import metrics
 from agent_actors.errors import ResponderError, ResponderTimeout
+from agent_actors.llm import spans
 from agent_actors.llm.completion import Completer, Message, ModelCallFailed, ModelTurn
 from agent_actors.llm.prompt import build_messages
 from agent_actors.llm.responder import ReplyContext, ReplyRequest
@@ -53,6 +56,7 @@ class OpenAIResponder:
             options["max_tokens"] = settings.max_output_tokens
         if settings.temperature is not None:
             options["temperature"] = settings.temperature
+        self._options = options
         self._completer = Completer(client, settings.model, options, streams)
 
     async def aclose(self) -> None:
@@ -80,11 +84,13 @@ class OpenAIResponder:
             problem = self._problem(turn, record)
             if problem is None and turn.tool_calls and steps >= self._s.max_tool_steps:
                 record.status, record.error = "error", "tool step limit reached"
+                metrics.MODEL_ERRORS.labels("tool_step_limit").inc()
                 raise ResponderError(
                     f"the model still asked for tools after {self._s.max_tool_steps} tool steps"
                 )
             if problem is not None:
                 record.status, record.error = "invalid", problem[:PREVIEW_CHARS]
+                metrics.MODEL_ERRORS.labels("invalid_answer").inc()
                 repairs += 1
                 if turn.streamed_text:
                     self._streams.reset(request.stream_id)
@@ -145,12 +151,14 @@ class OpenAIResponder:
         ]
         for call in turn.tool_calls:
             tool, args = self._tools.parse(call.name, call.arguments)
-            try:
-                result = await self._tools.run(tool, args, ctx)
-            except Exception as exc:
-                # A tool that fails is the model's problem to work around, not a failed turn.
-                log.warning("user=%s: tool %s failed: %r", ctx.user_id, call.name, exc)
-                result = f'{{"error": "the tool failed: {type(exc).__name__}"}}'
+            with spans.tool_call(call.name, call.id) as span:
+                try:
+                    result = await self._tools.run(tool, args, ctx)
+                except Exception as exc:
+                    # A tool that fails is the model's problem to work around, not a failed turn.
+                    log.warning("user=%s: tool %s failed: %r", ctx.user_id, call.name, exc)
+                    span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
+                    result = f'{{"error": "the tool failed: {type(exc).__name__}"}}'
             out.append({"role": "tool", "tool_call_id": call.id, "content": result})
         return out
 
@@ -203,24 +211,48 @@ class OpenAIResponder:
         context.calls.record(record)
         started = time.monotonic()
         try:
-            if streaming and request.stream_id is not None:
-                turn = await self._completer.stream(
-                    messages, tools, request.stream_id, self._s.stream_usage
-                )
-            else:
-                turn = await self._completer.complete(messages, tools)
+            with spans.model_call(
+                self._s.model, str(self._client.base_url), self._options, purpose, attempt
+            ) as span:
+                if streaming and request.stream_id is not None:
+                    turn = await self._completer.stream(
+                        messages, tools, request.stream_id, self._s.stream_usage
+                    )
+                else:
+                    turn = await self._completer.complete(messages, tools)
+                spans.answered(span, turn)
         except BaseException as exc:
             record.status = "error"
             record.error = describe(exc)
+            metrics.MODEL_CALLS.labels(self._s.model, "error").inc()
+            metrics.MODEL_ERRORS.labels(error_kind(exc)).inc()
             raise
         finally:
             record.latency_ms = int((time.monotonic() - started) * 1000)
         record.tokens_in, record.tokens_out = turn.tokens_in, turn.tokens_out
+        count_answer(self._s.model, turn)
         record.tool_calls = [
             ToolCallRecord(name=c.name[:PREVIEW_CHARS], arguments=c.arguments[:PREVIEW_CHARS])
             for c in turn.tool_calls
         ]
         return turn, record
+
+
+def count_answer(model: str, turn: ModelTurn) -> None:
+    metrics.MODEL_CALLS.labels(model, "ok").inc()
+    if turn.tokens_in is not None:
+        metrics.MODEL_TOKENS.labels(model, "in").inc(turn.tokens_in)
+    if turn.tokens_out is not None:
+        metrics.MODEL_TOKENS.labels(model, "out").inc(turn.tokens_out)
+
+
+def error_kind(exc: BaseException) -> str:
+    """A failed request's kind for the metrics: a fixed set of codes, never its text."""
+    if isinstance(exc, ModelCallFailed):
+        return exc.error.code
+    if isinstance(exc, asyncio.CancelledError):
+        return "cancelled"
+    return "unexpected"
 
 
 def describe(exc: BaseException) -> str:

@@ -42,7 +42,7 @@ def test_an_empty_app_token_is_no_token(monkeypatch: pytest.MonkeyPatch) -> None
 
 @pytest.fixture
 def keyed() -> Iterator[TestClient]:
-    settings = Settings(auth=AuthSettings(api_keys=KEYS), app_api_token=TOKEN)
+    settings = Settings(auth=AuthSettings(api_keys=KEYS, app_api_token=TOKEN))
     with TestClient(create_app(settings)) as client:
         client.app.state.deps = make_deps(settings)[0]  # type: ignore[attr-defined]
         yield client
@@ -123,5 +123,5 @@ def test_event_stats_never_show_message_content(keyed: TestClient) -> None:
 
 
 def test_without_api_keys_event_stats_stay_open() -> None:
-    with TestClient(create_app(Settings(app_api_token=TOKEN))) as client:
+    with TestClient(create_app(Settings(auth=AuthSettings(app_api_token=TOKEN)))) as client:
         assert client.get("/events/stats").status_code == 200

@@ -83,7 +83,7 @@ def keyed() -> Iterator[TestClient]:
     from tests.unit.twins import make_deps
 
     settings = Settings(
-        auth=AuthSettings(api_keys={"k1": "alice, bob", "admin": "*"}), app_api_token="t"
+        auth=AuthSettings(api_keys={"k1": "alice, bob", "admin": "*"}, app_api_token="t")
     )
     with TestClient(create_app(settings)) as client:
         client.app.state.deps = make_deps(settings)[0]  # type: ignore[attr-defined]

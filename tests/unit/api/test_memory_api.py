@@ -120,7 +120,7 @@ def test_memory_routes_check_the_user_id(twins: Twins) -> None:
 
 def test_with_api_keys_memory_routes_are_the_users_and_unreadable_letters_the_admins() -> None:
     keys = {"k1": "alice", "admin": "*"}
-    settings = Settings(auth=AuthSettings(api_keys=keys), app_api_token="unit-token")
+    settings = Settings(auth=AuthSettings(api_keys=keys, app_api_token="unit-token"))
     with TestClient(create_app(settings)) as client:
         client.app.state.deps = make_deps(settings)[0]  # type: ignore[attr-defined]
         alice, admin = {"authorization": "Bearer k1"}, {"authorization": "Bearer admin"}

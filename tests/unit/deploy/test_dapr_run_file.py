@@ -16,6 +16,12 @@ from devstack.supervisor import Stack
 from tests.integration.stack_fixture import private_settings
 from tests.unit.deploy.manifests import REPO, dapr_cli_dir, dapr_run_file_keys
 
+
+def daprd_argv(stack: Stack) -> list[str]:
+    """Pair 0's daprd command, as the stack would start it."""
+    return stack._daprd(Path("/x/daprd"), stack.pairs[0]).argv
+
+
 RUN_FILE = REPO / "dapr.yaml"
 
 
@@ -44,14 +50,14 @@ def test_resources_are_the_components_the_integration_tests_load(app: dict, tmp_
     settings = private_settings(tmp_path)
     assert settings.stack.components_dir.resolve() == components
     # ... and the daprd command line the stack builds from them.
-    argv = Stack(settings)._daprd(Path("/x/daprd")).argv
+    argv = daprd_argv(Stack(settings))
     assert Path(_argv_value(argv, "--resources-path")).resolve() == components
     assert Path(_argv_value(argv, "--config")).resolve() == _resolve(app, app["configFilePath"])
 
 
 def test_same_app_and_ports_as_the_stack(app: dict) -> None:
     s, d = DevSettings(), DaprSettings()
-    argv = Stack(s)._daprd(Path("/x/daprd")).argv
+    argv = daprd_argv(Stack(s))
     assert app["appID"] == d.app_id == _argv_value(argv, "--app-id")
     assert app["appPort"] == s.stack.app_port
     assert app["daprHTTPPort"] == d.http_port
@@ -61,14 +67,14 @@ def test_same_app_and_ports_as_the_stack(app: dict) -> None:
 
 def test_app_command_is_the_stacks_app(app: dict) -> None:
     cmd = app["command"]
-    stack_app = Stack(DevSettings())._app().argv
+    stack_app = (lambda st: st._app(st.pairs[0]).argv)(Stack(DevSettings()))
     start = stack_app.index("agent_actors.main:create_app")
     assert cmd[cmd.index("uvicorn") + 1 :] == stack_app[start:]
     assert app["appHealthCheckPath"] == "/healthz"
 
 
 def test_daprd_api_and_control_plane_are_on_loopback_as_in_the_stack(app: dict) -> None:
-    argv = Stack(DevSettings())._daprd(Path("/x/daprd")).argv
+    argv = daprd_argv(Stack(DevSettings()))
     assert app["apiListenAddresses"] == _argv_value(argv, "--dapr-listen-addresses") == "127.0.0.1"
     assert app["placementHostAddress"] == _argv_value(argv, "--placement-host-address")
     assert app["schedulerHostAddress"] == _argv_value(argv, "--scheduler-host-address")

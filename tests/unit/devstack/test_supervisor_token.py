@@ -9,8 +9,9 @@ from devstack.supervisor import Stack
 
 
 def tokens(stack: Stack) -> tuple[str, str]:
-    daprd = stack._daprd(Path("/nonexistent/daprd")).env["APP_API_TOKEN"]
-    app = stack._app().env["APP_API_TOKEN"]
+    pair = stack.pairs[0]
+    daprd = stack._daprd(Path("/nonexistent/daprd"), pair).env["APP_API_TOKEN"]
+    app = stack._app(pair).env["APP_API_TOKEN"]
     return daprd, app
 
 
@@ -26,3 +27,27 @@ def test_without_a_configured_token_each_stack_makes_its_own(tmp_path: Path) -> 
 def test_a_configured_token_is_used_as_it_is(tmp_path: Path) -> None:
     stack = Stack(private_settings(tmp_path, app_api_token="given"))
     assert tokens(stack) == ("given", "given")
+
+
+def test_replicas_get_pairs_of_their_own_that_share_redis_and_the_token(tmp_path: Path) -> None:
+    settings = private_settings(tmp_path)
+    settings.stack.replicas = 3
+    stack = Stack(settings)
+    assert [p.index for p in stack.pairs] == [0, 1, 2]
+    # pair 0 keeps the configured ports; pair i takes them + 100*i
+    assert (stack.pairs[0].app, stack.pairs[0].http) == (
+        settings.stack.app_port,
+        settings.dapr.http_port,
+    )
+    assert stack.pairs[2].app == settings.stack.app_port + 200
+    apps = [stack._app(p) for p in stack.pairs]
+    daprds = [stack._daprd(Path("/nonexistent/daprd"), p) for p in stack.pairs]
+    assert [a.name for a in apps] == ["app", "app-1", "app-2"]
+    assert [d.name for d in daprds] == ["daprd", "daprd-1", "daprd-2"]
+    assert {a.env["APP_API_TOKEN"] for a in apps} == {d.env["APP_API_TOKEN"] for d in daprds}
+    relay = {a.env["AGENT_ACTORS_STREAMS__RELAY_URL"] for a in apps}
+    assert relay == {f"redis://127.0.0.1:{settings.stack.redis_port}"}
+    # each daprd talks to its own app
+    for app, daprd, pair in zip(apps, daprds, stack.pairs, strict=True):
+        assert daprd.argv[daprd.argv.index("--app-port") + 1] == str(pair.app)
+        assert app.env["AGENT_ACTORS_DAPR__HTTP_PORT"] == str(pair.http)

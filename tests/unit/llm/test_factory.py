@@ -9,7 +9,7 @@ import pytest
 from agent_actors.llm.factory import build_responder
 from agent_actors.llm.offline import OfflineResponder
 from agent_actors.llm.openai_client import OpenAIResponder
-from agent_actors.settings import Settings
+from agent_actors.settings import LlmSettings, Settings
 
 
 @pytest.fixture(autouse=True)
@@ -23,18 +23,18 @@ def test_offline_by_default() -> None:
 
 
 @pytest.mark.parametrize(
-    "names",
-    [
-        {"openai_base_url": "http://127.0.0.1:11434/v1"},
-        {"openai_api_key": "sk-secret-value"},
-    ],
+    ("name", "value"),
+    [("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1"), ("OPENAI_API_KEY", "sk-secret-value")],
 )
-def test_a_base_url_or_a_key_chooses_the_model(names: dict[str, str]) -> None:
-    assert isinstance(build_responder(Settings(**names)), OpenAIResponder)
+def test_a_base_url_or_a_key_chooses_the_model(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    assert isinstance(build_responder(Settings()), OpenAIResponder)
 
 
 def test_the_key_is_never_logged(caplog: pytest.LogCaptureFixture) -> None:
-    settings = Settings(openai_api_key="sk-secret-value", openai_model="my-model")
+    settings = Settings(llm=LlmSettings(api_key="sk-secret-value", model="my-model"))
     with caplog.at_level(logging.DEBUG):
         build_responder(settings)
     assert "my-model" in caplog.text

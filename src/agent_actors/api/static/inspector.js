@@ -1,0 +1,359 @@
+// The inspector page: reads the service's own JSON routes, chats over the SSE route.
+// Everything a user or a model wrote is put in the page as text (textContent), never as HTML.
+"use strict";
+
+const PAGE = 10; // conversation entries per page
+const CALLS = 20; // model calls shown (the newest)
+const FOLLOW_UP_MS = [300, 1000, 2500, 5000]; // memory is fed by pub/sub: look again shortly
+
+const $ = (id) => document.getElementById(id);
+const view = { user: "", before: null, newer: [], runtime: null, generation: 0 };
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body && body.detail ? String(body.detail) : `HTTP ${status}`);
+    this.status = status;
+    this.code = body && body.code;
+  }
+}
+
+function headers(extra = {}) {
+  const key = $("api-key").value.trim();
+  return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;
+}
+
+async function getJSON(path) {
+  const resp = await fetch(path, { headers: headers(), cache: "no-store" });
+  const body = await resp.json().catch(() => null);
+  if (!resp.ok) throw new ApiError(resp.status, body);
+  return body;
+}
+
+function userPath(prefix, suffix = "") {
+  return `${prefix}/${encodeURIComponent(view.user)}${suffix}`;
+}
+
+function say(text) {
+  $("status").textContent = text;
+}
+
+function fail(sectionId, err) {
+  const box = document.querySelector(`#${sectionId} .error`);
+  if (err) {
+    let text = err.message;
+    if (err.status === 401) text += " (enter an API key above)";
+    box.textContent = text;
+    box.hidden = false;
+  } else {
+    box.textContent = "";
+    box.hidden = true;
+  }
+}
+
+function el(tag, text, cls) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (cls) node.className = cls;
+  return node;
+}
+
+function fillRows(tableId, rows) {
+  const body = document.querySelector(`#${tableId} tbody`);
+  body.replaceChildren(
+    ...rows.map((cells) => {
+      const tr = el("tr");
+      cells.forEach((c) => tr.append(el("td", c)));
+      return tr;
+    }),
+  );
+}
+
+function fillMessages(listId, messages, firstIndex) {
+  const list = $(listId);
+  if (firstIndex !== undefined) list.start = firstIndex + 1;
+  list.replaceChildren(
+    ...messages.map((m) => {
+      const li = el("li");
+      li.append(el("span", `${m.role}:`, "role"), document.createTextNode(m.content));
+      return li;
+    }),
+  );
+}
+
+function when(iso) {
+  return iso ? new Date(iso).toLocaleString() : "";
+}
+
+// --- runtime (daprd's metadata) ---
+
+async function loadRuntime() {
+  try {
+    const rt = await getJSON("/inspect/runtime");
+    view.runtime = rt;
+    fail("runtime", null);
+    const summary = $("runtime-summary");
+    summary.replaceChildren();
+    for (const [term, value] of [
+      ["app id", rt.app_id],
+      ["Dapr runtime", rt.runtime_version],
+      ["actor runtime", rt.actor_runtime],
+      ["placement", rt.placement],
+    ]) {
+      summary.append(el("dt", term), el("dd", value || "–"));
+    }
+    fillRows("actors", rt.actors.map((a) => [a.type, a.count]));
+    fillRows("components", rt.components.map((c) => [c.name, c.type, c.version]));
+    fillRows(
+      "subscriptions",
+      rt.subscriptions.map((s) => [s.pubsub, s.topic, s.routes.join(", "), s.dead_letter_topic || "–"]),
+    );
+  } catch (err) {
+    fail("runtime", err);
+    if (err.status === 401) $("api-key").focus();
+  }
+}
+
+// --- one user's actors ---
+
+async function loadConversation() {
+  const query = new URLSearchParams({ limit: String(PAGE) });
+  if (view.before !== null) query.set("before", String(view.before));
+  try {
+    const h = await getJSON(userPath("/chat", `/history?${query}`));
+    fail("conversation", null);
+    const end = view.before === null ? h.total : Math.min(view.before, h.total);
+    const start = end - h.history.length;
+    $("conversation-meta").textContent =
+      `${h.total} entries; showing ${h.history.length ? start + 1 : 0}–${end}; ` +
+      `events not yet published: ${h.pending_events}`;
+    fillMessages("history", h.history, start);
+    $("older").disabled = h.next_before === null || h.next_before === undefined;
+    $("older").dataset.before = h.next_before ?? "";
+    $("newer").disabled = view.newer.length === 0;
+  } catch (err) {
+    fail("conversation", err);
+  }
+}
+
+async function loadMemory() {
+  try {
+    const [mem, count, letters] = await Promise.all([
+      getJSON(userPath("/memory")),
+      getJSON(userPath("/response", "/count")),
+      getJSON(userPath("/memory", "/dead-letters")),
+    ]);
+    fail("memory", null);
+    fail("dead-letters", null);
+    $("memory-meta").textContent =
+      `reflects turn ${letters.last_seq} of ${letters.turns}; ResponseAgent's replies: ${count.count}`;
+    $("memory-meta").dataset.lastSeq = letters.last_seq;
+    $("memory-meta").dataset.turns = letters.turns;
+    fillMessages("memory-window", mem.memory);
+    $("dead-letters-meta").textContent = `${letters.total} recorded`;
+    fillRows(
+      "dead-letters-table",
+      letters.dead_letters.map((d) => [d.seq, d.event_id || "–", when(d.at), when(d.replayed_at) || "no"]),
+    );
+    return letters.last_seq >= letters.turns;
+  } catch (err) {
+    fail("memory", err);
+    return true;
+  }
+}
+
+async function loadCalls() {
+  try {
+    const c = await getJSON(userPath("/chat", `/calls?limit=${CALLS}`));
+    fail("calls", null);
+    $("calls-meta").textContent = `${c.total} recorded; the newest ${c.calls.length} below`;
+    fillRows(
+      "calls-table",
+      c.calls.map((r) => [
+        r.seq,
+        when(r.at),
+        r.model,
+        r.purpose,
+        r.attempt,
+        r.status,
+        r.latency_ms,
+        `${r.tokens_in ?? "–"} / ${r.tokens_out ?? "–"}`,
+        r.tool_calls.map((t) => t.name).join(", "),
+        r.error || "",
+      ]),
+    );
+  } catch (err) {
+    fail("calls", err);
+  }
+}
+
+async function loadUser() {
+  if (!view.user) return;
+  say(`Loading ${view.user}…`);
+  await Promise.all([loadConversation(), loadMemory(), loadCalls()]);
+  say(`Showing ${view.user}.`);
+}
+
+// After a turn: everything now, then memory again until pub/sub has delivered the turn.
+async function afterTurn() {
+  const generation = ++view.generation;
+  view.before = null;
+  view.newer = [];
+  await loadUser();
+  await loadRuntime();
+  for (const ms of FOLLOW_UP_MS) {
+    if (generation !== view.generation) return;
+    if (Number($("memory-meta").dataset.lastSeq) >= Number($("memory-meta").dataset.turns)) return;
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    await loadMemory();
+  }
+}
+
+// --- chat over Server-Sent Events (fetch: EventSource cannot POST) ---
+
+function parseEvent(block) {
+  let name = "message";
+  const data = [];
+  for (const line of block.split("\n")) {
+    if (line.startsWith("event:")) name = line.slice(6).trim();
+    else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
+  }
+  return { name, data: data.length ? JSON.parse(data.join("\n")) : {} };
+}
+
+function traceLink(resp) {
+  // W3C trace context's traceresponse header: 00-<trace id>-<span id>-<flags>.
+  const header = resp.headers.get("traceresponse");
+  const template = view.runtime && view.runtime.trace_url;
+  if (!header || !template) return null;
+  const traceId = header.split("-")[1];
+  const link = el("a", `trace ${traceId.slice(0, 8)}…`);
+  link.href = template.replace("{trace_id}", traceId);
+  link.target = "_blank";
+  link.rel = "noopener";
+  return link;
+}
+
+async function send(text) {
+  const reply = $("reply");
+  const info = $("turn-info");
+  reply.textContent = "";
+  reply.dataset.tokens = "0";
+  reply.setAttribute("aria-busy", "true");
+  info.replaceChildren();
+  fail("chat", null);
+  const resp = await fetch(userPath("/chat", "/stream"), {
+    method: "POST",
+    headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
+    body: JSON.stringify({ role: "user", content: text }),
+  });
+  if (!resp.ok) throw new ApiError(resp.status, await resp.json().catch(() => null));
+  const link = traceLink(resp);
+  const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      handle(parseEvent(buffer.slice(0, cut)), link);
+      buffer = buffer.slice(cut + 2);
+    }
+  }
+}
+
+function handle(event, link) {
+  const reply = $("reply");
+  if (event.name === "token") {
+    reply.append(document.createTextNode(event.data.text));
+    reply.dataset.tokens = String(Number(reply.dataset.tokens) + 1);
+  } else if (event.name === "reset") {
+    reply.textContent = "";
+  } else if (event.name === "done") {
+    reply.textContent = event.data.content; // the committed reply is the reference
+    reply.setAttribute("aria-busy", "false");
+    const info = $("turn-info");
+    info.replaceChildren(el("span", `Turn ${event.data.seq} committed.`));
+    if (link) info.append(" ", link);
+    info.dataset.seq = event.data.seq;
+  } else if (event.name === "error") {
+    reply.setAttribute("aria-busy", "false");
+    fail("chat", new ApiError(event.data.status, event.data));
+  }
+}
+
+// --- wiring ---
+
+// The user in the field becomes the one shown (and the one the chat writes as).
+function selectUser() {
+  const input = $("user-id");
+  if (!input.value.trim() || !input.checkValidity()) {
+    say("Enter a user id: letters, digits and _.@- (up to 64).");
+    input.focus();
+    return false;
+  }
+  if (input.value.trim() !== view.user) {
+    view.user = input.value.trim();
+    view.before = null;
+    view.newer = [];
+    const url = new URL(window.location.href);
+    url.searchParams.set("user", view.user);
+    window.history.replaceState(null, "", url);
+  }
+  $("chat-user").textContent = `(as ${view.user})`;
+  return true;
+}
+
+async function pickUser(event) {
+  event.preventDefault();
+  if (!selectUser()) return;
+  // Reading a user's views activates its actors: the counts are read after them.
+  await loadUser();
+  await loadRuntime();
+}
+
+async function submitChat(event) {
+  event.preventDefault();
+  if (!selectUser()) return;
+  const box = $("message");
+  const text = box.value;
+  if (!text.trim()) return;
+  $("send").disabled = true;
+  say("Waiting for the reply…");
+  try {
+    await send(text);
+    box.value = "";
+    say("Reply committed.");
+  } catch (err) {
+    $("reply").setAttribute("aria-busy", "false");
+    fail("chat", err);
+    say("The turn failed.");
+  } finally {
+    $("send").disabled = false;
+  }
+  await afterTurn();
+}
+
+function init() {
+  $("connect").addEventListener("submit", pickUser);
+  $("chat-form").addEventListener("submit", submitChat);
+  $("message").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("chat-form").requestSubmit();
+  });
+  $("runtime-refresh").addEventListener("click", loadRuntime);
+  $("user-refresh").addEventListener("click", loadUser);
+  $("older").addEventListener("click", () => {
+    view.newer.push(view.before);
+    view.before = Number($("older").dataset.before);
+    loadConversation();
+  });
+  $("newer").addEventListener("click", () => {
+    view.before = view.newer.pop() ?? null;
+    loadConversation();
+  });
+  const user = new URL(window.location.href).searchParams.get("user");
+  if (user) $("user-id").value = user;
+  loadRuntime();
+}
+
+document.addEventListener("DOMContentLoaded", init);

@@ -1,0 +1,110 @@
+"""Distributed tracing with OpenTelemetry: W3C trace context across every hop of a turn.
+
+Off by default (``settings.tracing``). On, the app exports its spans over OTLP/HTTP and the
+instrumentations carry ``traceparent`` both ways: FastAPI's for what comes in (the public API,
+daprd's actor calls, pub/sub deliveries), aiohttp's for what goes out to daprd (actor calls,
+state, reminders, publish). daprd continues the trace and puts it into each CloudEvent it
+publishes, so the memory update that arrives through pub/sub lands in the turn's trace.
+Off, nothing is instrumented and the spans the code opens are non-recording no-ops.
+
+Spans carry names, ids, sizes and statuses, never a message's text.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.aiohttp_client import create_trace_config
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+from agent_actors.settings import TracingSettings
+
+log = logging.getLogger(__name__)
+
+# daprd polls the health route every few seconds and Prometheus scrapes: neither is a turn.
+EXCLUDED_URLS = "/healthz$,/metrics$"
+
+
+def configure(settings: TracingSettings, service_name: str) -> TracerProvider | None:
+    """Install the process's tracer provider (once per process: OpenTelemetry's global can be
+    set only once); ``None`` when tracing is off."""
+    if not settings.enabled:
+        return None
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        return current
+    provider = TracerProvider(
+        resource=Resource.create({SERVICE_NAME: service_name}),
+        sampler=ParentBased(TraceIdRatioBased(settings.sampling_ratio)),
+    )
+    endpoint = settings.otlp_endpoint.rstrip("/") + "/v1/traces"
+    provider.add_span_processor(
+        BatchSpanProcessor(
+            OTLPSpanExporter(endpoint=endpoint, timeout=settings.export_timeout_s),
+            schedule_delay_millis=int(settings.export_delay_s * 1000),
+        )
+    )
+    trace.set_tracer_provider(provider)
+    log.info(
+        "tracing on: spans to %s (sampling %.3g, service %s)",
+        endpoint,
+        settings.sampling_ratio,
+        service_name,
+    )
+    return provider
+
+
+def instrument_app(app: Any, provider: TracerProvider) -> None:
+    """Server spans for every route, continuing the caller's ``traceparent``; the per-message
+    ASGI receive/send spans are left out (two more spans per request, nothing to read)."""
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=provider,
+        excluded_urls=EXCLUDED_URLS,
+        exclude_spans=["receive", "send"],
+    )
+
+
+def sidecar_trace_configs(provider: TracerProvider | None) -> list[aiohttp.TraceConfig]:
+    """Client spans (and ``traceparent``) on the app's requests to daprd."""
+    if provider is None:
+        return []
+    return [create_trace_config(request_hook=_name_client_span, tracer_provider=provider)]
+
+
+def _name_client_span(span: trace.Span, params: aiohttp.TraceRequestStartParams) -> None:
+    span.update_name(f"{params.method} {client_route(params.url.path)}")
+
+
+def client_route(path: str) -> str:
+    """A daprd API path with its ids replaced by placeholders (a span name is an operation,
+    not one per user): ``/v1.0/actors/ChatAgent/{id}/method/ProcessMessage``."""
+    parts = path.split("/")  # ["", "v1.0", "actors", type, id, ...]
+    if len(parts) >= 5 and parts[2] == "actors":
+        parts[4] = "{id}"
+        if len(parts) >= 7 and parts[5] == "state":
+            parts[6:] = ["{key}"]
+    elif len(parts) >= 5 and parts[2] == "state":
+        parts[4:] = ["{key}"]
+    return "/".join(parts)
+
+
+def current_trace_id() -> str | None:
+    """The current span's trace id as 32 hex digits (what Jaeger shows), or ``None`` outside
+    a recorded trace: for log lines that point into the trace."""
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
+
+
+def shutdown(provider: TracerProvider | None) -> None:
+    """Export what is still queued (the last turn's spans) before the process exits."""
+    if provider is not None:
+        provider.force_flush()
