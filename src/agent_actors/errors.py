@@ -10,6 +10,7 @@
     ├── Unauthorized                 unauthorized         401
     ├── Forbidden                    forbidden            403
     ├── ActorUnavailable             actor_unavailable    503
+    ├── ConversationMoved            conversation_moved   503
     ├── StoreUnavailable             store_unavailable    503
     ├── HistoryBehind                history_behind       409
     ├── ResponderError               responder_error      502
@@ -84,6 +85,15 @@ class ActorUnavailable(AgentActorsError):
         super().__init__(message)
         # What daprd said, for the logs (it can name internals the caller must not see).
         self.cause = cause
+
+
+class ConversationMoved(AgentActorsError):
+    """Another replica committed this conversation's turn while this one was answering it
+    (the actor moved, or two hosts ran it during a rebalance): nothing was saved; retry."""
+
+    code = "conversation_moved"
+    status = 503
+    retry_after_s = 1
 
 
 class StoreUnavailable(AgentActorsError):

@@ -20,6 +20,7 @@ from tools.openai_stub.server import StubServer
 
 from devstack.private import private_stack
 from tests.integration.stack_fixture import TEST_TOKEN
+from tests.unit.devstack.sockets import is_loopback, open_to_receive
 
 APP, DAPRD = "agent-actors", "agent-actors-daprd"
 MODEL = "stub-model"
@@ -216,3 +217,18 @@ def test_a_callers_trace_context_is_continued(traced: Any, user: str) -> None:
     (root,) = trace.roots()
     assert (root["operationName"], trace.parent(root)) == ("POST /chat/{id}", parent_id)
     assert (APP, "MemoryAgentActor.UpdateMemory") in trace.names()
+
+
+def test_jaeger_listens_on_loopback_only(traced: Any) -> None:
+    """TCP listeners and UDP sockets of the Jaeger process: the three configured ports, none
+    of the all-in-one's defaults (Jaeger and Zipkin receivers, sampling, health, metrics)."""
+    proc = traced.stack.process("jaeger")
+    assert proc.pid is not None
+    found = open_to_receive(proc.pid)
+    s = traced.settings.stack
+    assert {port for *_, port in found} == {
+        s.jaeger_otlp_port,
+        s.jaeger_query_port,
+        s.jaeger_query_grpc_port,
+    }
+    assert all(is_loopback(address) for _, address, _ in found), found

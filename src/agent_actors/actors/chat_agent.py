@@ -19,9 +19,11 @@ from dapr.actor import Actor, ActorId, Remindable
 from dapr.actor.runtime.context import ActorRuntimeContext
 
 from agent_actors import logs, metrics
+from agent_actors.actors import naming
 from agent_actors.actors.boundary import actor_method
 from agent_actors.actors.cache import BoundedStateCache, cached_value
 from agent_actors.actors.clients import ResponseAgentClient
+from agent_actors.actors.committed import CommittedState
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.history import META_KEY, HistoryStore
 from agent_actors.actors.interfaces import (
@@ -34,7 +36,7 @@ from agent_actors.actors.interfaces import (
 )
 from agent_actors.actors.reminders import NamedReminders
 from agent_actors.actors.state import ChatMeta, IdempotencyLog, IdempotencyRecord, page_key
-from agent_actors.errors import IdempotencyConflict, InvalidInput
+from agent_actors.errors import ConversationMoved, IdempotencyConflict, InvalidInput
 from agent_actors.events.publisher import PublishFailed, Unpublishable
 from agent_actors.events.schemas import ConversationUpdated
 from agent_actors.models import ChatMessage, is_unicode_text
@@ -61,6 +63,10 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
         self._deps = deps
         self._user = self.id.id
         self._history = HistoryStore(self._state_manager, deps.settings.limits.history_page_size)
+        # This actor's committed state as the store has it (not the SDK's cache).
+        self._committed = CommittedState(
+            self._runtime_ctx.state_provider.try_load_state, naming.CHAT, self._user
+        )
         self._timer_armed = False
 
     def _cache_keep(self) -> set[str]:
@@ -93,6 +99,7 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
         log.info("turn user=%s seq=%d: delegating to ResponseAgent", self._user, seq)
         job = ReplyJob(seq=seq, message=message, recent=recent, stream_id=request.stream_id)
         reply = await ResponseAgentClient(self._deps.proxies, self._user).process_message(job)
+        await self._check_not_moved_on(meta)
         await self._history.append(meta, [message, reply])
         meta.turns = seq
         if key:
@@ -106,6 +113,24 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
         await self._after_commit(meta, seq, (message, reply))
         metrics.OUTBOX.set(self._user, len(meta.pending))
         return TurnReply(role=reply.role, content=reply.content, seq=seq).model_dump()
+
+    async def _check_not_moved_on(self, meta: ChatMeta) -> None:
+        """Refuse to commit from a stale cache: the stored ``meta`` must still be the one this
+        turn started from. It can have moved on if this object outlived a move of the actor
+        (a daprd that came back, a rebalance whose drain timed out while a long turn ran)
+        and another replica committed turns meanwhile. One read, without the lock's help."""
+        found, raw = await self._committed.try_get_state(META_KEY)
+        stored = ChatMeta.model_validate(raw).turns if found else 0
+        if stored != meta.turns:
+            log.warning(
+                "user=%s: the conversation moved on (%d turns stored, %d cached); nothing saved",
+                self._user,
+                stored,
+                meta.turns,
+            )
+            raise ConversationMoved(
+                "this conversation's turn was committed elsewhere meanwhile; retry the request"
+            )
 
     async def _after_commit(
         self, meta: ChatMeta, seq: int, pair: tuple[ChatMessage, ChatMessage]

@@ -25,6 +25,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[3]
 K8S_DIR = REPO / "k8s"
+# Deployed only on request (the Tiltfile's --tracing): k8s/optional/jaeger.yaml.
+OPTIONAL_DIR = K8S_DIR / "optional"
 COMPONENTS_DIR = REPO / "components"
 DAPR_TOOLS = REPO / "tools" / "dapr"
 KUBERNETES_VERSION = "1.37"
@@ -62,6 +64,10 @@ def load(path: Path) -> list[Manifest]:
 
 def load_dir(folder: Path) -> list[Manifest]:
     return [m for p in sorted(folder.rglob("*.yaml")) for m in load(p)]
+
+
+def is_optional(manifest: Manifest) -> bool:
+    return OPTIONAL_DIR in manifest.path.parents
 
 
 def is_dapr(doc: Doc) -> bool:

@@ -17,7 +17,15 @@ import dockerfile
 import pytest
 import yaml
 
-from tests.unit.deploy.manifests import K8S_DIR, REPO, load_dir, validate
+from tests.unit.deploy.manifests import (
+    K8S_DIR,
+    OPTIONAL_DIR,
+    REPO,
+    is_optional,
+    load,
+    load_dir,
+    validate,
+)
 
 SHELL_VARS = (
     "APP_API_TOKEN",
@@ -25,6 +33,7 @@ SHELL_VARS = (
     "OPENAI_BASE_URL",
     "OPENAI_MODEL",
     "AGENT_ACTORS_TILT_TOKEN_FILE",
+    "TRACING",
 )
 DAPR_CRDS = ("components", "configurations", "subscriptions", "resiliencies")
 APP_TOKEN = ("Secret", "agent-actors-app-token")
@@ -37,6 +46,7 @@ def run_tilt(
     env: dict[str, str] | None = None,
     path_prefix: Path | None = None,
     root: Path = REPO,
+    tiltfile_args: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k not in SHELL_VARS}
     base.update(
@@ -51,7 +61,14 @@ def run_tilt(
     if path_prefix is not None:
         base["PATH"] = f"{path_prefix}{os.pathsep}{base['PATH']}"
     return subprocess.run(
-        [str(tilt), "alpha", "tiltfile-result", "-f", str(root / "Tiltfile")],
+        [
+            str(tilt),
+            "alpha",
+            "tiltfile-result",
+            "-f",
+            str(root / "Tiltfile"),
+            *(["--", *tiltfile_args] if tiltfile_args else []),
+        ],
         cwd=root,
         env=base,
         capture_output=True,
@@ -100,7 +117,9 @@ def test_every_k8s_manifest_is_deployed_by_exactly_one_resource(
     for m in manifests.values():
         deployed += list(_objects(m))
     # k8s/ plus the app token Secret, which the Tiltfile makes (k8s/ ships no token).
-    assert sorted(deployed) == sorted([*(m.key for m in load_dir(K8S_DIR)), APP_TOKEN])
+    # k8s/optional/ only on request (test_tracing_deploys_jaeger_and_points_daprd_at_it).
+    base = [m.key for m in load_dir(K8S_DIR) if not is_optional(m)]
+    assert sorted(deployed) == sorted([*base, APP_TOKEN])
 
 
 def test_objects_are_grouped_by_resource(manifests: dict[str, dict[str, Any]]) -> None:
@@ -158,6 +177,40 @@ def test_live_update_syncs_src_and_resyncs_dependencies(
 def test_port_8000_is_forwarded(manifests: dict[str, dict[str, Any]]) -> None:
     forwards = manifests["agent-actors"]["DeployTarget"]["portForwardTemplateSpec"]["forwards"]
     assert [(f["localPort"], f["containerPort"]) for f in forwards] == [(8000, 8000)]
+
+
+@pytest.mark.parametrize(
+    ("env", "args"), [({}, ("--tracing",)), ({"TRACING": "1"}, ())], ids=["flag", "env"]
+)
+def test_tracing_deploys_jaeger_and_points_daprd_at_it(
+    tilt: Path, tmp_path: Path, env: dict[str, str], args: tuple[str, ...]
+) -> None:
+    out = result_of(run_tilt(tilt, tmp_path, env, tiltfile_args=args))
+    manifests = {m["Name"]: m for m in out["Manifests"]}
+    jaeger = _objects(manifests["jaeger"])
+    assert set(jaeger) == {m.key for p in OPTIONAL_DIR.glob("*.yaml") for m in load(p)}
+    forwards = manifests["jaeger"]["DeployTarget"]["portForwardTemplateSpec"]["forwards"]
+    assert [(f["localPort"], f["containerPort"]) for f in forwards] == [(16686, 16686)]
+    # The app starts once Jaeger's ConfigMap of its tracing settings is there, and reads it.
+    assert "jaeger" in manifests["agent-actors"]["ResourceDependencies"]
+    tracing_env = jaeger["ConfigMap", "agent-actors-tracing"]["data"]
+    assert tracing_env["AGENT_ACTORS_TRACING__ENABLED"] == "true"
+    service = jaeger["Service", "jaeger"]
+    otlp = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "otlp-http")
+    assert tracing_env["AGENT_ACTORS_TRACING__OTLP_ENDPOINT"] == f"http://jaeger:{otlp}"
+    config = _objects(manifests["dapr-components"])["Configuration", "agent-actors-config"]
+    assert validate(config).startswith("dapr CRD")
+    assert config["spec"]["tracing"]["otel"] == {
+        "endpointAddress": f"jaeger:{otlp}",
+        "protocol": "http",
+        "isSecure": False,
+    }
+
+
+def test_without_tracing_daprd_exports_nowhere(manifests: dict[str, dict[str, Any]]) -> None:
+    config = _objects(manifests["dapr-components"])["Configuration", "agent-actors-config"]
+    assert "otel" not in config["spec"]["tracing"]
+    assert "jaeger" not in manifests
 
 
 def _app_token(proc: subprocess.CompletedProcess[str]) -> str:
