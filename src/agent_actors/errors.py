@@ -9,6 +9,8 @@
     │   └── IdempotencyConflict      idempotency_conflict 422
     ├── Unauthorized                 unauthorized         401
     ├── Forbidden                    forbidden            403
+    ├── RateLimited                  rate_limited         429
+    ├── TurnLimitReached             turn_limit           409
     ├── ActorUnavailable             actor_unavailable    503
     ├── ConversationMoved            conversation_moved   503
     ├── StoreUnavailable             store_unavailable    503
@@ -70,6 +72,24 @@ class Unauthorized(AgentActorsError):
 class Forbidden(AgentActorsError):
     code = "forbidden"
     status = 403
+
+
+class RateLimited(AgentActorsError):
+    """An API key sent more requests than ``AGENT_ACTORS_AUTH__RATE_PER_S`` allows."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class TurnLimitReached(AgentActorsError):
+    """The conversation has ``AGENT_ACTORS_LIMITS__MAX_TURNS`` turns: delete it to go on."""
+
+    code = "turn_limit"
+    status = 409
 
 
 class ActorUnavailable(AgentActorsError):

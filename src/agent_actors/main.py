@@ -20,6 +20,7 @@ from agent_actors.actors.memory_agent import MemoryAgentActor
 from agent_actors.actors.response_agent import ResponseAgent
 from agent_actors.actors.runtime_config import runtime_config
 from agent_actors.actors.serializer import SERIALIZER
+from agent_actors.actors.session_index import SessionIndex
 from agent_actors.api import (
     auth,
     cache,
@@ -31,6 +32,7 @@ from agent_actors.api import (
     prometheus,
     runtime,
     schemas,
+    sessions,
     stream,
     subscription,
     views,
@@ -38,7 +40,7 @@ from agent_actors.api import (
 from agent_actors.api.auth import SidecarTokenMiddleware
 from agent_actors.api.sidecar_watch import SidecarWatch
 from agent_actors.errors import Misconfigured
-from agent_actors.events.dead_letters import dapr_dead_letters
+from agent_actors.events.dead_letters import DaprStateStore, dapr_dead_letters
 from agent_actors.events.publisher import DaprPublisher, Publisher
 from agent_actors.llm.factory import build_responder
 from agent_actors.llm.responder import Responder
@@ -78,6 +80,9 @@ def create_app(
                 or DaprPublisher(sidecar, settings.dapr.pubsub_name, settings.dapr.topic),
                 responder=responder or build_responder(settings),
                 dead_letters=dapr_dead_letters(sidecar, settings),
+                sessions=SessionIndex(
+                    DaprStateStore(sidecar, settings.dapr.state_store), settings.limits
+                ),
             )
             app.state.deps = deps
             app.state.sidecar = sidecar
@@ -113,6 +118,7 @@ def create_app(
     ActorRuntime.set_actor_config(runtime_config(settings.actors))
     dapr_actor = DaprActor(app)
     app.include_router(chat.router)
+    app.include_router(sessions.router)
     app.include_router(views.router)
     app.include_router(stream.router)
     app.include_router(calls.router)

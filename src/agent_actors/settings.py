@@ -71,6 +71,25 @@ class LimitSettings(BaseModel):
     max_reply_chars: int = Field(
         16000, ge=1, description="largest reply stored; a longer model reply is a 502, not saved"
     )
+    max_turns: int | None = Field(
+        None, ge=1, description="turns per conversation (unset: no bound); past it a 409 turn_limit"
+    )
+    index_bucket_s: float = Field(
+        60.0,
+        gt=0,
+        description="the session index's time buckets: a user's entry is updated at most "
+        "once per bucket (GET /sessions orders by it)",
+    )
+    index_shards: int = Field(16, ge=1, description="keys each session-index bucket is split into")
+    index_horizon_days: int = Field(
+        30, ge=1, description="how far back GET /sessions looks for sessions (days)"
+    )
+    retention_s: float | None = Field(
+        None,
+        gt=0,
+        description="a conversation idle this long is erased as DELETE /chat/{id} does "
+        "(a reminder per conversation; unset: kept for ever)",
+    )
 
 
 class ActorSettings(BaseModel):
@@ -118,6 +137,13 @@ class AuthSettings(BaseModel):
         "/{id} route needs `Authorization: Bearer <key>` bound to that id, /events/stats an "
         "admin key",
     )
+    rate_per_s: float | None = Field(
+        None,
+        gt=0,
+        description="requests per second per API key, a token bucket in each app process "
+        "(unset: no bound); past it a 429 with Retry-After",
+    )
+    rate_burst: int = Field(20, ge=1, description="the token bucket's size (rate_per_s set)")
 
     @field_validator("app_api_token")
     @classmethod

@@ -7,7 +7,9 @@ state, reminders, publish). daprd continues the trace and puts it into each Clou
 publishes, so the memory update that arrives through pub/sub lands in the turn's trace.
 Off, nothing is instrumented and the spans the code opens are non-recording no-ops.
 
-Spans carry names, ids, sizes and statuses, never a message's text.
+daprd's calls into actors are named as daprd names them (``ChatAgent.ProcessMessage``), the
+calls to daprd by their route with ids as placeholders. Spans carry names, ids, counts and
+statuses, never a message's text.
 """
 
 from __future__ import annotations
@@ -70,6 +72,29 @@ def instrument_app(app: Any, provider: TracerProvider) -> None:
         tracer_provider=provider,
         excluded_urls=EXCLUDED_URLS,
         exclude_spans=["receive", "send"],
+        server_request_hook=_name_actor_call,
+    )
+
+
+def _name_actor_call(span: trace.Span, scope: dict[str, Any]) -> None:
+    """daprd's call into an actor is a remote procedure call: its span is named as daprd names
+    the call (``ChatAgent.ProcessMessage``), not by the SDK's route template."""
+    if not span.is_recording():
+        return
+    parts = str(scope.get("path", "")).split("/")  # ["", "actors", type, id, "method", name…]
+    if len(parts) < 4 or parts[1] != "actors":
+        return
+    actor_type, actor_id = parts[2], parts[3]
+    method = "/".join(parts[5:]) if len(parts) > 5 and parts[4] == "method" else "Deactivate"
+    span.update_name(f"{actor_type}.{method}")
+    span.set_attributes(
+        {
+            "rpc.system": "dapr",
+            "rpc.service": actor_type,
+            "rpc.method": method,
+            "dapr.actor.type": actor_type,
+            "dapr.actor.id": actor_id,
+        }
     )
 
 
@@ -104,7 +129,11 @@ def current_trace_id() -> str | None:
     return format(context.trace_id, "032x") if context.is_valid else None
 
 
+FLUSH_TIMEOUT_MS = 3000
+
+
 def shutdown(provider: TracerProvider | None) -> None:
-    """Export what is still queued (the last turn's spans) before the process exits."""
+    """Export what is still queued (the last turn's spans) before the process exits; bounded,
+    so an unreachable backend never holds up a stop."""
     if provider is not None:
-        provider.force_flush()
+        provider.force_flush(FLUSH_TIMEOUT_MS)

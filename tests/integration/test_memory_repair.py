@@ -12,6 +12,7 @@ shipped policy.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -200,9 +201,13 @@ def test_concurrent_dead_letters_of_one_user_are_all_kept(stack: RunningStack, u
 
 
 def publish_turn(stack: RunningStack, user: str, seq: int, content: str) -> None:
+    """An event of the user's current conversation (its id as ChatAgent's meta has it: one
+    of another conversation would be dropped as stale)."""
+    meta = stack.redis.hget(f"agent-actors||ChatAgent||{user}||meta", "data")
     event = {
         "event_type": "ConversationUpdated",
         "user_id": user,
+        "conversation": json.loads(meta)["conversation"] if meta else "",
         "seq": seq,
         "input": {"role": "user", "content": content},
         "output": {"role": "assistant", "content": content},

@@ -12,12 +12,14 @@ import json
 import secrets
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from tools.openai_stub.server import StubServer
 
+from devstack import traceview
 from devstack.private import private_stack
 from tests.integration.stack_fixture import TEST_TOKEN
 from tests.unit.devstack.sockets import is_loopback, open_to_receive
@@ -232,3 +234,17 @@ def test_jaeger_listens_on_loopback_only(traced: Any) -> None:
         s.jaeger_query_grpc_port,
     }
     assert all(is_loopback(address) for _, address, _ in found), found
+
+
+def test_make_trace_draws_the_newest_turn(traced: Any, user: str, tmp_path: Path) -> None:
+    turn(traced, user)
+    with jaeger(traced) as client:
+        newest = wait_for_trace(client, lambda c: (traces_of_user(c, user) or [None])[0])
+    trace = traceview.fetch(traced.settings, None)
+    assert trace["traceID"] == newest.id
+    table = traceview.rows(trace)
+    assert (table[0].depth, table[0].name) == (0, "POST /chat/{id}")
+    assert len(table) == len(newest.spans)
+    out = tmp_path / "trace.png"
+    traceview.draw(trace["traceID"], table, out)
+    assert out.read_bytes().startswith(b"\x89PNG")

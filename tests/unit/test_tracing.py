@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 
 from agent_actors import tracing
-from agent_actors.actors.boundary import span_name
-from agent_actors.actors.chat_agent import ChatAgent
-from agent_actors.actors.memory_agent import MemoryAgentActor
-from agent_actors.actors.response_agent import ResponseAgent
+from agent_actors.actors.boundary import actor_method
+from agent_actors.errors import ResponderTimeout
 from agent_actors.settings import TracingSettings
 
 
@@ -38,11 +36,23 @@ def test_client_span_names_hold_no_ids(path: str, route: str) -> None:
     assert tracing.client_route(path) == route
 
 
-def test_actor_spans_are_named_as_dapr_names_the_calls() -> None:
-    assert span_name(ChatAgent, "process_message") == "ChatAgent.ProcessMessage"
-    assert span_name(ResponseAgent, "process_message") == "ResponseAgent.ProcessMessage"
-    assert span_name(MemoryAgentActor, "get_memory") == "MemoryAgentActor.GetMemory"
-    assert span_name(MemoryAgentActor, "update_memory") == "MemoryAgentActor.UpdateMemory"
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/actors/ChatAgent/u1/method/ProcessMessage", "ChatAgent.ProcessMessage"),
+        ("/actors/MemoryAgentActor/memory-u1/method/GetMemory", "MemoryAgentActor.GetMemory"),
+        ("/actors/ChatAgent/u1/method/remind/outbox", "ChatAgent.remind/outbox"),
+        ("/actors/ChatAgent/u1", "ChatAgent.Deactivate"),
+        ("/chat/u1", "POST /chat/{id}"),  # not an actor call: the route's name stays
+    ],
+)
+def test_daprds_calls_into_actors_are_named_as_daprd_names_them(path: str, name: str) -> None:
+    with TracerProvider().get_tracer("t").start_as_current_span("POST /chat/{id}") as span:
+        tracing._name_actor_call(span, {"path": path})
+    assert isinstance(span, ReadableSpan)
+    assert span.name == name
+    if name != "POST /chat/{id}":
+        assert dict(span.attributes or {})["dapr.actor.id"] == path.split("/")[3]
 
 
 def test_the_current_trace_id_is_the_one_a_backend_shows() -> None:
@@ -56,3 +66,22 @@ def test_off_installs_nothing() -> None:
     assert tracing.configure(TracingSettings(), "agent-actors") is None
     assert tracing.sidecar_trace_configs(None) == []
     assert not isinstance(trace.get_tracer_provider(), TracerProvider)
+
+
+async def test_a_domain_error_marks_the_actor_calls_span() -> None:
+    class Cleared:
+        async def clear_cache(self) -> None:
+            pass
+
+    class Actor:
+        _state_manager = Cleared()
+
+        @actor_method
+        async def fail(self) -> None:
+            raise ResponderTimeout("the model took too long")
+
+    with TracerProvider().get_tracer("t").start_as_current_span("ChatAgent.ProcessMessage") as s:
+        assert "error" in await Actor().fail()
+    assert isinstance(s, ReadableSpan)
+    assert s.status.status_code is trace.StatusCode.ERROR
+    assert dict(s.attributes or {})["error.type"] == "responder_timeout"

@@ -14,6 +14,7 @@ from agent_actors.actors.chat_agent import ChatAgent
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.memory_agent import MemoryAgentActor
 from agent_actors.actors.response_agent import ResponseAgent
+from agent_actors.actors.session_index import SessionIndex
 from agent_actors.events.dead_letters import DeadLetterStore, InMemoryStateStore
 from agent_actors.events.publisher import InMemoryPublisher
 from agent_actors.llm.offline import OfflineResponder
@@ -88,6 +89,7 @@ def make_deps(settings: Settings | None = None) -> tuple[ActorDeps, LocalActors,
         publisher=publisher,
         responder=OfflineResponder(),
         dead_letters=DeadLetterStore(InMemoryStateStore(), kept=100),
+        sessions=SessionIndex(InMemoryStateStore(), (settings or Settings()).limits),
     )
     actors.deps = deps
     return deps, actors, publisher

@@ -19,23 +19,10 @@ from agent_actors.errors import AgentActorsError, error_for_code
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
-# A no-op until tracing.configure installs a provider (tracing off: nothing is recorded).
-tracer = trace.get_tracer("agent_actors.actors")
 
 
 class HasStateManager(Protocol):
     _state_manager: Any
-
-
-@functools.cache
-def span_name(actor_cls: type, method: str) -> str:
-    """``ChatAgent.ProcessMessage``: the actor type and the method's name on the wire (from
-    its interface's ``@actormethod``), as daprd and the Dapr dashboard name them."""
-    for base in actor_cls.__mro__:
-        wire = getattr(base.__dict__.get(method), "__actormethod__", None)
-        if wire:
-            return f"{actor_cls.__name__}.{wire}"
-    return f"{actor_cls.__name__}.{method}"
 
 
 def actor_method(
@@ -43,24 +30,19 @@ def actor_method(
 ) -> Callable[Concatenate[Any, P], Awaitable[dict[str, Any]]]:
     @functools.wraps(fn)
     async def wrapper(self: HasStateManager, *args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
-        with tracer.start_as_current_span(
-            span_name(type(self), fn.__name__),
-            attributes={
-                "dapr.actor.type": type(self).__name__,
-                "dapr.actor.id": str(getattr(self, "id", "")),
-            },
-        ) as span:
-            try:
-                return {"ok": await fn(self, *args, **kwargs)}
-            except AgentActorsError as exc:
-                await self._state_manager.clear_cache()
-                # An answer, not a crash: the caller gets the code; the span shows it failed.
-                span.set_status(trace.StatusCode.ERROR, exc.code)
-                span.set_attribute("error.type", exc.code)
-                return {"error": exc.as_dict()}
-            except BaseException:
-                await self._state_manager.clear_cache()
-                raise
+        try:
+            return {"ok": await fn(self, *args, **kwargs)}
+        except AgentActorsError as exc:
+            await self._state_manager.clear_cache()
+            # An answer, not a crash: the caller gets the code; the call's span (daprd's call
+            # into this actor, tracing.py) shows it failed and why.
+            span = trace.get_current_span()
+            span.set_status(trace.StatusCode.ERROR, exc.code)
+            span.set_attribute("error.type", exc.code)
+            return {"error": exc.as_dict()}
+        except BaseException:
+            await self._state_manager.clear_cache()
+            raise
 
     return cast("Callable[Concatenate[Any, P], Awaitable[dict[str, Any]]]", wrapper)
 

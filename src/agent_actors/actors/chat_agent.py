@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,21 +24,31 @@ from agent_actors import logs, metrics
 from agent_actors.actors import naming
 from agent_actors.actors.boundary import actor_method
 from agent_actors.actors.cache import BoundedStateCache, cached_value
-from agent_actors.actors.clients import ResponseAgentClient
+from agent_actors.actors.clients import MemoryAgentClient, ResponseAgentClient
 from agent_actors.actors.committed import CommittedState
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.history import META_KEY, HistoryStore
 from agent_actors.actors.interfaces import (
     ChatAgentInterface,
+    ExportEntry,
+    ExportPage,
+    ExportQuery,
     HistoryQuery,
     HistoryView,
     ReplyJob,
+    SessionSummary,
     TurnReply,
     TurnRequest,
 )
 from agent_actors.actors.reminders import NamedReminders
+from agent_actors.actors.session_index import IndexEntry
 from agent_actors.actors.state import ChatMeta, IdempotencyLog, IdempotencyRecord, page_key
-from agent_actors.errors import ConversationMoved, IdempotencyConflict, InvalidInput
+from agent_actors.errors import (
+    ConversationMoved,
+    IdempotencyConflict,
+    InvalidInput,
+    TurnLimitReached,
+)
 from agent_actors.events.publisher import PublishFailed, Unpublishable
 from agent_actors.events.schemas import ConversationUpdated
 from agent_actors.models import ChatMessage, is_unicode_text
@@ -46,6 +58,7 @@ log = logging.getLogger(__name__)
 OUTBOX_REMINDER = "outbox"
 IDEMPOTENCY_KEY = "idempotency"
 OUTBOX_TIMER = "outbox-cover"
+RETENTION_REMINDER = "retention"
 # Bounds the catch-up work one turn or one reminder tick does, so a long outage never turns
 # one call into an unbounded one; the reminder keeps going until the outbox is empty.
 PUBLISH_BATCH = 50
@@ -93,6 +106,12 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
             done = await self._replay(meta, key, message)
             if done is not None:
                 return done.model_dump()
+        limits = self._deps.settings.limits
+        if limits.max_turns is not None and meta.turns >= limits.max_turns:
+            raise TurnLimitReached(
+                f"this conversation has {meta.turns} turns, the limit; "
+                "DELETE /chat/{id} starts a new one"
+            )
         seq = meta.turns + 1
         logs.bind(user=self._user, seq=seq)
         recent = await self._history.tail(meta, self._deps.settings.limits.prompt_history)
@@ -100,8 +119,16 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
         job = ReplyJob(seq=seq, message=message, recent=recent, stream_id=request.stream_id)
         reply = await ResponseAgentClient(self._deps.proxies, self._user).process_message(job)
         await self._check_not_moved_on(meta)
-        await self._history.append(meta, [message, reply])
-        meta.turns = seq
+        now = time.time()
+        if not meta.conversation:
+            # A new conversation (one from before ids gets one too: at its first event with
+            # the id, Memory starts a window for it, filled from the history).
+            meta.conversation = uuid.uuid4().hex
+            meta.created_at = meta.created_at or now
+        await self._history.append(meta, [message, reply], now)
+        meta.turns, meta.last_activity = seq, now
+        if limits.retention_s is not None and not meta.retention_armed:
+            await self._arm_retention(meta, limits.retention_s)
         if key:
             await self._remember(key, seq, message)
         if not meta.outbox_period_s:
@@ -155,6 +182,7 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
             )
         if meta.pending:
             await self._arm_outbox(meta, self._deps.settings.limits.republish_interval_s)
+        await self._update_index(meta, budget)
         try:
             async with asyncio.timeout(budget):
                 await self._history.save_meta(meta)
@@ -167,6 +195,23 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
                 exc_info=True,
             )
             await self._state_manager.clear_cache()
+
+    async def _update_index(self, meta: ChatMeta, budget: float) -> None:
+        """List the conversation in the session index under its latest activity: only when
+        that falls in another bucket than the one it is listed in (at most once per
+        ``index_bucket_s``). A failure leaves ``meta.indexed_bucket`` as it was: the next
+        turn tries again."""
+        index = self._deps.sessions
+        if index is None or index.bucket(meta.last_activity) == meta.indexed_bucket:
+            return
+        entry = IndexEntry(
+            created_at=meta.created_at, last_activity=meta.last_activity, turns=meta.turns
+        )
+        try:
+            async with asyncio.timeout(budget):
+                meta.indexed_bucket = await index.put(self._user, meta.indexed_bucket, entry)
+        except Exception:
+            log.warning("user=%s: the session index update failed", self._user, exc_info=True)
 
     async def _replay(self, meta: ChatMeta, key: str, message: ChatMessage) -> TurnReply | None:
         """The committed turn a repeated Idempotency-Key names, or None for a new key."""
@@ -209,13 +254,133 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
             pending_events=len(meta.pending),
         ).model_dump()
 
+    @actor_method
+    async def get_summary(self) -> dict[str, Any]:
+        meta = await self._history.meta()
+        return SessionSummary(
+            turns=meta.turns,
+            pending_events=len(meta.pending),
+            created_at=meta.created_at or None,
+            last_activity=meta.last_activity or None,
+        ).model_dump()
+
+    @actor_method
+    async def export_entries(self, query: dict[str, Any]) -> dict[str, Any]:
+        """Entries ``start .. start+limit`` with their seq and commit time (the export)."""
+        asked = ExportQuery.model_validate(query)
+        meta = await self._history.meta()
+        start, end = min(asked.start, meta.entries), min(asked.start + asked.limit, meta.entries)
+        out: list[ExportEntry] = []
+        index = start
+        while index < end:
+            number, offset = divmod(index, meta.page_size)
+            page = await self._history.page(number)
+            stop = min(end - number * meta.page_size, len(page.entries))
+            for i in range(offset, stop):
+                entry = page.entries[i]
+                at = page.at[i] if i < len(page.at) and page.at[i] else None
+                out.append(
+                    ExportEntry(
+                        index=index,
+                        seq=index // 2 + 1,
+                        role=entry.role,
+                        content=entry.content,
+                        at=at,
+                    )
+                )
+                index += 1
+            if stop <= offset:
+                break  # a page shorter than meta says: never expected, never loop
+        return ExportPage(entries=out, total=meta.entries).model_dump()
+
+    @actor_method
+    async def delete(self) -> dict[str, Any]:
+        """Erase the conversation everywhere (idempotent). Under this actor's turn lock, so a
+        turn runs wholly before or after it; this actor's keys go first, so a late event that
+        reaches Memory afterwards finds no conversation (or another one) and is dropped."""
+        await self._erase()
+        return {"deleted": True}
+
+    async def _erase(self) -> None:
+        meta = await self._history.meta()
+        if self._deps.sessions is not None:
+            # First: meta names the bucket, and a failure here (the delete fails, and is
+            # retried) must not leave a listed conversation without its keys.
+            await self._deps.sessions.remove(self._user, meta.indexed_bucket)
+        # One page past the last committed entry too: nothing should be there, but a key
+        # that outlived its meta would otherwise stay for ever.
+        keys = [META_KEY, IDEMPOTENCY_KEY]
+        keys += [page_key(n) for n in range(self._history.last_page(meta) + 2)]
+        for key in keys:
+            await self._state_manager.try_remove_state(key)
+        await self._state_manager.save_state()
+        for name in (OUTBOX_REMINDER, RETENTION_REMINDER):
+            try:
+                await self.unregister_reminder(name)
+            except Exception as exc:
+                # If it fires, it finds no conversation and drops itself.
+                log.info("user=%s: reminder %s stays for now: %s", self._user, name, exc)
+        if self._timer_armed:
+            try:
+                await self.unregister_timer(OUTBOX_TIMER)
+                self._timer_armed = False
+            except Exception as exc:
+                log.info("user=%s: the outbox timer stays for now: %s", self._user, exc)
+        metrics.OUTBOX.set(self._user, 0)
+        await ResponseAgentClient(self._deps.proxies, self._user).delete()
+        await MemoryAgentClient(self._deps.proxies, self._user).delete()
+        log.info("user=%s: conversation deleted (%d turns)", self._user, meta.turns)
+
+    async def _arm_retention(self, meta: ChatMeta, retention_s: float, due_s: float = 0) -> None:
+        """The reminder that erases the conversation once idle for ``retention_s``; armed at
+        the first turn only (a scheduler write costs ~15 ms): when it fires early, it reads
+        ``meta.last_activity`` and re-arms itself for the rest of the time."""
+        due = timedelta(seconds=due_s or retention_s)
+        try:
+            async with asyncio.timeout(self._deps.settings.limits.post_commit_timeout_s):
+                await self.register_reminder(
+                    RETENTION_REMINDER, b"{}", due, timedelta(seconds=retention_s)
+                )
+        except Exception as exc:
+            # meta says unarmed: the next turn tries again.
+            log.warning("user=%s: could not arm the retention reminder: %r", self._user, exc)
+            meta.retention_armed = False
+            return
+        meta.retention_armed = True
+
+    async def _retention_tick(self) -> None:
+        retention = self._deps.settings.limits.retention_s
+        if retention is None:
+            await self.unregister_reminder(RETENTION_REMINDER)
+            return
+        try:
+            meta = await self._history.meta()
+            # No meta (turns 0) is a delete that failed half-way: erasing again finishes it.
+            idle = time.time() - meta.last_activity
+            if idle >= retention:
+                log.info("user=%s: idle for %.0f s, past the retention: erased", self._user, idle)
+                await self._erase()
+                return
+            await self._arm_retention(meta, retention, due_s=retention - idle)
+            if not meta.retention_armed:
+                # Saved so that the next turn registers it again.
+                await self._history.save_meta(meta)
+                await self._state_manager.save_state()
+        except BaseException:
+            await self._state_manager.clear_cache()
+            raise  # the reminder fires again
+
     def _reminder_handlers(self) -> dict[str, Callable[[], Awaitable[object]]]:
-        return {OUTBOX_REMINDER: self._outbox_tick}
+        return {OUTBOX_REMINDER: self._outbox_tick, RETENTION_REMINDER: self._retention_tick}
 
     async def _outbox_tick(self) -> ChatMeta:
         """Publish what is pending; drop the reminder once nothing is."""
         try:
             meta = await self._history.meta()
+            if not meta.turns:
+                # The conversation was deleted: nothing to publish, nothing to save.
+                await self._drop_reminder()
+                return meta
             await self._publish_pending(meta, {})
             if meta.pending:
                 await self._arm_outbox(meta, self._deps.settings.limits.republish_interval_s)
@@ -308,6 +473,7 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
             pair = known.get(seq) or await self._history.turn(meta, seq)
             event = ConversationUpdated(
                 user_id=self._user,
+                conversation=meta.conversation,
                 seq=seq,
                 input=pair[0],
                 output=pair[1],

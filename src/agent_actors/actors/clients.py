@@ -19,6 +19,8 @@ from agent_actors.actors.interfaces import (
     CallsView,
     CatchUpQuery,
     ChatAgentInterface,
+    ExportPage,
+    ExportQuery,
     HistoryQuery,
     HistoryView,
     MemoryAgentInterface,
@@ -26,6 +28,7 @@ from agent_actors.actors.interfaces import (
     MemoryView,
     ReplyJob,
     ResponseAgentInterface,
+    SessionSummary,
     TurnReply,
     TurnRequest,
 )
@@ -54,6 +57,16 @@ class ChatAgentClient(ActorClient):
     async def history(self, query: HistoryQuery) -> HistoryView:
         return HistoryView.model_validate(await self._call("GetConversationHistory", query))
 
+    async def delete(self) -> None:
+        """Erase the conversation: this actor's state, then ResponseAgent's and Memory's."""
+        await self._call("Delete")
+
+    async def summary(self) -> SessionSummary:
+        return SessionSummary.model_validate(await self._call("GetSummary"))
+
+    async def export_entries(self, query: ExportQuery) -> ExportPage:
+        return ExportPage.model_validate(await self._call("ExportEntries", query))
+
 
 class ResponseAgentClient(ActorClient):
     def __init__(self, proxies: ProxyFactory, user_id: str) -> None:
@@ -69,6 +82,9 @@ class ResponseAgentClient(ActorClient):
 
     async def calls(self, query: CallsQuery) -> CallsView:
         return CallsView.model_validate(await self._call("GetCalls", query))
+
+    async def delete(self) -> None:
+        await self._call("Delete")
 
 
 class MemoryAgentClient(ActorClient):
@@ -92,3 +108,6 @@ class MemoryAgentClient(ActorClient):
 
     async def schedule_catch_up(self) -> None:
         await self._call("ScheduleCatchUp")
+
+    async def delete(self) -> None:
+        await self._call("Delete")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from agent_actors.actors.breaker import Breaker
 from agent_actors.actors.client import ProxyFactory
+from agent_actors.actors.session_index import SessionIndex
 from agent_actors.events.dead_letters import DeadLetterStore
 from agent_actors.events.publisher import Publisher
 from agent_actors.llm.responder import Responder
@@ -22,3 +23,5 @@ class ActorDeps:
     dead_letters: DeadLetterStore
     # Open after a reminder registration failed: the scheduler is skipped for a while.
     reminders: Breaker = field(default_factory=lambda: Breaker(5.0))
+    # The session index (GET /sessions); None: not kept.
+    sessions: SessionIndex | None = None

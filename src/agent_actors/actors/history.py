@@ -30,7 +30,7 @@ class HistoryStore:
         found, raw = await self._sm.try_get_state(page_key(page))
         return HistoryPage.model_validate(raw) if found else HistoryPage()
 
-    async def append(self, meta: ChatMeta, messages: list[ChatMessage]) -> None:
+    async def append(self, meta: ChatMeta, messages: list[ChatMessage], at: float = 0.0) -> None:
         """Write ``messages`` after the last committed entry: only the pages they land on."""
         index = meta.entries
         pages: dict[int, HistoryPage] = {}
@@ -43,6 +43,9 @@ class HistoryStore:
             # be exact anyway: the entry at `offset` is overwritten, never appended twice.
             del page.entries[offset:]
             page.entries.append(message)
+            del page.at[offset:]
+            page.at.extend([0.0] * (offset - len(page.at)))
+            page.at.append(at)
             index += 1
         for number, page in pages.items():
             await self._sm.set_state(page_key(number), page.model_dump())
@@ -64,3 +67,7 @@ class HistoryStore:
     async def turn(self, meta: ChatMeta, seq: int) -> tuple[ChatMessage, ChatMessage]:
         user, reply = await self.range(meta, (seq - 1) * 2, seq * 2)
         return user, reply
+
+    def last_page(self, meta: ChatMeta) -> int:
+        """The number of the last page a committed entry is on (-1: none)."""
+        return (meta.entries - 1) // meta.page_size if meta.entries else -1

@@ -89,7 +89,43 @@ class MemoryUpdate(BaseModel):
     last_seq: int
 
 
+class SessionSummary(BaseModel):
+    """ChatAgent.GetSummary: the conversation's own numbers (no other actor's)."""
+
+    turns: int = Field(description="committed turns (the last seq)")
+    pending_events: int = Field(description="committed turns whose event is not published yet")
+    created_at: float | None = Field(None, description="Unix time of the first turn")
+    last_activity: float | None = Field(None, description="Unix time of the latest turn")
+
+
+class ExportQuery(BaseModel):
+    start: int = Field(0, ge=0, description="the first entry")
+    limit: int = Field(20, ge=1)
+
+
+class ExportEntry(BaseModel):
+    index: int = Field(description="position in the conversation, from 0")
+    seq: int = Field(description="the turn it belongs to")
+    role: Role
+    content: str
+    at: float | None = Field(None, description="Unix time of its commit (unknown: older turns)")
+
+
+class ExportPage(BaseModel):
+    entries: list[ExportEntry]
+    total: int = Field(description="entries in the conversation")
+
+
 class ChatAgentInterface(ActorInterface):
+    @actormethod(name="Delete")
+    async def delete(self) -> Envelope: ...
+
+    @actormethod(name="GetSummary")
+    async def get_summary(self) -> Envelope: ...
+
+    @actormethod(name="ExportEntries")
+    async def export_entries(self, query: dict[str, Any]) -> Envelope: ...
+
     @actormethod(name="ProcessMessage")
     async def process_message(self, user_input: dict[str, Any]) -> Envelope: ...
 
@@ -98,6 +134,9 @@ class ChatAgentInterface(ActorInterface):
 
 
 class ResponseAgentInterface(ActorInterface):
+    @actormethod(name="Delete")
+    async def delete(self) -> Envelope: ...
+
     @actormethod(name="ProcessMessage")
     async def process_message(self, request: dict[str, Any]) -> Envelope: ...
 
@@ -109,6 +148,9 @@ class ResponseAgentInterface(ActorInterface):
 
 
 class MemoryAgentInterface(ActorInterface):
+    @actormethod(name="Delete")
+    async def delete(self) -> Envelope: ...
+
     @actormethod(name="UpdateMemory")
     async def update_memory(self, event: dict[str, Any]) -> Envelope: ...
 

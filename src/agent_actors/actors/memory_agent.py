@@ -78,6 +78,22 @@ class MemoryAgentActor(Actor, MemoryAgentInterface, NamedReminders, Remindable):
         update = ConversationUpdated.model_validate(event)
         logs.bind(user=self._user, seq=update.seq)
         state = await self._load()
+        meta: ChatMeta | None = None
+        if state.last_seq == 0 or update.conversation != state.conversation:
+            # The first event of a conversation, or one of another: only the committed meta
+            # says which conversation is current (one read, not one per event).
+            meta = await self._history.meta()
+            if meta.conversation != update.conversation:
+                # A late event of a deleted (or replaced) conversation: never resurrected.
+                # (An event without id, from before ids, is judged by its seq as it was.)
+                log.info(
+                    "user=%s seq=%d: event of a conversation that no longer exists, dropped",
+                    self._user,
+                    update.seq,
+                )
+                return MemoryUpdate(status="stale", applied=0, last_seq=state.last_seq).model_dump()
+            if state.conversation != meta.conversation:
+                state = MemoryState(conversation=meta.conversation)
         first = state.last_seq + 1
         metrics.MEMORY_SEQ_LAG.set(max(0, update.seq - first))
         if update.seq < first:
@@ -86,7 +102,7 @@ class MemoryAgentActor(Actor, MemoryAgentInterface, NamedReminders, Remindable):
             push(state.window, [update.input, update.output], self._window)
             state.last_seq, status = update.seq, "applied"
         else:
-            meta = await self._committed(update.seq)
+            meta = await self._committed(update.seq, meta)
             await fill_from_history(state, self._history, meta, update.seq, self._window)
             status = "repaired"
             log.warning(
@@ -117,6 +133,8 @@ class MemoryAgentActor(Actor, MemoryAgentInterface, NamedReminders, Remindable):
     async def _catch_up(self, up_to: int | None) -> MemoryView:
         state = await self._load()
         meta = await self._history.meta()
+        if state.conversation != meta.conversation:
+            state = MemoryState(conversation=meta.conversation)
         target = meta.turns if up_to is None else min(up_to, meta.turns)
         before = state.last_seq
         if target > before:
@@ -151,9 +169,17 @@ class MemoryAgentActor(Actor, MemoryAgentInterface, NamedReminders, Remindable):
     async def rebuild(self) -> dict[str, Any]:
         """The window again from the committed history: its last entries, ``last_seq = turns``."""
         meta = await self._history.meta()
-        state = MemoryState(window=await self._history.tail(meta, self._window))
+        state = MemoryState(
+            window=await self._history.tail(meta, self._window), conversation=meta.conversation
+        )
         state.last_seq = meta.turns
-        await self._save(state)
+        if meta.turns:
+            await self._save(state)
+        else:
+            # No conversation (deleted, or none yet): nothing to keep, so a rebuild racing a
+            # delete leaves no key behind.
+            await self._state_manager.try_remove_state(MEMORY_KEY)
+            await self._state_manager.save_state()
         log.info("user=%s: memory rebuilt from the history (last_seq %d)", self._user, meta.turns)
         return view(state, applied=0, turns=meta.turns).model_dump()
 
@@ -162,8 +188,22 @@ class MemoryAgentActor(Actor, MemoryAgentInterface, NamedReminders, Remindable):
         state, meta = await self._load(), await self._history.meta()
         return view(state, applied=0, turns=meta.turns).model_dump()
 
-    async def _committed(self, seq: int) -> ChatMeta:
-        meta = await self._history.meta()
+    @actor_method
+    async def delete(self) -> dict[str, Any]:
+        """Erase the window (idempotent); ChatAgent's state is gone first, so an event that
+        arrives later finds no conversation and is dropped (``update_memory``)."""
+        await self._state_manager.try_remove_state(MEMORY_KEY)
+        await self._state_manager.save_state()
+        try:
+            await self.unregister_reminder(CATCH_UP_REMINDER)
+        except Exception as exc:
+            # If it fires, it finds nothing to catch up and drops itself.
+            log.info("user=%s: the catch-up reminder stays for now: %s", self._user, exc)
+        return {"deleted": True}
+
+    async def _committed(self, seq: int, meta: ChatMeta | None) -> ChatMeta:
+        if meta is None or meta.turns < seq:
+            meta = await self._history.meta()
         if meta.turns < seq:
             # Never from ChatAgent (it publishes after its commit): applying it would skip
             # the turns in between, so pub/sub retries it and then dead-letters it.

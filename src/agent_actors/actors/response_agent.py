@@ -119,6 +119,21 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
         log_ = CallLog(self._state_manager, llm.calls_kept, llm.calls_page_size)
         return await log_.range(asked.limit, asked.before)
 
+    @actor_method
+    async def delete(self) -> dict[str, Any]:
+        """Erase the count and every slot of the call log (idempotent)."""
+        kept = self._deps.settings.llm.calls_kept
+        keys = [STATS_KEY]
+        found, raw = await self._state_manager.try_get_state(call_log.META_KEY)
+        if found:
+            meta = CallLogMeta.model_validate(raw)
+            keys += [call_log.META_KEY]
+            keys += [call_log.slot_key(n) for n in range(call_log.slots(meta, kept))]
+        for key in keys:
+            await self._state_manager.try_remove_state(key)
+        await self._state_manager.save_state()
+        return {"deleted": True}
+
     async def _save_calls_alone(self, log_: CallLog, records: list[CallRecord], seq: int) -> None:
         if not records:
             return

@@ -33,6 +33,16 @@ class ChatMeta(BaseModel):
     outbox_period_s: float = 0.0
     # Reminder registrations that failed (each is retried on the next turn).
     outbox_arm_failures: int = 0
+    # A random id given at the first turn: events carry it, so one of a deleted conversation
+    # (arriving late) is never applied to a new conversation of the same user.
+    conversation: str = ""
+    # Unix times of the first and the latest committed turn.
+    created_at: float = 0.0
+    last_activity: float = 0.0
+    # The retention reminder is registered (AGENT_ACTORS_LIMITS__RETENTION_S): armed once.
+    retention_armed: bool = False
+    # The session index bucket this conversation is listed in (0: not yet).
+    indexed_bucket: int = 0
 
     @property
     def entries(self) -> int:
@@ -64,6 +74,8 @@ class IdempotencyLog(BaseModel):
 
 class HistoryPage(BaseModel):
     entries: list[ChatMessage] = Field(default_factory=list)
+    # Unix time each entry was committed, aligned with ``entries`` (older pages: shorter).
+    at: list[float] = Field(default_factory=list)
 
 
 class ResponseStats(BaseModel):
@@ -72,6 +84,8 @@ class ResponseStats(BaseModel):
 
 
 class MemoryState(BaseModel):
+    # ChatMeta.conversation of the turns in the window ("" before conversations had ids).
+    conversation: str = ""
     # The last ``memory_window`` entries of turns 1..last_seq: nothing is ever skipped (a gap
     # is filled from ChatAgent's committed history), so no reorder buffer is kept.
     window: list[ChatMessage] = Field(default_factory=list)

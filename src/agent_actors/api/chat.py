@@ -21,7 +21,7 @@ from agent_actors.settings import Settings
 
 router = APIRouter(tags=["chat"], responses=responses(*USER_ROUTE))
 # What a turn can answer besides a user route's errors.
-TURN_ERRORS = responses(413, 502, 504)
+TURN_ERRORS = responses(409, 413, 502, 504)
 
 IdempotencyKey = Annotated[
     str | None,

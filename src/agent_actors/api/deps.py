@@ -12,6 +12,7 @@ from agent_actors import logs
 from agent_actors.actors.clients import ChatAgentClient, MemoryAgentClient, ResponseAgentClient
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.api import auth
+from agent_actors.api.ratelimit import RateLimiter
 from agent_actors.api.schemas import SubscriptionStats
 from agent_actors.events.dead_letters import DeadLetterStore
 from agent_actors.models import check_user_id
@@ -42,6 +43,7 @@ async def get_user_id(request: Request, id: Annotated[str, Path()], _key: Bearer
     user_id = check_user_id(id, settings.limits.max_id_chars)
     if settings.auth.api_keys:
         auth.authorize_user(settings.auth.api_keys, _authorization(request), user_id)
+        _take_token(request, settings)
     # async (not run in a thread): the binding stays in this request's context.
     logs.bind(user=user_id)
     return user_id
@@ -52,6 +54,7 @@ def require_admin(request: Request, _key: BearerKey) -> None:
     settings: Settings = request.app.state.settings
     if settings.auth.api_keys:
         auth.authorize_admin(settings.auth.api_keys, _authorization(request))
+        _take_token(request, settings)
 
 
 def require_key(request: Request, _key: BearerKey) -> None:
@@ -59,6 +62,19 @@ def require_key(request: Request, _key: BearerKey) -> None:
     settings: Settings = request.app.state.settings
     if settings.auth.api_keys:
         auth.key_users(settings.auth.api_keys, _authorization(request))
+        _take_token(request, settings)
+
+
+def _take_token(request: Request, settings: Settings) -> None:
+    """One request of this API key's budget (AGENT_ACTORS_AUTH__RATE_PER_S), when bounded."""
+    rate = settings.auth.rate_per_s
+    if rate is None:
+        return
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.rate_limiter = RateLimiter(rate, settings.auth.rate_burst)
+    # Keyed by the key as sent: only known keys get here (authorized just before).
+    limiter.take(_authorization(request).partition(" ")[2])
 
 
 def _authorization(request: Request) -> str:

@@ -20,16 +20,19 @@ log = logging.getLogger(__name__)
 ERROR_STATUS = {
     401: "no known API key (only when API keys are set): unauthorized",
     403: "the API key is not bound to this user id, or is not an admin key: forbidden",
-    409: "the request conflicts with the committed history",
+    409: "the request conflicts with the committed history, or the conversation has "
+    "AGENT_ACTORS_LIMITS__MAX_TURNS turns: turn_limit",
     413: "content over the size limit: content_too_large",
     422: "invalid input: invalid_user_id, invalid_input, idempotency_conflict",
+    429: "the API key sent more than AGENT_ACTORS_AUTH__RATE_PER_S requests per second: "
+    "rate_limited (Retry-After)",
     500: "an unexpected error (logged): internal_error",
     502: "the model failed or its reply is unusable: responder_error, reply_too_large",
     503: "the actor runtime, state store or model is unavailable (Retry-After)",
     504: "the model did not answer in time: responder_timeout",
 }
 # What any route of a user (``/{id}``) can answer.
-USER_ROUTE = (401, 403, 422, 503)
+USER_ROUTE = (401, 403, 422, 429, 503)
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import urllib.parse
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -70,6 +71,10 @@ class VersionedStore(Protocol):
 
     async def put(self, key: str, value: Any, etag: str | None) -> bool: ...
 
+    async def delete(self, key: str) -> None: ...
+
+    async def get_many(self, keys: list[str]) -> list[Any]: ...
+
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -87,6 +92,10 @@ class DeadLetterStore:
     async def unparsed(self) -> UnparsedDeadLetters:
         raw, _ = await self._store.get(UNPARSED_KEY)
         return UnparsedDeadLetters() if raw is None else UnparsedDeadLetters.model_validate(raw)
+
+    async def forget(self, user_id: str) -> None:
+        """Erase this user's dead letters (DELETE /chat/{id}); idempotent."""
+        await self._store.delete(user_key(user_id))
 
     async def record(self, user_id: str, letter: DeadLetter) -> None:
         def add(log: UserDeadLetters) -> bool:
@@ -154,6 +163,17 @@ class DaprStateStore:
             raise StoreUnavailable(f"reading {key!r} failed: {str(item['error'])[:200]}")
         return item.get("data"), item.get("etag") or None
 
+    async def get_many(self, keys: list[str]) -> list[Any]:
+        """The values of ``keys`` (None: absent) in one round trip, without ETags."""
+        status, body = await self._request("POST", f"{self._path}/bulk", {"keys": keys})
+        if status != 200:
+            raise StoreUnavailable(f"daprd answered {status} reading {len(keys)} keys")
+        found = {item["key"]: item for item in json.loads(body)}
+        for item in found.values():
+            if item.get("error"):
+                raise StoreUnavailable(f"reading {item['key']!r} failed: {item['error']!s:.200}")
+        return [found.get(k, {}).get("data") for k in keys]
+
     async def put(self, key: str, value: Any, etag: str | None) -> bool:
         # first-write: with an ETag, a write after someone else's fails; without one (a new
         # key), a second creator fails once the first has written.
@@ -167,9 +187,17 @@ class DaprStateStore:
         status, _ = await self._request("POST", self._path, [item])
         return status < 300
 
+    async def delete(self, key: str) -> None:
+        # A missing key is a success (204), as for any delete of daprd's state API.
+        path = f"{self._path}/{urllib.parse.quote(key, safe='')}"
+        status, body = await self._request("DELETE", path, None)
+        if status >= 300:
+            raise StoreUnavailable(f"daprd answered {status} deleting {key!r}: {body[:200]!r}")
+
     async def _request(self, method: str, path: str, payload: Any) -> tuple[int, bytes]:
         try:
-            return await self._sidecar.request(method, path, json.dumps(payload).encode())
+            data = None if payload is None else json.dumps(payload).encode()
+            return await self._sidecar.request(method, path, data)
         except SidecarUnreachable as exc:
             raise StoreUnavailable(str(exc)) from exc
 
@@ -200,3 +228,11 @@ class InMemoryStateStore:
             return False
         self.items[key] = (json.loads(json.dumps(value)), version + 1)
         return True
+
+    async def get_many(self, keys: list[str]) -> list[Any]:
+        return [(await self.get(key))[0] for key in keys]
+
+    async def delete(self, key: str) -> None:
+        if self.failing:
+            raise StoreUnavailable("the in-memory store is set to fail")
+        self.items.pop(key, None)

@@ -18,6 +18,8 @@ class ConversationUpdated(BaseModel):
     input: ChatMessage
     output: ChatMessage
     timestamp: datetime
+    # ChatMeta.conversation: a late event of a deleted conversation is never applied.
+    conversation: str = ""
 
     @property
     def actor_id(self) -> str:

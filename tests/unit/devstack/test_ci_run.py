@@ -47,5 +47,6 @@ def test_make_test_installs_what_ci_used_to() -> None:
         "devstack.redis",
         "apt-get install -y -qq chromium",
         "tools/k8s/build-tools.sh",
+        "tools/jaeger/build.sh",
     ):
         assert step in dry.stdout, dry.stdout

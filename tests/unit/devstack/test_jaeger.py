@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from devstack import jaeger
+from devstack import cli, jaeger
 from devstack.ports import stack_ports
 from devstack.private import private_settings
 from devstack.settings import REPO_ROOT, DevSettings
@@ -93,3 +93,11 @@ def test_the_clusters_jaeger_is_the_local_one_on_cluster_addresses() -> None:
         max_traces=jaeger.MAX_TRACES, query=16686, query_grpc=16685, otlp=4318
     )
     assert yaml.safe_load(in_cluster) == yaml.safe_load(local)
+
+
+def test_make_up_prints_where_the_traces_are_only_with_tracing_on(tmp_path: Path) -> None:
+    settings = private_settings(tmp_path)
+    assert "jaeger" not in cli.urls(settings)
+    settings.tracing.enabled = True
+    port = settings.stack.jaeger_query_port
+    assert f"http://127.0.0.1:{port}/api/traces?service=agent-actors" in cli.urls(settings)

@@ -59,7 +59,8 @@ async def test_each_model_request_and_tool_call_is_a_span(
     assert dict(second.attributes or {})["agent_actors.model_call.purpose"] == "tool_step"
     assert dict(tool_span.attributes or {})["gen_ai.tool.name"] == "search_history"
     # The tool ran inside the turn, between the two requests.
-    assert first.end_time is not None and tool_span.start_time is not None
+    assert first.end_time is not None
+    assert tool_span.start_time is not None
     assert first.end_time <= tool_span.start_time
 
 
@@ -75,7 +76,8 @@ async def test_no_span_holds_the_prompt_the_reply_or_tool_arguments(
         str(v) for span in exported.get_finished_spans() for v in (span.attributes or {}).values()
     ]
     words = ("cat", "Tom", "called", "You are")
-    assert values and not [v for v in values if any(w in v for w in words)]
+    assert values
+    assert not [v for v in values if any(w in v for w in words)]
 
 
 async def test_a_failed_request_is_an_error_span_with_its_code(
@@ -87,4 +89,3 @@ async def test_a_failed_request_is_an_error_span_with_its_code(
     (span,) = exported.get_finished_spans()
     assert span.status.status_code is StatusCode.ERROR
     assert dict(span.attributes or {})["error.type"] == "responder_error"
-

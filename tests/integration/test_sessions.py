@@ -1,0 +1,206 @@
+"""Conversations as sessions on the real stack: delete, retention, the turn bound, the
+export, and the per-key rate limit."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.chat_client import chat, eventually, history, memory
+from tests.integration.stack_fixture import RunningStack, events_delivered, start_stack
+
+ADMIN = "admin-key"
+LIMITED = "limited-key"
+BOUND = "bound-key"
+KEYS = {ADMIN: "*", LIMITED: "*", BOUND: "somebody"}
+RETENTION_S = 6
+MAX_TURNS = 6
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    env = {
+        "AGENT_ACTORS_AUTH__API_KEYS": json.dumps(KEYS),
+        "AGENT_ACTORS_AUTH__RATE_PER_S": "20",
+        "AGENT_ACTORS_AUTH__RATE_BURST": "20",
+    }
+    for running in start_stack(
+        tmp_path_factory.mktemp("sessions"),
+        extra_env=env,
+        retention_s=float(RETENTION_S),
+        max_turns=MAX_TURNS,
+    ):
+        running.app.headers["Authorization"] = f"Bearer {ADMIN}"
+        yield running
+
+
+def keys_of(stack: RunningStack, user: str) -> list[str]:
+    return sorted(stack.redis.scan_iter(f"*{user}*"))
+
+
+def reminder(stack: RunningStack, actor_type: str, actor_id: str, name: str) -> int:
+    """The status daprd answers for one reminder (200: registered)."""
+    resp = stack.daprd.get(f"/v1.0/actors/{actor_type}/{actor_id}/reminders/{name}")
+    return resp.status_code
+
+
+def conversation_id(stack: RunningStack, user: str) -> str:
+    raw = stack.redis.hget(f"agent-actors||ChatAgent||{user}||meta", "data")
+    assert raw is not None
+    value: str = json.loads(raw)["conversation"]
+    return value
+
+
+def old_event(user: str, conversation: str, seq: int) -> dict[str, Any]:
+    return {
+        "event_type": "ConversationUpdated",
+        "user_id": user,
+        "conversation": conversation,
+        "seq": seq,
+        "input": {"role": "user", "content": f"old q{seq}"},
+        "output": {"role": "assistant", "content": f"old a{seq}"},
+        "timestamp": datetime.now(UTC).isoformat(),
+    }
+
+
+def test_delete_erases_every_key_and_the_next_turn_is_seq_1(stack: RunningStack, user: str) -> None:
+    for i in range(3):
+        chat(stack.app, user, f"turn {i}")
+    assert eventually(lambda: len(memory(stack.app, user)), lambda n: n > 0) > 0
+    before = keys_of(stack, user)
+    assert any("||ChatAgent||" in k for k in before)
+    assert any("||ResponseAgent||" in k for k in before)
+    assert any("||MemoryAgentActor||" in k for k in before)
+    assert reminder(stack, "ChatAgent", user, "retention") == 200
+    conversation = conversation_id(stack, user)
+
+    assert stack.app.delete(f"/chat/{user}").status_code == 204
+    assert stack.app.delete(f"/chat/{user}").status_code == 204  # idempotent
+    assert keys_of(stack, user) == []
+    for name in ("outbox", "retention"):
+        assert reminder(stack, "ChatAgent", user, name) != 200, name
+    assert reminder(stack, "MemoryAgentActor", f"memory-{user}", "catch-up") != 200
+
+    # a late event of the deleted conversation, through real pub/sub: no resurrection
+    received = stack.app.get("/events/stats").json()["received"]
+    d = stack.settings.dapr
+    published = stack.daprd.post(
+        f"/v1.0/publish/{d.pubsub_name}/{d.topic}", json=old_event(user, conversation, 1)
+    )
+    assert published.status_code == 204
+    assert eventually(lambda: events_delivered(stack, received), bool)
+    assert keys_of(stack, user) == []
+
+    resp = stack.app.post(f"/chat/{user}", json={"role": "user", "content": "again"})
+    assert resp.status_code == 200
+    assert resp.headers["Turn-Seq"] == "1"
+    assert history(stack.app, user, limit=10)["total"] == 2
+    # the old conversation's seq 2 arrives after the new seq 1: not applied either
+    received = stack.app.get("/events/stats").json()["received"]
+    stack.daprd.post(
+        f"/v1.0/publish/{d.pubsub_name}/{d.topic}", json=old_event(user, conversation, 2)
+    )
+    assert eventually(lambda: events_delivered(stack, received), bool)
+    window = eventually(lambda: memory(stack.app, user), lambda m: len(m) == 2)
+    assert next(m["content"] for m in window) == "again"
+    stack.app.delete(f"/chat/{user}")
+
+
+def test_turns_racing_a_delete_leave_a_whole_conversation(stack: RunningStack, user: str) -> None:
+    chat(stack.app, user, "first")
+    codes: list[int] = []
+
+    def turns() -> None:
+        with httpx.Client(base_url=str(stack.app.base_url), headers=stack.app.headers) as c:
+            for i in range(4):
+                r = c.post(f"/chat/{user}", json={"role": "user", "content": f"race {i}"})
+                codes.append(r.status_code)
+
+    worker = threading.Thread(target=turns)
+    worker.start()
+    assert stack.app.delete(f"/chat/{user}").status_code == 204
+    worker.join()
+    assert set(codes) == {200}
+    summary = stack.app.get(f"/chat/{user}").json()
+    view = history(stack.app, user, limit=50)
+    # whatever ran after the delete is a whole conversation numbered from 1
+    assert view["total"] == 2 * summary["turns"]
+    assert [e["content"] for e in view["history"][::2]] == [
+        f"race {i}" for i in range(4 - summary["turns"], 4)
+    ]
+    stack.app.delete(f"/chat/{user}")
+
+
+def test_an_idle_conversation_is_erased_after_the_retention(stack: RunningStack, user: str) -> None:
+    chat(stack.app, user, "soon gone")
+    assert keys_of(stack, user) != []
+    # the reminder fires RETENTION_S after the first turn (scheduler time, not ours)
+    assert eventually(lambda: keys_of(stack, user), lambda k: k == [], timeout=60) == []
+    assert reminder(stack, "ChatAgent", user, "retention") != 200
+    resp = stack.app.post(f"/chat/{user}", json={"role": "user", "content": "back"})
+    assert resp.headers["Turn-Seq"] == "1"
+    stack.app.delete(f"/chat/{user}")
+
+
+def test_summary_export_and_the_turn_bound(stack: RunningStack, user: str) -> None:
+    for i in range(MAX_TURNS):
+        chat(stack.app, user, f"q{i}")
+    refused = stack.app.post(f"/chat/{user}", json={"role": "user", "content": "one more"})
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "turn_limit"
+    eventually(lambda: len(memory(stack.app, user)), lambda n: n == 3)
+    summary = stack.app.get(f"/chat/{user}").json()
+    assert summary["turns"] == MAX_TURNS
+    assert summary["memory_size"] == 3
+    assert summary["profile"]["responder"] == "offline"
+    assert summary["last_activity"] >= summary["created_at"] > 0
+    with stack.app.stream("GET", f"/chat/{user}/export") as resp:
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("application/x-ndjson")
+        lines = [json.loads(line) for line in resp.iter_lines() if line]
+    kinds = [line["type"] for line in lines]
+    assert kinds[0] == "session"
+    entries = [line for line in lines if line["type"] == "entry"]
+    assert [e["seq"] for e in entries] == [s for s in range(1, MAX_TURNS + 1) for _ in (0, 1)]
+    assert [e["content"] for e in entries[::2]] == [f"q{i}" for i in range(MAX_TURNS)]
+    assert all(e["at"] for e in entries)
+    assert kinds.count("memory") == 1
+    stack.app.delete(f"/chat/{user}")
+
+
+def test_a_key_past_its_rate_gets_429_with_retry_after(stack: RunningStack, user: str) -> None:
+    headers = {"Authorization": f"Bearer {LIMITED}"}
+    answers = [stack.app.get(f"/chat/{user}", headers=headers) for _ in range(60)]
+    refused = [a for a in answers if a.status_code == 429]
+    assert refused, [a.status_code for a in answers]
+    assert refused[0].json()["code"] == "rate_limited"
+    assert int(refused[0].headers["Retry-After"]) >= 1
+    # another key has its own bucket
+    assert stack.app.get(f"/chat/{user}").status_code == 200
+
+
+def test_sessions_are_listed_newest_first_and_unlisted_by_delete(stack: RunningStack) -> None:
+    users = [f"s{i}{uuid.uuid4().hex[:8]}" for i in range(3)]
+    for user in users:
+        chat(stack.app, user, "hello")
+    listed = stack.app.get("/sessions", params={"limit": 2}).json()
+    assert [s["id"] for s in listed["sessions"]] == users[::-1][:2]
+    assert listed["sessions"][0]["turns"] == 1
+    rest = stack.app.get("/sessions", params={"limit": 2, "after": listed["next_after"]}).json()
+    assert rest["sessions"][0]["id"] == users[0]
+    stack.app.delete(f"/chat/{users[2]}")
+    ids = [s["id"] for s in stack.app.get("/sessions", params={"limit": 50}).json()["sessions"]]
+    assert users[2] not in ids
+    assert users[1] in ids
+    # the list spans every user: a key bound to some users may not read it
+    headers = {"Authorization": f"Bearer {BOUND}"}
+    assert stack.app.get("/sessions", headers=headers).status_code == 403
+    for user in users[:2]:
+        stack.app.delete(f"/chat/{user}")

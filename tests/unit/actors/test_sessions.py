@@ -1,0 +1,175 @@
+"""Conversations as sessions: delete, retention, the turn bound, the export (twins)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from agent_actors.actors import naming
+from agent_actors.actors.boundary import unwrap
+from agent_actors.actors.chat_agent import OUTBOX_REMINDER, RETENTION_REMINDER
+from agent_actors.actors.clients import ChatAgentClient, MemoryAgentClient
+from agent_actors.actors.interfaces import ExportQuery, MemoryAgentInterface
+from agent_actors.api.ratelimit import RateLimiter
+from agent_actors.errors import RateLimited, TurnLimitReached
+from agent_actors.settings import LimitSettings, Settings
+from tests.unit.twins import make_deps
+
+USER = "u1"
+
+
+def settings(**limits: object) -> Settings:
+    return Settings(limits=LimitSettings(**limits))  # type: ignore[arg-type]
+
+
+def state_of(actors: object, actor_type: str, actor_id: str) -> dict[str, object]:
+    state: dict[str, object] = actors.actor(actor_type, actor_id)._state_manager._mock_state  # type: ignore[attr-defined]
+    return state
+
+
+def reminders_of(actors: object, actor_type: str, actor_id: str) -> dict[str, object]:
+    found: dict[str, object] = actors.actor(actor_type, actor_id)._state_manager._mock_reminders  # type: ignore[attr-defined]
+    return found
+
+
+async def chat(actors: object, n: int, prefix: str = "m") -> list[int]:
+    client = ChatAgentClient(actors, USER)  # type: ignore[arg-type]
+    from agent_actors.actors.interfaces import TurnRequest
+
+    return [
+        (await client.process_message(TurnRequest(content=f"{prefix}{i}"))).seq for i in range(n)
+    ]
+
+
+async def deliver(actors: object, event: object) -> dict[str, object]:
+    proxy = actors.create(naming.MEMORY, naming.memory_id(USER), MemoryAgentInterface)  # type: ignore[attr-defined]
+    result: dict[str, object] = unwrap(
+        await proxy.UpdateMemory(event.model_dump(mode="json"))  # type: ignore[attr-defined]
+    )
+    return result
+
+
+async def test_delete_erases_every_actor_and_the_next_turn_is_seq_1() -> None:
+    _, actors, publisher = make_deps(settings(history_page_size=4))
+    await chat(actors, 5)
+    for event in publisher.published:
+        await deliver(actors, event)
+    assert state_of(actors, naming.MEMORY, naming.memory_id(USER))
+    old_events = list(publisher.published)
+    client = ChatAgentClient(actors, USER)  # type: ignore[arg-type]
+    await client.delete()
+    await client.delete()  # idempotent
+    assert state_of(actors, naming.CHAT, USER) == {}
+    assert state_of(actors, naming.RESPONSE, naming.response_id(USER)) == {}
+    assert state_of(actors, naming.MEMORY, naming.memory_id(USER)) == {}
+    assert OUTBOX_REMINDER not in reminders_of(actors, naming.CHAT, USER)
+    # a late event of the deleted conversation resurrects nothing
+    assert (await deliver(actors, old_events[0]))["status"] == "stale"
+    assert state_of(actors, naming.MEMORY, naming.memory_id(USER)) == {}
+    assert await chat(actors, 1, "new") == [1]
+    # ...nor once a new conversation exists: its seq 2 is not the old seq 2
+    assert (await deliver(actors, old_events[1]))["status"] == "stale"
+    assert (await deliver(actors, publisher.published[-1]))["status"] == "applied"
+    window = await MemoryAgentClient(actors, USER).window()  # type: ignore[arg-type]
+    assert next(m.content for m in window) == "new0"
+    assert (await client.summary()).turns == 1
+
+
+async def test_the_turn_bound_is_a_409_until_the_conversation_is_deleted() -> None:
+    _, actors, _ = make_deps(settings(max_turns=2))
+    await chat(actors, 2)
+    with pytest.raises(TurnLimitReached):
+        await chat(actors, 1)
+    await ChatAgentClient(actors, USER).delete()  # type: ignore[arg-type]
+    assert await chat(actors, 1) == [1]
+
+
+async def test_the_export_pages_carry_seq_and_commit_time() -> None:
+    _, actors, _ = make_deps(settings(history_page_size=4))
+    await chat(actors, 5)
+    client = ChatAgentClient(actors, USER)  # type: ignore[arg-type]
+    first = await client.export_entries(ExportQuery(start=0, limit=7))
+    rest = await client.export_entries(ExportQuery(start=7, limit=7))
+    entries = first.entries + rest.entries
+    assert first.total == 10
+    assert len(entries) == 10
+    assert [e.index for e in entries] == list(range(10))
+    assert [e.seq for e in entries] == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    assert [e.content for e in entries[::2]] == [f"m{i}" for i in range(5)]
+    assert all(e.at is not None for e in entries)
+
+
+async def test_retention_erases_an_idle_conversation_and_rearms_for_an_active_one() -> None:
+    _, actors, _ = make_deps(settings(retention_s=100.0))
+    await chat(actors, 2)
+    agent = actors.actor(naming.CHAT, USER)
+    assert RETENTION_REMINDER in reminders_of(actors, naming.CHAT, USER)
+    assert state_of(actors, naming.CHAT, USER)["meta"]["retention_armed"] is True  # type: ignore[index]
+    # fires while the conversation is active: re-armed for the rest, nothing erased
+    await agent.receive_reminder(RETENTION_REMINDER, b"{}", None, None)
+    await agent._state_manager.save_state()
+    assert state_of(actors, naming.CHAT, USER)["meta"]["turns"] == 2  # type: ignore[index]
+    # idle past the retention (the last activity set back): erased like a delete
+    meta = dict(state_of(actors, naming.CHAT, USER)["meta"])  # type: ignore[call-overload]
+    meta["last_activity"] -= 101
+    agent._state_manager._mock_state["meta"] = meta
+    await agent._state_manager.clear_cache()
+    await agent.receive_reminder(RETENTION_REMINDER, b"{}", None, None)
+    await agent._state_manager.save_state()
+    assert state_of(actors, naming.CHAT, USER) == {}
+    assert state_of(actors, naming.RESPONSE, naming.response_id(USER)) == {}
+    assert RETENTION_REMINDER not in reminders_of(actors, naming.CHAT, USER)
+
+
+def test_the_token_bucket_refuses_past_the_burst_with_retry_after() -> None:
+    now = [0.0]
+    limiter = RateLimiter(2.0, 3, clock=lambda: now[0])
+    for _ in range(3):
+        limiter.take("k")
+    with pytest.raises(RateLimited) as refused:
+        limiter.take("k")
+    assert refused.value.retry_after_s == 1
+    assert refused.value.status == 429
+    limiter.take("other")  # per key
+    now[0] += 0.5  # one token back at 2/s
+    limiter.take("k")
+    with pytest.raises(RateLimited):
+        limiter.take("k")
+
+
+async def test_the_index_pages_newest_first_and_moves_a_user_between_buckets() -> None:
+    from agent_actors.actors.session_index import IndexEntry, SessionIndex
+    from agent_actors.events.dead_letters import InMemoryStateStore
+
+    store = InMemoryStateStore()
+    index = SessionIndex(store, LimitSettings(index_bucket_s=60, index_shards=3))
+    now = 10 * 86400.0
+    buckets = {}
+    for i in range(7):  # one user per bucket, across a day boundary
+        at = now - i * 20000
+        buckets[f"u{i}"] = await index.put(
+            f"u{i}", 0, IndexEntry(created_at=at, last_activity=at, turns=i)
+        )
+    first = await index.page(3, None, now)
+    assert [s.id for s in first.sessions] == ["u0", "u1", "u2"]
+    second = await index.page(3, first.next_after, now)
+    third = await index.page(3, second.next_after, now)
+    assert [s.id for s in second.sessions + third.sessions] == ["u3", "u4", "u5", "u6"]
+    assert third.next_after is None
+    # u5 is active again: it moves to the newest bucket, listed once
+    await index.put("u5", buckets["u5"], IndexEntry(created_at=0, last_activity=now + 1, turns=9))
+    assert [s.id for s in (await index.page(10, None, now + 1)).sessions][:2] == ["u5", "u0"]
+    assert len((await index.page(10, None, now + 1)).sessions) == 7
+    await index.remove("u5", index.bucket(now + 1))
+    assert "u5" not in [s.id for s in (await index.page(10, None, now + 1)).sessions]
+
+
+async def test_a_conversation_is_listed_after_its_turn_and_unlisted_by_its_delete() -> None:
+    deps, actors, _ = make_deps()
+    await chat(actors, 2)
+    assert deps.sessions is not None
+    listed = (await deps.sessions.page(10, None, time.time())).sessions
+    assert [(s.id, s.turns) for s in listed] == [(USER, 1)]  # indexed at the first turn
+    await ChatAgentClient(actors, USER).delete()  # type: ignore[arg-type]
+    assert (await deps.sessions.page(10, None, time.time())).sessions == []
