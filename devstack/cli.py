@@ -156,7 +156,10 @@ def cmd_up(settings: DevSettings, files: RunFiles) -> int:
             start_new_session=True,
         )
     deadline = time.monotonic() + settings.stack.ready_timeout_s + 1200  # a cold runtime build
+    print(f"starting agent-actors in the background (log: {files.log})", flush=True)
+    progress = Progress(files.log)
     while time.monotonic() < deadline:
+        progress.show()
         if files.ready.exists():
             print(f"agent-actors is up (supervisor pid {child.pid}).\n{urls(settings)}")
             return 0
@@ -167,6 +170,34 @@ def cmd_up(settings: DevSettings, files: RunFiles) -> int:
     child.terminate()
     print(f"error: the stack was not ready in time: see {files.log}", file=sys.stderr)
     return 1
+
+
+class Progress:
+    """Echoes what the background stack is doing (a cold runtime build takes minutes): the
+    build script's lines and each part's start and readiness, from its log."""
+
+    SHOWN = ("dapr-build:", "starting ", " ready in ", "restart")
+
+    def __init__(self, log: Path) -> None:
+        self._log = log
+        self._offset = log.stat().st_size if log.exists() else 0
+
+    def lines(self) -> list[str]:
+        if not self._log.exists():
+            return []
+        with self._log.open("rb") as f:
+            f.seek(self._offset)
+            chunk = f.read()
+        complete, _, _rest = chunk.rpartition(b"\n")
+        if not complete:
+            return []
+        self._offset += len(complete) + 1
+        text = complete.decode(errors="replace").splitlines()
+        return [line for line in text if any(mark in line for mark in self.SHOWN)]
+
+    def show(self) -> None:
+        for line in self.lines():
+            print(f"  {line.strip()}", flush=True)
 
 
 def _last_error(path: Path) -> str:

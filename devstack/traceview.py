@@ -127,7 +127,7 @@ def draw(trace_id: str, table: list[Row], out: Path) -> None:
     ax.set_xlabel("ms since the turn's first span")
     ax.grid(axis="x", alpha=0.3)
     handles = [Rectangle((0, 0), 1, 1, color=colour[s]) for s in services]
-    names.legend(handles, services, loc="lower left", fontsize=8, frameon=False)
+    fig.legend(handles, services, loc="upper left", ncol=len(services), fontsize=8, frameon=False)
     fig.suptitle(f"trace {trace_id}: {len(table)} spans, {total:.1f} ms", fontsize=10)
     fig.subplots_adjust(
         left=0.01, right=0.99, top=1 - 0.5 / fig.get_figheight(), bottom=0.6 / fig.get_figheight()

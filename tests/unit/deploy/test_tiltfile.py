@@ -290,13 +290,28 @@ def _dockerignore_excludes(path: Path, name: str) -> bool:
     return excluded
 
 
-def _fake_kubectl(folder: Path, crds: tuple[str, ...]) -> Path:
+def _fake_kubectl(
+    folder: Path, crds: tuple[str, ...], *, cluster: bool = True, injector_ready: int = 1
+) -> Path:
+    """A kubectl that answers like a cluster with ``crds`` of Dapr (and its injector)."""
     folder.mkdir()
-    lines = "".join(
+    crd_lines = "".join(
         f"echo customresourcedefinition.apiextensions.k8s.io/{c}.dapr.io\n" for c in crds
     )
+    refused = "echo 'The connection to the server 127.0.0.1:6443 was refused' >&2; exit 1"
     script = folder / "kubectl"
-    script.write_text(f"#!/bin/sh\n{lines}echo 'Error from server (NotFound): not all found' >&2\n")
+    script.write_text(
+        "#!/bin/sh\n"
+        'case "$1 $2" in\n'
+        f"  'version '*|'cluster-info '*) {'exit 0' if cluster else refused} ;;\n"
+        "  'get crd') "
+        + crd_lines.replace("\n", "; ")
+        + "echo 'Error from server (NotFound): not all found' >&2 ;;\n"
+        "  'get mutatingwebhookconfiguration') "
+        "echo mutatingwebhookconfiguration.admissionregistration.k8s.io/dapr-sidecar-injector ;;\n"
+        f"  'get deployment') echo {injector_ready} ;;\n"
+        "esac\n"
+    )
     script.chmod(0o755)
     return folder
 
@@ -315,3 +330,19 @@ def test_tilt_up_without_dapr_fails_with_a_clear_message(tilt: Path, tmp_path: P
 def test_tilt_up_with_dapr_passes_the_check(tilt: Path, tmp_path: Path) -> None:
     fake = _fake_kubectl(tmp_path / "bin", DAPR_CRDS)
     result_of(run_tilt(tilt, tmp_path, {"AGENT_ACTORS_CHECK_DAPR": "1"}, fake))
+
+
+def test_tilt_up_without_a_cluster_says_so_not_dapr(tilt: Path, tmp_path: Path) -> None:
+    fake = _fake_kubectl(tmp_path / "bin", DAPR_CRDS, cluster=False)
+    proc = run_tilt(tilt, tmp_path, {"AGENT_ACTORS_CHECK_DAPR": "1"}, fake)
+    assert proc.returncode == 5, proc.stderr
+    assert "No Kubernetes cluster answers" in proc.stderr
+    assert "connection to the server" in proc.stderr
+    assert "Dapr is not installed" not in proc.stderr
+
+
+def test_tilt_up_with_dapr_but_no_ready_injector_stops(tilt: Path, tmp_path: Path) -> None:
+    fake = _fake_kubectl(tmp_path / "bin", DAPR_CRDS, injector_ready=0)
+    proc = run_tilt(tilt, tmp_path, {"AGENT_ACTORS_CHECK_DAPR": "1"}, fake)
+    assert proc.returncode == 5, proc.stderr
+    assert "sidecar injector is not ready" in proc.stderr

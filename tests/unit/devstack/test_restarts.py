@@ -163,3 +163,20 @@ def test_a_part_that_cannot_be_started_again_counts_as_failing(tmp_path: Path) -
         dog.stop()
     assert dog.gave_up is not None
     assert "scheduler exited 3 times within 60 s (last: could not be started (" in dog.gave_up
+
+
+def test_make_up_echoes_the_build_and_each_part_as_they_come(tmp_path: Path) -> None:
+    from devstack.cli import Progress
+
+    log = tmp_path / "stack.log"
+    log.write_text("old run: starting redis\n")
+    progress = Progress(log)  # only what this start writes
+    with log.open("a") as f:
+        f.write("dapr-build: still building daprd (30s)\nnoise\n2026 INFO starting placement")
+    assert progress.lines() == ["dapr-build: still building daprd (30s)"]
+    with log.open("a") as f:
+        f.write(" (log: x)\n2026 INFO placement ready in 0.4s (pid 7)\n")
+    assert progress.lines() == [
+        "2026 INFO starting placement (log: x)",
+        "2026 INFO placement ready in 0.4s (pid 7)",
+    ]
