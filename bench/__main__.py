@@ -1,10 +1,11 @@
-"""``python -m bench [--full]``: run W0-W3 on private real stacks and write the report."""
+"""``python -m bench [--full]``: run W0-W5 and W7 on private real stacks and write the report."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import secrets
 import shutil
 import sys
@@ -13,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent_actors.settings import REPO_ROOT
 from bench import charts, markdown, meta, results
 from bench.appprofile import profile_app
 from bench.display import Display
@@ -23,8 +23,26 @@ from bench.w0 import run_w0
 from bench.w1 import run_w1
 from bench.w2 import run_w2
 from bench.w3 import run_w3
+from bench.w4 import run_w4
+from bench.w5 import run_w5
+from bench.w7 import run_w7
+from devstack.settings import REPO_ROOT, get_settings
 
 log = logging.getLogger("bench")
+
+WORKLOADS = ("w0", "w1", "w2", "w3", "w4", "w5", "w7")
+# The tiny harness size leaves out W4 and W5: three more stacks, and W5 must wait out
+# placement's failover (~7 s), which would double the harness test's time; the subset test
+# runs them (`--only w4,w5`).
+TINY_SKIPS = frozenset({"w4", "w5"})
+
+
+def workloads(text: str) -> frozenset[str]:
+    chosen = frozenset(w.strip().lower() for w in text.split(",") if w.strip())
+    unknown = chosen - set(WORKLOADS)
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(WORKLOADS)}")
+    return chosen
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,8 +51,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--size", choices=sorted(SIZES), help="quick, full or tiny (the harness test)")
     p.add_argument("--results-dir", type=Path, default=REPO_ROOT / "bench" / "results")
     p.add_argument("--charts-dir", type=Path, default=REPO_ROOT / "docs" / "bench")
-    p.add_argument("--docs", type=Path, default=REPO_ROOT / "docs" / "BENCHMARKS.md",
-                   help="the Markdown file the summary table is appended to")  # fmt: skip
+    p.add_argument(
+        "--docs",
+        type=Path,
+        default=REPO_ROOT / "docs" / "BENCHMARKS.md",
+        help="the Markdown file the summary table is appended to",
+    )
     p.add_argument("--no-docs", action="store_true", help="write no table and no charts")
     p.add_argument(
         "--app-profile",
@@ -42,42 +64,91 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="auto",
         help="py-spy the app under W1 when a goal is missed (auto), always, never",
     )
+    p.add_argument(
+        "--only",
+        type=workloads,
+        default=None,
+        metavar="W,...",
+        help="run only these workloads, e.g. w4,w5 (default: all; a subset writes no table)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress display")
     return p.parse_args(argv)
 
 
 async def measure(sizes: Sizes, args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
     tag = f"b{secrets.token_hex(3)}"  # fresh actor ids every run
+    only: frozenset[str] = args.only
     doc: dict[str, Any] = {"profile": sizes.name}
+    if args.only_given and only != set(WORKLOADS):
+        doc["only"] = sorted(only)
     with Display(quiet=args.quiet) as display:
-        # W3 first, on its own stack (the model server's responder); then the main stack.
-        w3 = await run_w3(run_dir / "w3", sizes, display, tag)
-        env = {"AGENT_ACTORS_BENCH_ACTOR": "1"}
-        with running_stack(run_dir / "main", app_env=env) as stack:
-            doc["versions"] = meta.versions(stack.settings.stack.bin_dir)
-            w0 = await run_w0(stack, sizes, display, tag)
-            w1 = (await run_w1(stack, sizes, display, tag))["by_users"]
-            w2 = await run_w2(stack, sizes, display, tag)
+        # W3 and W7 first, each on its own stack (W3: the model server's responder; W7: a
+        # fresh app heap); then the main stack.
+        if "w3" in only:
+            w3 = await run_w3(run_dir / "w3", sizes, display, tag)
+            doc.update(w3_wall_s=w3.get("w3_wall_s"), w3=w3)
+        if "w7" in only:
+            w7 = await run_w7(run_dir / "w7", sizes, display, tag)
             doc.update(
-                r0_calls_per_s=w0["r0_calls_per_s"], w0=w0, w1=w1,
-                w2_growth=w2["w2_growth"], w2=w2, w3_wall_s=w3.get("w3_wall_s"), w3=w3,
-            )  # fmt: skip
-            doc.update(results.ratios(doc))
-            doc["goals"] = results.goals(doc)
-            wanted = args.app_profile == "always" or (
-                args.app_profile == "auto" and results.missed(doc)
+                w7_rss_growth=w7["w7_rss_growth"],
+                w7_throughput_drift=w7["w7_throughput_drift"],
+                w7=w7,
             )
-            if wanted:
-                doc["profile_app"] = await profile_app(
-                    stack, sizes, display, tag, args.results_dir / "profiles"
-                )
+        if "w4" in only:
+            w4 = await run_w4(run_dir / "w4", sizes, display, tag)
+            doc.update(w4_scaling=w4["w4_scaling"], w4=w4)
+        if "w5" in only:
+            w5 = await run_w5(run_dir / "w5", sizes, display, tag)
+            doc.update(
+                w5_lost_turns=w5["w5_lost_turns"], w5_recovery_s=w5["w5_recovery_s"], w5=w5
+            )
+        if only & {"w0", "w1", "w2"}:
+            await main_stack(doc, sizes, args, run_dir, display, tag)
+        doc["versions"] = meta.versions(get_settings().stack.bin_dir)  # built by now
+        doc.update(results.ratios(doc))
+        doc["goals"] = results.goals(doc)
     return doc
+
+
+async def main_stack(
+    doc: dict[str, Any],
+    sizes: Sizes,
+    args: argparse.Namespace,
+    run_dir: Path,
+    display: Display,
+    tag: str,
+) -> None:
+    """W0, W1 and W2 on one stack (with BenchActor), then py-spy on W1 if a goal was missed."""
+    only: frozenset[str] = args.only
+    env = {"AGENT_ACTORS_BENCH_ACTOR": "1"}
+    with running_stack(run_dir / "main", app_env=env) as stack:
+        if "w0" in only:
+            w0 = await run_w0(stack, sizes, display, tag)
+            doc.update(r0_calls_per_s=w0["r0_calls_per_s"], w0=w0)
+        if "w1" in only:
+            doc["w1"] = (await run_w1(stack, sizes, display, tag))["by_users"]
+        if "w2" in only:
+            w2 = await run_w2(stack, sizes, display, tag)
+            doc.update(w2_growth=w2["w2_growth"], w2_rss_growth=w2["w2_rss_growth"], w2=w2)
+        doc.update(results.ratios(doc))
+        doc["goals"] = results.goals(doc)
+        wanted = "w1" in only and (
+            args.app_profile == "always" or (args.app_profile == "auto" and results.missed(doc))
+        )
+        if wanted:
+            doc["profile_app"] = await profile_app(
+                stack, sizes, display, tag, args.results_dir / "profiles"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     sizes = SIZES[args.size] if args.size else (FULL if args.full else QUICK)
+    args.only_given = args.only is not None
+    if args.only is None:
+        skips = TINY_SKIPS if sizes.name == "tiny" else frozenset()
+        args.only = frozenset(WORKLOADS) - skips
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     run_dir = args.results_dir / "runs" / stamp
@@ -90,12 +161,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     doc = {**head, **asyncio.run(measure(sizes, args, run_dir))}
     doc["duration_s"] = round(time.perf_counter() - t0, 1)
+    doc["machine"]["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
     doc["run_dir"] = str(run_dir)
     for data in ("redis", "scheduler-etcd"):  # keep the logs, drop the data
-        for part in ("main", "w3"):
+        for part in ("main", "w3", "w7", "w4/1-pairs", "w4/2-pairs", "w5"):
             shutil.rmtree(run_dir / part / data, ignore_errors=True)
     written = [results.write(doc, args.results_dir)]
-    if not args.no_docs:
+    if not args.no_docs and "only" not in doc:  # the table and charts show a whole run
         drawn = charts.draw(doc, args.charts_dir)
         markdown.append(doc, drawn, args.docs)
         written += [*drawn, args.docs]

@@ -19,8 +19,8 @@ from typing import Any
 
 from bench.display import Display
 from bench.sizes import Sizes
-from bench.stack import BenchStack
 from bench.w1 import run_level
+from devstack.private import PrivateStack
 
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 # Leaf frames by what they are doing, first match wins (paths as py-spy prints them).
@@ -39,9 +39,17 @@ CATEGORIES = (
 
 # Frames under which every sample sits (the process's entry, the event loop's machinery):
 # on the stack 100% of the time, they say nothing about where the time goes.
-SCAFFOLD = ("runpy", "click/", "uvicorn/main.py", "uvicorn/server.py", "uvicorn/_compat.py",
-            "asyncio/runners.py", "asyncio/base_events.py", "asyncio/events.py",
-            "uvicorn/__main__.py")  # fmt: skip
+SCAFFOLD = (
+    "runpy",
+    "click/",
+    "uvicorn/main.py",
+    "uvicorn/server.py",
+    "uvicorn/_compat.py",
+    "asyncio/runners.py",
+    "asyncio/base_events.py",
+    "asyncio/events.py",
+    "uvicorn/__main__.py",
+)
 
 
 def py_spy() -> str | None:
@@ -104,7 +112,7 @@ def short(file: str) -> str:
 
 
 async def profile_app(
-    stack: BenchStack, sizes: Sizes, display: Display, tag: str, out_dir: Path
+    stack: PrivateStack, sizes: Sizes, display: Display, tag: str, out_dir: Path
 ) -> dict[str, Any]:
     binary = py_spy()
     if binary is None:
@@ -114,14 +122,32 @@ async def profile_app(
     out.parent.mkdir(parents=True, exist_ok=True)
     seconds = max(1, round(sizes.profile_s))
     spy = await asyncio.create_subprocess_exec(
-        binary, "record", "--pid", str(stack.pids()["app"]), "--duration", str(seconds),
-        "--rate", "100", "--nonblocking", "--format", "raw", "--output", str(out),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+        binary,
+        "record",
+        "--pid",
+        str(stack.pids()["app"]),
+        "--duration",
+        str(seconds),
+        "--rate",
+        "100",
+        "--nonblocking",
+        "--format",
+        "raw",
+        "--output",
+        str(out),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     level = await run_level(
-        stack, users, sizes, display, f"{tag}-prof", warmup_s=0.5,
-        duration_s=seconds + 1.0, probe_memory=False,
-    )  # fmt: skip
+        stack,
+        users,
+        sizes,
+        display,
+        f"{tag}-prof",
+        warmup_s=0.5,
+        duration_s=seconds + 1.0,
+        probe_memory=False,
+    )
     spy_out, _ = await spy.communicate()
     if spy.returncode != 0 or not out.exists():
         tail = spy_out.decode(errors="replace").strip()[-300:]

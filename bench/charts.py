@@ -14,9 +14,17 @@ import matplotlib.pyplot as plt
 
 def draw(doc: dict[str, Any], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [_w0(doc, out_dir), _w1(doc, out_dir), _w1_cpu(doc, out_dir), _w2(doc, out_dir)]
-    if "skipped" not in doc["w3"]:
+    paths = []
+    if "w0" in doc:
+        paths.append(_w0(doc, out_dir))
+    if "w1" in doc and "w1_vs_limit" in doc:
+        paths += [_w1(doc, out_dir), _w1_cpu(doc, out_dir)]
+    if "w2" in doc:
+        paths.append(_w2(doc, out_dir))
+    if "w3" in doc and "skipped" not in doc["w3"]:
         paths.append(_w3(doc, out_dir))
+    if "w7" in doc:
+        paths.append(_w7(doc, out_dir))
     return paths
 
 
@@ -55,11 +63,20 @@ def _w1(doc: dict[str, Any], out_dir: Path) -> Path:
     left.legend(fontsize=8)
     x = range(len(users))
     for i, (key, color) in enumerate(
-        (("p50_ms", "tab:blue"), ("p95_ms", "tab:orange"), ("p99_ms", "tab:red"),
-         ("memory_lag_p50_ms", "tab:purple"))
-    ):  # fmt: skip
-        right.bar([p + (i - 1.5) * 0.2 for p in x], [lv[key] for lv in levels], 0.2,
-                  color=color, label=key.removesuffix("_ms").replace("_", " "))  # fmt: skip
+        (
+            ("p50_ms", "tab:blue"),
+            ("p95_ms", "tab:orange"),
+            ("p99_ms", "tab:red"),
+            ("memory_lag_p50_ms", "tab:purple"),
+        )
+    ):
+        right.bar(
+            [p + (i - 1.5) * 0.2 for p in x],
+            [lv[key] for lv in levels],
+            0.2,
+            color=color,
+            label=key.removesuffix("_ms").replace("_", " "),
+        )
     right.set_xticks(list(x), users)
     right.set_xlabel("concurrent users")
     right.set_ylabel("ms")
@@ -89,18 +106,26 @@ def _w1_cpu(doc: dict[str, Any], out_dir: Path) -> Path:
 def _w2(doc: dict[str, Any], out_dir: Path) -> Path:
     lat = doc["w2"]["latencies_ms"]
     turns = list(range(1, len(lat) + 1))
-    window = max(1, min(25, len(lat) // 5))
+    window = max(1, min(doc["w2"]["edge_turns"], len(lat) // 5))
     rolling = [median(lat[max(0, i - window + 1) : i + 1]) for i in range(len(lat))]
     fig, ax = plt.subplots(figsize=(9, 3.8))
-    ax.scatter(turns, lat, s=4, color="tab:gray", label="turn latency")
+    ax.scatter(turns, lat, s=4, color="tab:gray", alpha=0.5, label="turn latency")
     ax.plot(turns, rolling, color="tab:blue", label=f"rolling median ({window})")
     ax.set_xlabel("turn")
     ax.set_ylabel("ms")
     ax.set_yscale("log")
-    ax.legend(fontsize=8)
     w2 = doc["w2"]
+    rss = [(i, mb) for i, mb in w2.get("app_rss_mb", []) if mb is not None]
+    if rss:
+        ax2 = ax.twinx()
+        ax2.plot([i for i, _ in rss], [mb for _, mb in rss], color="tab:red", label="app RSS")
+        ax2.set_ylabel("app RSS (MB)", color="tab:red")
+        ax2.set_ylim(0, max(mb for _, mb in rss) * 1.2)
+        ax2.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="upper left")
     fig.suptitle(
-        f"W2 one user, {w2['turns']} turns: w2_growth = {w2['w2_growth']}, Redis bytes/turn "
+        f"W2 one user, {w2['turns']:,} turns: w2_growth = {w2['w2_growth']}, "
+        f"w2_rss_growth = {w2.get('w2_rss_growth')}, Redis bytes/turn "
         f"{w2['redis_bytes_per_turn_first']} -> {w2['redis_bytes_per_turn_last']}"
     )
     return _save(fig, out_dir / "w2_long_conversation.png", doc)
@@ -114,8 +139,14 @@ def _w3(doc: dict[str, Any], out_dir: Path) -> Path:
     ax.axhline(w3["model_delay_s"] * 1000, color="black", ls="--", label="model delay")
     ax.axhline(1500, color="tab:green", ls=":", label="goal wall 1.5 s")
     if w3["errors"]:
-        ax.text(0.5, 0.5, f"{w3['errors']} of {w3['users']} turns failed or timed out",
-                transform=ax.transAxes, ha="center", color="tab:red")  # fmt: skip
+        ax.text(
+            0.5,
+            0.5,
+            f"{w3['errors']} of {w3['users']} turns failed or timed out",
+            transform=ax.transAxes,
+            ha="center",
+            color="tab:red",
+        )
     ax.set_xlabel("user (sorted by latency)")
     ax.set_ylabel("ms")
     ax.legend(fontsize=8)
@@ -124,3 +155,52 @@ def _w3(doc: dict[str, Any], out_dir: Path) -> Path:
         f"model calls {w3.get('model_calls')}, most at once {w3.get('max_parallel_model_calls')}"
     )
     return _save(fig, out_dir / "w3_slow_model.png", doc)
+
+
+def _w7(doc: dict[str, Any], out_dir: Path) -> Path:
+    w7 = doc["w7"]
+    per = w7["intervals"]
+    minutes = w7["interval_s"] >= 60
+    unit = "min" if minutes else "s"
+    scale = 60.0 if minutes else 1.0
+    t = [0.0] + [iv["t_s"] / scale for iv in per]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.plot(t[1:], [iv["turns_per_s"] for iv in per], "o-", color="tab:blue", label="turns/s")
+    left.axhline(
+        0.9 * per[0]["turns_per_s"],
+        color="tab:green",
+        ls=":",
+        label="goal: >= 0.9 x first interval",
+    )
+    left.set_ylim(0, max(iv["turns_per_s"] for iv in per) * 1.2 or 1)
+    left.set_xlabel(f"time ({unit}), end of interval")
+    left.set_ylabel("turns / s")
+    left.legend(fontsize=8, loc="lower left")
+    cost = [iv["app_cpu_ms_per_turn"] for iv in per]
+    if None not in cost:
+        ax2 = left.twinx()
+        ax2.plot(t[1:], cost, "s--", color="tab:gray", label="app CPU ms per turn")
+        ax2.set_ylim(0, max(cost) * 1.5 or 1)
+        ax2.set_ylabel("app CPU ms / turn", color="tab:gray")
+        ax2.legend(fontsize=8, loc="lower right")
+    for part, color in (("app", "tab:red"), ("daprd", "tab:orange"), ("redis", "tab:purple")):
+        series = [w7["rss_start_mb"][part]] + [iv["rss_mb"][part] for iv in per]
+        right.plot(t, series, "o-", color=color, label=part)
+    app_first = per[0]["rss_mb"]["app"]
+    if app_first:
+        right.axhline(
+            1.1 * app_first,
+            color="tab:green",
+            ls=":",
+            label="goal: app <= 1.1 x after the first interval",
+        )
+    right.set_ylim(bottom=0)
+    right.set_xlabel(f"time ({unit})")
+    right.set_ylabel("RSS (MB)")
+    right.legend(fontsize=8, loc="lower right")
+    fig.suptitle(
+        f"W7 soak, {w7['users']} users back to back, {w7['duration_s'] / scale:.0f} {unit}: "
+        f"w7_throughput_drift = {w7['w7_throughput_drift']}, "
+        f"w7_rss_growth = {w7['w7_rss_growth']}"
+    )
+    return _save(fig, out_dir / "w7_soak.png", doc)

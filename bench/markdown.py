@@ -18,39 +18,101 @@ def _num(value: Any, digits: int = 1) -> str:
 
 
 def section(doc: dict[str, Any], charts: list[Path], docs_file: Path) -> str:
-    m, v, w0, w2, w3 = doc["machine"], doc["versions"], doc["w0"], doc["w2"], doc["w3"]
+    m, v = doc["machine"], doc["versions"]
     dirty = " + uncommitted changes" if doc["commit_dirty"] else ""
-    title = f"{doc['timestamp']} · {doc['profile']} profile · commit `{doc['commit'][:10]}`"
+    subset = f" · only {', '.join(doc['only'])}" if "only" in doc else ""
+    title = f"{doc['timestamp']} · {doc['profile']} profile{subset} · commit `{doc['commit'][:10]}`"
     lines = [
         f"\n### {title}{dirty}\n",
         f"Machine: {m['cpu']}, {m['cpus']} CPUs, {m['memory_gib']} GiB, {m['platform']}; "
-        f"load average at start {m['load_avg_1m_at_start']} (shared machine: other work ran "
-        "alongside). "
+        f"load average (1 min) at start {m['load_avg_1m_at_start']}, at the end "
+        f"{m.get('load_avg_1m_at_end', '?')} (shared machine: other work ran alongside). "
         f"Versions: Python {v['python']}, daprd {v['daprd']}, Redis {v['redis']}, dapr SDK "
         f"{v['dapr']}, FastAPI {v['fastapi']}, uvicorn {v['uvicorn']}, httpx {v['httpx']}. "
         f"Run took {doc['duration_s']:.0f} s.\n",
         "| measure | value | goal | |",
         "|---|---|---|---|",
-        f"| r0_calls_per_s (W0 no-op actor calls, best at {w0['best_concurrency']} concurrent) "
-        f"| {_num(doc['r0_calls_per_s'])} (p50 {w0['p50_ms']} ms) | | |",
-        f"| turn limit r0/4 | {_num(doc['turn_limit_per_s'])} turns/s | | |",
     ]
+    if "w0" in doc:
+        w0 = doc["w0"]
+        lines.append(
+            f"| r0_calls_per_s (W0 no-op actor calls, best at {w0['best_concurrency']} "
+            f"concurrent) | {_num(doc['r0_calls_per_s'])} (p50 {w0['p50_ms']} ms) | | |"
+        )
+    if "turn_limit_per_s" in doc:
+        lines.append(f"| turn limit r0/4 | {_num(doc['turn_limit_per_s'])} turns/s | | |")
     for name, g in doc["goals"].items():
         lines.append(f"| {name} | {_num(g['value'], 3)} | {g['goal']} | {_mark(g['met'])} |")
-    lines += [
-        f"| W2 p50 first / last {w2['edge_turns']} turns of {w2['turns']} | "
+    lines += _w2_rows(doc) + _w3_rows(doc) + _w7_rows(doc) + _w1_table(doc) + _profile(doc)
+    base = docs_file.parent
+    rel = [p.relative_to(base) if p.is_relative_to(base) else p for p in charts]
+    if rel:
+        lines += ["", "Charts: " + ", ".join(f"[{p.stem}]({p})" for p in rel)]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _w2_rows(doc: dict[str, Any]) -> list[str]:
+    if "w2" not in doc:
+        return []
+    w2 = doc["w2"]
+    return [
+        f"| W2 p50 first / last {w2['edge_turns']} turns of {w2['turns']:,} | "
         f"{w2['p50_first_ms']} / {w2['p50_last_ms']} ms | | |",
         f"| W2 Redis bytes written per turn, first / last | {w2['redis_bytes_per_turn_first']} / "
         f"{w2['redis_bytes_per_turn_last']} | | |",
+        f"| W2 app CPU ms per turn, first / last {w2['edge_turns']} | "
+        f"{_num(w2.get('app_cpu_ms_per_turn_first'), 2)} / "
+        f"{_num(w2.get('app_cpu_ms_per_turn_last'), 2)} | | |",
+        f"| w2_rss_growth (app RSS after turn {w2['turns']:,} / after turn {w2['edge_turns']}) | "
+        f"{_num(w2['w2_rss_growth'], 3)} ({_num(w2['app_rss_after_edge_mb'])} -> "
+        f"{_num(w2['app_rss_end_mb'])} MB) | | |",
     ]
+
+
+def _w3_rows(doc: dict[str, Any]) -> list[str]:
+    if "w3" not in doc:
+        return []
+    w3 = doc["w3"]
     if "skipped" in w3:
-        lines.append(f"| W3 | {w3['skipped']} | | |")
-    else:
+        return [f"| W3 | {w3['skipped']} | | |"]
+    return [
+        f"| W3 {w3['users']} users, model {w3['model_delay_s']} s | wall {w3['w3_wall_s']} s, "
+        f"effective concurrency {w3['effective_concurrency']}, errors {w3['errors']} | | |"
+    ]
+
+
+def _w7_rows(doc: dict[str, Any]) -> list[str]:
+    if "w7" not in doc:
+        return []
+    w7 = doc["w7"]
+    per = w7["intervals"]
+    rate = " / ".join(f"{iv['turns_per_s']:.0f}" for iv in per)
+    rss = " / ".join(_num(iv["rss_mb"]["app"]) for iv in per)
+    load = " / ".join(f"{iv['load_avg_1m']:.1f}" for iv in per)
+    cost = " / ".join(_num(iv["app_cpu_ms_per_turn"], 2) for iv in per)
+    lines = [
+        f"| W7 soak, {w7['users']} users, {w7['duration_s']:.0f} s: turns/s overall, p50 / p99 "
+        f"| {w7['turns_per_s']} ({w7['turns']:,} turns, {w7['errors']} errors), "
+        f"{w7['p50_ms']} / {w7['p99_ms']} ms | | |",
+        f"| W7 turns/s per {w7['interval_s']:.0f} s (machine load then) | {rate} ({load}) | | |",
+        f"| W7 app CPU ms per turn, per {w7['interval_s']:.0f} s | {cost} | | |",
+        f"| W7 app RSS MB at start, then per {w7['interval_s']:.0f} s | "
+        f"{_num(w7['rss_start_mb']['app'])}, {rss} | | |",
+    ]
+    for part in ("daprd", "redis"):
+        first, last = per[0]["rss_mb"][part], per[-1]["rss_mb"][part]
         lines.append(
-            f"| W3 {w3['users']} users, model {w3['model_delay_s']} s | wall {w3['w3_wall_s']} s, "
-            f"effective concurrency {w3['effective_concurrency']}, errors {w3['errors']} | | |"
+            f"| W7 {part} RSS MB after the first interval / at the end | "
+            f"{_num(first)} / {_num(last)} | | |"
         )
-    lines += [
+    return lines
+
+
+def _w1_table(doc: dict[str, Any]) -> list[str]:
+    if "w1" not in doc:
+        return []
+    lines = [
         "",
         "| W1 users | turns/s | p50 ms | p95 ms | p99 ms | memory lag p50 ms | errors | CPU cores "
         "(app / daprd / redis / client) |",
@@ -63,24 +125,23 @@ def section(doc: dict[str, Any], charts: list[Path], docs_file: Path) -> str:
             f"| {users} | {lv['turns_per_s']} | {lv['p50_ms']} | {lv['p95_ms']} | {lv['p99_ms']} "
             f"| {lv['memory_lag_p50_ms']} | {lv['errors']} | {split} |"
         )
+    return lines
+
+
+def _profile(doc: dict[str, Any]) -> list[str]:
     prof = doc.get("profile_app")
     if prof and "error" not in prof:
         pkg = ", ".join(f"{k} {p}%" for k, p in prof["self_by_package_pct"][:8])
         incl = ", ".join(f"`{k}` {p}%" for k, p in prof["inclusive_by_function_pct"][:12])
-        lines += [
+        return [
             "",
             f"Where the app's time goes ({prof['tool']}, W1 at {prof['users']} users, "
             f"{prof['samples']} samples): by package (leaf frame) {pkg}. "
             f"Most often on the stack: {incl}.",
         ]
-    elif prof:
-        lines += ["", f"Profile: {prof['error']}"]
-    base = docs_file.parent
-    rel = [p.relative_to(base) if p.is_relative_to(base) else p for p in charts]
-    if rel:
-        lines += ["", "Charts: " + ", ".join(f"[{p.stem}]({p})" for p in rel)]
-    lines.append("")
-    return "\n".join(lines)
+    if prof:
+        return ["", f"Profile: {prof['error']}"]
+    return []
 
 
 def append(doc: dict[str, Any], charts: list[Path], docs_file: Path) -> None:

@@ -9,8 +9,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from agent_actors.settings import REPO_ROOT
-from agent_actors.stack.redis import ensure_redis_server
+from devstack.redis import ensure_redis_server
+from devstack.settings import REPO_ROOT
 
 
 def _run(argv: list[str]) -> str:

@@ -19,6 +19,15 @@ class Sizes:
     w3_users: int
     w3_delay_s: float
     profile_s: float  # py-spy on the app under W1 at the largest user count
+    w7_users: int
+    w7_duration_s: float
+    w7_interval_s: float  # RSS, CPU and turns/s are reported per interval ("per minute")
+    # W4 runs W1's warm-up and duration at this many users, on 1 pair and then on 2.
+    w4_users: int = 64
+    # W5: users, when pair 1 is killed, how long the load runs on after the kill.
+    w5_users: int = 64
+    w5_kill_at_s: float = 4.0
+    w5_after_kill_s: float = 20.0
 
 
 QUICK = Sizes(
@@ -29,11 +38,14 @@ QUICK = Sizes(
     w1_users=(1, 8, 64),
     w1_warmup_s=2.0,
     w1_duration_s=12.0,
-    w2_turns=300,
-    w2_edge=50,
+    w2_turns=2000,
+    w2_edge=100,
     w3_users=100,
     w3_delay_s=0.5,
     profile_s=10.0,
+    w7_users=32,
+    w7_duration_s=180.0,
+    w7_interval_s=60.0,
 )
 
 FULL = Sizes(
@@ -44,11 +56,14 @@ FULL = Sizes(
     w1_users=(1, 8, 64),
     w1_warmup_s=5.0,
     w1_duration_s=40.0,
-    w2_turns=1000,
-    w2_edge=50,
+    w2_turns=10_000,
+    w2_edge=100,
     w3_users=100,
     w3_delay_s=0.5,
     profile_s=20.0,
+    w7_users=32,
+    w7_duration_s=1800.0,
+    w7_interval_s=60.0,
 )
 
 TINY = Sizes(
@@ -64,6 +79,13 @@ TINY = Sizes(
     w3_users=5,
     w3_delay_s=0.2,
     profile_s=1.0,
+    w7_users=2,
+    w7_duration_s=3.0,
+    w7_interval_s=1.0,
+    w4_users=4,
+    w5_users=4,
+    w5_kill_at_s=1.0,
+    w5_after_kill_s=12.0,  # placement moves the actors after ~7 s (docs/architecture.md)
 )
 
 SIZES = {s.name: s for s in (QUICK, FULL, TINY)}

@@ -1,7 +1,6 @@
-"""Private real stacks for the benchmark: free ports, own run folder, always stopped after.
-
-A benchmark never touches the stack of `make up` (ports 8000/3500/6379): it starts its own
-with ``agent_actors.stack.supervisor.Stack`` and ends exactly the processes it started.
+"""Private real stacks for the benchmark (devstack/private.py, as the integration tests use):
+free ports, own run folder, always stopped after. A benchmark never touches the stack of
+`make up` (ports 8000/3500/6379) and ends exactly the processes it started.
 """
 
 from __future__ import annotations
@@ -13,57 +12,18 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-from agent_actors.settings import REPO_ROOT, Settings
-from agent_actors.stack.ports import free_ports, private_settings
-from agent_actors.stack.supervisor import Stack
-
-
-def bench_settings(run_dir: Path) -> Settings:
-    # An app token, as a deployment would have: the sidecar-only middleware is on the path.
-    return private_settings(run_dir, app_api_token=secrets.token_hex(16))
-
-
-@dataclass
-class BenchStack:
-    stack: Stack
-    settings: Settings
-
-    @property
-    def app_url(self) -> str:
-        return self.settings.app_url
-
-    @property
-    def daprd_url(self) -> str:
-        return self.settings.daprd_url
-
-    @property
-    def app_port(self) -> int:
-        return self.settings.stack.app_port
-
-    @property
-    def daprd_port(self) -> int:
-        return self.settings.dapr.http_port
-
-    @property
-    def redis_port(self) -> int:
-        return self.settings.stack.redis_port
-
-    def pids(self) -> dict[str, int]:
-        return {p.name: p.pid for p in self.stack.processes if p.pid is not None}
+from devstack.ports import free_ports
+from devstack.private import PrivateStack, private_stack
+from devstack.settings import REPO_ROOT
 
 
 @contextmanager
-def running_stack(run_dir: Path, app_env: dict[str, str] | None = None) -> Iterator[BenchStack]:
-    settings = bench_settings(run_dir)
-    stack = Stack(settings, app_env=app_env or {})
-    try:
-        stack.start()
-        yield BenchStack(stack, settings)
-    finally:
-        stack.stop()
+def running_stack(run_dir: Path, app_env: dict[str, str] | None = None) -> Iterator[PrivateStack]:
+    # An app token, as a deployment would have: the sidecar-only middleware is on the path.
+    with private_stack(run_dir, app_api_token=secrets.token_hex(16), app_env=app_env) as stack:
+        yield stack
 
 
 STUB_SERVER = REPO_ROOT / "tools" / "openai_stub" / "server.py"
@@ -74,8 +34,15 @@ def openai_stub(delay_s: float, log_path: Path) -> Iterator[str]:
     """The local OpenAI-protocol server (tools/openai_stub) answering after ``delay_s``;
     yields its base URL (``.../v1``)."""
     port = free_ports(1)[0]
-    argv = [sys.executable, "-m", "tools.openai_stub.server", "--port", str(port),
-            "--delay", str(delay_s)]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "tools.openai_stub.server",
+        "--port",
+        str(port),
+        "--delay",
+        str(delay_s),
+    ]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         proc = subprocess.Popen(

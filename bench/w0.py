@@ -13,12 +13,12 @@ from bench.client import Connections
 from bench.display import Display
 from bench.load import closed_loop
 from bench.sizes import Sizes
-from bench.stack import BenchStack
+from devstack.private import PrivateStack
 
 IDS_PER_WORKER = 4
 
 
-async def run_w0(stack: BenchStack, sizes: Sizes, display: Display, tag: str) -> dict[str, Any]:
+async def run_w0(stack: PrivateStack, sizes: Sizes, display: Display, tag: str) -> dict[str, Any]:
     by_concurrency: dict[str, dict[str, Any]] = {}
     for conc in sizes.w0_concurrency:
         async with Connections("127.0.0.1", stack.daprd_port) as conns:
@@ -31,9 +31,13 @@ async def run_w0(stack: BenchStack, sizes: Sizes, display: Display, tag: str) ->
                 return resp.status_code == 200
 
             result = await closed_loop(
-                conc, ping, warmup_s=sizes.w0_warmup_s, duration_s=sizes.w0_duration_s,
-                display=display, label=f"W0 limit, {conc} concurrent",
-            )  # fmt: skip
+                conc,
+                ping,
+                warmup_s=sizes.w0_warmup_s,
+                duration_s=sizes.w0_duration_s,
+                display=display,
+                label=f"W0 limit, {conc} concurrent",
+            )
         by_concurrency[str(conc)] = result.summary()
     best = max(by_concurrency, key=lambda c: by_concurrency[c]["per_s"])
     top = by_concurrency[best]

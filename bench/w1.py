@@ -17,13 +17,20 @@ from bench.display import Display
 from bench.load import closed_loop
 from bench.memory_probe import LagProbe, memory_shows, turn_text
 from bench.sizes import Sizes
-from bench.stack import BenchStack
+from devstack.private import PrivateStack
 
 
 async def run_level(
-    stack: BenchStack, users: int, sizes: Sizes, display: Display, tag: str, *,
-    warmup_s: float | None = None, duration_s: float | None = None, probe_memory: bool = True,
-) -> dict[str, Any]:  # fmt: skip
+    stack: PrivateStack,
+    users: int,
+    sizes: Sizes,
+    display: Display,
+    tag: str,
+    *,
+    warmup_s: float | None = None,
+    duration_s: float | None = None,
+    probe_memory: bool = True,
+) -> dict[str, Any]:
     warmup_s = sizes.w1_warmup_s if warmup_s is None else warmup_s
     duration_s = sizes.w1_duration_s if duration_s is None else duration_s
     last_turn: dict[str, int] = {}
@@ -46,9 +53,13 @@ async def run_level(
         meter = CpuMeter(stack.pids())
         meter.start()
         result = await closed_loop(
-            users, turn, warmup_s=warmup_s, duration_s=duration_s, display=display,
+            users,
+            turn,
+            warmup_s=warmup_s,
+            duration_s=duration_s,
+            display=display,
             label=f"W1 throughput, {users} users",
-        )  # fmt: skip
+        )
         cpu = meter.stop()
         await probe.drain()
         await probe_conn.close()
@@ -76,7 +87,7 @@ async def settle(conns: Connections, last_turn: dict[str, int]) -> bool:
     return all(shown)
 
 
-async def run_w1(stack: BenchStack, sizes: Sizes, display: Display, tag: str) -> dict[str, Any]:
+async def run_w1(stack: PrivateStack, sizes: Sizes, display: Display, tag: str) -> dict[str, Any]:
     levels = {}
     for users in sizes.w1_users:
         levels[str(users)] = await run_level(stack, users, sizes, display, tag)
