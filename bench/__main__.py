@@ -99,9 +99,7 @@ async def measure(sizes: Sizes, args: argparse.Namespace, run_dir: Path) -> dict
             doc.update(w4_scaling=w4["w4_scaling"], w4=w4)
         if "w5" in only:
             w5 = await run_w5(run_dir / "w5", sizes, display, tag)
-            doc.update(
-                w5_lost_turns=w5["w5_lost_turns"], w5_recovery_s=w5["w5_recovery_s"], w5=w5
-            )
+            doc.update({k: w5[k] for k in results.W5_FIGURES}, w5=w5)
         if only & {"w0", "w1", "w2"}:
             await main_stack(doc, sizes, args, run_dir, display, tag)
         doc["versions"] = meta.versions(get_settings().stack.bin_dir)  # built by now

@@ -11,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from bench import scale_report
+
 
 def draw(doc: dict[str, Any], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -25,6 +27,7 @@ def draw(doc: dict[str, Any], out_dir: Path) -> list[Path]:
         paths.append(_w3(doc, out_dir))
     if "w7" in doc:
         paths.append(_w7(doc, out_dir))
+    paths += scale_report.draw(doc, out_dir, _save)
     return paths
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench import scale_report
+
 CPU_PARTS = ("app", "daprd", "redis", "bench client")
 HEADER = "# Benchmarks\n\nRuns of `make bench`, newest last.\n\n## Runs\n"
 
@@ -43,7 +45,8 @@ def section(doc: dict[str, Any], charts: list[Path], docs_file: Path) -> str:
         lines.append(f"| turn limit r0/4 | {_num(doc['turn_limit_per_s'])} turns/s | | |")
     for name, g in doc["goals"].items():
         lines.append(f"| {name} | {_num(g['value'], 3)} | {g['goal']} | {_mark(g['met'])} |")
-    lines += _w2_rows(doc) + _w3_rows(doc) + _w7_rows(doc) + _w1_table(doc) + _profile(doc)
+    lines += _w2_rows(doc) + _w3_rows(doc) + scale_report.rows(doc) + _w7_rows(doc)
+    lines += _w1_table(doc) + _profile(doc)
     base = docs_file.parent
     rel = [p.relative_to(base) if p.is_relative_to(base) else p for p in charts]
     if rel:

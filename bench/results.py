@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+W5_FIGURES = ("w5_lost_turns", "w5_duplicated_turns", "w5_recovery_s", "w5_failover_p99_ms")
 CALLS_PER_TURN = 4  # ingress -> ChatAgent, -> ResponseAgent, -> Memory (read), Memory update
 
 
@@ -40,6 +41,7 @@ GOALS = (
     ("w3_wall_s", "<=", 1.5),
     ("w4_scaling", ">=", 1.3),  # on 2 cores; w4_scaling_core_per_pair projects 1 core/pair
     ("w5_lost_turns", "<=", 0),
+    ("w5_duplicated_turns", "<=", 0),
     ("w5_recovery_s", "<=", 5.0),
     ("w7_rss_growth", "<=", 1.1),
     ("w7_throughput_drift", ">=", 0.9),

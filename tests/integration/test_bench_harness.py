@@ -124,3 +124,50 @@ def test_a_subset_run_reports_only_its_workloads(tmp_path: Path) -> None:
     assert positive(doc["w7"]["turns_per_s"])
     assert not docs.exists()  # a subset is no run of the benchmark: no table, no charts
     assert "| w7_rss_growth |" in done.stdout
+
+
+def test_scale_out_and_failover_report(tmp_path: Path) -> None:
+    # W4 and W5 are left out of the tiny whole run (bench/__main__.py TINY_SKIPS): here alone.
+    results, charts = tmp_path / "results", tmp_path / "charts"
+    argv = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--size",
+        "tiny",
+        "--quiet",
+        "--only",
+        "w4,w5",
+        "--results-dir",
+        str(results),
+        "--charts-dir",
+        str(charts),
+        "--docs",
+        str(tmp_path / "BENCH.md"),
+    ]
+    done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    doc = json.loads((results / "latest.json").read_text())
+    assert set(doc["goals"]) == {
+        "w4_scaling",
+        "w5_lost_turns",
+        "w5_duplicated_turns",
+        "w5_recovery_s",
+    }
+    for pairs, level in doc["w4"]["by_pairs"].items():
+        assert level["pairs"] == int(pairs)
+        assert positive(level["turns_per_s"]), level
+        assert level["errors"] == 0
+        apps = {name for name in level["cpu_cores"] if name.startswith("app")}
+        assert len(apps) == int(pairs)  # CPU is reported for every pair's app
+    assert positive(doc["w4_scaling"])
+    assert positive(doc["w4"]["w4_scaling_core_per_pair"])
+    w5 = doc["w5"]
+    assert doc["w5_lost_turns"] == 0
+    assert w5["users_never_back"] == 0
+    assert doc["w5_recovery_s"] is not None
+    assert w5["acked"] > 0
+    assert set(w5["failed_by_outcome"]) <= {"503", "504"}, w5["failed_by_outcome"]
+    assert "| w4_scaling |" in done.stdout
+    assert "| W5 in flight at the kill, by status |" in done.stdout
