@@ -13,10 +13,10 @@ export AGENT_ACTORS_STACK__REPLICAS := $(REPLICAS)
 endif
 # `make run TRACING=1`: traces to a local Jaeger (docs/observability.md).
 ifneq ($(filter 1 true yes,$(TRACING)),)
-export AGENT_ACTORS_TRACING__ENABLED := true
+run up: export AGENT_ACTORS_TRACING__ENABLED := true
 endif
 
-.PHONY: help uv setup runtime redis chromium tilt jaeger trace tools run up down status test test-unit \
+.PHONY: help uv setup runtime redis chromium tilt jaeger trace bench-tracing tools run up down status test test-unit \
 	test-integration lint format docs bench clean
 
 help: ## this list
@@ -104,6 +104,9 @@ docs: setup ## regenerate README's configuration table from the settings (servic
 
 bench: setup runtime ## benchmarks on private real stacks (quick, ~5 min; FULL=1: the full profile, ~40 min) -> docs/BENCHMARKS.md
 	$(PY) -m bench $(if $(FULL),--full,)
+
+bench-tracing: setup runtime jaeger ## W1 with tracing off and on, same run: what tracing costs (SIZE=tiny|quick|full)
+	$(PY) -m bench.tracing_cost $(if $(SIZE),--size $(SIZE),)
 
 clean: ## remove the run folder (logs, Redis and scheduler data of `make run`)
 	rm -rf .run

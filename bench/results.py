@@ -82,9 +82,15 @@ def no_nan(value: Any) -> Any:
 
 
 def write(doc: dict[str, Any], results_dir: Path) -> Path:
+    """The run's results under its time stamp; a whole run is also ``latest.json`` (a subset,
+    ``--only``, never replaces it: latest.json keeps every key of a whole run)."""
     results_dir.mkdir(parents=True, exist_ok=True)
-    latest = results_dir / "latest.json"
-    latest.write_text(json.dumps(no_nan(doc), indent=2, allow_nan=False) + "\n")
     stamp = doc["timestamp"].replace(":", "").replace("-", "")
-    shutil.copyfile(latest, results_dir / f"{stamp}-{doc['profile']}.json")
+    subset = "-only-" + "-".join(doc["only"]) if "only" in doc else ""
+    path = results_dir / f"{stamp}-{doc['profile']}{subset}.json"
+    path.write_text(json.dumps(no_nan(doc), indent=2, allow_nan=False) + "\n")
+    if subset:
+        return path
+    latest = results_dir / "latest.json"
+    shutil.copyfile(path, latest)
     return latest

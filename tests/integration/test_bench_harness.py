@@ -117,7 +117,10 @@ def test_a_subset_run_reports_only_its_workloads(tmp_path: Path) -> None:
     done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
 
-    doc = json.loads((results / "latest.json").read_text())
+    # A subset never replaces latest.json (which keeps every key of a whole run).
+    assert not (results / "latest.json").exists()
+    (subset,) = results.glob("*-only-w7.json")
+    doc = json.loads(subset.read_text())
     assert doc["only"] == ["w7"]
     assert set(doc["goals"]) == {"w7_rss_growth", "w7_throughput_drift"}
     assert not {"w0", "w1", "w2", "w3", "profile_app"} & set(doc)
@@ -148,7 +151,8 @@ def test_scale_out_and_failover_report(tmp_path: Path) -> None:
     done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
 
-    doc = json.loads((results / "latest.json").read_text())
+    (subset,) = results.glob("*-only-w4-w5.json")
+    doc = json.loads(subset.read_text())
     assert set(doc["goals"]) == {
         "w4_scaling",
         "w5_lost_turns",

@@ -102,6 +102,14 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
             raise InvalidInput("content is not valid Unicode text (a lone surrogate)")
         key = request.idempotency_key
         meta = await self._history.meta()
+        delivered = dict(meta.recent_requests).get(request.request_id or "")
+        if delivered is not None:
+            log.warning(
+                "user=%s seq=%d: the same request delivered again, nothing saved",
+                self._user,
+                delivered,
+            )
+            return (await self._committed_reply(meta, delivered)).model_dump()
         if key:
             done = await self._replay(meta, key, message)
             if done is not None:
@@ -127,6 +135,8 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
             meta.created_at = meta.created_at or now
         await self._history.append(meta, [message, reply], now)
         meta.turns, meta.last_activity = seq, now
+        if request.request_id:
+            meta.recent_requests = [*meta.recent_requests, (request.request_id, seq)][-16:]
         if limits.retention_s is not None and not meta.retention_armed:
             await self._arm_retention(meta, limits.retention_s)
         if key:
@@ -222,9 +232,12 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
             raise IdempotencyConflict(
                 "this Idempotency-Key was used for a turn with another message"
             )
-        _user, reply = await self._history.turn(meta, found.seq)
         log.info("user=%s seq=%d: repeated Idempotency-Key, nothing saved", self._user, found.seq)
-        return TurnReply(role=reply.role, content=reply.content, seq=found.seq, replayed=True)
+        return await self._committed_reply(meta, found.seq)
+
+    async def _committed_reply(self, meta: ChatMeta, seq: int) -> TurnReply:
+        _user, reply = await self._history.turn(meta, seq)
+        return TurnReply(role=reply.role, content=reply.content, seq=seq, replayed=True)
 
     async def _idempotency(self) -> IdempotencyLog:
         found, raw = await self._state_manager.try_get_state(IDEMPOTENCY_KEY)

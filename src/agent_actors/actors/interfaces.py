@@ -27,6 +27,8 @@ class TurnRequest(BaseModel):
     # POST /chat/{id}/stream: where ResponseAgent sends the tokens (llm/streams.py).
     stream_id: str | None = None
     idempotency_key: str | None = None
+    # One per HTTP request (the API's): a second delivery of the same call is not a new turn.
+    request_id: str | None = None
 
 
 class TurnReply(BaseModel):

@@ -43,6 +43,10 @@ class ChatMeta(BaseModel):
     retention_armed: bool = False
     # The session index bucket this conversation is listed in (0: not yet).
     indexed_bucket: int = 0
+    # The request ids of the newest turns (the API gives every request one), each with its
+    # seq: daprd can deliver one actor call twice (its retries when an actor moves while the
+    # call is in flight), and a second delivery must return the committed turn, not add one.
+    recent_requests: list[tuple[str, int]] = Field(default_factory=list)
 
     @property
     def entries(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
@@ -68,7 +69,11 @@ def turn_request(
             f"an Idempotency-Key has 1 to {limits.max_idempotency_key_chars} printable characters"
         )
     return TurnRequest(
-        role=message.role, content=message.content, stream_id=stream_id, idempotency_key=key
+        role=message.role,
+        content=message.content,
+        stream_id=stream_id,
+        idempotency_key=key,
+        request_id=uuid.uuid4().hex,
     )
 
 

@@ -240,3 +240,17 @@ async def test_a_timer_covers_the_outbox_while_the_scheduler_refuses_reminders()
 def test_the_sdk_fires_reminders_of_the_actors_that_use_them(actor_type: type) -> None:
     # The SDK looks for Remindable among the class's direct bases only.
     assert ActorTypeInformation.create(actor_type).is_remindable()
+
+
+async def test_the_same_request_delivered_twice_is_one_turn() -> None:
+    # daprd may deliver an actor call again (its retries while an actor moves): the API gives
+    # each request an id, and a second delivery returns the committed turn.
+    _, actors, publisher = make_deps()
+    proxy = actors.create(naming.CHAT, "u1", ChatAgentInterface)
+    call = {"role": "user", "content": "once", "request_id": "r-1"}
+    first = unwrap(await proxy.ProcessMessage(call))
+    again = unwrap(await proxy.ProcessMessage(call))
+    assert again == {**first, "replayed": True}
+    other = unwrap(await proxy.ProcessMessage({**call, "request_id": "r-2"}))
+    assert other["seq"] == 2  # the same text in a new request is a new turn
+    assert len(publisher.published) == 2
