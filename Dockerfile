@@ -40,7 +40,6 @@ RUN --mount=type=cache,target=/tmp/uv-cache,uid=10001,gid=10001 \
     uv sync --frozen --no-default-groups --no-install-project
 
 # The project itself (editable: /app/src is what runs).
-COPY --chown=app:app README.md ./
 COPY --chown=app:app src/agent_actors ./src/agent_actors
 RUN --mount=type=cache,target=/tmp/uv-cache,uid=10001,gid=10001 \
     uv sync --frozen --no-default-groups

@@ -93,4 +93,5 @@ def test_dockerignore_lets_in_what_the_copies_need(steps: list[dockerfile.Comman
     copied = {v for s in local_copies for v in s.value[:-1]}
     assert copied <= allowed
     # The service only: not the dev stack, the benchmarks, the tests.
-    assert copied == {"pyproject.toml", "uv.lock", "README.md", "src/agent_actors"}
+    # no README.md: a docs edit never rebuilds the image
+    assert copied == {"pyproject.toml", "uv.lock", "src/agent_actors"}
