@@ -20,25 +20,18 @@ def positive(value: object) -> bool:
     return isinstance(value, int | float) and not math.isnan(value) and value > 0
 
 
+def run_bench(
+    results: Path, charts: Path, docs: Path, extra: list[str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """``python -m bench`` at the tiny size, writing into the test's folders."""
+    argv = [sys.executable, "-m", "bench", "--size", "tiny", "--quiet", *extra]
+    argv += ["--results-dir", str(results), "--charts-dir", str(charts), "--docs", str(docs)]
+    return subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+
+
 def test_tiny_benchmark_writes_results_charts_and_table(tmp_path: Path) -> None:
     results, charts, docs = tmp_path / "results", tmp_path / "charts", tmp_path / "BENCH.md"
-    argv = [
-        sys.executable,
-        "-m",
-        "bench",
-        "--size",
-        "tiny",
-        "--quiet",
-        "--app-profile",
-        "always",
-        "--results-dir",
-        str(results),
-        "--charts-dir",
-        str(charts),
-        "--docs",
-        str(docs),
-    ]
-    done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240)
+    done = run_bench(results, charts, docs, ["--app-profile", "always"], timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
 
     doc = json.loads((results / "latest.json").read_text())
@@ -98,23 +91,7 @@ def test_tiny_benchmark_writes_results_charts_and_table(tmp_path: Path) -> None:
 
 def test_a_subset_run_reports_only_its_workloads(tmp_path: Path) -> None:
     results, docs = tmp_path / "results", tmp_path / "BENCH.md"
-    argv = [
-        sys.executable,
-        "-m",
-        "bench",
-        "--size",
-        "tiny",
-        "--quiet",
-        "--only",
-        "w7",
-        "--results-dir",
-        str(results),
-        "--charts-dir",
-        str(tmp_path / "charts"),
-        "--docs",
-        str(docs),
-    ]
-    done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    done = run_bench(results, tmp_path / "charts", docs, ["--only", "w7"], timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
 
     # A subset never replaces latest.json (which keeps every key of a whole run).
@@ -132,23 +109,7 @@ def test_a_subset_run_reports_only_its_workloads(tmp_path: Path) -> None:
 def test_scale_out_and_failover_report(tmp_path: Path) -> None:
     # W4 and W5 are left out of the tiny whole run (bench/__main__.py TINY_SKIPS): here alone.
     results, charts = tmp_path / "results", tmp_path / "charts"
-    argv = [
-        sys.executable,
-        "-m",
-        "bench",
-        "--size",
-        "tiny",
-        "--quiet",
-        "--only",
-        "w4,w5",
-        "--results-dir",
-        str(results),
-        "--charts-dir",
-        str(charts),
-        "--docs",
-        str(tmp_path / "BENCH.md"),
-    ]
-    done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+    done = run_bench(results, charts, tmp_path / "BENCH.md", ["--only", "w4,w5"], timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
 
     (subset,) = results.glob("*-only-w4-w5.json")

@@ -6,14 +6,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from agent_actors.api.auth import NO_APP_TOKEN
-from devstack.ports import free_ports
+from devstack import private
+from devstack.supervisor import Stack
 from tests.integration.chat_client import history
 from tests.integration.stack_fixture import TEST_TOKEN, RunningStack, start_stack
 
@@ -92,18 +94,9 @@ def _app_without_token(extra_env: dict[str, str]) -> subprocess.Popen[str]:
         if k not in ("APP_API_TOKEN", "AGENT_ACTORS_AUTH__APP_API_TOKEN")
     }
     env.update(AGENT_ACTORS_AUTH__API_KEYS=json.dumps({"k": "*"}), **extra_env)
-    (port,) = free_ports(1)
-    argv = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "agent_actors.main:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    # The very command the stack runs (a free port; nothing else of the stack is started).
+    stack = Stack(private.private_settings(Path(tempfile.gettempdir())))
+    argv = stack._app(stack.pairs[0]).argv
     return subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -20,19 +20,16 @@ ETag, retried on a conflict (the same scheme as the dead letters).
 
 from __future__ import annotations
 
-import asyncio
-import random
 import zlib
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agent_actors.errors import InvalidInput, StoreUnavailable
-from agent_actors.events.dead_letters import VersionedStore
+from agent_actors.errors import InvalidInput
+from agent_actors.events.dead_letters import VersionedStore, update_with_etag
 from agent_actors.settings import LimitSettings
 
-WRITE_ATTEMPTS = 16
 DAY_S = 86400
 
 
@@ -144,16 +141,7 @@ class SessionIndex:
         return items
 
     async def _update(self, key: str, model: type[Any], change: Callable[[Any], bool]) -> None:
-        for attempt in range(WRITE_ATTEMPTS):
-            if attempt:
-                await asyncio.sleep(random.uniform(0, 0.005 * 2 ** min(attempt, 6)))
-            raw, etag = await self._store.get(key)
-            value = model() if raw is None else model.model_validate(raw)
-            if not change(value):
-                return
-            if await self._store.put(key, value.model_dump(mode="json"), etag):
-                return
-        raise StoreUnavailable(f"could not write {key!r}: it kept changing or failing")
+        await update_with_etag(self._store, key, model, change)
 
 
 def _add_bucket(day: DayBuckets, bucket: int) -> bool:

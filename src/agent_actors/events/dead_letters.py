@@ -134,16 +134,28 @@ class DeadLetterStore:
         return marked
 
     async def _update(self, key: str, model: type[M], change: Callable[[M], bool]) -> None:
-        for attempt in range(WRITE_ATTEMPTS):
-            if attempt:
-                await asyncio.sleep(random.uniform(0, self._backoff_s * 2 ** min(attempt, 6)))
-            raw, etag = await self._store.get(key)
-            value = model() if raw is None else model.model_validate(raw)
-            if not change(value):
-                return
-            if await self._store.put(key, value.model_dump(mode="json"), etag):
-                return
-        raise StoreUnavailable(f"could not write {key!r}: it kept changing or failing")
+        await update_with_etag(self._store, key, model, change, self._backoff_s)
+
+
+async def update_with_etag(
+    store: VersionedStore,
+    key: str,
+    model: type[M],
+    change: Callable[[M], bool],
+    backoff_s: float = 0.005,
+) -> None:
+    """Read ``key``, apply ``change`` (False: nothing to write), write it back only if nobody
+    wrote it meanwhile (its ETag); retried with jittered backoff when someone did."""
+    for attempt in range(WRITE_ATTEMPTS):
+        if attempt:
+            await asyncio.sleep(random.uniform(0, backoff_s * 2 ** min(attempt, 6)))
+        raw, etag = await store.get(key)
+        value = model() if raw is None else model.model_validate(raw)
+        if not change(value):
+            return
+        if await store.put(key, value.model_dump(mode="json"), etag):
+            return
+    raise StoreUnavailable(f"could not write {key!r}: it kept changing or failing")
 
 
 class DaprStateStore:
