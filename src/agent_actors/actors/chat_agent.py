@@ -21,11 +21,10 @@ from dapr.actor import Actor, ActorId, Remindable
 from dapr.actor.runtime.context import ActorRuntimeContext
 
 from agent_actors import logs, metrics
-from agent_actors.actors import naming
 from agent_actors.actors.boundary import actor_method
 from agent_actors.actors.cache import BoundedStateCache, cached_value
 from agent_actors.actors.clients import MemoryAgentClient, ResponseAgentClient
-from agent_actors.actors.committed import CommittedState
+from agent_actors.actors.committed import committed_history
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.history import META_KEY, HistoryStore
 from agent_actors.actors.interfaces import (
@@ -77,8 +76,10 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
         self._user = self.id.id
         self._history = HistoryStore(self._state_manager, deps.settings.limits.history_page_size)
         # This actor's committed state as the store has it (not the SDK's cache).
-        self._committed = CommittedState(
-            self._runtime_ctx.state_provider.try_load_state, naming.CHAT, self._user
+        self._committed = committed_history(
+            self._runtime_ctx.state_provider.try_load_state,
+            self._user,
+            deps.settings.limits.history_page_size,
         )
         self._timer_armed = False
 
@@ -156,8 +157,7 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
         turn started from. It can have moved on if this object outlived a move of the actor
         (a daprd that came back, a rebalance whose drain timed out while a long turn ran)
         and another replica committed turns meanwhile. One read, without the lock's help."""
-        found, raw = await self._committed.try_get_state(META_KEY)
-        stored = ChatMeta.model_validate(raw).turns if found else 0
+        stored = (await self._committed.meta()).turns
         if stored != meta.turns:
             log.warning(
                 "user=%s: the conversation moved on (%d turns stored, %d cached); nothing saved",
