@@ -1,23 +1,19 @@
-"""Reading Server-Sent Events in tests (unit: TestClient; integration: httpx)."""
+"""Reading Server-Sent Events in tests with httpx-sse (TestClient is an httpx client too)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
 from typing import Any
 
+import httpx
+from httpx_sse import EventSource
 
-def parse_sse(
-    lines: Iterable[str], stop_after: int | None = None
-) -> list[tuple[str, dict[str, Any]]]:
-    """``(event name, data)`` pairs, stopping after ``stop_after`` events if given."""
-    events: list[tuple[str, dict[str, Any]]] = []
-    name = ""
-    for line in lines:
-        if line.startswith("event: "):
-            name = line.removeprefix("event: ")
-        elif line.startswith("data: "):
-            events.append((name, json.loads(line.removeprefix("data: "))))
-            if stop_after is not None and len(events) >= stop_after:
-                break
+
+def events_of(resp: httpx.Response, stop_after: int | None = None) -> list[tuple[str, Any]]:
+    """``(event name, JSON data)`` pairs of a text/event-stream response, stopping after
+    ``stop_after`` events if given (the connection is left for the caller to close)."""
+    events: list[tuple[str, Any]] = []
+    for sse in EventSource(resp).iter_sse():
+        events.append((sse.event, sse.json()))
+        if stop_after is not None and len(events) >= stop_after:
+            break
     return events

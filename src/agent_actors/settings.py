@@ -113,7 +113,14 @@ class ActorSettings(BaseModel):
 
 
 class StreamSettings(BaseModel):
-    """POST /chat/{id}/stream across replicas."""
+    """POST /chat/{id}/stream: keep-alive and relay across replicas."""
+
+    ping_s: float = Field(
+        15.0,
+        gt=0,
+        description="a `: ping` comment this often while no token is sent (keeps proxies "
+        "from closing a quiet stream)",
+    )
 
     relay_url: str | None = Field(
         None,

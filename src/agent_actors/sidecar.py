@@ -41,7 +41,13 @@ class Sidecar:
             await self._session.close()
             self._session = None
 
-    async def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes]:
         if self._session is None:
             raise SidecarUnreachable("the sidecar client is not started (app not started?)")
         try:
@@ -49,7 +55,7 @@ class Sidecar:
                 method,
                 self._base + path,
                 data=body,
-                headers={"Content-Type": "application/json"},
+                headers={"Content-Type": "application/json", **(headers or {})},
             ) as resp:
                 return resp.status, await resp.read()
         except (aiohttp.ClientError, TimeoutError) as exc:

@@ -20,7 +20,7 @@ from tools.openai_stub.server import StubServer
 
 from tests.integration.chat_client import chat, count, eventually, history, memory
 from tests.integration.stack_fixture import RunningStack, start_stack
-from tests.sse import parse_sse
+from tests.sse import events_of
 
 MODEL = "stub-model"
 MAX_REPAIRS = 2
@@ -249,7 +249,7 @@ def test_the_model_searches_this_users_older_history(llm: RunningStack, user: st
 def sse_events(
     resp: httpx.Response, stop_after: int | None = None
 ) -> list[tuple[str, dict[str, Any]]]:
-    return parse_sse(resp.iter_lines(), stop_after)
+    return events_of(resp, stop_after)
 
 
 def test_stream_tokens_add_up_to_the_committed_reply(llm: RunningStack, user: str) -> None:

@@ -15,7 +15,7 @@ from tools.openai_stub.server import StubServer
 
 from tests.integration.chat_client import eventually, history, memory
 from tests.integration.stack_fixture import TEST_TOKEN, RunningStack, start_stack
-from tests.sse import parse_sse
+from tests.sse import events_of
 
 # Strings the SDK's default JSON decoder turned into timedelta/datetime (or raised on).
 TRICKY = ["10s", "5m", "1h", "2024-01-01", "2024-01-01 is my birthday", "1h30m", "0001-01-01"]
@@ -165,7 +165,7 @@ def test_a_repeated_idempotency_key_returns_the_committed_turn(
     # The stream route honours the same keys: the committed reply, nothing saved.
     streamed = post(text_stack.app, user, "book a table", key="k-1", path="/stream")
     assert streamed.status_code == 200, streamed.text
-    events = parse_sse(streamed.text.splitlines())
+    events = events_of(streamed)
     assert events[-1] == ("done", {**first.json()["response"], "seq": 1})
     deactivate(text_stack, user)
     assert post(text_stack.app, user, "book a table", key="k-1").json() == first.json()

@@ -15,7 +15,7 @@ from tools.openai_stub.server import StubServer
 
 from tests.integration.chat_client import eventually
 from tests.integration.stack_fixture import RunningStack, start_stack
-from tests.sse import parse_sse
+from tests.sse import events_of
 
 USERS = 12
 
@@ -87,7 +87,7 @@ def test_a_stream_gets_its_tokens_from_the_other_pair(apps: list[httpx.Client]) 
         text = "[[token_delay:0.01]] one two three four five six"
         resp = apps[0].post(f"/chat/{user}/stream", json={"content": text})
         assert resp.status_code == 200, resp.text
-        events = parse_sse(resp.text.splitlines())
+        events = events_of(resp)
         tokens = [d["text"] for kind, d in events if kind == "token"]
         done = events[-1]
         assert done[0] == "done", events
@@ -106,9 +106,8 @@ def test_a_client_leaving_a_remote_stream_leaves_a_consistent_history(
     )
     text = "[[token_delay:0.2]] " + " ".join(f"w{i}" for i in range(20))
     with apps[0].stream("POST", f"/chat/{user}/stream", json={"content": text}) as resp:
-        for line in resp.iter_lines():
-            if line.startswith("event: token"):
-                break  # the client leaves after the first token
+        assert [name for name, _ in events_of(resp, stop_after=1)] == ["token"]
+        # the client leaves after the first token
     entries = eventually(lambda: history(apps[0], user), lambda h: len(h) == 4, timeout=30)
     assert [m["role"] for m in entries] == ["user", "assistant", "user", "assistant"]
     assert entries[2]["content"] == text

@@ -204,3 +204,7 @@ def test_sessions_are_listed_newest_first_and_unlisted_by_delete(stack: RunningS
     assert stack.app.get("/sessions", headers=headers).status_code == 403
     for user in users[:2]:
         stack.app.delete(f"/chat/{user}")
+    # a shard of the index that everyone left is deleted, not kept as an empty key
+    for key in stack.redis.scan_iter("*sessions|b|*"):
+        shard = json.loads(stack.redis.hget(key, "data") or "{}")
+        assert shard.get("users"), key

@@ -94,8 +94,16 @@ class SessionIndex:
         return bucket
 
     async def remove(self, user: str, bucket: int) -> None:
-        if bucket:
-            await self._update(self._shard_key(bucket, user), IndexShard, lambda s: _drop(s, user))
+        if not bucket:
+            return
+        key = self._shard_key(bucket, user)
+        await self._update(key, IndexShard, lambda s: _drop(s, user))
+        # A shard its users all left is deleted, or the index would keep one empty key per
+        # bucket and shard ever used. Only if unchanged since this read: a user who moved in
+        # meanwhile keeps it. (The day keys stay: one small key per day.)
+        raw, etag = await self._store.get(key)
+        if raw is not None and etag is not None and not IndexShard.model_validate(raw).users:
+            await self._store.delete(key, etag)
 
     async def page(self, limit: int, after: str | None, now: float) -> SessionPage:
         """Sessions newest first; ``after`` is a ``next_after`` of the previous page."""

@@ -6,10 +6,15 @@ ResponseAgent uses to push tokens into this process's ``StreamHub`` while the mo
 
 Events: ``token`` {"text"} (append), ``reset`` {} (drop the tokens so far: the model turned to
 a tool or a request was retried), then ``done`` {"role", "content", "seq"} (the committed
-reply) or ``error`` {"detail", "code", "status"}. A failure before the first token is an
-ordinary JSON error with its 5xx status. If no token arrives (offline responder, or the actor
-lives in another replica) the committed reply is sent as one token. A client that leaves
+reply) or ``error`` {"detail", "code", "status"}. A failure before the first token (within
+``streams.ping_s``) is an ordinary JSON error with its 5xx status. If no token arrives
+(offline responder, or the actor lives in another replica without a relay) the committed
+reply is sent as one token. A client that leaves
 early does not cancel the turn: it runs to its commit, so the history stays consistent.
+
+sse-starlette writes the stream: it sends a ``: ping`` comment every ``streams.ping_s`` while
+the model is silent (a tool call, a slow first token), so proxies and load balancers that
+close idle connections keep this one open, and it notices a client that left.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from agent_actors import metrics
 from agent_actors.actors.interfaces import TurnReply
@@ -56,29 +61,57 @@ def get_hub() -> StreamHub:
 Hub = Annotated[StreamHub, Depends(get_hub)]
 
 
-def sse(event: str, data: dict[str, Any]) -> str:
-    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+def sse(event: str, data: dict[str, Any]) -> ServerSentEvent:
+    return ServerSentEvent(event=event, data=json.dumps(data), sep="\n")
+
+
+# next_event's answer when ``timeout`` passed with no event and the turn still running.
+QUIET = StreamEvent("reset")
 
 
 async def next_event(
-    queue: asyncio.Queue[StreamEvent], turn: asyncio.Task[TurnReply]
+    queue: asyncio.Queue[StreamEvent],
+    turn: asyncio.Task[TurnReply],
+    wait_s: float | None = None,
 ) -> StreamEvent | None:
-    """The next token event, or None once the turn is over and nothing is left queued."""
+    """The next token event, None once the turn is over and nothing is left queued, or
+    ``QUIET`` after ``wait_s``. (Never cancelled from outside for a timeout: a getter
+    cancelled just after it took an event would lose that token.)"""
     if not queue.empty() or turn.done():
         return queue.get_nowait() if not queue.empty() else None
     getter = asyncio.ensure_future(queue.get())
     try:
-        await asyncio.wait({getter, turn}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({getter, turn}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
     finally:
         # Also when the client left (this await is cancelled): no getter outlives the stream.
         if not getter.done():
             getter.cancel()
     if getter.done() and not getter.cancelled():
         return getter.result()
-    return queue.get_nowait() if not queue.empty() else None
+    if not queue.empty():
+        return queue.get_nowait()
+    return None if turn.done() else QUIET
 
 
-def outcome(turn: asyncio.Task[TurnReply]) -> str:
+async def first_event(
+    queue: asyncio.Queue[StreamEvent], turn: asyncio.Task[TurnReply], quiet_s: float
+) -> StreamEvent | None:
+    """The first token, or None: the turn ended without one, or it stayed quiet for
+    ``quiet_s`` (then the stream starts anyway and pings while the model thinks, so a proxy
+    does not cut it; a failure from then on is an ``error`` event)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + quiet_s
+    while True:
+        event = await next_event(queue, turn, max(0.0, deadline - loop.time()))
+        # A reset before any token (a retried request) means nothing yet: keep waiting, so
+        # a turn that then fails still answers with its plain 5xx.
+        if event is QUIET:
+            return None
+        if event is None or event.kind != "reset":
+            return event
+
+
+def outcome(turn: asyncio.Task[TurnReply]) -> ServerSentEvent:
     """The final event of a turn that ended after tokens were sent."""
     try:
         reply = turn.result()
@@ -89,7 +122,7 @@ def outcome(turn: asyncio.Task[TurnReply]) -> str:
 
 @router.post(
     "/chat/{id}/stream",
-    response_class=StreamingResponse,
+    response_class=EventSourceResponse,
     responses={200: SSE_RESPONSE, **responses(*USER_ROUTE, 413, 502, 504)},
 )
 async def chat_stream(
@@ -98,7 +131,7 @@ async def chat_stream(
     settings: SettingsDep,
     hub: Hub,
     idempotency_key: IdempotencyKey = None,
-) -> StreamingResponse:
+) -> EventSourceResponse:
     """Send a user message; the reply streams back as Server-Sent Events, then the turn."""
     stream_id = uuid.uuid4().hex
     request = turn_request(message, idempotency_key, settings, stream_id=stream_id)
@@ -107,33 +140,35 @@ async def chat_stream(
     _running.add(turn)
     turn.add_done_callback(_running.discard)
     try:
-        first = await next_event(queue, turn)
-        # A reset before any token (a retried request) means nothing yet: keep waiting, so a
-        # turn that then fails still answers with its plain 5xx.
-        while first is not None and first.kind == "reset":
-            first = await next_event(queue, turn)
+        first = await first_event(queue, turn, settings.streams.ping_s)
     except BaseException:
         await hub.close(stream_id)
         raise
-    if first is None:
+    if first is None and turn.done():
         await hub.close(stream_id)
         # No token: the turn's outcome is known, so errors keep their HTTP status.
         first = StreamEvent("token", turn.result().content)
 
-    async def events() -> AsyncIterator[str]:
+    async def events() -> AsyncIterator[ServerSentEvent]:
         metrics.ACTIVE_STREAMS.inc()
+        tokens = 0
         try:
-            event: StreamEvent | None = first
+            event = first or await next_event(queue, turn)
             while event is not None:
+                tokens += event.kind == "token"
                 yield sse(event.kind, {"text": event.text} if event.kind == "token" else {})
                 event = await next_event(queue, turn)
+            if not tokens and not turn.exception():
+                # A quiet turn that never streamed: its reply as one token, as above.
+                yield sse("token", {"text": turn.result().content})
             yield outcome(turn)
         finally:
             metrics.ACTIVE_STREAMS.dec()
             await hub.close(stream_id)
 
-    return StreamingResponse(
+    return EventSourceResponse(
         events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **trace_response()},
+        ping=settings.streams.ping_s,
+        sep="\n",
+        headers=trace_response(),
     )

@@ -71,7 +71,8 @@ class VersionedStore(Protocol):
 
     async def put(self, key: str, value: Any, etag: str | None) -> bool: ...
 
-    async def delete(self, key: str) -> None: ...
+    async def delete(self, key: str, etag: str | None = None) -> bool:
+        """Remove ``key`` (absent: done too); with ``etag``, only if unchanged since read."""
 
     async def get_many(self, keys: list[str]) -> list[Any]: ...
 
@@ -199,12 +200,19 @@ class DaprStateStore:
         status, _ = await self._request("POST", self._path, [item])
         return status < 300
 
-    async def delete(self, key: str) -> None:
+    async def delete(self, key: str, etag: str | None = None) -> bool:
         # A missing key is a success (204), as for any delete of daprd's state API.
         path = f"{self._path}/{urllib.parse.quote(key, safe='')}"
-        status, body = await self._request("DELETE", path, None)
+        headers = None if etag is None else {"If-Match": etag}
+        try:
+            status, body = await self._sidecar.request("DELETE", path, None, headers)
+        except SidecarUnreachable as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        if etag is not None and status in (409, 412):
+            return False  # written meanwhile
         if status >= 300:
             raise StoreUnavailable(f"daprd answered {status} deleting {key!r}: {body[:200]!r}")
+        return True
 
     async def _request(self, method: str, path: str, payload: Any) -> tuple[int, bytes]:
         try:
@@ -244,7 +252,11 @@ class InMemoryStateStore:
     async def get_many(self, keys: list[str]) -> list[Any]:
         return [(await self.get(key))[0] for key in keys]
 
-    async def delete(self, key: str) -> None:
+    async def delete(self, key: str, etag: str | None = None) -> bool:
         if self.failing:
             raise StoreUnavailable("the in-memory store is set to fail")
+        version = self.items.get(key, (None, 0))[1]
+        if etag is not None and str(version) != etag:
+            return False
         self.items.pop(key, None)
+        return True

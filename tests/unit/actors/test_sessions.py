@@ -163,6 +163,21 @@ async def test_the_index_pages_newest_first_and_moves_a_user_between_buckets() -
     assert len((await index.page(10, None, now + 1)).sessions) == 7
     await index.remove("u5", index.bucket(now + 1))
     assert "u5" not in [s.id for s in (await index.page(10, None, now + 1)).sessions]
+    # no shard key is left holding nobody (u5's two buckets held only u5)
+    shards = {k: v for k, (v, _) in store.items.items() if k.startswith("sessions|b|")}
+    assert len(shards) == 6
+    assert all(v["users"] for v in shards.values())
+
+
+async def test_an_empty_shard_written_meanwhile_is_kept() -> None:
+    from agent_actors.events.dead_letters import InMemoryStateStore
+
+    store = InMemoryStateStore()
+    await store.put("k", {"users": {}}, None)
+    _, etag = await store.get("k")
+    await store.put("k", {"users": {"u1": {}}}, etag)  # a user moved in after the read
+    assert await store.delete("k", etag) is False
+    assert (await store.get("k"))[0] == {"users": {"u1": {}}}
 
 
 async def test_a_conversation_is_listed_after_its_turn_and_unlisted_by_its_delete() -> None:
