@@ -16,7 +16,7 @@ ifneq ($(filter 1 true yes,$(TRACING)),)
 run up: export AGENT_ACTORS_TRACING__ENABLED := true
 endif
 
-.PHONY: help uv setup runtime redis chromium tilt jaeger trace bench-tracing tools run up down status test test-unit \
+.PHONY: help uv setup runtime redis chromium tilt jaeger trace bench-tracing bench-index tools run up down status test test-unit \
 	test-integration lint format docs bench clean
 
 help: ## this list
@@ -106,7 +106,10 @@ bench: setup runtime ## benchmarks on private real stacks (quick, ~5 min; FULL=1
 	$(PY) -m bench $(if $(FULL),--full,)
 
 bench-tracing: setup runtime jaeger ## W1 with tracing off and on, same run: what tracing costs (SIZE=tiny|quick|full)
-	$(PY) -m bench.tracing_cost $(if $(SIZE),--size $(SIZE),)
+	$(PY) -m bench.feature_cost --feature tracing $(if $(SIZE),--size $(SIZE),)
+
+bench-index: setup runtime ## W1 with the session index off and on, same run: what it costs (SIZE=...)
+	$(PY) -m bench.feature_cost --feature session-index $(if $(SIZE),--size $(SIZE),)
 
 clean: ## remove the run folder (logs, Redis and scheduler data of `make run`)
 	rm -rf .run

@@ -82,7 +82,9 @@ def create_app(
                 dead_letters=dapr_dead_letters(sidecar, settings),
                 sessions=SessionIndex(
                     DaprStateStore(sidecar, settings.dapr.state_store), settings.limits
-                ),
+                )
+                if settings.limits.session_index
+                else None,
             )
             app.state.deps = deps
             app.state.sidecar = sidecar

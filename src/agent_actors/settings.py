@@ -84,6 +84,9 @@ class LimitSettings(BaseModel):
     index_horizon_days: int = Field(
         30, ge=1, description="how far back GET /sessions looks for sessions (days)"
     )
+    session_index: bool = Field(
+        True, description="keep the session index (off: GET /sessions lists nothing)"
+    )
     retention_s: float | None = Field(
         None,
         gt=0,
