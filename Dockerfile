@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The app (FastAPI + the three actors), and only the app: the dev stack (devstack/), the
 # benchmarks and the tests stay out. In Kubernetes daprd runs beside it as the injected
 # sidecar; `tilt up` builds this image (see Tiltfile, docs/kubernetes.md).
@@ -6,9 +5,16 @@
 # Layers, from the least to the most often changed: the uv binary, the locked dependencies
 # (rebuilt only when pyproject.toml or uv.lock change), then the source. The project is
 # installed editable, so Tilt's live_update can sync src/ into /app/src without a rebuild.
+#
+# The base images are build args: elsewhere the public ones; where no registry answers,
+# `make image` (tools/docker/image.sh) makes stand-ins locally (Debian bookworm's python3.11,
+# uv from its PyPI wheel) and passes their names. No `# syntax=` line: it makes every build
+# fetch the docker/dockerfile frontend from Docker Hub first, and the builder's built-in
+# frontend (BuildKit 0.8 on, Docker 20.10 on) has all that is used here (RUN --mount).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
 
-FROM ghcr.io/astral-sh/uv:0.13.9 AS uv
+FROM ${UV_IMAGE} AS uv
 
 FROM ${PYTHON_IMAGE}
 

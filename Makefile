@@ -16,7 +16,7 @@ ifneq ($(filter 1 true yes,$(TRACING)),)
 run up: export AGENT_ACTORS_TRACING__ENABLED := true
 endif
 
-.PHONY: help uv setup runtime redis chromium tilt jaeger trace bench-tracing bench-index tools run up down status test test-unit \
+.PHONY: help uv setup runtime redis chromium tilt jaeger docker image trace bench-tracing bench-index tools run up down status test test-unit \
 	test-integration lint format docs bench clean
 
 help: ## this list
@@ -63,7 +63,15 @@ chromium: ## Debian's chromium for the inspector's browser test (apt-get as root
 jaeger: ## build (or find) the pinned Jaeger, the trace backend (JAEGER=<path>: that one)
 	@bash tools/jaeger/build.sh >/dev/null
 
-tools: setup runtime redis chromium tilt jaeger ## everything the tests need: venv, Dapr runtime, redis-server, Chromium, Tilt, Jaeger
+# The image test (tests/integration/test_image.py) starts dockerd itself when none runs, and
+# stops the one it started at the end.
+docker: ## Debian's docker.io and debootstrap, installed with apt-get (as root) when missing
+	@bash tools/docker/engine.sh install
+
+image: ## build ./Dockerfile with Docker as `agent-actors` (starts dockerd if none runs; local base images where no registry answers)
+	bash tools/docker/image.sh
+
+tools: setup runtime redis chromium tilt jaeger docker ## everything the tests need: venv, Dapr runtime, redis-server, Chromium, Tilt, Jaeger, Docker
 
 run: setup ## the whole stack in the foreground (REPLICAS=N: N app+daprd pairs; TRACING=1: + Jaeger); Ctrl-C stops everything
 	$(PY) -m devstack.cli run
@@ -86,7 +94,7 @@ test: tools ## unit + integration tests (integration: real daprd, placement, sch
 test-unit: setup tilt ## unit tests only (no sidecar; the deploy tests run Tilt)
 	$(UV) run --frozen pytest tests/unit
 
-test-integration: setup runtime redis chromium jaeger ## integration tests only
+test-integration: setup runtime redis chromium jaeger docker ## integration tests only
 	$(UV) run --frozen pytest tests/integration
 
 lint: setup ## ruff (lint + format check), mypy, and the layers contract (import-linter)

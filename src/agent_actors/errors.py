@@ -6,11 +6,17 @@
     ├── InvalidInput                 invalid_input        422
     │   ├── InvalidUserId            invalid_user_id      422
     │   ├── ContentTooLarge          content_too_large    413
-    │   └── IdempotencyConflict      idempotency_conflict 422
+    │   ├── IdempotencyConflict      idempotency_conflict 422
+    │   └── UnknownAgent             unknown_agent        422
     ├── Unauthorized                 unauthorized         401
     ├── Forbidden                    forbidden            403
     ├── RateLimited                  rate_limited         429
     ├── TurnLimitReached             turn_limit           409
+    ├── AgentConflict                agent_conflict       409
+    ├── TurnInProgress               turn_in_progress     409
+    ├── NotAwaitingApproval          not_awaiting_approval 409
+    ├── TurnNotFound                 turn_not_found       404
+    ├── TurnInterrupted              turn_interrupted     503
     ├── ActorUnavailable             actor_unavailable    503
     ├── ConversationMoved            conversation_moved   503
     ├── StoreUnavailable             store_unavailable    503
@@ -64,6 +70,12 @@ class IdempotencyConflict(InvalidInput):
     code = "idempotency_conflict"
 
 
+class UnknownAgent(InvalidInput):
+    """A turn names an agent profile the agents file does not have."""
+
+    code = "unknown_agent"
+
+
 class Unauthorized(AgentActorsError):
     code = "unauthorized"
     status = 401
@@ -90,6 +102,42 @@ class TurnLimitReached(AgentActorsError):
 
     code = "turn_limit"
     status = 409
+
+
+class AgentConflict(AgentActorsError):
+    """A turn names another agent profile than the one its conversation picked: delete the
+    conversation to start one with another agent."""
+
+    code = "agent_conflict"
+    status = 409
+
+
+class TurnInProgress(AgentActorsError):
+    """A long turn of this conversation is still pending or awaiting approval: the user's
+    turns stay in order, so a new one is refused until it is done or failed."""
+
+    code = "turn_in_progress"
+    status = 409
+
+
+class NotAwaitingApproval(AgentActorsError):
+    """An approval for a turn that is not waiting for one (already decided, done, failed)."""
+
+    code = "not_awaiting_approval"
+    status = 409
+
+
+class TurnNotFound(AgentActorsError):
+    code = "turn_not_found"
+    status = 404
+
+
+class TurnInterrupted(AgentActorsError):
+    """The app running a long turn stopped (a crash, a move of the actor) before the turn
+    ended: nothing of it was saved; send the message again."""
+
+    code = "turn_interrupted"
+    status = 503
 
 
 class ActorUnavailable(AgentActorsError):

@@ -22,6 +22,7 @@ from agent_actors.actors.runtime_config import runtime_config
 from agent_actors.actors.serializer import SERIALIZER
 from agent_actors.actors.session_index import SessionIndex
 from agent_actors.api import (
+    agents,
     auth,
     cache,
     calls,
@@ -35,6 +36,7 @@ from agent_actors.api import (
     sessions,
     stream,
     subscription,
+    turns,
     views,
 )
 from agent_actors.api.auth import SidecarTokenMiddleware
@@ -43,8 +45,10 @@ from agent_actors.errors import Misconfigured
 from agent_actors.events.dead_letters import DaprStateStore, dapr_dead_letters
 from agent_actors.events.publisher import DaprPublisher, Publisher
 from agent_actors.llm.factory import build_responder
+from agent_actors.llm.profiles import ProfileBook, load_book
 from agent_actors.llm.responder import Responder
 from agent_actors.llm.streams import STREAMS
+from agent_actors.llm.tools import DEFAULT_TOOLS
 from agent_actors.settings import Settings, get_settings
 from agent_actors.sidecar import Sidecar
 
@@ -56,11 +60,16 @@ def create_app(
     *,
     publisher: Publisher | None = None,
     responder: Responder | None = None,
+    profiles: ProfileBook | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
     logs.configure(settings)
     try:
         auth.check_startup(settings.auth)
+        # Read and checked once, here: a bad agents file stops the start with its reason.
+        profiles = profiles or load_book(
+            settings.agents.file, DEFAULT_TOOLS.names, settings.limits.memory_window
+        )
     except Misconfigured as exc:
         # uvicorn --factory prints a traceback for any other exception; this prints the sentence
         # alone and exits with status 1.
@@ -78,13 +87,14 @@ def create_app(
                 proxies=ProxyFactory(client),
                 publisher=publisher
                 or DaprPublisher(sidecar, settings.dapr.pubsub_name, settings.dapr.topic),
-                responder=responder or build_responder(settings),
+                responder=responder or build_responder(settings, profiles),
                 dead_letters=dapr_dead_letters(sidecar, settings),
                 sessions=SessionIndex(
                     DaprStateStore(sidecar, settings.dapr.state_store), settings.limits
                 )
                 if settings.limits.session_index
                 else None,
+                profiles=profiles,
             )
             app.state.deps = deps
             app.state.sidecar = sidecar
@@ -120,7 +130,9 @@ def create_app(
     ActorRuntime.set_actor_config(runtime_config(settings.actors))
     dapr_actor = DaprActor(app)
     app.include_router(chat.router)
+    app.include_router(turns.router)
     app.include_router(sessions.router)
+    app.include_router(agents.router)
     app.include_router(views.router)
     app.include_router(stream.router)
     app.include_router(calls.router)

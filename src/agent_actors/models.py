@@ -44,9 +44,27 @@ Purpose = Literal["reply", "tool_step", "repair"]
 
 
 class ToolCallRecord(BaseModel):
+    """One tool call the model asked for in a request, and what became of it."""
+
     name: str
-    arguments: str = ""
-    error: str | None = None
+    id: str | None = Field(None, description="the model's id of the call")
+    arguments: str = Field("", description="as the model wrote them (cut; empty: not recorded)")
+    error: str | None = Field(None, description="why the call could not be used")
+    result: str | None = Field(None, description="what the tool returned to the model (cut)")
+    approved_by: str | None = Field(None, description="who approved the call, when one was needed")
+    approval_note: str | None = Field(None, description="the approver's note")
+
+
+class RecordedMessage(BaseModel):
+    """One message of a model request, as the call record keeps it."""
+
+    role: str
+    content: str = Field("", description="cut to llm.record_chars")
+    chars: int = Field(0, description="the content's length before it was cut")
+    tool_calls: list[ToolCallRecord] = Field(
+        default_factory=list, description="an assistant message's tool calls"
+    )
+    tool_call_id: str | None = Field(None, description="a tool result's call")
 
 
 class CallRecord(BaseModel):
@@ -55,6 +73,16 @@ class CallRecord(BaseModel):
     seq: int = Field(description="the turn it belonged to")
     at: datetime
     model: str
+    agent: str | None = Field(None, description="the conversation's agent profile")
+    request_id: str | None = Field(None, description="this request's own id (a random hex)")
+    response_id: str | None = Field(None, description="the server's id of its answer")
+    # The request and its answer, bounded (llm.record_*); empty when llm.record_content is off.
+    content_recorded: bool = Field(False, description="whether the text below was kept")
+    messages: list[RecordedMessage] = Field(
+        default_factory=list, description="the request's messages: the first and the newest"
+    )
+    messages_sent: int = Field(0, description="messages the request had")
+    answer: str | None = Field(None, description="the answer's text (cut)")
     purpose: Purpose = "reply"
     attempt: int = Field(1, description="1, then 2.. for retries of the same request")
     stream: bool = False

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -93,6 +94,26 @@ class LimitSettings(BaseModel):
         description="a conversation idle this long is erased as DELETE /chat/{id} does "
         "(a reminder per conversation; unset: kept for ever)",
     )
+    long_turn_timeout_s: float = Field(
+        600.0,
+        gt=0,
+        description="budget of a long turn's model work (`Prefer: respond-async`, or after an "
+        "approval), run outside any actor call; past it the turn fails (responder_timeout)",
+    )
+    turn_check_s: float = Field(
+        5.0,
+        gt=0,
+        description="period of a long turn's reminder: how soon a turn whose app crashed is "
+        "marked failed, and how precisely an approval deadline is kept",
+    )
+    turn_wait_max_s: float = Field(
+        30.0, gt=0, description="longest long-poll of GET /chat/{id}/turns/{seq}?wait="
+    )
+    approval_timeout_s: float = Field(
+        600.0,
+        gt=0,
+        description="how long a tool call waits for a person's approval; then it is denied",
+    )
 
 
 class ActorSettings(BaseModel):
@@ -162,6 +183,10 @@ class AuthSettings(BaseModel):
         return token if token is not None and token.get_secret_value() else None
 
 
+# The smallest stored call record worth keeping: its numbers, tool names and a little text.
+MIN_RECORD_BYTES = 2048
+
+
 class LlmSettings(BaseModel):
     """The responder: offline (default) or any OpenAI-compatible server."""
 
@@ -199,6 +224,48 @@ class LlmSettings(BaseModel):
     calls_page_size: int = Field(20, ge=1, description="model-call records per stored page")
     search_max_pages: int = Field(
         4, ge=1, description="history pages one search_history tool call reads, newest first"
+    )
+    record_content: bool = Field(
+        True,
+        description="call records keep the text of each request's messages, the answer and "
+        "the tool calls' arguments and results (false: only their shape, for privacy)",
+    )
+    record_chars: int = Field(
+        2000,
+        ge=1,
+        description="each recorded message, answer, tool argument or result is cut to this",
+    )
+    record_messages: int = Field(
+        24,
+        ge=2,
+        description="messages recorded per request: the first (the system prompt) and the newest",
+    )
+    calls_page_bytes: int = Field(
+        131072,
+        ge=16384,
+        le=262144,
+        description="a stored page of call records stays under this (JSON bytes): each record "
+        "is cut to calls_page_bytes / calls_page_size, oldest messages first",
+    )
+
+    @model_validator(mode="after")
+    def _records_fit_their_page(self) -> LlmSettings:
+        if self.calls_page_bytes // self.calls_page_size < MIN_RECORD_BYTES:
+            raise ValueError(
+                f"llm.calls_page_bytes / llm.calls_page_size leaves a call record under "
+                f"{MIN_RECORD_BYTES} bytes: raise the one or lower the other"
+            )
+        return self
+
+
+class AgentSettings(BaseModel):
+    """Agent profiles (``llm/profiles.py``): how each conversation is answered."""
+
+    file: Path | None = Field(
+        None,
+        description="the YAML file of agent profiles, read and checked once at start-up "
+        "(unset: the packaged `src/agent_actors/agents.yaml`, whose default profile is the "
+        "`llm` settings as they are)",
     )
 
 
@@ -252,6 +319,7 @@ class Settings(BaseSettings):
     streams: StreamSettings = StreamSettings()
     auth: AuthSettings = AuthSettings()
     llm: LlmSettings = LlmSettings()
+    agents: AgentSettings = AgentSettings()
     tracing: TracingSettings = TracingSettings()
 
     @classmethod

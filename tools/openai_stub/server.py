@@ -12,7 +12,8 @@ pick a behaviour per request, so concurrent tests never disturb each other:
     [[hang]]                 never answer (until --hang seconds pass)
     [[garbage]]              a 200 whose body is not JSON
     [[empty]]                an empty answer
-    [[tool:NAME]] / [[tool:NAME:QUERY]]  call tool NAME (QUERY -> {"query": QUERY}), then,
+    [[tool:NAME]] / [[tool:NAME:QUERY]]  call tool NAME (QUERY -> {"query": QUERY}; a QUERY
+                             starting with "{" is the arguments' JSON as it is), then,
                              once the tool result is in the prompt, answer with it
     [[tool_loop]]            call current_time forever
     [[bad_tool_name]]        always call a tool that does not exist
@@ -65,8 +66,11 @@ class Recorded:
     tool_results: int
     tools: list[str]
     messages: list[dict[str, Any]]
+    functions: list[dict[str, Any]]  # the tools' specs as sent (name, description, parameters)
     authorization: str | None
     status: int = 200
+    # The rest of the body as sent: model, temperature, max_tokens, stream, ...
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -127,7 +131,8 @@ def decide(state: StubState, text: str, repair: bool, tool_results: int, last_to
     if "tool" in markers:
         name, _, query = (markers["tool"] or "").partition(":")
         if tool_results == 0:
-            return Answer(tool=(name, json.dumps({"query": query} if query else {})))
+            raw = query if query.startswith("{") else json.dumps({"query": query} if query else {})
+            return Answer(tool=(name, raw))
         return Answer(content=f"tool {name} said: {last_tool}")
     if "verbatim" in markers:
         return Answer(content=clean)
@@ -254,7 +259,9 @@ async def chat_completions(request: Request) -> Response:
         tool_results=tool_results,
         tools=[t["function"]["name"] for t in body.get("tools") or []],
         messages=messages,
+        functions=[t["function"] for t in body.get("tools") or []],
         authorization=request.headers.get("authorization"),
+        params={k: v for k, v in body.items() if k not in ("messages", "tools")},
     )
     state.requests.append(record)
     markers = dict((m.group(1), m.group(2)) for m in MARKER.finditer(text))
@@ -310,7 +317,10 @@ async def control(request: Request) -> Response:
 async def requests_(request: Request) -> Response:
     state: StubState = request.app.state.stub
     return JSONResponse(
-        [{k: v for k, v in asdict(r).items() if k != "messages"} for r in state.requests]
+        [
+            {k: v for k, v in asdict(r).items() if k not in ("messages", "functions")}
+            for r in state.requests
+        ]
     )
 
 

@@ -4,6 +4,11 @@ Records live on pages of ``page_size`` in a ring of ``ceil(kept / page_size) + 1
 (``calls-<slot>``); each page knows which logical page it holds, so a slot reused by a newer
 page is never read as an older one. A turn writes the page(s) its records land on and the
 meta, whatever the length of the conversation.
+
+A record holds what its request asked and got back (``llm/audit.py``), so its size follows
+the conversation's text: each one is cut to ``page_bytes / page_size`` as it is appended, and
+a page stays under ``page_bytes`` (``llm.calls_page_bytes``, 128 KB by default), far below
+daprd's 4 MB request limit, however long the messages were.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent_actors.actors.state import CallLogMeta, CallPage
+from agent_actors.llm import audit
 from agent_actors.models import CallRecord
 
 META_KEY = "calls-meta"
@@ -25,10 +31,13 @@ def slots(meta: CallLogMeta, kept: int) -> int:
 
 
 class CallLog:
-    def __init__(self, state_manager: Any, kept: int, page_size: int) -> None:
+    def __init__(
+        self, state_manager: Any, kept: int, page_size: int, page_bytes: int = 131072
+    ) -> None:
         self._sm = state_manager
         self._kept = kept
         self._default_page_size = page_size
+        self._page_bytes = page_bytes
 
     async def meta(self) -> CallLogMeta:
         found, raw = await self._sm.try_get_state(META_KEY)
@@ -54,7 +63,8 @@ class CallLog:
         """Stage ``records`` in the state manager; the caller saves (with the turn, or alone)."""
         meta = await self.meta()
         pages: dict[int, CallPage] = {}
-        for record in records:
+        budget = self._page_bytes // meta.page_size
+        for record in (audit.fit(r, budget) for r in records):
             number = meta.total // meta.page_size
             if number not in pages:
                 pages[number] = await self._page(meta, number)

@@ -4,6 +4,8 @@ One turn: ResponseAgent answers; the user message, the reply and the new ``meta`
 one actor-state transaction; then ConversationUpdated is published. An event that could not be
 published stays pending (``meta.published_seq < meta.turns``) and a reminder republishes it,
 without waiting for new traffic and across restarts (reminders live in the scheduler).
+Long turns, whose reply is written outside any actor call (and approvals), are in
+``long_turns.py``; they commit through the same ``_commit_turn``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dapr.actor import Actor, ActorId, Remindable
 from dapr.actor.runtime.context import ActorRuntimeContext
 
 from agent_actors import logs, metrics
+from agent_actors.actors import turn_runner
 from agent_actors.actors.boundary import actor_method
 from agent_actors.actors.cache import BoundedStateCache, cached_value
 from agent_actors.actors.clients import MemoryAgentClient, ResponseAgentClient
@@ -34,23 +37,26 @@ from agent_actors.actors.interfaces import (
     ExportQuery,
     HistoryQuery,
     HistoryView,
+    PausedJob,
     ReplyJob,
     SessionSummary,
     TurnReply,
     TurnRequest,
 )
+from agent_actors.actors.long_turns import LongTurns, checked_message
 from agent_actors.actors.reminders import NamedReminders
 from agent_actors.actors.session_index import IndexEntry
 from agent_actors.actors.state import ChatMeta, IdempotencyLog, IdempotencyRecord, page_key
+from agent_actors.actors.turn_record import LONG_TURN_REMINDER, TURN_KEY
 from agent_actors.errors import (
+    AgentConflict,
     ConversationMoved,
     IdempotencyConflict,
-    InvalidInput,
-    TurnLimitReached,
+    UnknownAgent,
 )
 from agent_actors.events.publisher import PublishFailed, Unpublishable
 from agent_actors.events.schemas import ConversationUpdated
-from agent_actors.models import ChatMessage, is_unicode_text
+from agent_actors.models import ChatMessage
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +71,9 @@ PUBLISH_BATCH = 50
 
 # Remindable is named as a direct base: the SDK only fires reminders of a class that has it
 # in __bases__ (ActorTypeInformation.is_remindable).
-class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Remindable):
+class ChatAgent(
+    BoundedStateCache, LongTurns, Actor, ChatAgentInterface, NamedReminders, Remindable
+):
     def __init__(self, ctx: ActorRuntimeContext, actor_id: ActorId, deps: ActorDeps) -> None:
         super().__init__(ctx, actor_id)
         self._bind(deps)
@@ -84,9 +92,10 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
         self._timer_armed = False
 
     def _cache_keep(self) -> set[str]:
-        """meta, the idempotency keys, and the pages the next turn reads (its prompt's tail)
-        and writes: never the older pages a history view or the outbox read once."""
-        keep = {META_KEY, IDEMPOTENCY_KEY}
+        """meta, the idempotency keys, a long turn, and the pages the next turn reads (its
+        prompt's tail) and writes: never the older pages a history view or the outbox read
+        once."""
+        keep = {META_KEY, IDEMPOTENCY_KEY, TURN_KEY}
         meta = cached_value(self._state_manager, META_KEY)
         if isinstance(meta, dict):
             entries, size = 2 * int(meta.get("turns", 0)), int(meta.get("page_size", 1))
@@ -96,38 +105,50 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
     @actor_method
     async def process_message(self, user_input: dict[str, Any]) -> dict[str, Any]:
         request = TurnRequest.model_validate(user_input)
-        message = ChatMessage(role=request.role, content=request.content)
-        if message.role != "user":
-            raise InvalidInput("a chat turn starts with a message whose role is 'user'")
-        if not is_unicode_text(message.content):
-            raise InvalidInput("content is not valid Unicode text (a lone surrogate)")
-        key = request.idempotency_key
+        message = checked_message(request)
         meta = await self._history.meta()
-        delivered = dict(meta.recent_requests).get(request.request_id or "")
-        if delivered is not None:
-            log.warning(
-                "user=%s seq=%d: the same request delivered again, nothing saved",
-                self._user,
-                delivered,
-            )
-            return (await self._committed_reply(meta, delivered)).model_dump()
-        if key:
-            done = await self._replay(meta, key, message)
-            if done is not None:
-                return done.model_dump()
-        limits = self._deps.settings.limits
-        if limits.max_turns is not None and meta.turns >= limits.max_turns:
-            raise TurnLimitReached(
-                f"this conversation has {meta.turns} turns, the limit; "
-                "DELETE /chat/{id} starts a new one"
-            )
+        known = await self._known_turn(meta, request, message)
+        if known is not None:
+            return known.model_dump()
+        agent = self._agent_for(meta, request.agent)
+        self._check_turn_limit(meta)
         seq = meta.turns + 1
         logs.bind(user=self._user, seq=seq)
-        recent = await self._history.tail(meta, self._deps.settings.limits.prompt_history)
+        job = await self._reply_job(meta, seq, message, agent, request.stream_id)
         log.info("turn user=%s seq=%d: delegating to ResponseAgent", self._user, seq)
-        job = ReplyJob(seq=seq, message=message, recent=recent, stream_id=request.stream_id)
         reply = await ResponseAgentClient(self._deps.proxies, self._user).process_message(job)
+        if isinstance(reply, PausedJob):
+            return (await self._pause_turn(meta, request, job, reply)).model_dump()
         await self._check_not_moved_on(meta)
+        await self._commit_turn(
+            meta, seq, (message, reply), request.request_id, request.idempotency_key, agent
+        )
+        return TurnReply(role=reply.role, content=reply.content, seq=seq).model_dump()
+
+    async def _reply_job(
+        self, meta: ChatMeta, seq: int, message: ChatMessage, agent: str, stream_id: str | None
+    ) -> ReplyJob:
+        """What ResponseAgent writes the reply from: the message, the recent history (as many
+        entries as the agent's profile asks for), the agent."""
+        profile = self._deps.profiles.resolve(agent)
+        limits = self._deps.settings.limits
+        window = limits.prompt_history if profile.prompt_history is None else profile.prompt_history
+        recent = await self._history.tail(meta, window)
+        return ReplyJob(seq=seq, message=message, recent=recent, stream_id=stream_id, agent=agent)
+
+    async def _commit_turn(
+        self,
+        meta: ChatMeta,
+        seq: int,
+        pair: tuple[ChatMessage, ChatMessage],
+        request_id: str | None,
+        key: str | None,
+        agent: str,
+    ) -> None:
+        """Save the turn (history, meta, pending event, key) in one transaction, then publish
+        it (ProcessMessage, and a long turn's EndRun: with what it staged)."""
+        message, reply = pair
+        limits = self._deps.settings.limits
         now = time.time()
         if not meta.conversation:
             # A new conversation (one from before ids gets one too: at its first event with
@@ -135,22 +156,41 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
             meta.conversation = uuid.uuid4().hex
             meta.created_at = meta.created_at or now
         await self._history.append(meta, [message, reply], now)
-        meta.turns, meta.last_activity = seq, now
-        if request.request_id:
-            meta.recent_requests = [*meta.recent_requests, (request.request_id, seq)][-16:]
+        meta.turns, meta.last_activity, meta.agent = seq, now, agent
+        if request_id:
+            meta.recent_requests = [*meta.recent_requests, (request_id, seq)][-16:]
         if limits.retention_s is not None and not meta.retention_armed:
             await self._arm_retention(meta, limits.retention_s)
         if key:
             await self._remember(key, seq, message)
         if not meta.outbox_period_s:
-            await self._arm_outbox(meta, self._deps.settings.limits.outbox_watchdog_s)
+            await self._arm_outbox(meta, limits.outbox_watchdog_s)
         await self._history.save_meta(meta)
         # The turn is durable from here on (history and pending event in one transaction).
         await self._state_manager.save_state()
         log.info("turn user=%s seq=%d: committed", self._user, seq)
-        await self._after_commit(meta, seq, (message, reply))
+        await self._after_commit(meta, seq, pair)
         metrics.OUTBOX.set(self._user, len(meta.pending))
-        return TurnReply(role=reply.role, content=reply.content, seq=seq).model_dump()
+
+    def _agent_for(self, meta: ChatMeta, asked: str | None) -> str:
+        """The turn's agent profile: the one asked for at the first turn (else the default),
+        the conversation's own after it; asking for another one later is a conflict."""
+        book = self._deps.profiles
+        if asked is not None and book.profile(asked) is None:
+            raise UnknownAgent(
+                f"there is no agent {asked!r}; the agents are {', '.join(sorted(book.agents))} "
+                "(GET /agents)"
+            )
+        # A conversation from before profiles has none stored: it was the default's.
+        kept = meta.agent or (book.default if meta.turns else "")
+        if not kept:
+            return asked or book.default
+        if asked is not None and asked != kept:
+            raise AgentConflict(
+                f"this conversation talks to agent {kept!r}; DELETE /chat/{{id}} first to "
+                f"talk to {asked!r}"
+            )
+        return kept
 
     async def _check_not_moved_on(self, meta: ChatMeta) -> None:
         """Refuse to commit from a stale cache: the stored ``meta`` must still be the one this
@@ -275,6 +315,7 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
             pending_events=len(meta.pending),
             created_at=meta.created_at or None,
             last_activity=meta.last_activity or None,
+            agent=meta.agent or (self._deps.profiles.default if meta.turns else None),
         ).model_dump()
 
     @actor_method
@@ -322,12 +363,15 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
             await self._deps.sessions.remove(self._user, meta.indexed_bucket)
         # One page past the last committed entry too: nothing should be there, but a key
         # that outlived its meta would otherwise stay for ever.
-        keys = [META_KEY, IDEMPOTENCY_KEY]
+        keys = [META_KEY, IDEMPOTENCY_KEY, TURN_KEY]
         keys += [page_key(n) for n in range(self._history.last_page(meta) + 2)]
         for key in keys:
             await self._state_manager.try_remove_state(key)
         await self._state_manager.save_state()
-        for name in (OUTBOX_REMINDER, RETENTION_REMINDER):
+        # A long turn's run of this process stops; one elsewhere finds its turn gone (EndRun
+        # drops its result: it cannot bring the conversation back).
+        turn_runner.cancel(self._user)
+        for name in (OUTBOX_REMINDER, RETENTION_REMINDER, LONG_TURN_REMINDER):
             try:
                 await self.unregister_reminder(name)
             except Exception as exc:
@@ -370,11 +414,12 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
             meta = await self._history.meta()
             # No meta (turns 0) is a delete that failed half-way: erasing again finishes it.
             idle = time.time() - meta.last_activity
-            if idle >= retention:
+            # A long turn still open (waiting for an approval, say) is activity.
+            if idle >= retention and not meta.open_turn:
                 log.info("user=%s: idle for %.0f s, past the retention: erased", self._user, idle)
                 await self._erase()
                 return
-            await self._arm_retention(meta, retention, due_s=retention - idle)
+            await self._arm_retention(meta, retention, due_s=max(0.0, retention - idle))
             if not meta.retention_armed:
                 # Saved so that the next turn registers it again.
                 await self._history.save_meta(meta)
@@ -384,7 +429,11 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
             raise  # the reminder fires again
 
     def _reminder_handlers(self) -> dict[str, Callable[[], Awaitable[object]]]:
-        return {OUTBOX_REMINDER: self._outbox_tick, RETENTION_REMINDER: self._retention_tick}
+        return {
+            OUTBOX_REMINDER: self._outbox_tick,
+            RETENTION_REMINDER: self._retention_tick,
+            LONG_TURN_REMINDER: self._long_turn_tick,
+        }
 
     async def _outbox_tick(self) -> ChatMeta:
         """Publish what is pending; drop the reminder once nothing is."""

@@ -15,6 +15,7 @@ from agent_actors.actors import naming
 from agent_actors.actors.boundary import unwrap
 from agent_actors.actors.client import ProxyFactory
 from agent_actors.actors.interfaces import (
+    ApprovalAnswer,
     CallsQuery,
     CallsView,
     CatchUpQuery,
@@ -26,11 +27,16 @@ from agent_actors.actors.interfaces import (
     MemoryAgentInterface,
     MemoryUpdate,
     MemoryView,
+    PausedJob,
+    RecordJob,
     ReplyJob,
     ResponseAgentInterface,
+    RunOutcome,
     SessionSummary,
+    TurnQuery,
     TurnReply,
     TurnRequest,
+    TurnView,
 )
 from agent_actors.models import ChatMessage
 
@@ -54,6 +60,20 @@ class ChatAgentClient(ActorClient):
     async def process_message(self, request: TurnRequest) -> TurnReply:
         return TurnReply.model_validate(await self._call("ProcessMessage", request))
 
+    async def start_turn(self, request: TurnRequest) -> TurnReply:
+        """A long turn: its seq reserved and its reply written in the background."""
+        return TurnReply.model_validate(await self._call("StartTurn", request))
+
+    async def turn(self, seq: int) -> TurnView:
+        return TurnView.model_validate(await self._call("GetTurn", TurnQuery(seq=seq)))
+
+    async def decide_approval(self, answer: ApprovalAnswer) -> TurnView:
+        return TurnView.model_validate(await self._call("DecideApproval", answer))
+
+    async def end_run(self, outcome: RunOutcome) -> bool:
+        """A long turn's run reports its result; False: the turn no longer waits for it."""
+        return bool((await self._call("EndRun", outcome))["ended"])
+
     async def history(self, query: HistoryQuery) -> HistoryView:
         return HistoryView.model_validate(await self._call("GetConversationHistory", query))
 
@@ -74,8 +94,15 @@ class ResponseAgentClient(ActorClient):
             proxies, naming.RESPONSE, naming.response_id(user_id), ResponseAgentInterface
         )
 
-    async def process_message(self, job: ReplyJob) -> ChatMessage:
-        return ChatMessage.model_validate(await self._call("ProcessMessage", job))
+    async def process_message(self, job: ReplyJob) -> ChatMessage | PausedJob:
+        """The reply, or (``PausedJob``) where it stopped for a tool call's approval."""
+        answer = await self._call("ProcessMessage", job)
+        if isinstance(answer, dict) and "paused" in answer:
+            return PausedJob.model_validate(answer)
+        return ChatMessage.model_validate(answer)
+
+    async def record_reply(self, job: RecordJob) -> None:
+        await self._call("RecordReply", job)
 
     async def message_count(self) -> int:
         return int(await self._call("GetMessageCount"))

@@ -9,6 +9,7 @@ from agent_actors.actors.client import ProxyFactory
 from agent_actors.actors.session_index import SessionIndex
 from agent_actors.events.dead_letters import DeadLetterStore
 from agent_actors.events.publisher import Publisher
+from agent_actors.llm.profiles import ProfileBook, packaged_book
 from agent_actors.llm.responder import Responder
 from agent_actors.settings import Settings
 
@@ -25,3 +26,5 @@ class ActorDeps:
     reminders: Breaker = field(default_factory=lambda: Breaker(5.0))
     # The session index (GET /sessions); None: not kept.
     sessions: SessionIndex | None = None
+    # The agent profiles (agents.file), checked at start-up.
+    profiles: ProfileBook = field(default_factory=packaged_book)

@@ -9,11 +9,12 @@ passes one argument); each side validates them into these models.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from dapr.actor import ActorInterface, actormethod
 from pydantic import BaseModel, Field
 
+from agent_actors.llm.approvals import PausedReply
 from agent_actors.models import CallRecord, ChatMessage, Role
 
 Envelope = dict[str, Any]
@@ -29,15 +30,89 @@ class TurnRequest(BaseModel):
     idempotency_key: str | None = None
     # One per HTTP request (the API's): a second delivery of the same call is not a new turn.
     request_id: str | None = None
+    # The agent profile the conversation starts with (its first turn) or must already have;
+    # None: the default at the first turn, the conversation's own later.
+    agent: str | None = None
+
+
+class TurnError(BaseModel):
+    code: str = Field(description="the error's stable code, as a failed POST would have it")
+    detail: str
+
+
+class ApprovalView(BaseModel):
+    tool: str = Field(description="the tool the model asked to call")
+    arguments: str = Field(description="its arguments: the JSON text the model wrote")
+    deadline: float = Field(description="Unix time after which the call is denied")
+
+
+TurnStatus = Literal["pending", "awaiting_approval", "done", "failed"]
+
+
+class TurnView(BaseModel):
+    """A turn as ``GET /chat/{id}/turns/{seq}`` shows it."""
+
+    seq: int
+    status: TurnStatus
+    response: ChatMessage | None = Field(None, description="the committed reply (done)")
+    error: TurnError | None = Field(None, description="why it failed (failed)")
+    approval: ApprovalView | None = Field(
+        None, description="the tool call waiting for a person (awaiting_approval)"
+    )
 
 
 class TurnReply(BaseModel):
-    """The committed turn: the reply, its seq, and whether it was a repeat (Idempotency-Key)."""
+    """The committed turn: the reply, its seq, and whether it was a repeat (Idempotency-Key);
+    or, with ``turn``, a turn that is not over (a long turn, or one waiting for an approval)."""
 
     role: Role
     content: str
     seq: int
     replayed: bool = False
+    turn: TurnView | None = None
+
+
+class TurnQuery(BaseModel):
+    seq: int
+
+
+class ApprovalAnswer(BaseModel):
+    """ChatAgent.DecideApproval: a person's decision on the tool call a turn waits for."""
+
+    seq: int
+    approve: bool
+    note: str = ""
+    by: str = "anonymous"
+
+
+class RunOutcome(BaseModel):
+    """ChatAgent.EndRun: what a long turn's background run came to (exactly one of reply,
+    paused, error), and the model calls it made."""
+
+    seq: int
+    run_id: str
+    reply: ChatMessage | None = None
+    paused: PausedReply | None = None
+    error: TurnError | None = None
+    records: list[CallRecord] = Field(default_factory=list)
+
+
+class PausedJob(BaseModel):
+    """ResponseAgent.ProcessMessage's answer when the reply stopped before a tool call that
+    needs approval: nothing saved; ChatAgent keeps it (and the calls so far) with the turn."""
+
+    paused: PausedReply
+    records: list[CallRecord] = Field(default_factory=list)
+
+
+class RecordJob(BaseModel):
+    """ResponseAgent.RecordReply: a long turn's model calls and, when it committed, its reply
+    to count; once per run (a retried call records nothing twice)."""
+
+    seq: int
+    run_id: str
+    replied: bool
+    records: list[CallRecord] = Field(default_factory=list)
 
 
 class HistoryQuery(BaseModel):
@@ -59,6 +134,8 @@ class ReplyJob(BaseModel):
     message: ChatMessage
     recent: list[ChatMessage] = Field(default_factory=list)
     stream_id: str | None = None
+    # The conversation's agent profile ("": the default, a ChatAgent from before profiles).
+    agent: str = ""
 
 
 class CallsQuery(BaseModel):
@@ -98,6 +175,9 @@ class SessionSummary(BaseModel):
     pending_events: int = Field(description="committed turns whose event is not published yet")
     created_at: float | None = Field(None, description="Unix time of the first turn")
     last_activity: float | None = Field(None, description="Unix time of the latest turn")
+    agent: str | None = Field(
+        None, description="the agent profile the conversation picked (none before a turn)"
+    )
 
 
 class ExportQuery(BaseModel):
@@ -134,6 +214,18 @@ class ChatAgentInterface(ActorInterface):
     @actormethod(name="GetConversationHistory")
     async def get_conversation_history(self, query: dict[str, Any]) -> Envelope: ...
 
+    @actormethod(name="StartTurn")
+    async def start_turn(self, user_input: dict[str, Any]) -> Envelope: ...
+
+    @actormethod(name="GetTurn")
+    async def get_turn(self, query: dict[str, Any]) -> Envelope: ...
+
+    @actormethod(name="DecideApproval")
+    async def decide_approval(self, answer: dict[str, Any]) -> Envelope: ...
+
+    @actormethod(name="EndRun")
+    async def end_run(self, outcome: dict[str, Any]) -> Envelope: ...
+
 
 class ResponseAgentInterface(ActorInterface):
     @actormethod(name="Delete")
@@ -147,6 +239,9 @@ class ResponseAgentInterface(ActorInterface):
 
     @actormethod(name="GetCalls")
     async def get_calls(self, query: dict[str, Any]) -> Envelope: ...
+
+    @actormethod(name="RecordReply")
+    async def record_reply(self, job: dict[str, Any]) -> Envelope: ...
 
 
 class MemoryAgentInterface(ActorInterface):

@@ -13,15 +13,20 @@ from agent_actors.actors import call_log, naming
 from agent_actors.actors.boundary import actor_method
 from agent_actors.actors.cache import BoundedStateCache, cached_value
 from agent_actors.actors.call_log import CallLog
-from agent_actors.actors.clients import MemoryAgentClient
 from agent_actors.actors.committed import committed_history
 from agent_actors.actors.deps import ActorDeps
-from agent_actors.actors.history_search import CommittedHistory
-from agent_actors.actors.interfaces import CallsQuery, ReplyJob, ResponseAgentInterface
+from agent_actors.actors.interfaces import (
+    CallsQuery,
+    PausedJob,
+    RecordJob,
+    ReplyJob,
+    ResponseAgentInterface,
+)
+from agent_actors.actors.replies import ReplyWork
 from agent_actors.actors.state import CallLogMeta, ResponseStats
-from agent_actors.errors import ReplyTooLarge
-from agent_actors.llm.responder import CallBuffer, ReplyContext, ReplyRequest
-from agent_actors.models import CallRecord, ChatMessage, as_unicode_text
+from agent_actors.llm.approvals import ApprovalRequired
+from agent_actors.llm.responder import CallBuffer
+from agent_actors.models import CallRecord, ChatMessage
 
 log = logging.getLogger(__name__)
 STATS_KEY = "stats"
@@ -64,27 +69,18 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
         # A seq already answered is ChatAgent retrying a turn it could not commit: answer
         # again, count once.
         if job.seq > stats.last_seq:
-            stats = ResponseStats(count=stats.count + 1, last_seq=job.seq)
-        memory = await MemoryAgentClient(self._deps.proxies, self._user).window()
-        log.info(
-            "user=%s seq=%d: ResponseAgent read %d memory entries", self._user, job.seq, len(memory)
-        )
-        llm = self._deps.settings.llm
-        ask = ReplyRequest(
-            user_id=self._user,
-            seq=job.seq,
-            message=job.message,
-            memory=tuple(memory),
-            recent=tuple(job.recent),
-            count=stats.count,
-            stream_id=job.stream_id,
-        )
+            stats = stats.model_copy(update={"count": stats.count + 1, "last_seq": job.seq})
+        work = ReplyWork(self._deps, self._user, self._committed)
+        ask = await work.request(job, stats.count)
         calls = CallBuffer()
-        searcher = CommittedHistory(self._committed, llm.search_max_pages)
-        context = ReplyContext(calls=calls, search_history=searcher.search)
-        log_ = CallLog(self._state_manager, llm.calls_kept, llm.calls_page_size)
+        log_ = self._call_log()
         try:
-            content = self._storable(await self._deps.responder.reply(ask, context))
+            content = work.storable(await self._deps.responder.reply(ask, work.context(calls)))
+        except ApprovalRequired as stop:
+            # Nothing saved here, not even the count: ChatAgent keeps the paused reply and
+            # these records with the turn, which a run finishes outside this call.
+            log.info("user=%s seq=%d: the reply waits for an approval", self._user, job.seq)
+            return PausedJob(paused=stop.paused, records=calls.records).model_dump(mode="json")
         except Exception:
             # The turn fails (and @actor_method drops the staged state), but its model calls
             # happened: save their records on their own, then let the error through.
@@ -96,17 +92,28 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
         log.info("user=%s seq=%d: ResponseAgent processed message", self._user, job.seq)
         return ChatMessage(role="assistant", content=content).model_dump()
 
-    def _storable(self, content: str) -> str:
-        """The reply as it may be saved: valid Unicode, and small enough that its history
-        page, event and actor call stay far below daprd's 4 MB request limit."""
-        limit = self._deps.settings.limits.max_reply_chars
-        if len(content) > limit:
-            raise ReplyTooLarge(
-                f"the model's reply has {len(content)} characters; the limit is {limit}"
-            )
-        # A model's JSON may carry a lone surrogate ("\\ud800"): saved, it would fail every
-        # later read of the conversation.
-        return as_unicode_text(content)
+    @actor_method
+    async def record_reply(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A long turn's model calls and, when it committed, its reply's count: written once
+        per run, so ChatAgent may retry this call."""
+        job = RecordJob.model_validate(request)
+        stats = await self._stats()
+        if stats.last_run == job.run_id:
+            return {"recorded": False}
+        if job.replied and job.seq > stats.last_seq:
+            stats = stats.model_copy(update={"count": stats.count + 1, "last_seq": job.seq})
+        stats.last_run = job.run_id
+        if job.records:
+            await self._call_log().append(job.records)
+        await self._state_manager.set_state(STATS_KEY, stats.model_dump())
+        await self._state_manager.save_state()
+        return {"recorded": True}
+
+    def _call_log(self) -> CallLog:
+        llm = self._deps.settings.llm
+        return CallLog(
+            self._state_manager, llm.calls_kept, llm.calls_page_size, llm.calls_page_bytes
+        )
 
     @actor_method
     async def get_message_count(self) -> int:
@@ -115,9 +122,7 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
     @actor_method
     async def get_calls(self, query: dict[str, Any]) -> dict[str, Any]:
         asked = CallsQuery.model_validate(query)
-        llm = self._deps.settings.llm
-        log_ = CallLog(self._state_manager, llm.calls_kept, llm.calls_page_size)
-        return await log_.range(asked.limit, asked.before)
+        return await self._call_log().range(asked.limit, asked.before)
 
     @actor_method
     async def delete(self) -> dict[str, Any]:

@@ -3,8 +3,11 @@
 Dapr stores each key as ``agent-actors||<ActorType>||<actor id>||<key>`` in Redis.
 
 ChatAgent (id ``user1``)
-    ``meta``            ChatMeta: committed turns (= last seq), published seq, page size
+    ``meta``            ChatMeta: committed turns (= last seq), published seq, page size,
+                        the conversation's id and agent profile
     ``idempotency``     IdempotencyLog: the newest Idempotency-Key values and their turns
+    ``turn``            LongTurn (``turn_record.py``): the long turn not over, or the last one
+                        that failed (until the next turn takes its seq)
     ``history-<n>``     HistoryPage n: entries ``n*page_size .. (n+1)*page_size - 1``
 ResponseAgent (id ``response-user1``)
     ``stats``           ResponseStats: replies given, last seq answered
@@ -47,6 +50,12 @@ class ChatMeta(BaseModel):
     # seq: daprd can deliver one actor call twice (its retries when an actor moves while the
     # call is in flight), and a second delivery must return the committed turn, not add one.
     recent_requests: list[tuple[str, int]] = Field(default_factory=list)
+    # The agent profile picked at the first turn ("": a conversation from before profiles,
+    # answered by the default one).
+    agent: str = ""
+    # The seq of a long turn that is reserved and not over (key ``turn`` holds it); 0: none.
+    # Kept here so that an ordinary turn learns there is none without another read.
+    open_turn: int = 0
 
     @property
     def entries(self) -> int:
@@ -85,6 +94,8 @@ class HistoryPage(BaseModel):
 class ResponseStats(BaseModel):
     count: int = 0
     last_seq: int = 0
+    # The last long-turn run whose calls were recorded (RecordReply is once per run).
+    last_run: str = ""
 
 
 class MemoryState(BaseModel):

@@ -13,6 +13,7 @@ Every secret is compared as bytes with ``hmac.compare_digest``: on ``str`` it ra
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Iterator, Sequence
 
@@ -103,6 +104,13 @@ def authorize_admin(keys: dict[str, str], header: str) -> None:
     """Service-wide views need a key bound to every user (``*``)."""
     if ANY_USER not in key_users(keys, header):
         raise Forbidden('this view needs an admin API key (one bound to "*")')
+
+
+def key_identity(header: str) -> str:
+    """Who an API key is in records (an approval's ``approved_by``): ``key:`` and the first
+    12 hex digits of its SHA-256, never the key itself."""
+    _scheme, _, key = header.partition(" ")
+    return "key:" + hashlib.sha256(_header_bytes(key)).hexdigest()[:12]
 
 
 def _header_bytes(value: str) -> bytes:

@@ -5,15 +5,22 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import JSONResponse
 from opentelemetry import trace
 
 from agent_actors import metrics
 from agent_actors.actors.clients import ChatAgentClient
-from agent_actors.actors.interfaces import HistoryQuery, HistoryView, TurnReply, TurnRequest
-from agent_actors.api.deps import ChatActor, SettingsDep
+from agent_actors.actors.interfaces import (
+    HistoryQuery,
+    HistoryView,
+    TurnReply,
+    TurnRequest,
+    TurnView,
+)
+from agent_actors.api.deps import ChatActor, SettingsDep, UserId
 from agent_actors.api.errors import USER_ROUTE, responses
 from agent_actors.api.schemas import ChatReply, MessageIn
 from agent_actors.errors import AgentActorsError, ContentTooLarge, InvalidInput
@@ -74,16 +81,23 @@ def turn_request(
         stream_id=stream_id,
         idempotency_key=key,
         request_id=uuid.uuid4().hex,
+        agent=message.agent,
     )
 
 
-async def metered_turn(chat_agent: ChatAgentClient, request: TurnRequest) -> TurnReply:
-    """ChatAgent's turn, counted by outcome and timed (``GET /metrics``)."""
+async def metered_turn(
+    chat_agent: ChatAgentClient, request: TurnRequest, *, long: bool = False
+) -> TurnReply:
+    """ChatAgent's turn (``long``: a long turn started), counted by outcome and timed
+    (``GET /metrics``)."""
     started = time.perf_counter()
     outcome = "internal_error"
     try:
-        reply = await chat_agent.process_message(request)
-        outcome = "replayed" if reply.replayed else "ok"
+        if long:
+            reply = await chat_agent.start_turn(request)
+        else:
+            reply = await chat_agent.process_message(request)
+        outcome = "replayed" if reply.replayed else "ok" if reply.turn is None else "accepted"
         return reply
     except AgentActorsError as exc:
         outcome = exc.code
@@ -96,16 +110,65 @@ async def metered_turn(chat_agent: ChatAgentClient, request: TurnRequest) -> Tur
         metrics.TURN_SECONDS.observe(time.perf_counter() - started)
 
 
-@router.post("/chat/{id}", response_model=ChatReply, responses=TURN_ERRORS)
+def turn_location(user_id: str, seq: int) -> str:
+    return f"/chat/{user_id}/turns/{seq}"
+
+
+def wants_async(prefer: str | None) -> bool:
+    """``Prefer: respond-async`` (RFC 7240; other preferences beside it are ignored)."""
+    tokens = (p.split("=")[0].split(";")[0].strip().lower() for p in (prefer or "").split(","))
+    return "respond-async" in tokens
+
+
+def accepted(user_id: str, reply: TurnReply, *, preference: bool = False) -> JSONResponse:
+    """202: the turn is not over (a long turn, or one waiting for an approval); its state is
+    at ``Location``."""
+    assert reply.turn is not None
+    headers = {
+        "Location": turn_location(user_id, reply.seq),
+        SEQ_HEADER: str(reply.seq),
+        **trace_response(),
+    }
+    if preference:
+        headers["Preference-Applied"] = "respond-async"
+    if reply.replayed:
+        headers[REPLAYED_HEADER] = "true"
+    return JSONResponse(reply.turn.model_dump(mode="json"), status_code=202, headers=headers)
+
+
+ACCEPTED: dict[int | str, dict[str, Any]] = {
+    202: {
+        "model": TurnView,
+        "description": "the turn goes on after this answer (`Prefer: respond-async`, or a tool "
+        "call waiting for approval): poll `Location` (/chat/{id}/turns/{seq})",
+    }
+}
+Prefer = Annotated[
+    str | None,
+    Header(
+        description="`respond-async`: answer 202 at once with the turn's `Location` and write "
+        "the reply in the background (for turns longer than a request should wait)"
+    ),
+]
+
+
+@router.post("/chat/{id}", response_model=ChatReply, responses={**TURN_ERRORS, **ACCEPTED})
 async def chat(
     message: MessageIn,
     chat_agent: ChatActor,
+    user_id: UserId,
     settings: SettingsDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
-) -> ChatReply:
-    """Send a user message to ChatAgent(id); answers with the assistant's reply."""
-    reply = await metered_turn(chat_agent, turn_request(message, idempotency_key, settings))
+    prefer: Prefer = None,
+) -> ChatReply | JSONResponse:
+    """Send a user message to ChatAgent(id); answers with the assistant's reply, or 202 and
+    the turn's Location (`Prefer: respond-async`, or a tool call waiting for approval)."""
+    long = wants_async(prefer)
+    request = turn_request(message, idempotency_key, settings)
+    reply = await metered_turn(chat_agent, request, long=long)
+    if reply.turn is not None:
+        return accepted(user_id, reply, preference=long)
     response.headers[SEQ_HEADER] = str(reply.seq)
     response.headers.update(trace_response())
     if reply.replayed:

@@ -49,6 +49,13 @@ async def get_user_id(request: Request, id: Annotated[str, Path()], _key: Bearer
     return user_id
 
 
+def get_caller(request: Request, _user: Annotated[str, Depends(get_user_id)]) -> str:
+    """Who calls a user's route, as records name them: the API key's identity (never the key
+    itself), or ``anonymous`` when API keys are off."""
+    settings: Settings = request.app.state.settings
+    return auth.key_identity(_authorization(request)) if settings.auth.api_keys else "anonymous"
+
+
 def require_admin(request: Request, _key: BearerKey) -> None:
     """With API keys set, service-wide views need an admin key (bound to ``*``)."""
     settings: Settings = request.app.state.settings
@@ -94,6 +101,7 @@ def get_dead_letters(request: Request) -> DeadLetterStore:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 Deps = Annotated[ActorDeps, Depends(get_deps)]
 UserId = Annotated[str, Depends(get_user_id)]
+Caller = Annotated[str, Depends(get_caller)]
 AdminOnly = Depends(require_admin)  # a route-level `dependencies=[AdminOnly]`
 AnyKey = Depends(require_key)  # a route-level `dependencies=[AnyKey]`
 Stats = Annotated[SubscriptionStats, Depends(get_stats)]

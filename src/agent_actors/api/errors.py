@@ -20,10 +20,13 @@ log = logging.getLogger(__name__)
 ERROR_STATUS = {
     401: "no known API key (only when API keys are set): unauthorized",
     403: "the API key is not bound to this user id, or is not an admin key: forbidden",
-    409: "the request conflicts with the committed history, or the conversation has "
-    "AGENT_ACTORS_LIMITS__MAX_TURNS turns: turn_limit",
+    409: "the request conflicts with the committed history, the conversation has "
+    "AGENT_ACTORS_LIMITS__MAX_TURNS turns (turn_limit), the turn names another agent "
+    "than the conversation's (agent_conflict), a long turn of the conversation is not over "
+    "(turn_in_progress), or the turn awaits no approval (not_awaiting_approval)",
+    404: "no such turn in this conversation: turn_not_found",
     413: "content over the size limit: content_too_large",
-    422: "invalid input: invalid_user_id, invalid_input, idempotency_conflict",
+    422: "invalid input: invalid_user_id, invalid_input, idempotency_conflict, unknown_agent",
     429: "the API key sent more than AGENT_ACTORS_AUTH__RATE_PER_S requests per second: "
     "rate_limited (Retry-After)",
     500: "an unexpected error (logged): internal_error",

@@ -30,9 +30,30 @@ class ErrorOut(BaseModel):
 class MessageIn(BaseModel):
     role: Literal["user"] = "user"
     content: str = Field(description="the user's message (1 to 8,000 characters by default)")
+    agent: str | None = Field(
+        None,
+        max_length=64,
+        description="the agent profile (GET /agents) the conversation talks to: picked at its "
+        "first turn (default: the file's default), kept after it (another one: 409 "
+        "agent_conflict; left out: the conversation's)",
+    )
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"role": "user", "content": "Hello, what can you do?"}]}
+        json_schema_extra={
+            "examples": [
+                {"role": "user", "content": "Hello, what can you do?"},
+                {"role": "user", "content": "My order is late.", "agent": "support"},
+            ]
+        }
+    )
+
+
+class ApprovalIn(BaseModel):
+    approve: bool = Field(description="true: the tool call runs; false: the model is told no")
+    note: str = Field("", max_length=1000, description="why, for the call record (and the model)")
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"approve": True, "note": "ok, the order is mine"}]}
     )
 
 

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from agent_actors.actors.clients import ResponseAgentClient
 from agent_actors.actors.interfaces import CallsQuery, ExportQuery, SessionSummary
 from agent_actors.actors.session_index import SessionPage
 from agent_actors.api.deps import (
@@ -29,17 +30,22 @@ from agent_actors.api.deps import (
     UserId,
 )
 from agent_actors.api.errors import USER_ROUTE, responses
+from agent_actors.llm.profiles import AgentProfile, model_ask
+from agent_actors.models import CallRecord
+from agent_actors.settings import LlmSettings, Settings
 
 router = APIRouter(tags=["sessions"], responses=responses(*USER_ROUTE))
 # Entries per actor call of an export: one or two stored pages.
 EXPORT_PAGE = 50
 
 
-class AgentProfile(BaseModel):
+class ProfileInUse(BaseModel):
+    """How the conversation's agent answers: its profile over the settings."""
+
     responder: str = Field(description="offline, or the OpenAI-compatible client")
     model: str | None = Field(None, description="the model asked (a real responder only)")
-    memory_window: int
-    prompt_history: int
+    memory_window: int = Field(description="memory entries in each prompt")
+    prompt_history: int = Field(description="recent history entries in each prompt")
 
 
 class SessionView(SessionSummary):
@@ -47,7 +53,7 @@ class SessionView(SessionSummary):
     memory_size: int = Field(description="entries in the memory window")
     memory_last_seq: int = Field(description="the last turn memory reflects")
     replies: int = Field(description="replies ResponseAgent has given")
-    profile: AgentProfile
+    profile: ProfileInUse
 
 
 @router.get("/sessions", dependencies=[AdminOnly])
@@ -73,23 +79,33 @@ async def session(
     memory_agent: MemoryActor,
     response_agent: ResponseActor,
 ) -> SessionView:
-    """One conversation's summary: turns, memory, pending events, activity, the agent."""
+    """One conversation's summary: turns, memory, pending events, activity, its agent (the
+    default's before the first turn)."""
     summary = await chat_agent.summary()
     memory = await memory_agent.status()
-    offline = deps.settings.llm.base_url is None and deps.settings.llm.api_key is None
-    profile = AgentProfile(
-        responder="offline" if offline else "openai",
-        model=None if offline else deps.settings.llm.model,
-        memory_window=deps.settings.limits.memory_window,
-        prompt_history=deps.settings.limits.prompt_history,
-    )
+    summary.agent = summary.agent or deps.profiles.default
     return SessionView(
         **summary.model_dump(),
         id=id,
         memory_size=len(memory.memory),
         memory_last_seq=memory.last_seq,
         replies=await response_agent.message_count(),
-        profile=profile,
+        profile=profile_in_use(deps.profiles.resolve(summary.agent), deps.settings),
+    )
+
+
+def profile_in_use(profile: AgentProfile, settings: Settings) -> ProfileInUse:
+    llm, limits = settings.llm, settings.limits
+    offline = llm.base_url is None and llm.api_key is None
+    return ProfileInUse(
+        responder="offline" if offline else "openai",
+        model=None if offline else model_ask(profile, llm).model,
+        memory_window=limits.memory_window
+        if profile.memory_window is None
+        else profile.memory_window,
+        prompt_history=limits.prompt_history
+        if profile.prompt_history is None
+        else profile.prompt_history,
     )
 
 
@@ -137,12 +153,23 @@ async def export(
                 "window": [m.model_dump() for m in memory.memory],
             }
         )
-        # The call log keeps the newest `calls_kept` records (bounded): one page of them.
-        calls = await response_agent.calls(CallsQuery(limit=deps.settings.llm.calls_kept))
-        for record in calls.calls:
+        async for record in call_records(response_agent, deps.settings.llm):
             yield line({"type": "call", **record.model_dump(mode="json")})
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+async def call_records(agent: ResponseAgentClient, llm: LlmSettings) -> AsyncIterator[CallRecord]:
+    """The kept call records, oldest first, one stored page per actor call (a page is at most
+    ``llm.calls_page_bytes``; all of them at once could near daprd's request limit)."""
+    newest = await agent.calls(CallsQuery(limit=1))
+    start = max(0, newest.total - llm.calls_kept)
+    while start < newest.total:
+        end = min(newest.total, start + llm.calls_page_size)
+        page = await agent.calls(CallsQuery(limit=end - start, before=end))
+        for record in page.calls:
+            yield record
+        start = end
 
 
 def line(value: dict[str, Any]) -> bytes:

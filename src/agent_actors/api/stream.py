@@ -6,7 +6,10 @@ ResponseAgent uses to push tokens into this process's ``StreamHub`` while the mo
 
 Events: ``token`` {"text"} (append), ``reset`` {} (drop the tokens so far: the model turned to
 a tool or a request was retried), then ``done`` {"role", "content", "seq"} (the committed
-reply) or ``error`` {"detail", "code", "status"}. A failure before the first token (within
+reply), ``pending`` {the turn's state, "location"} (a tool call waits for approval: the
+turn goes on at ``location``) or ``error`` {"detail", "code", "status"}. A turn that pauses
+for an approval before any token is answered 202 as ``POST /chat/{id}``. A failure before the
+first token (within
 ``streams.ping_s``) is an ordinary JSON error with its 5xx status. If no token arrives
 (offline responder, or the actor lives in another replica without a relay) the committed
 reply is sent as one token. A client that leaves
@@ -26,12 +29,21 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from agent_actors import metrics
 from agent_actors.actors.interfaces import TurnReply
-from agent_actors.api.chat import IdempotencyKey, metered_turn, trace_response, turn_request
-from agent_actors.api.deps import ChatActor, SettingsDep
+from agent_actors.api.chat import (
+    ACCEPTED,
+    IdempotencyKey,
+    accepted,
+    metered_turn,
+    trace_response,
+    turn_location,
+    turn_request,
+)
+from agent_actors.api.deps import ChatActor, SettingsDep, UserId
 from agent_actors.api.errors import USER_ROUTE, responses
 from agent_actors.api.schemas import MessageIn
 from agent_actors.errors import AgentActorsError
@@ -111,27 +123,33 @@ async def first_event(
             return event
 
 
-def outcome(turn: asyncio.Task[TurnReply]) -> ServerSentEvent:
+def outcome(turn: asyncio.Task[TurnReply], user_id: str) -> ServerSentEvent:
     """The final event of a turn that ended after tokens were sent."""
     try:
         reply = turn.result()
     except AgentActorsError as exc:
         return sse("error", {"detail": exc.message, "code": exc.code, "status": exc.status})
+    if reply.turn is not None:
+        # Not over: a tool call waits for approval; the turn goes on at its location.
+        location = turn_location(user_id, reply.seq)
+        return sse("pending", {**reply.turn.model_dump(mode="json"), "location": location})
     return sse("done", {"role": reply.role, "content": reply.content, "seq": reply.seq})
 
 
 @router.post(
     "/chat/{id}/stream",
     response_class=EventSourceResponse,
-    responses={200: SSE_RESPONSE, **responses(*USER_ROUTE, 413, 502, 504)},
+    response_model=None,
+    responses={200: SSE_RESPONSE, **ACCEPTED, **responses(*USER_ROUTE, 409, 413, 502, 504)},
 )
 async def chat_stream(
     message: MessageIn,
     chat_agent: ChatActor,
+    user_id: UserId,
     settings: SettingsDep,
     hub: Hub,
     idempotency_key: IdempotencyKey = None,
-) -> EventSourceResponse:
+) -> EventSourceResponse | JSONResponse:
     """Send a user message; the reply streams back as Server-Sent Events, then the turn."""
     stream_id = uuid.uuid4().hex
     request = turn_request(message, idempotency_key, settings, stream_id=stream_id)
@@ -147,7 +165,11 @@ async def chat_stream(
     if first is None and turn.done():
         await hub.close(stream_id)
         # No token: the turn's outcome is known, so errors keep their HTTP status.
-        first = StreamEvent("token", turn.result().content)
+        reply = turn.result()
+        if reply.turn is not None:
+            # A tool call waits for approval: the same 202 as POST /chat/{id} answers.
+            return accepted(user_id, reply)
+        first = StreamEvent("token", reply.content)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         metrics.ACTIVE_STREAMS.inc()
@@ -158,10 +180,10 @@ async def chat_stream(
                 tokens += event.kind == "token"
                 yield sse(event.kind, {"text": event.text} if event.kind == "token" else {})
                 event = await next_event(queue, turn)
-            if not tokens and not turn.exception():
+            if not tokens and not turn.exception() and turn.result().turn is None:
                 # A quiet turn that never streamed: its reply as one token, as above.
                 yield sse("token", {"text": turn.result().content})
-            yield outcome(turn)
+            yield outcome(turn, user_id)
         finally:
             metrics.ACTIVE_STREAMS.dec()
             await hub.close(stream_id)

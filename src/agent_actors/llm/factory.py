@@ -6,8 +6,10 @@ import logging
 
 from openai import AsyncOpenAI
 
+from agent_actors.llm.mcp_tools import ToolCatalog
 from agent_actors.llm.offline import OfflineResponder
 from agent_actors.llm.openai_client import OpenAIResponder
+from agent_actors.llm.profiles import ProfileBook
 from agent_actors.llm.responder import Responder
 from agent_actors.settings import Settings
 
@@ -16,7 +18,8 @@ log = logging.getLogger(__name__)
 NO_KEY = "not-needed"
 
 
-def build_responder(settings: Settings) -> Responder:
+def build_responder(settings: Settings, profiles: ProfileBook | None = None) -> Responder:
+    """``profiles``' MCP servers are connected on first use and closed by ``aclose``."""
     llm = settings.llm
     if not llm.base_url and llm.api_key is None:
         log.info("responder: offline (set OPENAI_BASE_URL or OPENAI_API_KEY for a model)")
@@ -37,4 +40,5 @@ def build_responder(settings: Settings) -> Responder:
         max_retries=0,
     )
     log.info("responder: model %s at %s", llm.model, llm.base_url or "the OpenAI API")
-    return OpenAIResponder(llm, client)
+    servers = profiles.mcp_servers if profiles is not None else {}
+    return OpenAIResponder(llm, client, tools=ToolCatalog(servers))

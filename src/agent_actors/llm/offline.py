@@ -1,5 +1,10 @@
 """The default responder: deterministic, no network, answers as the tutorial's mock did.
 
+It honours the conversation's agent profile as far as it can without a model: the memory it
+quotes is the profile's window (ResponseAgent trims it), and a reply of any profile but the
+default starts with the profile's name in brackets (``[support] Memory: ...``), so tests can
+tell which agent answered. The default profile's reply is the tutorial's, byte for byte.
+
 Each memory entry is quoted up to ``QUOTE_CHARS``: the tutorial quoted them whole, and since
 replies quote memory that holds earlier replies, a reply grew geometrically with the turn
 number (past daprd's 4 MB request limit within ~40 turns).
@@ -30,4 +35,8 @@ class OfflineResponder:
             else f"Message count: {request.count}"
         )
         stamp = self._clock().isoformat()
-        return f"Memory: {remembered}. Got your message: {request.message.content} at {stamp}"
+        profile = request.profile
+        named = "" if request.default_profile or profile is None else f"[{profile.name}] "
+        return (
+            f"{named}Memory: {remembered}. Got your message: {request.message.content} at {stamp}"
+        )

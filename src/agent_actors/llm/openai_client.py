@@ -5,8 +5,10 @@ One turn is a bounded loop: ask the model; run the tools it asks for (at most
 fit, an empty answer) tell it what was wrong and ask again (at most ``max_repairs`` times).
 Each request is retried on transient failures (``max_retries``), and the whole turn runs
 under ``turn_timeout_s``, well inside the actor call timeout, so a slow or broken model gives
-the caller a clear 502/503/504 instead of a proxy timeout. Every request is recorded in
-the context's call recorder as it happens, failed ones included.
+the caller a clear 502/503/504 instead of a proxy timeout (a long turn gives its own budget in
+the context). Every request is recorded in the context's call recorder as it happens, failed
+ones included. A tool granted with ``approval: required`` stops the loop before the calls of
+its answer run (``approvals.py``); ``resume`` goes on from there once a person decided.
 
 Nothing here blocks the event loop: ``AsyncOpenAI`` over httpx, so while one user's turn waits
 on the model every other actor in the process keeps running.
@@ -15,8 +17,11 @@ on the model every other actor in the process keeps running.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
+import uuid
+from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,12 +30,15 @@ from opentelemetry import trace
 
 from agent_actors import metrics
 from agent_actors.errors import ResponderError, ResponderTimeout
-from agent_actors.llm import spans
+from agent_actors.llm import approvals, audit, spans
+from agent_actors.llm.approvals import Decision, PausedReply
 from agent_actors.llm.completion import Completer, Message, ModelCallFailed, ModelTurn
+from agent_actors.llm.mcp_tools import ToolCatalog
+from agent_actors.llm.profiles import model_ask
 from agent_actors.llm.prompt import build_messages
 from agent_actors.llm.responder import ReplyContext, ReplyRequest
 from agent_actors.llm.streams import STREAMS, StreamHub
-from agent_actors.llm.tools import DEFAULT_TOOLS, InvalidToolCall, ToolContext, ToolRegistry
+from agent_actors.llm.tools import InvalidToolCall, ToolContext, ToolFailed, ToolRegistry
 from agent_actors.models import CallRecord, Purpose, ToolCallRecord
 from agent_actors.settings import LlmSettings
 
@@ -44,44 +52,70 @@ class OpenAIResponder:
         settings: LlmSettings,
         client: AsyncOpenAI,
         *,
-        tools: ToolRegistry = DEFAULT_TOOLS,
+        tools: ToolCatalog | None = None,
         streams: StreamHub = STREAMS,
     ) -> None:
         self._s = settings
         self._client = client
-        self._tools = tools
+        self._tools = tools or ToolCatalog()
         self._streams = streams
-        options: dict[str, Any] = {}
-        if settings.max_output_tokens is not None:
-            options["max_tokens"] = settings.max_output_tokens
-        if settings.temperature is not None:
-            options["temperature"] = settings.temperature
-        self._options = options
-        self._completer = Completer(client, settings.model, options, streams)
 
     async def aclose(self) -> None:
         await self._client.close()
+        await self._tools.aclose()
 
     async def reply(self, request: ReplyRequest, context: ReplyContext) -> str:
+        return await self._within_budget(self._converse(request, context), context)
+
+    async def resume(
+        self,
+        request: ReplyRequest,
+        context: ReplyContext,
+        paused: PausedReply,
+        answered: CallRecord | None = None,
+    ) -> str:
+        """Go on with a reply paused before a tool call that needed approval (approvals.py)."""
+        return await self._within_budget(
+            self._converse(request, context, (paused, answered)), context
+        )
+
+    async def _within_budget(self, work: Coroutine[Any, Any, str], context: ReplyContext) -> str:
+        budget = context.turn_timeout_s or self._s.turn_timeout_s
         try:
-            async with asyncio.timeout(self._s.turn_timeout_s):
-                return await self._converse(request, context)
+            async with asyncio.timeout(budget):
+                return await work
         except TimeoutError as exc:
             raise ResponderTimeout(
-                f"the model did not finish the turn within {self._s.turn_timeout_s:g} s"
+                f"the model did not finish the turn within {budget:g} s"
             ) from exc
 
-    async def _converse(self, request: ReplyRequest, context: ReplyContext) -> str:
-        messages = build_messages(self._s.system_prompt, request)
-        tools = self._tools.schemas() if self._s.max_tool_steps > 0 else None
+    async def _converse(
+        self,
+        request: ReplyRequest,
+        context: ReplyContext,
+        resumed: tuple[PausedReply, CallRecord | None] | None = None,
+    ) -> str:
+        messages = build_messages(model_ask(request.profile, self._s).system_prompt, request)
+        # The profile's tools (its MCP servers connected on first use); none when tool steps
+        # are off, so no server is started for nothing.
+        registry = (
+            await self._tools.tools_for(request.profile)
+            if self._s.max_tool_steps > 0
+            else ToolRegistry([])
+        )
+        tools = registry.schemas() or None
         ctx = ToolContext(request.user_id, list(request.recent), context.search_history)
         steps = repairs = 0
         repair_note: Message | None = None
+        if resumed is not None:
+            paused, answered = resumed
+            messages, steps, repairs = paused.messages, paused.steps, paused.repairs
+            messages = [*messages, *await self._approved_tools(paused, ctx, registry, answered)]
         while True:
             purpose: Purpose = "repair" if repair_note else ("tool_step" if steps else "reply")
             asked = [*messages, repair_note] if repair_note else messages
             turn, record = await self._request(request, context, asked, tools, purpose)
-            problem = self._problem(turn, record)
+            problem = self._problem(turn, record, registry)
             if problem is None and turn.tool_calls and steps >= self._s.max_tool_steps:
                 record.status, record.error = "error", "tool step limit reached"
                 metrics.MODEL_ERRORS.labels("tool_step_limit").inc()
@@ -102,7 +136,7 @@ class OpenAIResponder:
                 log.info(
                     "user=%s seq=%d: repair %d: %s", request.user_id, request.seq, repairs, problem
                 )
-                repair_note = self._repair_note(problem)
+                repair_note = self._repair_note(problem, registry)
                 continue
             if not turn.tool_calls:
                 return turn.content
@@ -110,31 +144,53 @@ class OpenAIResponder:
                 self._streams.reset(request.stream_id)
             steps += 1
             repair_note = None
-            messages = [*messages, *await self._run_tools(turn, ctx)]
+            paused = PausedReply.of(messages, turn, steps, repairs)
+            messages = [*messages, *await self._approved_tools(paused, ctx, registry, record)]
 
-    def _problem(self, turn: ModelTurn, record: CallRecord) -> str | None:
+    async def _approved_tools(
+        self,
+        paused: PausedReply,
+        ctx: ToolContext,
+        tools: ToolRegistry,
+        record: CallRecord | None,
+    ) -> list[Message]:
+        """The answer's tool results once every call that needs approval has its decision
+        (else ``ApprovalRequired``: the reply pauses there); a denied call is not run."""
+        approvals.check(tools, paused)
+        results = await self._run_tools(paused.answer(), ctx, tools, paused.decisions)
+        if record is not None:
+            audit.note_results(record, results, self._s.record_chars, self._s.record_content)
+        return results
+
+    def _problem(self, turn: ModelTurn, record: CallRecord, tools: ToolRegistry) -> str | None:
         if not turn.tool_calls:
             return None if turn.content.strip() else "the answer was empty"
         problems: list[str] = []
         for call, seen in zip(turn.tool_calls, record.tool_calls, strict=True):
             try:
-                self._tools.parse(call.name, call.arguments)
+                tools.parse(call.name, call.arguments)
             except InvalidToolCall as exc:
                 seen.error = str(exc)[:PREVIEW_CHARS]
                 problems.append(str(exc))
         return "; ".join(problems) or None
 
-    def _repair_note(self, problem: str) -> Message:
+    def _repair_note(self, problem: str, tools: ToolRegistry) -> Message:
         return {
             "role": "user",
             "content": (
                 f"Your previous answer could not be used: {problem}. Either answer the user "
                 f"directly, or call one of these tools with valid JSON arguments: "
-                f"{', '.join(self._tools.names)}."
+                f"{', '.join(tools.names)}."
             ),
         }
 
-    async def _run_tools(self, turn: ModelTurn, ctx: ToolContext) -> list[Message]:
+    async def _run_tools(
+        self,
+        turn: ModelTurn,
+        ctx: ToolContext,
+        tools: ToolRegistry,
+        decisions: Sequence[Decision | None] = (),
+    ) -> list[Message]:
         out: list[Message] = [
             {
                 "role": "assistant",
@@ -149,11 +205,22 @@ class OpenAIResponder:
                 ],
             }
         ]
-        for call in turn.tool_calls:
-            tool, args = self._tools.parse(call.name, call.arguments)
+        for index, call in enumerate(turn.tool_calls):
+            decision = decisions[index] if index < len(decisions) else None
+            if decision is not None and not decision.approve:
+                denial = approvals.denied(decision)
+                out.append({"role": "tool", "tool_call_id": call.id, "content": denial})
+                continue
+            tool, args = tools.parse(call.name, call.arguments)
             with spans.tool_call(call.name, call.id) as span:
                 try:
-                    result = await self._tools.run(tool, args, ctx)
+                    result = await tools.run(tool, args, ctx)
+                except ToolFailed as exc:
+                    # Its message is for the model (an MCP server down, a timeout, an error
+                    # result): the model works around it, the turn goes on.
+                    log.warning("user=%s: tool %s failed: %s", ctx.user_id, call.name, exc)
+                    span.set_status(trace.StatusCode.ERROR, "ToolFailed")
+                    result = json.dumps({"error": str(exc)}, ensure_ascii=False)
                 except Exception as exc:
                     # A tool that fails is the model's problem to work around, not a failed turn.
                     log.warning("user=%s: tool %s failed: %r", ctx.user_id, call.name, exc)
@@ -200,42 +267,71 @@ class OpenAIResponder:
         attempt: int,
     ) -> tuple[ModelTurn, CallRecord]:
         streaming = self._streams.listening(request.stream_id)
-        record = CallRecord(
-            seq=request.seq,
-            at=datetime.now(UTC),
-            model=self._s.model,
-            purpose=purpose,
-            attempt=attempt,
-            stream=streaming,
-        )
+        ask = model_ask(request.profile, self._s)
+        record = self._record(request, messages, ask.model, purpose, attempt, streaming)
         context.calls.record(record)
+        completer = Completer(self._client, ask.model, ask.options, self._streams)
         started = time.monotonic()
         try:
             with spans.model_call(
-                self._s.model, str(self._client.base_url), self._options, purpose, attempt
+                ask.model, str(self._client.base_url), ask.options, purpose, attempt
             ) as span:
                 if streaming and request.stream_id is not None:
-                    turn = await self._completer.stream(
+                    turn = await completer.stream(
                         messages, tools, request.stream_id, self._s.stream_usage
                     )
                 else:
-                    turn = await self._completer.complete(messages, tools)
+                    turn = await completer.complete(messages, tools)
                 spans.answered(span, turn)
         except BaseException as exc:
             record.status = "error"
             record.error = describe(exc)
-            metrics.MODEL_CALLS.labels(self._s.model, "error").inc()
+            metrics.MODEL_CALLS.labels(ask.model, "error").inc()
             metrics.MODEL_ERRORS.labels(error_kind(exc)).inc()
             raise
         finally:
             record.latency_ms = int((time.monotonic() - started) * 1000)
         record.tokens_in, record.tokens_out = turn.tokens_in, turn.tokens_out
-        count_answer(self._s.model, turn)
+        record.response_id = turn.response_id
+        count_answer(ask.model, turn)
+        content, chars = self._s.record_content, self._s.record_chars
+        record.answer = audit.cut(turn.content, chars) if content else None
         record.tool_calls = [
-            ToolCallRecord(name=c.name[:PREVIEW_CHARS], arguments=c.arguments[:PREVIEW_CHARS])
+            ToolCallRecord(
+                name=c.name[:PREVIEW_CHARS],
+                id=c.id,
+                arguments=audit.cut(c.arguments, chars) if content else "",
+            )
             for c in turn.tool_calls
         ]
         return turn, record
+
+    def _record(
+        self,
+        request: ReplyRequest,
+        messages: list[Message],
+        model: str,
+        purpose: Purpose,
+        attempt: int,
+        streaming: bool,
+    ) -> CallRecord:
+        """The request's record as it starts: what was asked (bounded, ``audit.py``)."""
+        content = self._s.record_content
+        return CallRecord(
+            seq=request.seq,
+            at=datetime.now(UTC),
+            model=model,
+            agent=request.profile.name if request.profile is not None else None,
+            request_id=uuid.uuid4().hex,
+            purpose=purpose,
+            attempt=attempt,
+            stream=streaming,
+            content_recorded=content,
+            messages=audit.recorded_messages(
+                messages, self._s.record_chars, self._s.record_messages, content
+            ),
+            messages_sent=len(messages),
+        )
 
 
 def count_answer(model: str, turn: ModelTurn) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from agent_actors.llm.profiles import AgentProfile
 from agent_actors.models import CallRecord, ChatMessage
 
 # Searches this user's committed history: (query, limit) -> matching entries, newest first.
@@ -24,6 +25,10 @@ class ReplyRequest:
     count: int = 0
     # Where the reply's tokens go as they arrive (see ``streams.py``); None: nobody listens.
     stream_id: str | None = None
+    # The conversation's agent profile (``profiles.py``); None: the settings alone (tests).
+    profile: AgentProfile | None = None
+    # Whether that profile is the book's default: the offline reply names any other one.
+    default_profile: bool = True
 
 
 class CallRecorder(Protocol):
@@ -49,6 +54,9 @@ class ReplyContext:
 
     calls: CallRecorder = field(default_factory=CallBuffer)
     search_history: HistorySearch | None = None
+    # The whole reply's time budget when it is not the responder's own turn_timeout_s: a
+    # long turn runs outside any actor call, with limits.long_turn_timeout_s.
+    turn_timeout_s: float | None = None
 
 
 class Responder(Protocol):

@@ -1,8 +1,11 @@
 """The tools the model may call, executed inside ResponseAgent.
 
-A tool is a name, a description, a pydantic model of its arguments (which is also the JSON
-schema the model sees) and an async function. ``ToolRegistry.parse`` turns one requested call
-into validated arguments or an ``InvalidToolCall`` whose message tells the model what to fix.
+A tool is a name, a description, its arguments and an async function. The arguments are a
+pydantic model (a built-in tool: the model is also the JSON schema the model sees) or a raw JSON
+schema passed to the model as it is (an MCP server's tool, ``mcp_tools.py``: the server checks
+the rest). ``ToolRegistry.parse`` turns one requested call into validated arguments or an
+``InvalidToolCall`` whose message tells the model what to fix. A tool that fails raises
+``ToolFailed``: its message goes back to the model as the call's result.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -23,6 +27,11 @@ SNIPPET_CHARS = 300
 
 class InvalidToolCall(Exception):
     """The model asked for a tool that does not exist, or gave arguments that do not fit."""
+
+
+class ToolFailed(Exception):
+    """A tool ran and failed (its server is down, it timed out, it reported an error); the
+    message is for the model."""
 
 
 @dataclass(frozen=True)
@@ -43,12 +52,30 @@ class SearchArgs(BaseModel):
     limit: int = Field(5, ge=1, le=10, description="most matches to return")
 
 
+JsonSchema = dict[str, Any]
+
+
 @dataclass(frozen=True)
 class Tool:
+    """``name`` is what the model calls (``^[a-zA-Z0-9_-]{1,64}$``); ``grant`` is how a profile
+    names it (``files.delete`` for the wire name ``files__delete``; empty: ``name``)."""
+
     name: str
     description: str
-    args: type[BaseModel]
+    args: type[BaseModel] | JsonSchema
     run: Callable[[Any, ToolContext], Awaitable[str]]
+    grant: str = ""
+    approval: bool = False
+
+    @property
+    def granted_as(self) -> str:
+        return self.grant or self.name
+
+    @cached_property
+    def parameters(self) -> JsonSchema:
+        # Cached: pydantic's schema generation costs about a millisecond per tool, and every
+        # model request sends the list.
+        return self.args if isinstance(self.args, dict) else self.args.model_json_schema()
 
     def schema(self) -> dict[str, Any]:
         return {
@@ -56,9 +83,36 @@ class Tool:
             "function": {
                 "name": self.name,
                 "description": self.description,
-                "parameters": self.args.model_json_schema(),
+                "parameters": self.parameters,
             },
         }
+
+    def check(self, raw: Any) -> Any:
+        """The call's arguments, validated (raises ``InvalidToolCall``)."""
+        if isinstance(self.args, dict):
+            return check_object(self.name, self.args, raw)
+        try:
+            return self.args.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise InvalidToolCall(f"the arguments of {self.name!r} do not fit: {problems}") from exc
+
+
+def check_object(name: str, schema: JsonSchema, raw: Any) -> dict[str, Any]:
+    """What is cheap to check against a raw schema: a JSON object, with its required keys and,
+    when the schema closes it, no others. The tool's server validates the rest."""
+    if not isinstance(raw, dict):
+        raise InvalidToolCall(f"the arguments of {name!r} must be a JSON object")
+    missing = [k for k in schema.get("required") or [] if k not in raw]
+    if missing:
+        raise InvalidToolCall(f"the arguments of {name!r} miss required keys: {missing}")
+    known = schema.get("properties") or {}
+    if schema.get("additionalProperties") is False and (extra := sorted(set(raw) - set(known))):
+        raise InvalidToolCall(f"the arguments of {name!r} have unknown keys: {extra}")
+    return raw
 
 
 async def current_time(_args: NoArgs, ctx: ToolContext) -> str:
@@ -84,18 +138,23 @@ async def search_history(args: SearchArgs, ctx: ToolContext) -> str:
 class ToolRegistry:
     def __init__(self, tools: list[Tool]) -> None:
         self._tools = {t.name: t for t in tools}
-        # Built once: pydantic's schema generation costs about a millisecond per tool, and
-        # every model request sends the list.
         self._schemas = [t.schema() for t in tools]
 
     @property
     def names(self) -> list[str]:
         return sorted(self._tools)
 
+    @property
+    def tools(self) -> list[Tool]:
+        return list(self._tools.values())
+
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
     def schemas(self) -> list[dict[str, Any]]:
         return self._schemas
 
-    def parse(self, name: str, arguments: str) -> tuple[Tool, BaseModel]:
+    def parse(self, name: str, arguments: str) -> tuple[Tool, Any]:
         tool = self._tools.get(name)
         if tool is None:
             raise InvalidToolCall(f"there is no tool named {name!r}; the tools are {self.names}")
@@ -103,16 +162,9 @@ class ToolRegistry:
             raw = json.loads(arguments or "{}")
         except ValueError as exc:
             raise InvalidToolCall(f"the arguments of {name!r} are not JSON: {exc}") from exc
-        try:
-            return tool, tool.args.model_validate(raw)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
-                for e in exc.errors()
-            )
-            raise InvalidToolCall(f"the arguments of {name!r} do not fit: {problems}") from exc
+        return tool, tool.check(raw)
 
-    async def run(self, tool: Tool, args: BaseModel, ctx: ToolContext) -> str:
+    async def run(self, tool: Tool, args: Any, ctx: ToolContext) -> str:
         return await tool.run(args, ctx)
 
 

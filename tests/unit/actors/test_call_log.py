@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 from agent_actors.actors.call_log import CallLog
-from agent_actors.models import CallRecord
+from agent_actors.models import CallRecord, RecordedMessage
 
 
 class DictState:
@@ -46,3 +47,21 @@ async def test_only_the_kept_records_are_stored_and_shown() -> None:
     assert shown["next_before"] is None
     # ceil(5 / 2) + 1 ring slots and the meta, whatever the number of calls.
     assert len(state.data) == 5
+
+
+async def test_a_page_of_large_records_stays_under_its_byte_bound() -> None:
+    state = DictState()
+    log = CallLog(state, kept=100, page_size=20, page_bytes=131072)
+    text = "ü" * 2000  # stored escaped: 6 bytes a character
+    big = record(1).model_copy(
+        update={
+            "messages": [RecordedMessage(role="user", content=text, chars=2000)] * 24,
+            "answer": text,
+        }
+    )
+    for _ in range(20):
+        await log.append([big])
+    (page,) = [v for k, v in state.data.items() if k != "calls-meta"]
+    assert len(page["records"]) == 20
+    assert len(json.dumps(page)) < 131072
+    assert page["records"][-1]["messages"][-1]["chars"] == 2000

@@ -95,7 +95,8 @@ def test_image_holds_the_service_only(app_dir: tuple[Path, list[str], dict]) -> 
     assert not {"devstack", "bench", "tests", "tools"} & {p.name for p in app.iterdir()}
     # The dev stack's CLI was a console script of the project (agent-actors-stack).
     assert not [p.name for p in (app / ".venv" / "bin").iterdir() if "stack" in p.name]
-    # Starting processes, building Dapr, installing Redis: the dev stack's, never the service's.
+    # Starting processes, building Dapr, installing Redis: the dev stack's, never the service's
+    # (the one exception: the stdio MCP servers an agents file names, started by the mcp package).
     code = "\n".join(p.read_text() for p in (app / "src").rglob("*.py"))
     for word in ("subprocess", "apt-get", "REPO_ROOT"):
         assert word not in code, word

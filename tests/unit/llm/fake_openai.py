@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from openai import AsyncOpenAI
 
+from agent_actors.llm.mcp_tools import ToolCatalog
 from agent_actors.llm.openai_client import OpenAIResponder
 from agent_actors.llm.streams import StreamHub
 from agent_actors.settings import LlmSettings
@@ -72,7 +73,9 @@ class FakeModel:
             raise answer
         return await answer(body) if callable(answer) else answer
 
-    def responder(self, hub: StreamHub | None = None, **settings: Any) -> OpenAIResponder:
+    def responder(
+        self, hub: StreamHub | None = None, tools: ToolCatalog | None = None, **settings: Any
+    ) -> OpenAIResponder:
         llm = LlmSettings(model="m", retry_backoff_s=0, **settings)
         client = AsyncOpenAI(
             api_key="k",
@@ -80,4 +83,4 @@ class FakeModel:
             max_retries=0,
             http_client=httpx.AsyncClient(transport=httpx.MockTransport(self.handle)),
         )
-        return OpenAIResponder(llm, client, streams=hub or StreamHub())
+        return OpenAIResponder(llm, client, tools=tools, streams=hub or StreamHub())

@@ -1,0 +1,80 @@
+"""What writing one reply needs around the responder: the agent profile, the memory window,
+the history search, and the check that the reply can be stored.
+
+ResponseAgent's turn uses it inside its actor call; a long turn's run (``turn_runner.py``)
+outside any actor call, so both write a reply from the same inputs.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from agent_actors.actors.clients import MemoryAgentClient
+from agent_actors.actors.deps import ActorDeps
+from agent_actors.actors.history import HistoryStore
+from agent_actors.actors.history_search import CommittedHistory
+from agent_actors.actors.interfaces import ReplyJob
+from agent_actors.errors import ReplyTooLarge
+from agent_actors.llm.responder import CallRecorder, ReplyContext, ReplyRequest
+from agent_actors.models import ChatMessage, as_unicode_text
+
+log = logging.getLogger(__name__)
+
+
+class ReplyWork:
+    def __init__(self, deps: ActorDeps, user: str, committed: HistoryStore) -> None:
+        self._deps = deps
+        self._user = user
+        # ChatAgent's committed pages (read-only): the search_history tool reads them.
+        self._committed = committed
+
+    async def request(self, job: ReplyJob, count: int) -> ReplyRequest:
+        book = self._deps.profiles
+        profile = book.resolve(job.agent)
+        if profile.name != (job.agent or book.default):
+            log.warning(
+                "user=%s: agent %r is no longer in the agents file; %r answers",
+                self._user,
+                job.agent,
+                profile.name,
+            )
+        memory = await self._memory(profile.memory_window)
+        log.info(
+            "user=%s seq=%d: ResponseAgent read %d memory entries", self._user, job.seq, len(memory)
+        )
+        return ReplyRequest(
+            user_id=self._user,
+            seq=job.seq,
+            message=job.message,
+            memory=tuple(memory),
+            recent=tuple(job.recent),
+            count=count,
+            stream_id=job.stream_id,
+            profile=profile,
+            default_profile=profile.name == book.default,
+        )
+
+    async def _memory(self, window: int | None) -> list[ChatMessage]:
+        """The memory window, or the newest ``window`` entries of it (the profile's)."""
+        if window == 0:
+            return []
+        memory = await MemoryAgentClient(self._deps.proxies, self._user).window()
+        return memory if window is None else memory[-window:]
+
+    def context(self, calls: CallRecorder, turn_timeout_s: float | None = None) -> ReplyContext:
+        searcher = CommittedHistory(self._committed, self._deps.settings.llm.search_max_pages)
+        return ReplyContext(
+            calls=calls, search_history=searcher.search, turn_timeout_s=turn_timeout_s
+        )
+
+    def storable(self, content: str) -> str:
+        """The reply as it may be saved: valid Unicode, and small enough that its history
+        page, event and actor call stay far below daprd's 4 MB request limit."""
+        limit = self._deps.settings.limits.max_reply_chars
+        if len(content) > limit:
+            raise ReplyTooLarge(
+                f"the model's reply has {len(content)} characters; the limit is {limit}"
+            )
+        # A model's JSON may carry a lone surrogate ("\\ud800"): saved, it would fail every
+        # later read of the conversation.
+        return as_unicode_text(content)

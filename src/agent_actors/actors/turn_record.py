@@ -1,0 +1,76 @@
+"""A long turn as ChatAgent keeps it (state key ``turn``) while it is not over.
+
+A long turn is one whose reply is written outside any actor call: asked for with
+``Prefer: respond-async``, or any turn whose model asked for a tool that needs a person's
+approval. Its seq is reserved when it starts (``meta.open_turn``), so the user's turns stay
+in order; it ends committed (the record is removed: the history has it) or failed (the
+record stays, for ``GET /chat/{id}/turns/{seq}``, until the next turn takes that seq).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from agent_actors.actors.interfaces import (
+    ApprovalView,
+    ReplyJob,
+    TurnError,
+    TurnStatus,
+    TurnView,
+)
+from agent_actors.llm.approvals import Decision, PausedReply
+from agent_actors.models import CallRecord
+
+TURN_KEY = "turn"
+# Drives every long turn of a user: fails one whose run was lost (the app crashed), denies an
+# approval past its deadline, and drops itself once no turn is open.
+LONG_TURN_REMINDER = "long-turn"
+
+
+class LongTurn(BaseModel):
+    seq: int
+    status: TurnStatus
+    # What the reply is written from (message, recent history, agent), as ChatAgent gave it.
+    job: ReplyJob
+    request_id: str | None = None
+    idempotency_key: str | None = None
+    created_at: float = 0.0
+    # The background run allowed to end this turn ("": none runs). A run that finds another
+    # id (a newer run, a delete, a failure) commits nothing: at most one result is committed.
+    run_id: str = ""
+    runs: int = 0
+    paused: PausedReply | None = None
+    approval_deadline: float = 0.0
+    # The turn's model calls so far: saved to ResponseAgent's call log when the turn ends.
+    records: list[CallRecord] = Field(default_factory=list)
+    error: TurnError | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.status in ("pending", "awaiting_approval")
+
+    def view(self) -> TurnView:
+        approval = None
+        if self.status == "awaiting_approval" and self.paused is not None:
+            asked = self.paused.asked
+            approval = ApprovalView(
+                tool=asked.grant or asked.name,
+                arguments=asked.arguments,
+                deadline=self.approval_deadline,
+            )
+        return TurnView(seq=self.seq, status=self.status, error=self.error, approval=approval)
+
+    def note_decision(self, decision: Decision) -> None:
+        """Mark the decided call in the record of the model answer that asked for it: who
+        approved it (or that it was denied, by whom) and the note."""
+        if self.paused is None or not self.records:
+            return
+        seen = self.records[-1].tool_calls
+        index = self.paused.asking
+        if index >= len(seen) or not self.paused.asked.name.startswith(seen[index].name):
+            return
+        seen[index].approval_note = decision.note or None
+        if decision.approve:
+            seen[index].approved_by = decision.by
+        else:
+            seen[index].error = f"denied by {decision.by}"

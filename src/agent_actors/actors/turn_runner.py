@@ -1,0 +1,189 @@
+"""A long turn's reply, written in the app's event loop outside any actor call.
+
+ChatAgent starts a run once the turn's state is saved (``StartTurn``, an approval, or its
+reminder denying one past its deadline) and returns at once: no actor's lock is held while the
+model works, so reads of the conversation go on, and the run may last longer than an actor
+call may (``limits.long_turn_timeout_s``, not ``dapr.actor_call_timeout_s``). The run asks
+ResponseAgent and Memory for what the reply needs (short calls), runs the responder, and
+reports through ``ChatAgent.EndRun``, which commits only while the turn still waits for this
+very run (its ``run_id``): a late, repeated or superseded result commits nothing.
+
+Runs are known per process (``RUNS``): ChatAgent's reminder fails a turn whose run is not in
+this process any more (the app crashed and restarted, or the actor moved to another replica),
+so a turn never stays pending for ever; a run is never started twice for one result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from agent_actors import logs
+from agent_actors.actors.clients import ChatAgentClient, ResponseAgentClient
+from agent_actors.actors.deps import ActorDeps
+from agent_actors.actors.history import HistoryStore
+from agent_actors.actors.interfaces import RunOutcome, TurnError
+from agent_actors.actors.replies import ReplyWork
+from agent_actors.actors.turn_record import LongTurn
+from agent_actors.errors import ActorUnavailable, AgentActorsError, ConversationMoved
+from agent_actors.llm.approvals import ApprovalRequired, Resumable
+from agent_actors.llm.responder import CallBuffer, ReplyContext, ReplyRequest
+from agent_actors.models import ChatMessage
+
+log = logging.getLogger(__name__)
+# Reporting a finished run: tries and the first pause between them (doubling). Past them the
+# run gives up, and the reminder fails the turn (nothing was committed).
+REPORT_TRIES = 6
+REPORT_BACKOFF_S = 0.5
+
+
+@dataclass
+class Run:
+    seq: int
+    run_id: str
+    task: asyncio.Task[None]
+
+
+# user -> the run of that user's long turn in this process.
+RUNS: dict[str, Run] = {}
+
+
+@dataclass
+class _Signal:
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+    waiters: int = 0
+
+
+# user -> set whenever one of that user's turns changes state here (GET ?wait= wakes on it).
+_changed: dict[str, _Signal] = {}
+
+
+def running(user: str, run_id: str) -> bool:
+    run = RUNS.get(user)
+    return run is not None and run.run_id == run_id and not run.task.done()
+
+
+def start(deps: ActorDeps, user: str, committed: HistoryStore, turn: LongTurn) -> None:
+    """Run ``turn``'s reply in the background (its state, with ``run_id``, is saved)."""
+    task = asyncio.create_task(
+        _run(deps, user, committed, turn), name=f"long-turn {user} {turn.seq}"
+    )
+    run = Run(turn.seq, turn.run_id, task)
+    RUNS[user] = run
+
+    def forget(_task: asyncio.Task[None]) -> None:
+        if RUNS.get(user) is run:
+            del RUNS[user]
+
+    task.add_done_callback(forget)
+
+
+def cancel(user: str) -> None:
+    """Stop this process's run of ``user`` (its conversation was deleted)."""
+    run = RUNS.pop(user, None)
+    if run is not None:
+        run.task.cancel()
+
+
+def changed(user: str) -> None:
+    signal = _changed.pop(user, None)
+    if signal is not None:
+        signal.event.set()
+
+
+async def wait_for_change(user: str, timeout_s: float) -> None:
+    """Until one of ``user``'s turns changes state in this process, or ``timeout_s``."""
+    signal = _changed.setdefault(user, _Signal())
+    signal.waiters += 1
+    try:
+        async with asyncio.timeout(timeout_s):
+            await signal.event.wait()
+    except TimeoutError:
+        pass
+    finally:
+        signal.waiters -= 1
+        if not signal.waiters and _changed.get(user) is signal:
+            del _changed[user]
+
+
+async def _run(deps: ActorDeps, user: str, committed: HistoryStore, turn: LongTurn) -> None:
+    logs.bind(user=user, seq=turn.seq)
+    log.info("user=%s seq=%d: long turn run %s started", user, turn.seq, turn.run_id)
+    outcome = await _reply(deps, user, committed, turn)
+    await _report(deps, user, outcome)
+
+
+async def _reply(deps: ActorDeps, user: str, committed: HistoryStore, turn: LongTurn) -> RunOutcome:
+    """The run's result: a reply, a pause for an approval, or an error; never raises (but
+    for a cancellation)."""
+    budget = deps.settings.limits.long_turn_timeout_s
+    calls = CallBuffer()
+    outcome = RunOutcome(seq=turn.seq, run_id=turn.run_id)
+    work = ReplyWork(deps, user, committed)
+    try:
+        async with asyncio.timeout(budget):
+            count = await ResponseAgentClient(deps.proxies, user).message_count()
+            request = await work.request(turn.job, count + 1)
+            context = work.context(calls, turn_timeout_s=budget)
+            if turn.paused is not None:
+                content = await _resume(deps, request, context, turn)
+            else:
+                content = await deps.responder.reply(request, context)
+            outcome.reply = ChatMessage(role="assistant", content=work.storable(content))
+    except ApprovalRequired as stop:
+        outcome.paused = stop.paused
+    except TimeoutError:
+        outcome.error = TurnError(
+            code="responder_timeout",
+            detail=f"the long turn did not finish within {budget:g} s",
+        )
+    except AgentActorsError as exc:
+        outcome.error = TurnError(code=exc.code, detail=exc.message)
+    except Exception as exc:
+        log.exception("user=%s seq=%d: the long turn failed", user, turn.seq)
+        outcome.error = TurnError(
+            code="internal_error", detail=f"the turn failed unexpectedly: {type(exc).__name__}"
+        )
+    # The whole turn's records: the earlier runs' (the answered one with its results noted
+    # now), then this run's.
+    outcome.records = [*turn.records, *calls.records]
+    return outcome
+
+
+async def _resume(
+    deps: ActorDeps, request: ReplyRequest, context: ReplyContext, turn: LongTurn
+) -> str:
+    if turn.paused is None or not isinstance(deps.responder, Resumable):
+        raise AgentActorsError("this responder cannot resume a reply paused for an approval")
+    # The record of the answer that asked for the tools: their results are noted there.
+    answered = turn.records[-1] if turn.records else None
+    return await deps.responder.resume(request, context, turn.paused, answered)
+
+
+async def _report(deps: ActorDeps, user: str, outcome: RunOutcome) -> None:
+    chat = ChatAgentClient(deps.proxies, user)
+    delay = REPORT_BACKOFF_S
+    try:
+        for attempt in range(1, REPORT_TRIES + 1):
+            try:
+                await chat.end_run(outcome)
+                return
+            except (ActorUnavailable, ConversationMoved) as exc:
+                if attempt == REPORT_TRIES:
+                    log.error(
+                        "user=%s seq=%d: could not report the long turn's result (%s); the "
+                        "reminder fails the turn",
+                        user,
+                        outcome.seq,
+                        exc.code,
+                    )
+                    return
+                await asyncio.sleep(delay)
+                delay *= 2
+            except Exception:
+                # Not worth retrying (a bug, a refusal): the reminder fails the turn.
+                log.exception("user=%s seq=%d: reporting the long turn failed", user, outcome.seq)
+                return
+    finally:
+        changed(user)

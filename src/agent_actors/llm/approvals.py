@@ -1,0 +1,121 @@
+"""Tool calls that wait for a person: the pause, the decision, and what resuming needs.
+
+A profile grants a tool with ``approval: required`` (``profiles.py``). When the model asks for
+such a tool, the responder's loop stops before it runs any call of that answer and raises
+``ApprovalRequired`` with a ``PausedReply``: the prompt so far, the answer's calls, the
+decisions taken so far and the call now asked about. The actors persist it with the turn
+(nothing waits in memory, no lock is held) and, once a person (or the deadline) decides,
+hand it back to ``Resumable.resume``: the loop goes on from that answer, with a denied call
+answered to the model as a tool error instead of being run. An answer with several calls
+needing approval asks about them one at a time, in order.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+from agent_actors.llm.completion import ModelTurn, RequestedCall
+from agent_actors.llm.responder import ReplyContext, ReplyRequest
+from agent_actors.llm.tools import ToolRegistry
+from agent_actors.models import CallRecord
+
+
+class Decision(BaseModel):
+    approve: bool
+    note: str = ""
+    by: str = Field("anonymous", description="who decided: an API key's identity, or deadline")
+
+
+class AskedCall(BaseModel):
+    id: str
+    name: str
+    arguments: str
+    # How the profile grants the tool (``files.delete`` for the model's ``files__delete``).
+    grant: str = ""
+
+
+class PausedReply(BaseModel):
+    """Where a reply stopped: ``messages`` is the prompt before the model's answer that
+    asked for ``calls``; ``decisions`` is aligned with ``calls`` (None: not asked or not
+    needing approval); ``asking`` is the call now waiting for a decision."""
+
+    messages: list[dict[str, Any]]
+    content: str = ""
+    calls: list[AskedCall]
+    decisions: list[Decision | None]
+    asking: int = 0
+    steps: int = 0
+    repairs: int = 0
+
+    @property
+    def asked(self) -> AskedCall:
+        return self.calls[self.asking]
+
+    def decided(self, decision: Decision) -> PausedReply:
+        decisions = list(self.decisions)
+        decisions[self.asking] = decision
+        return self.model_copy(update={"decisions": decisions})
+
+    def answer(self) -> ModelTurn:
+        """The model's answer that asked for the calls, as the loop runs it."""
+        calls = [RequestedCall(c.id, c.name, c.arguments) for c in self.calls]
+        return ModelTurn(content=self.content, tool_calls=calls)
+
+    @classmethod
+    def of(
+        cls, messages: list[dict[str, Any]], turn: ModelTurn, steps: int, repairs: int
+    ) -> PausedReply:
+        calls = [AskedCall(id=c.id, name=c.name, arguments=c.arguments) for c in turn.tool_calls]
+        return cls(
+            messages=messages,
+            content=turn.content,
+            calls=calls,
+            decisions=[None] * len(calls),
+            steps=steps,
+            repairs=repairs,
+        )
+
+
+class ApprovalRequired(Exception):
+    """The reply stopped before a tool call that needs a person's approval."""
+
+    def __init__(self, paused: PausedReply) -> None:
+        super().__init__(f"the tool call {paused.asked.name!r} needs approval")
+        self.paused = paused
+
+
+@runtime_checkable
+class Resumable(Protocol):
+    async def resume(
+        self,
+        request: ReplyRequest,
+        context: ReplyContext,
+        paused: PausedReply,
+        answered: CallRecord | None = None,
+    ) -> str:
+        """Go on with ``paused`` (its decisions taken so far included): run the answer's
+        calls, denied ones answered as tool errors, and continue the loop. ``answered`` is the
+        call record of the answer that asked for them (its tool results are noted there)."""
+        ...
+
+
+def check(tools: ToolRegistry, paused: PausedReply) -> None:
+    """Raise ``ApprovalRequired`` for the first call of the answer that needs a decision (its
+    tool is granted with ``approval: required``) and has none yet."""
+    for index, (call, decision) in enumerate(zip(paused.calls, paused.decisions, strict=True)):
+        tool = tools.get(call.name)
+        if decision is None and tool is not None and tool.approval:
+            calls = list(paused.calls)
+            calls[index] = call.model_copy(update={"grant": tool.granted_as})
+            raise ApprovalRequired(paused.model_copy(update={"asking": index, "calls": calls}))
+
+
+def denied(decision: Decision) -> str:
+    """The tool result the model gets for a call a person (or the deadline) denied."""
+    body = {"error": "a person denied this tool call; it did not run"}
+    if decision.note:
+        body["note"] = decision.note
+    return json.dumps(body)

@@ -1,0 +1,130 @@
+"""A real MCP server for the tests (the ``mcp`` package's MCPServer, FastMCP's successor).
+
+    python tests/mcp_server.py                  # stdio (what a profile's `command` starts)
+    python tests/mcp_server.py --http 9000      # streamable HTTP at http://127.0.0.1:9000/mcp
+
+Unit tests connect to ``SERVER`` in-process; ``HttpMcpServer`` runs it over HTTP in a thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import sys
+import threading
+import time
+from typing import Literal
+
+import uvicorn
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, Field
+
+SERVER = MCPServer("test-tools", log_level="WARNING")
+
+
+class Filters(BaseModel):
+    tags: list[str] = Field(default_factory=list, description="every tag must match")
+    since: str | None = Field(None, description="ISO date")
+
+
+@SERVER.tool()
+def echo(text: str) -> str:
+    """Say the text back."""
+    return f"echo: {text}"
+
+
+@SERVER.tool()
+def lookup(
+    query: str, mode: Literal["fast", "deep"] = "fast", filters: Filters | None = None
+) -> str:
+    """A tool with a nested schema (an enum, a $defs reference), to check it reaches the model
+    as the server wrote it."""
+    return f"{mode} lookup of {query!r} with {filters.tags if filters else []}"
+
+
+@SERVER.tool(name="text.big")
+def big(chars: int) -> str:
+    """A text of ``chars`` characters (a dotted name, as some servers use)."""
+    return "y" * chars
+
+
+@SERVER.tool()
+async def slow(seconds: float) -> str:
+    """Answers after ``seconds``."""
+    await asyncio.sleep(seconds)
+    return "finally"
+
+
+@SERVER.tool()
+def fail(reason: str) -> str:
+    """Reports an error result (is_error) with ``reason``."""
+    raise ToolError(f"refused: {reason}")
+
+
+@SERVER.tool()
+def pid() -> str:
+    """This server's process id: a new one after a reconnect."""
+    return str(os.getpid())
+
+
+@SERVER.tool()
+def crash() -> str:
+    """Ends the server's process in the middle of the call."""
+    sys.stdout.flush()
+    os._exit(3)
+
+
+class HttpMcpServer:
+    """``SERVER`` over streamable HTTP on 127.0.0.1, in a background thread."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self.port: int = self._sock.getsockname()[1]
+        config = uvicorn.Config(
+            SERVER.streamable_http_app(),
+            log_level="warning",
+            ws="none",
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._run, name="mcp-http", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp"
+
+    def _run(self) -> None:
+        asyncio.run(self._server.serve(sockets=[self._sock]))
+
+    def start(self) -> HttpMcpServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the MCP test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=5)
+        self._sock.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--http", type=int, metavar="PORT", help="serve streamable HTTP")
+    args = parser.parse_args()
+    if args.http:
+        SERVER.run("streamable-http", port=args.http)
+    else:
+        SERVER.run()
+
+
+if __name__ == "__main__":
+    main()

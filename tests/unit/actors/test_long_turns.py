@@ -1,0 +1,310 @@
+"""Long turns and approvals on the SDK's mock actors: the run outside the actor call, the
+at-most-once commit, the reminder that never leaves a turn pending, and the approval flow."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from agent_actors.actors import naming, turn_runner
+from agent_actors.actors.boundary import unwrap
+from agent_actors.actors.interfaces import ChatAgentInterface, ResponseAgentInterface
+from agent_actors.actors.turn_record import LONG_TURN_REMINDER, TURN_KEY
+from agent_actors.errors import (
+    IdempotencyConflict,
+    NotAwaitingApproval,
+    ResponderTimeout,
+    TurnInProgress,
+    TurnNotFound,
+)
+from agent_actors.llm.approvals import ApprovalRequired, AskedCall, PausedReply
+from agent_actors.llm.responder import ReplyContext, ReplyRequest
+from agent_actors.models import CallRecord, ToolCallRecord
+from agent_actors.settings import LimitSettings, Settings
+from tests.unit.twins import LocalActors, make_deps
+
+USER = "u1"
+
+
+def settings(**limits: Any) -> Settings:
+    return Settings(limits=LimitSettings(**limits))
+
+
+class GatedResponder:
+    """Answers once ``gate`` is set; or fails with ``error``."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.gate = asyncio.Event()
+        self.error = error
+        self.asked: list[ReplyRequest] = []
+
+    async def reply(self, request: ReplyRequest, context: ReplyContext) -> str:
+        self.asked.append(request)
+        await self.gate.wait()
+        if self.error is not None:
+            raise self.error
+        return f"reply to {request.message.content}"
+
+
+class ApprovalResponder:
+    """Asks to run ``files__delete`` before answering; the answer says what was decided."""
+
+    async def reply(self, request: ReplyRequest, context: ReplyContext) -> str:
+        call = ToolCallRecord(name="files__delete", id="c1", arguments='{"path": "a"}')
+        context.calls.record(
+            CallRecord(seq=request.seq, at=datetime.now(UTC), model="m", tool_calls=[call])
+        )
+        asked = AskedCall(id="c1", name="files__delete", arguments='{"path": "a"}')
+        raise ApprovalRequired(
+            PausedReply(
+                messages=[],
+                calls=[asked.model_copy(update={"grant": "files.delete"})],
+                decisions=[None],
+            )
+        )
+
+    async def resume(
+        self,
+        request: ReplyRequest,
+        context: ReplyContext,
+        paused: PausedReply,
+        answered: CallRecord | None = None,
+    ) -> str:
+        decision = paused.decisions[paused.asking]
+        assert decision is not None
+        return "deleted" if decision.approve else f"not deleted: {decision.note}"
+
+
+def chat(actors: LocalActors, user: str = USER) -> Any:
+    return actors.create(naming.CHAT, user, ChatAgentInterface)
+
+
+async def start(actors: LocalActors, content: str, **extra: Any) -> dict[str, Any]:
+    reply: dict[str, Any] = unwrap(
+        await chat(actors).StartTurn({"role": "user", "content": content, **extra})
+    )
+    return reply
+
+
+async def turn(actors: LocalActors, content: str, **extra: Any) -> dict[str, Any]:
+    reply: dict[str, Any] = unwrap(
+        await chat(actors).ProcessMessage({"role": "user", "content": content, **extra})
+    )
+    return reply
+
+
+async def view(actors: LocalActors, seq: int) -> dict[str, Any]:
+    got: dict[str, Any] = unwrap(await chat(actors).GetTurn({"seq": seq}))
+    return got
+
+
+async def history_total(actors: LocalActors) -> int:
+    return int(unwrap(await chat(actors).GetConversationHistory({}))["total"])
+
+
+async def settled(user: str = USER) -> None:
+    """Until this process runs no long turn of ``user``."""
+    while (run := turn_runner.RUNS.get(user)) is not None:
+        await asyncio.wait({run.task})
+
+
+async def fire(actors: LocalActors, user: str = USER) -> None:
+    """The long-turn reminder firing, as daprd delivers it: under the actor's turn lock."""
+    actor = actors.actor(naming.CHAT, user)
+    async with actors.locks[(naming.CHAT, user)]:
+        await actor.receive_reminder(LONG_TURN_REMINDER, b"{}", None, None)
+        await actor._state_manager.save_state()
+
+
+def state(actors: LocalActors, user: str = USER) -> dict[str, Any]:
+    stored: dict[str, Any] = actors.actor(naming.CHAT, user)._state_manager._mock_state
+    return stored
+
+
+def reminders(actors: LocalActors, user: str = USER) -> dict[str, Any]:
+    armed: dict[str, Any] = actors.actor(naming.CHAT, user)._state_manager._mock_reminders
+    return armed
+
+
+async def calls(actors: LocalActors) -> list[dict[str, Any]]:
+    proxy = actors.create(naming.RESPONSE, naming.response_id(USER), ResponseAgentInterface)
+    found: list[dict[str, Any]] = unwrap(await proxy.GetCalls({"limit": 20}))["calls"]
+    return found
+
+
+async def test_a_long_turn_holds_its_seq_runs_outside_the_call_and_commits() -> None:
+    deps, actors, publisher = make_deps()
+    responder = deps.responder = GatedResponder()
+    started = await start(actors, "slow one")
+    assert started["seq"] == 1
+    assert started["turn"] == {
+        "seq": 1,
+        "status": "pending",
+        "response": None,
+        "error": None,
+        "approval": None,
+    }
+    assert LONG_TURN_REMINDER in reminders(actors)
+    # The actor call is over while the model works: reads go on, a new turn is refused.
+    assert (await view(actors, 1))["status"] == "pending"
+    assert await history_total(actors) == 0
+    with pytest.raises(TurnInProgress):
+        await turn(actors, "meanwhile")
+    with pytest.raises(TurnInProgress):
+        await start(actors, "meanwhile")
+    # A reminder while the run is alive in this process changes nothing.
+    await fire(actors)
+    assert (await view(actors, 1))["status"] == "pending"
+    responder.gate.set()
+    await settled()
+    done = await view(actors, 1)
+    assert done["status"] == "done"
+    assert done["response"] == {"role": "assistant", "content": "reply to slow one"}
+    assert await history_total(actors) == 2
+    assert [e.seq for e in publisher.published] == [1]
+    assert state(actors)["meta"]["open_turn"] == 0
+    assert TURN_KEY not in state(actors)
+    assert LONG_TURN_REMINDER not in reminders(actors)
+    count = actors.create(naming.RESPONSE, naming.response_id(USER), ResponseAgentInterface)
+    assert unwrap(await count.GetMessageCount()) == 1
+    # The next turn is seq 2, as after any turn.
+    assert (await turn(actors, "next"))["seq"] == 2
+
+
+async def test_a_repeated_request_is_the_same_turn_pending_or_done() -> None:
+    deps, actors, _ = make_deps()
+    responder = deps.responder = GatedResponder()
+    first = await start(actors, "a", idempotency_key="k1")
+    again = await start(actors, "a", idempotency_key="k1")
+    assert (again["seq"], again["replayed"], again["turn"]["status"]) == (1, True, "pending")
+    with pytest.raises(IdempotencyConflict):
+        await start(actors, "b", idempotency_key="k1")
+    # The synchronous route with the key of a pending turn gets that turn, not a 409.
+    sync = await turn(actors, "a", idempotency_key="k1")
+    assert sync["turn"]["status"] == "pending"
+    responder.gate.set()
+    await settled()
+    assert len(responder.asked) == 1
+    done = await start(actors, "a", idempotency_key="k1")
+    assert done["turn"]["status"] == "done"
+    assert done["turn"]["response"]["content"] == "reply to a"
+    assert (await turn(actors, "a", idempotency_key="k1"))["content"] == "reply to a"
+    assert first["seq"] == done["seq"] == 1
+    assert await history_total(actors) == 2
+
+
+async def test_a_lost_run_ends_failed_at_the_reminder_and_its_late_result_is_dropped() -> None:
+    deps, actors, _ = make_deps()
+    deps.responder = GatedResponder()
+    await start(actors, "crashes")
+    run_id = state(actors)[TURN_KEY]["run_id"]
+    # The app dies mid-turn: its run is gone from this process.
+    turn_runner.cancel(USER)
+    await fire(actors)
+    failed = await view(actors, 1)
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "turn_interrupted"
+    assert LONG_TURN_REMINDER not in reminders(actors)
+    # The lost run's result, arriving after all, commits nothing.
+    outcome = {"seq": 1, "run_id": run_id, "reply": {"role": "assistant", "content": "late"}}
+    assert unwrap(await chat(actors).EndRun(outcome)) == {"ended": False}
+    assert await history_total(actors) == 0
+    # The seq goes to the next turn.
+    deps.responder = GatedResponder()
+    deps.responder.gate.set()
+    assert (await turn(actors, "again"))["seq"] == 1
+    assert (await view(actors, 1))["status"] == "done"
+    with pytest.raises(TurnNotFound):
+        await view(actors, 2)
+
+
+async def test_a_turn_whose_reply_fails_ends_failed_with_the_code() -> None:
+    deps, actors, _ = make_deps()
+    responder = deps.responder = GatedResponder(ResponderTimeout("the model did not answer"))
+    responder.gate.set()
+    await start(actors, "x")
+    await settled()
+    failed = await view(actors, 1)
+    assert (failed["status"], failed["error"]["code"]) == ("failed", "responder_timeout")
+    assert state(actors)["meta"]["open_turn"] == 0
+    assert await history_total(actors) == 0
+
+
+async def test_a_deleted_conversation_is_not_brought_back_by_its_long_turn() -> None:
+    deps, actors, publisher = make_deps()
+    deps.responder = GatedResponder()
+    await start(actors, "x")
+    run_id = state(actors)[TURN_KEY]["run_id"]
+    unwrap(await chat(actors).Delete())
+    assert USER not in turn_runner.RUNS
+    assert LONG_TURN_REMINDER not in reminders(actors)
+    outcome = {"seq": 1, "run_id": run_id, "reply": {"role": "assistant", "content": "late"}}
+    assert unwrap(await chat(actors).EndRun(outcome)) == {"ended": False}
+    assert state(actors) == {}
+    assert actors.actor(naming.RESPONSE, naming.response_id(USER))._state_manager._mock_state == {}
+    assert publisher.published == []
+
+
+async def test_an_approval_pauses_the_turn_without_the_lock_and_resumes_it() -> None:
+    deps, actors, _ = make_deps()
+    deps.responder = ApprovalResponder()
+    paused = await turn(actors, "delete a")
+    assert paused["seq"] == 1
+    asked = paused["turn"]
+    assert asked["status"] == "awaiting_approval"
+    assert asked["approval"]["tool"] == "files.delete"
+    assert asked["approval"]["arguments"] == '{"path": "a"}'
+    assert asked["approval"]["deadline"] > time.time()
+    assert await history_total(actors) == 0
+    with pytest.raises(TurnInProgress):
+        await turn(actors, "meanwhile")
+    answer = {"seq": 1, "approve": True, "note": "fine", "by": "key:abc"}
+    resumed = unwrap(await chat(actors).DecideApproval(answer))
+    assert resumed["status"] == "pending"
+    # Approving twice: the turn is pending again, awaiting nothing.
+    with pytest.raises(NotAwaitingApproval):
+        unwrap(await chat(actors).DecideApproval(answer))
+    await settled()
+    done = await view(actors, 1)
+    assert done["response"]["content"] == "deleted"
+    with pytest.raises(NotAwaitingApproval):
+        unwrap(await chat(actors).DecideApproval(answer))
+    [record] = await calls(actors)
+    assert record["tool_calls"][0]["approved_by"] == "key:abc"
+    assert record["tool_calls"][0]["approval_note"] == "fine"
+
+
+async def test_a_denial_goes_back_to_the_model_and_is_recorded() -> None:
+    deps, actors, _ = make_deps()
+    deps.responder = ApprovalResponder()
+    await start(actors, "delete a")
+    first_run = state(actors)[TURN_KEY]["run_id"]
+    await settled()
+    assert (await view(actors, 1))["status"] == "awaiting_approval"
+    unwrap(await chat(actors).DecideApproval({"seq": 1, "approve": False, "note": "no"}))
+    # The first run's result delivered again (a retried report) is not this run's: dropped.
+    stale = {"seq": 1, "run_id": first_run, "reply": {"role": "assistant", "content": "stale"}}
+    assert unwrap(await chat(actors).EndRun(stale)) == {"ended": False}
+    await settled()
+    assert (await view(actors, 1))["response"]["content"] == "not deleted: no"
+    [record] = await calls(actors)
+    assert record["tool_calls"][0]["approved_by"] is None
+    assert record["tool_calls"][0]["error"] == "denied by anonymous"
+
+
+async def test_an_approval_past_its_deadline_is_denied_by_the_reminder() -> None:
+    deps, actors, _ = make_deps(settings(approval_timeout_s=0.01))
+    deps.responder = ApprovalResponder()
+    await turn(actors, "delete a")
+    await asyncio.sleep(0.02)
+    await fire(actors)
+    await settled()
+    done = await view(actors, 1)
+    assert done["response"]["content"] == "not deleted: no decision within 0.01 s"
+    [record] = await calls(actors)
+    assert record["tool_calls"][0]["error"] == "denied by deadline"
+    assert LONG_TURN_REMINDER not in reminders(actors)

@@ -1,0 +1,133 @@
+"""Agent profiles through the API on the in-memory twin: pick, keep, conflict, list."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi.testclient import TestClient
+
+from agent_actors.actors import naming
+from agent_actors.actors.boundary import unwrap
+from agent_actors.actors.interfaces import ChatAgentInterface
+from agent_actors.llm.profiles import packaged_book
+from agent_actors.llm.responder import ReplyContext, ReplyRequest
+from agent_actors.models import ChatMessage
+from tests.sse import events_of
+from tests.unit.twins import LocalActors, make_deps
+
+Twins = tuple[TestClient, LocalActors]
+
+
+def post(client: TestClient, user: str, content: str, agent: str | None = None) -> httpx.Response:
+    body = {"role": "user", "content": content}
+    if agent is not None:
+        body["agent"] = agent
+    return client.post(f"/chat/{user}", json=body)
+
+
+def reply_of(resp: httpx.Response) -> str:
+    assert resp.status_code == 200, resp.text
+    content: str = resp.json()["response"]["content"]
+    return content
+
+
+def test_the_first_turn_picks_the_agent_and_the_conversation_keeps_it(twins: Twins) -> None:
+    client, _ = twins
+    assert reply_of(post(client, "u1", "hi", agent="support")).startswith("[support] Memory:")
+    # Left out later: the conversation's agent; named again: fine.
+    assert reply_of(post(client, "u1", "again")).startswith("[support] ")
+    assert reply_of(post(client, "u1", "more", agent="support")).startswith("[support] ")
+    resp = post(client, "u1", "switch", agent="assistant")
+    assert resp.status_code == 409
+    assert resp.json()["code"] == "agent_conflict"
+    summary = client.get("/chat/u1").json()
+    assert summary["agent"] == "support"
+    assert (summary["turns"], summary["profile"]["memory_window"]) == (3, 0)
+    assert summary["profile"]["prompt_history"] == 2
+    # Deleted, the next first turn picks again.
+    assert client.delete("/chat/u1").status_code == 204
+    assert reply_of(post(client, "u1", "fresh", agent="assistant")).startswith("Memory: ")
+    assert client.get("/chat/u1").json()["agent"] == "assistant"
+
+
+def test_without_agent_the_default_answers_as_before(twins: Twins) -> None:
+    client, _ = twins
+    assert client.get("/chat/u2").json()["agent"] == "assistant"
+    content = reply_of(post(client, "u2", "hello"))
+    assert content.startswith("Memory: Message count: 1. Got your message: hello at ")
+    resp = post(client, "u2", "now support", agent="support")
+    assert (resp.status_code, resp.json()["code"]) == (409, "agent_conflict")
+    assert client.get("/chat/u2/history").json()["total"] == 2
+
+
+def test_an_unknown_agent_is_a_422_and_saves_nothing(twins: Twins) -> None:
+    client, _ = twins
+    resp = post(client, "u3", "hi", agent="ghost")
+    assert resp.status_code == 422
+    body = resp.json()
+    assert body["code"] == "unknown_agent"
+    assert "assistant, support" in body["detail"]
+    assert client.get("/chat/u3/history").json()["total"] == 0
+    assert reply_of(post(client, "u3", "hi", agent="support")).startswith("[support] ")
+
+
+def test_get_agents_lists_the_profiles_without_their_prompts(twins: Twins) -> None:
+    client, _ = twins
+    body = client.get("/agents").json()
+    assert body["default"] == "assistant"
+    by_name = {a["name"]: a for a in body["agents"]}
+    assert sorted(by_name) == ["assistant", "support"]
+    assistant, support = by_name["assistant"], by_name["support"]
+    assert assistant["default"] is True
+    assert support["default"] is False
+    assert assistant["tools"] == [
+        {"name": "current_time", "approval": False},
+        {"name": "search_history", "approval": False},
+    ]
+    assert (assistant["memory_window"], assistant["prompt_history"]) == (3, 10)
+    assert (support["memory_window"], support["prompt_history"]) == (0, 2)
+    assert (support["temperature"], support["max_tokens"]) == (0.2, 400)
+    assert assistant["max_tokens"] == 1024
+    assert assistant["responder"] == "offline"
+    assert "system_prompt" not in support
+    assert "You are" not in str(body)
+
+
+class Recording:
+    def __init__(self) -> None:
+        self.requests: list[ReplyRequest] = []
+
+    async def reply(self, request: ReplyRequest, context: ReplyContext) -> str:
+        self.requests.append(request)
+        return "ok"
+
+
+async def test_the_profile_bounds_the_memory_and_history_in_the_prompt() -> None:
+    deps, actors, _ = make_deps()
+    recording = Recording()
+    deps.responder = recording
+    book = packaged_book().model_copy(deep=True)
+    book.agents["support"].memory_window = 1
+    deps.profiles = book
+    window = [ChatMessage(role="user", content=f"m{i}").model_dump() for i in range(3)]
+    memory = actors.actor(naming.MEMORY, naming.memory_id("u4"))
+    memory._state_manager._mock_state["memory"] = {"window": window, "last_seq": 0}
+    chat = actors.create(naming.CHAT, "u4", ChatAgentInterface)
+    for i in range(4):
+        unwrap(await chat.ProcessMessage({"content": f"turn {i}", "agent": "support"}))
+    last = recording.requests[-1]
+    assert [m.content for m in last.memory] == ["m2"]
+    assert len(last.recent) == 2
+    assert last.profile is not None
+    assert (last.profile.name, last.default_profile) == ("support", False)
+
+
+def test_the_stream_route_picks_the_agent_too(twins: Twins) -> None:
+    client, _ = twins
+    body = {"content": "hi", "agent": "support"}
+    with client.stream("POST", "/chat/u5/stream", json=body) as resp:
+        got = events_of(resp)
+    assert got[-1][0] == "done"
+    assert got[-1][1]["content"].startswith("[support] ")
+    refused = client.post("/chat/u5/stream", json={"content": "x", "agent": "assistant"})
+    assert (refused.status_code, refused.json()["code"]) == (409, "agent_conflict")
+    assert client.get("/chat/u5").json()["agent"] == "support"
