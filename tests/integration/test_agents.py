@@ -184,7 +184,7 @@ def test_a_call_log_page_stays_under_its_byte_bound(agents: RunningStack, user: 
     # Long messages and long replies, in non-ASCII text (stored escaped, 6 bytes a character).
     for i in range(6):
         chat(agents.app, user, f"[[long:15000]] {i} " + "ü" * 7900)
-    key = f"agent-actors||ResponseAgent||response-{user}||calls-0"
+    key = f"agent-actors||ResponseAgent||{user}||calls-0"
     stored = agents.redis.hget(key, "data")
     assert stored is not None
     page = json.loads(stored)

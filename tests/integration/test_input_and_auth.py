@@ -74,7 +74,7 @@ def test_sidecar_routes_need_the_app_token(stack: RunningStack, method: str, pat
 
 def test_the_sidecar_token_opens_the_actor_route(stack: RunningStack, user: str) -> None:
     resp = stack.app.put(
-        f"/actors/ResponseAgent/response-{user}/method/GetMessageCount",
+        f"/actors/ResponseAgent/{user}/method/GetMessageCount",
         headers={"dapr-api-token": TEST_TOKEN},
     )
     assert resp.status_code == 200

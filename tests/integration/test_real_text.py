@@ -50,8 +50,8 @@ def deactivate(stack: RunningStack, user: str) -> None:
     """What daprd does to an idle actor: the next call loads it again from Redis."""
     for actor_type, actor_id in (
         ("ChatAgent", user),
-        ("ResponseAgent", f"response-{user}"),
-        ("MemoryAgentActor", f"memory-{user}"),
+        ("ResponseAgent", user),
+        ("MemoryAgentActor", user),
     ):
         resp = stack.app.delete(
             f"/actors/{actor_type}/{actor_id}", headers={"dapr-api-token": TEST_TOKEN}

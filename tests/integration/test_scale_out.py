@@ -71,6 +71,10 @@ def test_any_pair_serves_any_user_and_placement_spreads_them(apps: list[httpx.Cl
             assert resp.headers["Turn-Seq"] == str(turn + 1)
     hosts = {host_of(apps, u, "ChatAgent") for u in users}
     assert hosts == {0, 1}  # placement put some users on each pair
+    # ... and each user's three actors on one pair: a turn never crosses to the other one
+    for user in users:
+        homes = {host_of(apps, user, t) for t in ("ChatAgent", "ResponseAgent", "MemoryAgentActor")}
+        assert len(homes) == 1, (user, homes)
     for user in users:
         assert [m["content"] for m in history(apps[1], user)][::2] == ["t0", "t1"]
 

@@ -86,7 +86,7 @@ def test_delete_erases_every_key_and_the_next_turn_is_seq_1(stack: RunningStack,
     assert keys_of(stack, user) == []
     for name in ("outbox", "retention"):
         assert reminder(stack, "ChatAgent", user, name) != 200, name
-    assert reminder(stack, "MemoryAgentActor", f"memory-{user}", "catch-up") != 200
+    assert reminder(stack, "MemoryAgentActor", user, "catch-up") != 200
 
     # a late event of the deleted conversation, through real pub/sub: no resurrection
     received = stack.app.get("/events/stats").json()["received"]

@@ -10,7 +10,7 @@ import pytest
 
 from devstack.health import ACTOR_TYPES
 from devstack.private import PrivateStack, private_stack
-from tests.integration.stack_fixture import RunningStack
+from tests.integration.stack_fixture import TEST_TOKEN, RunningStack
 
 
 def test_actor_method_through_daprd_http_api_stores_state_under_dapr_keys(
@@ -32,7 +32,23 @@ def test_actor_method_through_daprd_http_api_stores_state_under_dapr_keys(
     page = json.loads(stack.redis.hget(f"{app_id}||ChatAgent||{user}||history-0", "data") or "{}")
     assert [e["role"] for e in page["entries"]] == ["user", "assistant"]
     assert page["entries"][0]["content"] == "through daprd"
-    assert stack.redis.exists(f"{app_id}||ResponseAgent||response-{user}||stats")
+    assert stack.redis.exists(f"{app_id}||ResponseAgent||{user}||stats")
+
+
+def test_a_count_kept_under_the_tutorials_actor_id_is_rebuilt_from_the_history(
+    stack: RunningStack, user: str
+) -> None:
+    """An upgraded deployment: ResponseAgent's count lived under ``response-<user>``, so the
+    actor of the user's own id starts with no count; it counts the committed turns."""
+    for i in range(3):
+        assert stack.app.post(f"/chat/{user}", json={"content": f"t{i}"}).status_code == 200
+    app_id = stack.settings.dapr.app_id
+    stack.redis.delete(f"{app_id}||ResponseAgent||{user}||stats")
+    resp = stack.app.delete(f"/actors/ResponseAgent/{user}", headers={"dapr-api-token": TEST_TOKEN})
+    assert resp.status_code == 200, resp.text  # deactivated: its cache is gone too
+    assert stack.app.get(f"/response/{user}/count").json() == {"count": 3}
+    assert stack.app.post(f"/chat/{user}", json={"content": "t3"}).status_code == 200
+    assert stack.app.get(f"/response/{user}/count").json() == {"count": 4}
 
 
 def test_metadata_lists_the_registered_actor_types(stack: RunningStack) -> None:
@@ -53,9 +69,7 @@ def tokenless(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateStack
         yield running
 
 
-@pytest.mark.parametrize(
-    "path", ["/subscribe", "/actors/ResponseAgent/response-x/method/GetMessageCount"]
-)
+@pytest.mark.parametrize("path", ["/subscribe", "/actors/ResponseAgent/x/method/GetMessageCount"])
 def test_a_stack_without_a_configured_token_still_guards_the_sidecar_routes(
     tokenless: PrivateStack, path: str
 ) -> None:
@@ -75,7 +89,7 @@ def test_a_stack_without_a_configured_token_serves_chat_through_daprd(
         resp = app.post(f"/chat/{user}", json={"role": "user", "content": "hello"})
         assert resp.status_code == 200, resp.text
     daprd = httpx.post(
-        f"{tokenless.settings.daprd_url}/v1.0/actors/ResponseAgent/response-{user}/method/GetMessageCount",
+        f"{tokenless.settings.daprd_url}/v1.0/actors/ResponseAgent/{user}/method/GetMessageCount",
         timeout=60,
     )
     assert daprd.status_code == 200, daprd.text

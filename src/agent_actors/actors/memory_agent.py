@@ -1,4 +1,4 @@
-"""MemoryAgentActor (id ``memory-<user>``): the last turns of the conversation, fed by events.
+"""MemoryAgentActor (id = the user id): the last turns of the conversation, fed by events.
 
 Each turn is reflected exactly once and in seq order, and none is ever skipped: a seq at or
 below ``last_seq`` is a duplicate; ``last_seq + 1`` is applied from the event; a seq further
@@ -19,7 +19,6 @@ from dapr.actor import Actor, ActorId, Remindable
 from dapr.actor.runtime.context import ActorRuntimeContext
 
 from agent_actors import logs, metrics
-from agent_actors.actors import naming
 from agent_actors.actors.boundary import actor_method
 from agent_actors.actors.committed import committed_history
 from agent_actors.actors.deps import ActorDeps
@@ -51,7 +50,7 @@ class MemoryAgentActor(Actor, MemoryAgentInterface, NamedReminders, Remindable):
     def _bind(self, deps: ActorDeps) -> None:
         """Everything the actor derives from its deps (unit tests bind mock actors here)."""
         self._deps = deps
-        self._user = naming.user_of(self.id.id, "memory")
+        self._user = self.id.id
         self._window = deps.settings.limits.memory_window
         self._history = committed_history(
             self._runtime_ctx.state_provider.try_load_state,

@@ -1,4 +1,4 @@
-"""ResponseAgent (id ``response-<user>``): reads memory, asks the responder, counts replies."""
+"""ResponseAgent (id = the user id): reads memory, asks the responder, counts replies."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dapr.actor import Actor, ActorId
 from dapr.actor.runtime.context import ActorRuntimeContext
 
 from agent_actors import logs
-from agent_actors.actors import call_log, naming
+from agent_actors.actors import call_log
 from agent_actors.actors.boundary import actor_method
 from agent_actors.actors.cache import BoundedStateCache, cached_value
 from agent_actors.actors.call_log import CallLog
@@ -40,7 +40,7 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
     def _bind(self, deps: ActorDeps) -> None:
         """Everything the actor derives from its deps (unit tests bind mock actors here)."""
         self._deps = deps
-        self._user = naming.user_of(self.id.id, "response")
+        self._user = self.id.id
         self._committed = committed_history(
             self._runtime_ctx.state_provider.try_load_state,
             self._user,
@@ -59,7 +59,12 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
 
     async def _stats(self) -> ResponseStats:
         found, raw = await self._state_manager.try_get_state(STATS_KEY)
-        return ResponseStats.model_validate(raw) if found else ResponseStats()
+        if found:
+            return ResponseStats.model_validate(raw)
+        # No count yet: a new conversation (0 turns), or one whose count was kept under the
+        # tutorial's actor id (naming.py): one reply per committed turn.
+        turns = (await self._committed.meta()).turns
+        return ResponseStats(count=turns, last_seq=turns)
 
     @actor_method
     async def process_message(self, request: dict[str, Any]) -> dict[str, Any]:

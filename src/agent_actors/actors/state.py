@@ -9,11 +9,11 @@ ChatAgent (id ``user1``)
     ``turn``            LongTurn (``turn_record.py``): the long turn not over, or the last one
                         that failed (until the next turn takes its seq)
     ``history-<n>``     HistoryPage n: entries ``n*page_size .. (n+1)*page_size - 1``
-ResponseAgent (id ``response-user1``)
+ResponseAgent (id ``user1``, as for all three types: naming.py)
     ``stats``           ResponseStats: replies given, last seq answered
     ``calls-meta``      CallLogMeta: model calls recorded so far, page size
     ``calls-<n>``       CallPage: a ring of pages of CallRecords (``actors/call_log.py``)
-MemoryAgentActor (id ``memory-user1``)
+MemoryAgentActor (id ``user1``)
     ``memory``          MemoryState: the bounded window, last applied seq
 
 A turn writes ``meta`` and one (at a page boundary two) bounded pages in one transaction, so

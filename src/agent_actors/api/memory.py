@@ -22,7 +22,7 @@ USER_ERRORS = responses(*USER_ROUTE)
 
 @router.post("/memory/{id}/rebuild", responses=USER_ERRORS)
 async def rebuild(memory_agent: MemoryActor) -> MemoryView:
-    """Rebuild MemoryAgentActor(memory-{id})'s window from the committed history."""
+    """Rebuild MemoryAgentActor({id})'s window from the committed history."""
     return await memory_agent.rebuild()
 
 

@@ -16,13 +16,13 @@ USER_ERRORS = responses(*USER_ROUTE)
 
 @router.get("/response/{id}/count", responses=USER_ERRORS)
 async def count(response_agent: ResponseActor) -> CountOut:
-    """How many replies ResponseAgent(response-{id}) has given."""
+    """How many replies ResponseAgent({id}) has given."""
     return CountOut(count=await response_agent.message_count())
 
 
 @router.get("/memory/{id}", responses=USER_ERRORS)
 async def memory(memory_agent: MemoryActor) -> MemoryOut:
-    """MemoryAgentActor(memory-{id})'s window, oldest first."""
+    """MemoryAgentActor({id})'s window, oldest first."""
     return MemoryOut(memory=await memory_agent.window())
 
 
