@@ -3,7 +3,9 @@
     python tests/mcp_server.py                  # stdio (what a profile's `command` starts)
     python tests/mcp_server.py --http 9000      # streamable HTTP at http://127.0.0.1:9000/mcp
 
-Unit tests connect to ``SERVER`` in-process; ``HttpMcpServer`` runs it over HTTP in a thread.
+Unit tests connect to ``SERVER`` in-process; integration tests serve
+``SERVER.streamable_http_app()`` in a thread (``tools/background_server.py``). A script
+without the repository's imports: a profile's ``command`` runs it from any directory.
 """
 
 from __future__ import annotations
@@ -11,13 +13,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import sys
-import threading
-import time
 from typing import Literal
 
-import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
@@ -75,45 +73,6 @@ def crash() -> str:
     """Ends the server's process in the middle of the call."""
     sys.stdout.flush()
     os._exit(3)
-
-
-class HttpMcpServer:
-    """``SERVER`` over streamable HTTP on 127.0.0.1, in a background thread."""
-
-    def __init__(self) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(
-            SERVER.streamable_http_app(),
-            log_level="warning",
-            ws="none",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._run, name="mcp-http", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
-
-    def _run(self) -> None:
-        asyncio.run(self._server.serve(sockets=[self._sock]))
-
-    def start(self) -> HttpMcpServer:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the MCP test server did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=5)
-        self._sock.close()
 
 
 def main() -> None:

@@ -82,9 +82,13 @@ def configure(settings: Settings) -> None:
 
 def _adopt_uvicorn() -> None:
     """uvicorn configures its loggers (own handlers, no propagation) before it builds the app:
-    send their lines to the root handler instead."""
+    send their lines to the root handler instead. A logger uvicorn switched off (no handlers,
+    no propagation: ``--no-access-log``) stays off: uvicorn decides whether to write access
+    lines by whether its logger has a handler, root's included once it propagates."""
     for name in UVICORN_LOGGERS:
         logger = logging.getLogger(name)
+        if not logger.handlers and not logger.propagate:
+            continue
         logger.handlers.clear()
         logger.propagate = True
     logging.getLogger("uvicorn.access").addFilter(AccessFields())

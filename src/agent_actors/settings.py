@@ -221,7 +221,12 @@ class LlmSettings(BaseModel):
         True, description="ask for token usage in streamed answers (stream_options.include_usage)"
     )
     calls_kept: int = Field(200, ge=1, description="model-call records kept per user")
-    calls_page_size: int = Field(20, ge=1, description="model-call records per stored page")
+    calls_page_size: int = Field(
+        5,
+        ge=1,
+        description="model-call records per stored page (a turn rewrites its page: small "
+        "pages keep that write small)",
+    )
     search_max_pages: int = Field(
         4, ge=1, description="history pages one search_history tool call reads, newest first"
     )
@@ -241,7 +246,7 @@ class LlmSettings(BaseModel):
         description="messages recorded per request: the first (the system prompt) and the newest",
     )
     calls_page_bytes: int = Field(
-        131072,
+        32768,
         ge=16384,
         le=262144,
         description="a stored page of call records stays under this (JSON bytes): each record "

@@ -37,7 +37,6 @@ agents:
     prompt_history: 2
     tools: [search_history]
 """
-PAGE_BYTES = 131072
 
 
 def agents_file(tmp: Path) -> str:
@@ -184,15 +183,18 @@ def test_a_call_log_page_stays_under_its_byte_bound(agents: RunningStack, user: 
     # Long messages and long replies, in non-ASCII text (stored escaped, 6 bytes a character).
     for i in range(6):
         chat(agents.app, user, f"[[long:15000]] {i} " + "ü" * 7900)
-    key = f"agent-actors||ResponseAgent||{user}||calls-0"
-    stored = agents.redis.hget(key, "data")
-    assert stored is not None
-    page = json.loads(stored)
-    assert len(page["records"]) == 6
-    print(f"call-log page after 6 turns of ~23,000-character prompts: {len(stored)} bytes")
+    stored = [
+        agents.redis.hget(f"agent-actors||ResponseAgent||{user}||calls-{slot}", "data")
+        for slot in (0, 1)
+    ]
+    assert None not in stored
+    full, next_page = (json.loads(x) for x in stored)
+    # The stack runs with the defaults: pages of 5 records.
+    assert [len(full["records"]), len(next_page["records"])] == [5, 1]
+    print(f"call-log page of 5 turns of ~23,000-character prompts: {len(stored[0])} bytes")
     # Each record is cut to its share of a page: calls_page_bytes / calls_page_size.
-    assert len(stored) < 6 * (PAGE_BYTES // 20) + 100
-    last = page["records"][-1]
+    assert len(stored[0]) < LlmSettings().calls_page_bytes
+    last = next_page["records"][-1]
     # The system prompt, memory (when its events are in), ten recent entries, the message.
     assert last["messages_sent"] >= 12
     assert last["messages"][-1]["chars"] == len("[[long:15000]] 5 ") + 7900

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,23 +17,24 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from tools.background_server import BackgroundServer
 from tools.openai_stub.server import Recorded, StubServer
 
 from tests.integration.stack_fixture import RunningStack, start_stack
-from tests.mcp_server import SERVER, HttpMcpServer
+from tests.mcp_server import SERVER
 
 SERVER_SCRIPT = Path(__file__).resolve().parent.parent / "mcp_server.py"
 MAX_RESULT_CHARS = 500
 
 
 @pytest.fixture(scope="module")
-def http_mcp() -> Iterator[HttpMcpServer]:
-    server = HttpMcpServer().start()
+def http_mcp() -> Iterator[BackgroundServer]:
+    server = BackgroundServer(SERVER.streamable_http_app(), "mcp-http").start()
     yield server
     server.stop()
 
 
-def agents_file(path: Path, http_url: str) -> Path:
+def agents_file(path: Path, http_origin: str) -> Path:
     book = {
         "default": "assistant",
         "mcp_servers": {
@@ -41,13 +43,14 @@ def agents_file(path: Path, http_url: str) -> Path:
                 "timeout_s": 10,
                 "max_result_chars": MAX_RESULT_CHARS,
             },
-            "web": {"url": http_url, "timeout_s": 10},
+            "web": {"url": f"{http_origin}/mcp", "timeout_s": 10},
             # Exits at once: it never answers the MCP handshake.
             "dead": {"command": [sys.executable, "-c", "import sys; sys.exit(3)"]},
         },
         "agents": {
             "assistant": {"tools": ["current_time", "search_history"]},
             "mcp": {"tools": ["current_time", "tools.*", "web.echo", "dead.*"]},
+            "guarded": {"tools": [{"name": "tools.echo", "approval": "required"}]},
         },
     }
     path.write_text(yaml.safe_dump(book), encoding="utf-8")
@@ -56,7 +59,7 @@ def agents_file(path: Path, http_url: str) -> Path:
 
 @pytest.fixture(scope="module")
 def mcp_stack(
-    stub: StubServer, http_mcp: HttpMcpServer, tmp_path_factory: pytest.TempPathFactory
+    stub: StubServer, http_mcp: BackgroundServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningStack]:
     run_dir = tmp_path_factory.mktemp("mcp-stack")
     env = {
@@ -64,7 +67,7 @@ def mcp_stack(
         "OPENAI_API_KEY": "test-key",
         "OPENAI_MODEL": "stub-model",
         "AGENT_ACTORS_LLM__TURN_TIMEOUT_S": "30",
-        "AGENT_ACTORS_AGENTS__FILE": str(agents_file(run_dir / "agents.yaml", http_mcp.url)),
+        "AGENT_ACTORS_AGENTS__FILE": str(agents_file(run_dir / "agents.yaml", http_mcp.origin)),
     }
     yield from start_stack(run_dir, extra_env=env)
 
@@ -128,6 +131,39 @@ def test_a_tool_error_result_goes_back_to_the_model(
     reply = ask(mcp_stack.app, user, calling("tools__fail", {"reason": "not today"}, user))
     said = json.loads(reply.removeprefix("tool tools__fail said: "))
     assert said == {"error": "Error executing tool fail: refused: not today"}
+
+
+def test_an_mcp_tool_that_needs_approval_runs_once_approved(
+    mcp_stack: RunningStack, stub: StubServer, user: str
+) -> None:
+    app = mcp_stack.app
+    content = calling("tools__echo", {"text": "guarded"}, user)
+    started = time.monotonic()
+    resp = app.post(f"/chat/{user}", json={"role": "user", "content": content, "agent": "guarded"})
+    paused_s = time.monotonic() - started
+    assert resp.status_code == 202, resp.text
+    asked = resp.json()["approval"]
+    assert (asked["tool"], json.loads(asked["arguments"])) == ("tools.echo", {"text": "guarded"})
+    assert len(sent(stub, user)) == 1  # the tool has not run: no result went to the model
+    location = resp.headers["Location"]
+    decided = time.monotonic()
+    assert app.post(f"{location}/approval", json={"approve": True}).status_code == 202
+    done = app.get(location, params={"wait": 30}).json()
+    committed_s = time.monotonic() - decided
+    assert done["status"] == "done", done
+    assert done["response"]["content"] == "tool tools__echo said: echo: guarded"
+    calls = app.get(f"/chat/{user}/calls").json()["calls"]
+    assert [c["purpose"] for c in calls] == ["reply", "tool_step"]
+    call = calls[0]["tool_calls"][0]
+    assert (call["name"], call["approved_by"], call["result"]) == (
+        "tools__echo",
+        "anonymous",
+        "echo: guarded",
+    )
+    print(
+        f"MCP tool with approval: 202 awaiting_approval after {paused_s * 1000:.0f} ms, "
+        f"committed {committed_s * 1000:.0f} ms after the approval; {len(calls)} calls recorded"
+    )
 
 
 def test_a_server_that_does_not_start_leaves_the_turn_its_other_tools(

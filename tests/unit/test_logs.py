@@ -77,44 +77,70 @@ def test_a_traceback_is_kept_whole(lines: io.StringIO) -> None:
     assert "test_a_traceback_is_kept_whole" in line["exc_info"]
 
 
-def test_uvicorns_lines_go_through_the_json_handler() -> None:
-    access = logging.getLogger("uvicorn.access")
-    saved = {
-        n: (logging.getLogger(n).handlers[:], logging.getLogger(n).propagate)
-        for n in logs.UVICORN_LOGGERS
-    }
-    filters = access.filters[:]
-    root = logging.getLogger()
+@pytest.fixture
+def uvicorn_loggers() -> Iterator[logging.Logger]:
+    """uvicorn's loggers, put back as they were after the test; yields the access logger."""
+    saved = [
+        (lg, lg.handlers[:], lg.propagate, lg.filters[:], lg.level)
+        for lg in map(logging.getLogger, logs.UVICORN_LOGGERS)
+    ]
+    yield logging.getLogger("uvicorn.access")
+    for lg, handlers, propagate, filters, level in saved:
+        lg.handlers[:], lg.propagate, lg.filters[:] = handlers, propagate, filters
+        lg.setLevel(level)
+
+
+@pytest.fixture
+def root_lines() -> Iterator[io.StringIO]:
+    """The app's JSON handler on the root logger, written to a buffer."""
     out = io.StringIO()
     handler = logging.StreamHandler(out)
     handler.setFormatter(logs.json_formatter())
     handler.addFilter(logs.ContextFilter())
+    logging.getLogger().addHandler(handler)
+    yield out
+    logging.getLogger().removeHandler(handler)
+
+
+def access_line(access: logging.Logger) -> None:
+    access.info(
+        '%s - "%s %s HTTP/%s" %d',
+        "127.0.0.1:5000",
+        "GET",
+        "/healthz",
+        "1.1",
+        200,
+        extra={"color_message": "\x1b[1mGET\x1b[0m"},
+    )
+
+
+def test_uvicorns_lines_go_through_the_json_handler(
+    uvicorn_loggers: logging.Logger, root_lines: io.StringIO
+) -> None:
+    access = uvicorn_loggers
     # As uvicorn leaves them: a handler of its own, no propagation, INFO.
-    level = access.level
     access.setLevel(logging.INFO)
     access.addHandler(logging.StreamHandler(io.StringIO()))
     access.propagate = False
-    root.addHandler(handler)
-    try:
-        logs._adopt_uvicorn()
-        access.info(
-            '%s - "%s %s HTTP/%s" %d',
-            "127.0.0.1:5000",
-            "GET",
-            "/healthz",
-            "1.1",
-            200,
-            extra={"color_message": "\x1b[1mGET\x1b[0m"},
-        )
-    finally:
-        root.removeHandler(handler)
-        for name, (handlers, propagate) in saved.items():
-            logging.getLogger(name).handlers[:] = handlers
-            logging.getLogger(name).propagate = propagate
-        access.filters[:] = filters
-        access.setLevel(level)
-    (line,) = records(out)
+    logs._adopt_uvicorn()
+    access_line(access)
+    (line,) = records(root_lines)
     assert line["logger"] == "uvicorn.access"
     assert line["message"] == '127.0.0.1:5000 - "GET /healthz HTTP/1.1" 200'
     assert (line["method"], line["path"], line["status"]) == ("GET", "/healthz", 200)
     assert "color_message" not in line
+
+
+def test_a_uvicorn_logger_switched_off_stays_off(
+    uvicorn_loggers: logging.Logger, root_lines: io.StringIO
+) -> None:
+    access = uvicorn_loggers
+    # As `uvicorn --no-access-log` leaves it: no handler, no propagation.
+    access.setLevel(logging.INFO)
+    access.handlers.clear()
+    access.propagate = False
+    logs._adopt_uvicorn()
+    # uvicorn writes access lines only when this is true (h11_impl, httptools_impl).
+    assert not access.hasHandlers()
+    access_line(access)
+    assert root_lines.getvalue() == ""

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from agent_actors.errors import AgentActorsError, ContentTooLarge, ResponderTimeout, error_for_code
 from agent_actors.settings import LlmSettings, Settings
@@ -64,3 +65,12 @@ def test_the_service_has_no_dev_stack_settings(monkeypatch: pytest.MonkeyPatch) 
     assert not {f for f in fields if "openai" in f or "dapr_bin" in f}  # no mirror fields
     assert "8123" not in repr(Settings())
     assert "/opt/dapr" not in repr(Settings())
+
+
+def test_a_call_record_keeps_at_least_its_minimum_share_of_a_page() -> None:
+    llm = LlmSettings()
+    # The defaults: pages of 5 records under 32 KB, so 6.4 KB a record.
+    assert llm.calls_page_bytes // llm.calls_page_size == 6553
+    with pytest.raises(ValidationError, match="leaves a call record under 2048 bytes"):
+        LlmSettings(calls_page_size=20)  # 1.6 KB a record: too little
+    assert LlmSettings(calls_page_size=20, calls_page_bytes=131072).calls_page_size == 20

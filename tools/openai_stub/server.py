@@ -37,8 +37,6 @@ import asyncio
 import itertools
 import json
 import re
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
@@ -49,6 +47,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from tools.background_server import BackgroundServer
 
 MARKER = re.compile(r"\[\[(\w+)(?::([^\]]*))?\]\]")
 REPAIR_PREFIX = "Your previous answer could not be used"
@@ -344,45 +343,16 @@ def build_app(state: StubState | None = None) -> Starlette:
     return app
 
 
-class StubServer:
+class StubServer(BackgroundServer):
     """Runs the stub in a background thread on 127.0.0.1 (a free port unless one is given)."""
 
     def __init__(self, port: int = 0, delay: float = 0.0, hang_s: float = 120.0) -> None:
         self.state = StubState(delay=delay, hang_s=hang_s)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", port))
-        self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(
-            build_app(self.state),
-            log_level="warning",
-            lifespan="off",
-            ws="none",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._run, name="openai-stub", daemon=True)
+        super().__init__(build_app(self.state), "openai-stub", port)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def _run(self) -> None:
-        asyncio.run(self._server.serve(sockets=[self._sock]))
-
-    def start(self) -> StubServer:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the OpenAI stub did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=5)
-        self._sock.close()
+        return f"{self.origin}/v1"
 
     def requests(self, containing: str = "") -> list[Recorded]:
         return [r for r in list(self.state.requests) if containing in r.text]

@@ -7,8 +7,11 @@ meta, whatever the length of the conversation.
 
 A record holds what its request asked and got back (``llm/audit.py``), so its size follows
 the conversation's text: each one is cut to ``page_bytes / page_size`` as it is appended, and
-a page stays under ``page_bytes`` (``llm.calls_page_bytes``, 128 KB by default), far below
-daprd's 4 MB request limit, however long the messages were.
+a page stays under ``page_bytes`` (``llm.calls_page_bytes``, 32 KB by default), far below
+daprd's 4 MB request limit, however long the messages were. Each turn with a model call
+rewrites the page its records land on, so pages are small (5 records by default): a log keeps
+the page size it started with, and one started with bigger pages gets its records cut to
+``page_bytes`` over that size.
 """
 
 from __future__ import annotations
@@ -31,9 +34,7 @@ def slots(meta: CallLogMeta, kept: int) -> int:
 
 
 class CallLog:
-    def __init__(
-        self, state_manager: Any, kept: int, page_size: int, page_bytes: int = 131072
-    ) -> None:
+    def __init__(self, state_manager: Any, kept: int, page_size: int, page_bytes: int) -> None:
         self._sm = state_manager
         self._kept = kept
         self._default_page_size = page_size

@@ -43,7 +43,7 @@ from agent_actors.actors.interfaces import (
     TurnReply,
     TurnRequest,
 )
-from agent_actors.actors.long_turns import LongTurns, checked_message
+from agent_actors.actors.long_turns import LongTurns, TurnOrigin, checked_message
 from agent_actors.actors.reminders import NamedReminders
 from agent_actors.actors.session_index import IndexEntry
 from agent_actors.actors.state import ChatMeta, IdempotencyLog, IdempotencyRecord, page_key
@@ -110,26 +110,26 @@ class ChatAgent(
         known = await self._known_turn(meta, request, message)
         if known is not None:
             return known.model_dump()
-        agent = self._agent_for(meta, request.agent)
-        self._check_turn_limit(meta)
-        seq = meta.turns + 1
-        logs.bind(user=self._user, seq=seq)
-        job = await self._reply_job(meta, seq, message, agent, request.stream_id)
+        job = await self._reply_job(meta, request, message, request.stream_id)
+        seq = job.seq
         log.info("turn user=%s seq=%d: delegating to ResponseAgent", self._user, seq)
         reply = await ResponseAgentClient(self._deps.proxies, self._user).process_message(job)
         if isinstance(reply, PausedJob):
             return (await self._pause_turn(meta, request, job, reply)).model_dump()
         await self._check_not_moved_on(meta)
-        await self._commit_turn(
-            meta, seq, (message, reply), request.request_id, request.idempotency_key, agent
-        )
+        await self._commit_turn(meta, job, reply, request)
         return TurnReply(role=reply.role, content=reply.content, seq=seq).model_dump()
 
     async def _reply_job(
-        self, meta: ChatMeta, seq: int, message: ChatMessage, agent: str, stream_id: str | None
+        self, meta: ChatMeta, request: TurnRequest, message: ChatMessage, stream_id: str | None
     ) -> ReplyJob:
-        """What ResponseAgent writes the reply from: the message, the recent history (as many
-        entries as the agent's profile asks for), the agent."""
+        """A new turn, once it may start (its agent, the turn bound): what ResponseAgent
+        writes the reply from: the message, the recent history (as many entries as the
+        agent's profile asks for), the agent."""
+        agent = self._agent_for(meta, request.agent)
+        self._check_turn_limit(meta)
+        seq = meta.turns + 1
+        logs.bind(user=self._user, seq=seq)
         profile = self._deps.profiles.resolve(agent)
         limits = self._deps.settings.limits
         window = limits.prompt_history if profile.prompt_history is None else profile.prompt_history
@@ -137,17 +137,11 @@ class ChatAgent(
         return ReplyJob(seq=seq, message=message, recent=recent, stream_id=stream_id, agent=agent)
 
     async def _commit_turn(
-        self,
-        meta: ChatMeta,
-        seq: int,
-        pair: tuple[ChatMessage, ChatMessage],
-        request_id: str | None,
-        key: str | None,
-        agent: str,
+        self, meta: ChatMeta, job: ReplyJob, reply: ChatMessage, origin: TurnOrigin
     ) -> None:
         """Save the turn (history, meta, pending event, key) in one transaction, then publish
         it (ProcessMessage, and a long turn's EndRun: with what it staged)."""
-        message, reply = pair
+        seq, message = job.seq, job.message
         limits = self._deps.settings.limits
         now = time.time()
         if not meta.conversation:
@@ -156,20 +150,20 @@ class ChatAgent(
             meta.conversation = uuid.uuid4().hex
             meta.created_at = meta.created_at or now
         await self._history.append(meta, [message, reply], now)
-        meta.turns, meta.last_activity, meta.agent = seq, now, agent
-        if request_id:
-            meta.recent_requests = [*meta.recent_requests, (request_id, seq)][-16:]
+        meta.turns, meta.last_activity, meta.agent = seq, now, job.agent
+        if origin.request_id:
+            meta.recent_requests = [*meta.recent_requests, (origin.request_id, seq)][-16:]
         if limits.retention_s is not None and not meta.retention_armed:
             await self._arm_retention(meta, limits.retention_s)
-        if key:
-            await self._remember(key, seq, message)
+        if origin.idempotency_key:
+            await self._remember(origin.idempotency_key, seq, message)
         if not meta.outbox_period_s:
             await self._arm_outbox(meta, limits.outbox_watchdog_s)
         await self._history.save_meta(meta)
         # The turn is durable from here on (history and pending event in one transaction).
         await self._state_manager.save_state()
         log.info("turn user=%s seq=%d: committed", self._user, seq)
-        await self._after_commit(meta, seq, pair)
+        await self._after_commit(meta, seq, (message, reply))
         metrics.OUTBOX.set(self._user, len(meta.pending))
 
     def _agent_for(self, meta: ChatMeta, asked: str | None) -> str:

@@ -29,7 +29,7 @@ import logging
 import time
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from dapr.actor import Actor
 
@@ -69,6 +69,18 @@ from agent_actors.models import CallRecord, ChatMessage, is_unicode_text
 log = logging.getLogger(__name__)
 
 
+class TurnOrigin(Protocol):
+    """What a turn's commit remembers of its request, so that a retry finds the turn: the
+    request's id (daprd delivering it twice) and its ``Idempotency-Key``. A ``TurnRequest``
+    has them, and a ``LongTurn`` keeps them."""
+
+    @property
+    def request_id(self) -> str | None: ...
+
+    @property
+    def idempotency_key(self) -> str | None: ...
+
+
 def checked_message(request: TurnRequest) -> ChatMessage:
     message = ChatMessage(role=request.role, content=request.content)
     if message.role != "user":
@@ -88,21 +100,12 @@ class LongTurns(Actor):
     _committed: HistoryStore
 
     async def _reply_job(
-        self, meta: ChatMeta, seq: int, message: ChatMessage, agent: str, stream_id: str | None
+        self, meta: ChatMeta, request: TurnRequest, message: ChatMessage, stream_id: str | None
     ) -> ReplyJob:
         raise NotImplementedError
 
-    def _agent_for(self, meta: ChatMeta, asked: str | None) -> str:
-        raise NotImplementedError
-
     async def _commit_turn(
-        self,
-        meta: ChatMeta,
-        seq: int,
-        pair: tuple[ChatMessage, ChatMessage],
-        request_id: str | None,
-        key: str | None,
-        agent: str,
+        self, meta: ChatMeta, job: ReplyJob, reply: ChatMessage, origin: TurnOrigin
     ) -> None:
         raise NotImplementedError
 
@@ -128,25 +131,13 @@ class LongTurns(Actor):
                 done = ChatMessage(role=known.role, content=known.content)
                 known.turn = TurnView(seq=known.seq, status="done", response=done)
             return known.model_dump()
-        agent = self._agent_for(meta, request.agent)
-        self._check_turn_limit(meta)
-        seq = meta.turns + 1
-        logs.bind(user=self._user, seq=seq)
-        job = await self._reply_job(meta, seq, message, agent, None)
-        turn = LongTurn(
-            seq=seq,
-            status="pending",
-            job=job,
-            request_id=request.request_id,
-            idempotency_key=request.idempotency_key,
-            created_at=time.time(),
-            run_id=uuid.uuid4().hex,
-            runs=1,
-        )
+        job = await self._reply_job(meta, request, message, None)
+        turn = LongTurn.of(request, job)
+        turn.run_id, turn.runs = uuid.uuid4().hex, 1
         await self._open(meta, turn)
-        log.info("turn user=%s seq=%d: long turn started", self._user, seq)
+        log.info("turn user=%s seq=%d: long turn started", self._user, turn.seq)
         turn_runner.start(self._deps, self._user, self._committed, turn)
-        return TurnReply(role="assistant", content="", seq=seq, turn=turn.view()).model_dump()
+        return TurnReply(role="assistant", content="", seq=turn.seq, turn=turn.view()).model_dump()
 
     @actor_method
     async def get_turn(self, query: dict[str, Any]) -> dict[str, Any]:
@@ -198,20 +189,9 @@ class LongTurns(Actor):
         if got.reply is not None:
             await self._commit_long_turn(meta, turn, got.reply, records)
         elif got.paused is not None:
-            turn.status, turn.paused, turn.records, turn.run_id = (
-                "awaiting_approval",
-                got.paused,
-                records,
-                "",
-            )
-            turn.approval_deadline = time.time() + self._deps.settings.limits.approval_timeout_s
+            turn.await_approval(got.paused, records, self._deps.settings.limits.approval_timeout_s)
             await self._save_turn(None, turn)
-            log.info(
-                "user=%s seq=%d: waiting for an approval of %s",
-                self._user,
-                turn.seq,
-                got.paused.asked.name,
-            )
+            self._log_awaiting(turn)
         else:
             error = got.error or TurnError(code="internal_error", detail="the run failed")
             await self._fail(meta, turn, error, records)
@@ -270,26 +250,17 @@ class LongTurns(Actor):
     ) -> TurnReply:
         """ProcessMessage's reply stopped before a tool call that needs approval: the turn
         becomes a long one, awaiting that approval (the caller gets a 202)."""
-        turn = LongTurn(
-            seq=job.seq,
-            status="awaiting_approval",
-            # The stream it had is the route's, which answers now and closes it.
-            job=job.model_copy(update={"stream_id": None}),
-            request_id=request.request_id,
-            idempotency_key=request.idempotency_key,
-            created_at=time.time(),
-            paused=paused.paused,
-            approval_deadline=time.time() + self._deps.settings.limits.approval_timeout_s,
-            records=self._fitted(paused.records),
-        )
+        # The stream it had is the route's, which answers now and closes it.
+        turn = LongTurn.of(request, job.model_copy(update={"stream_id": None}))
+        timeout = self._deps.settings.limits.approval_timeout_s
+        turn.await_approval(paused.paused, self._fitted(paused.records), timeout)
         await self._open(meta, turn)
-        log.info(
-            "turn user=%s seq=%d: waiting for an approval of %s",
-            self._user,
-            job.seq,
-            paused.paused.asked.name,
-        )
+        self._log_awaiting(turn)
         return TurnReply(role="assistant", content="", seq=job.seq, turn=turn.view())
+
+    def _log_awaiting(self, turn: LongTurn) -> None:
+        asked = turn.paused.asked.name if turn.paused is not None else "?"
+        log.info("user=%s seq=%d: waiting for an approval of %s", self._user, turn.seq, asked)
 
     # -- the reminder ------------------------------------------------------------------------
 
@@ -389,10 +360,7 @@ class LongTurns(Actor):
         await ResponseAgentClient(self._deps.proxies, self._user).record_reply(job)
         meta.open_turn = 0
         await self._state_manager.try_remove_state(TURN_KEY)
-        pair = (turn.job.message, reply)
-        await self._commit_turn(
-            meta, turn.seq, pair, turn.request_id, turn.idempotency_key, turn.job.agent
-        )
+        await self._commit_turn(meta, turn.job, reply, turn)
         await self._drop_long_turn_reminder()
 
     async def _fail(

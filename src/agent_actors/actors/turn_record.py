@@ -9,12 +9,15 @@ record stays, for ``GET /chat/{id}/turns/{seq}``, until the next turn takes that
 
 from __future__ import annotations
 
+import time
+
 from pydantic import BaseModel, Field
 
 from agent_actors.actors.interfaces import (
     ApprovalView,
     ReplyJob,
     TurnError,
+    TurnRequest,
     TurnStatus,
     TurnView,
 )
@@ -44,6 +47,25 @@ class LongTurn(BaseModel):
     # The turn's model calls so far: saved to ResponseAgent's call log when the turn ends.
     records: list[CallRecord] = Field(default_factory=list)
     error: TurnError | None = None
+
+    @classmethod
+    def of(cls, request: TurnRequest, job: ReplyJob) -> LongTurn:
+        """A new long turn, pending: ``request``'s, its reply to be written from ``job``."""
+        return cls(
+            seq=job.seq,
+            status="pending",
+            job=job,
+            request_id=request.request_id,
+            idempotency_key=request.idempotency_key,
+            created_at=time.time(),
+        )
+
+    def await_approval(
+        self, paused: PausedReply, records: list[CallRecord], timeout_s: float
+    ) -> None:
+        """Stop, no run going, for a decision on ``paused``'s call within ``timeout_s``."""
+        self.status, self.paused, self.records = "awaiting_approval", paused, records
+        self.run_id, self.approval_deadline = "", time.time() + timeout_s
 
     @property
     def open(self) -> bool:

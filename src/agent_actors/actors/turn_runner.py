@@ -27,7 +27,7 @@ from agent_actors.actors.interfaces import RunOutcome, TurnError
 from agent_actors.actors.replies import ReplyWork
 from agent_actors.actors.turn_record import LongTurn
 from agent_actors.errors import ActorUnavailable, AgentActorsError, ConversationMoved
-from agent_actors.llm.approvals import ApprovalRequired, Resumable
+from agent_actors.llm.approvals import ApprovalRequired, Resumable, Resumption
 from agent_actors.llm.responder import CallBuffer, ReplyContext, ReplyRequest
 from agent_actors.models import ChatMessage
 
@@ -158,7 +158,7 @@ async def _resume(
         raise AgentActorsError("this responder cannot resume a reply paused for an approval")
     # The record of the answer that asked for the tools: their results are noted there.
     answered = turn.records[-1] if turn.records else None
-    return await deps.responder.resume(request, context, turn.paused, answered)
+    return await deps.responder.resume(request, context, Resumption(turn.paused, answered))
 
 
 async def _report(deps: ActorDeps, user: str, outcome: RunOutcome) -> None:

@@ -13,6 +13,7 @@ needing approval asks about them one at a time, in order.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -87,18 +88,21 @@ class ApprovalRequired(Exception):
         self.paused = paused
 
 
+@dataclass(frozen=True)
+class Resumption:
+    """A paused reply handed back to go on: ``paused``, with the decisions taken so far, and
+    ``answered``, the call record of the model answer that asked for its calls (their results
+    are noted there; None: no record to note them in)."""
+
+    paused: PausedReply
+    answered: CallRecord | None = None
+
+
 @runtime_checkable
 class Resumable(Protocol):
-    async def resume(
-        self,
-        request: ReplyRequest,
-        context: ReplyContext,
-        paused: PausedReply,
-        answered: CallRecord | None = None,
-    ) -> str:
-        """Go on with ``paused`` (its decisions taken so far included): run the answer's
-        calls, denied ones answered as tool errors, and continue the loop. ``answered`` is the
-        call record of the answer that asked for them (its tool results are noted there)."""
+    async def resume(self, request: ReplyRequest, context: ReplyContext, at: Resumption) -> str:
+        """Go on from ``at.paused``: run the answer's calls, denied ones answered as tool
+        errors, and continue the loop."""
         ...
 
 

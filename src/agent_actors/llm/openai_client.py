@@ -31,7 +31,7 @@ from opentelemetry import trace
 from agent_actors import metrics
 from agent_actors.errors import ResponderError, ResponderTimeout
 from agent_actors.llm import approvals, audit, spans
-from agent_actors.llm.approvals import Decision, PausedReply
+from agent_actors.llm.approvals import Decision, PausedReply, Resumption
 from agent_actors.llm.completion import Completer, Message, ModelCallFailed, ModelTurn
 from agent_actors.llm.mcp_tools import ToolCatalog
 from agent_actors.llm.profiles import model_ask
@@ -67,17 +67,9 @@ class OpenAIResponder:
     async def reply(self, request: ReplyRequest, context: ReplyContext) -> str:
         return await self._within_budget(self._converse(request, context), context)
 
-    async def resume(
-        self,
-        request: ReplyRequest,
-        context: ReplyContext,
-        paused: PausedReply,
-        answered: CallRecord | None = None,
-    ) -> str:
+    async def resume(self, request: ReplyRequest, context: ReplyContext, at: Resumption) -> str:
         """Go on with a reply paused before a tool call that needed approval (approvals.py)."""
-        return await self._within_budget(
-            self._converse(request, context, (paused, answered)), context
-        )
+        return await self._within_budget(self._converse(request, context, at), context)
 
     async def _within_budget(self, work: Coroutine[Any, Any, str], context: ReplyContext) -> str:
         budget = context.turn_timeout_s or self._s.turn_timeout_s
@@ -93,7 +85,7 @@ class OpenAIResponder:
         self,
         request: ReplyRequest,
         context: ReplyContext,
-        resumed: tuple[PausedReply, CallRecord | None] | None = None,
+        resumed: Resumption | None = None,
     ) -> str:
         messages = build_messages(model_ask(request.profile, self._s).system_prompt, request)
         # The profile's tools (its MCP servers connected on first use); none when tool steps
@@ -108,8 +100,9 @@ class OpenAIResponder:
         steps = repairs = 0
         repair_note: Message | None = None
         if resumed is not None:
-            paused, answered = resumed
+            paused = resumed.paused
             messages, steps, repairs = paused.messages, paused.steps, paused.repairs
+            answered = resumed.answered
             messages = [*messages, *await self._approved_tools(paused, ctx, registry, answered)]
         while True:
             purpose: Purpose = "repair" if repair_note else ("tool_step" if steps else "reply")

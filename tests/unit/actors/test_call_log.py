@@ -8,6 +8,7 @@ from typing import Any
 
 from agent_actors.actors.call_log import CallLog
 from agent_actors.models import CallRecord, RecordedMessage
+from agent_actors.settings import LlmSettings
 
 
 class DictState:
@@ -21,12 +22,15 @@ class DictState:
         self.data[key] = value
 
 
+PAGE_BYTES = LlmSettings().calls_page_bytes
+
+
 def record(seq: int) -> CallRecord:
     return CallRecord(seq=seq, at=datetime(2030, 1, 1, tzinfo=UTC), model="m")
 
 
 async def test_records_page_back_with_a_cursor() -> None:
-    log = CallLog(DictState(), kept=100, page_size=3)
+    log = CallLog(DictState(), kept=100, page_size=3, page_bytes=PAGE_BYTES)
     await log.append([record(i) for i in range(1, 8)])
     newest = await log.range(limit=4, before=None)
     assert [c["seq"] for c in newest["calls"]] == [4, 5, 6, 7]
@@ -38,7 +42,7 @@ async def test_records_page_back_with_a_cursor() -> None:
 
 async def test_only_the_kept_records_are_stored_and_shown() -> None:
     state = DictState()
-    log = CallLog(state, kept=5, page_size=2)
+    log = CallLog(state, kept=5, page_size=2, page_bytes=PAGE_BYTES)
     for i in range(1, 31):
         await log.append([record(i)])
     shown = await log.range(limit=100, before=None)
@@ -49,19 +53,38 @@ async def test_only_the_kept_records_are_stored_and_shown() -> None:
     assert len(state.data) == 5
 
 
-async def test_a_page_of_large_records_stays_under_its_byte_bound() -> None:
-    state = DictState()
-    log = CallLog(state, kept=100, page_size=20, page_bytes=131072)
+def big(seq: int) -> CallRecord:
     text = "ü" * 2000  # stored escaped: 6 bytes a character
-    big = record(1).model_copy(
+    return record(seq).model_copy(
         update={
             "messages": [RecordedMessage(role="user", content=text, chars=2000)] * 24,
             "answer": text,
         }
     )
-    for _ in range(20):
-        await log.append([big])
+
+
+async def test_a_page_of_large_records_stays_under_its_byte_bound() -> None:
+    llm = LlmSettings()
+    state = DictState()
+    log = CallLog(state, kept=100, page_size=llm.calls_page_size, page_bytes=llm.calls_page_bytes)
+    for seq in range(llm.calls_page_size):
+        await log.append([big(seq)])
+    (page,) = [v for k, v in state.data.items() if k != "calls-meta"]
+    assert len(page["records"]) == llm.calls_page_size
+    assert len(json.dumps(page)) < llm.calls_page_bytes
+    assert page["records"][-1]["messages"][-1]["chars"] == 2000
+
+
+async def test_a_log_started_with_bigger_pages_keeps_them_and_cuts_new_records_to_fit() -> None:
+    state = DictState()
+    await CallLog(state, kept=100, page_size=20, page_bytes=131072).append([big(0)])
+    # The settings changed since: the log keeps pages of 20, each new record cut to 1/20 of
+    # the byte bound.
+    log = CallLog(state, kept=100, page_size=5, page_bytes=32768)
+    for seq in range(1, 20):
+        await log.append([big(seq)])
+    assert (await log.meta()).page_size == 20
     (page,) = [v for k, v in state.data.items() if k != "calls-meta"]
     assert len(page["records"]) == 20
-    assert len(json.dumps(page)) < 131072
-    assert page["records"][-1]["messages"][-1]["chars"] == 2000
+    assert len(json.dumps(page["records"][1:])) < 32768
+    assert [c["seq"] for c in (await log.range(limit=20, before=None))["calls"]] == list(range(20))

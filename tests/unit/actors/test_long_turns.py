@@ -21,7 +21,7 @@ from agent_actors.errors import (
     TurnInProgress,
     TurnNotFound,
 )
-from agent_actors.llm.approvals import ApprovalRequired, AskedCall, PausedReply
+from agent_actors.llm.approvals import ApprovalRequired, AskedCall, PausedReply, Resumption
 from agent_actors.llm.responder import ReplyContext, ReplyRequest
 from agent_actors.models import CallRecord, ToolCallRecord
 from agent_actors.settings import LimitSettings, Settings
@@ -67,14 +67,8 @@ class ApprovalResponder:
             )
         )
 
-    async def resume(
-        self,
-        request: ReplyRequest,
-        context: ReplyContext,
-        paused: PausedReply,
-        answered: CallRecord | None = None,
-    ) -> str:
-        decision = paused.decisions[paused.asking]
+    async def resume(self, request: ReplyRequest, context: ReplyContext, at: Resumption) -> str:
+        decision = at.paused.decisions[at.paused.asking]
         assert decision is not None
         return "deleted" if decision.approve else f"not deleted: {decision.note}"
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from agent_actors.llm.approvals import ApprovalRequired, Decision, PausedReply
+from agent_actors.llm.approvals import ApprovalRequired, Decision, PausedReply, Resumption
 from agent_actors.llm.profiles import AgentProfile, ToolGrant
 from agent_actors.llm.responder import CallBuffer, ReplyContext, ReplyRequest
 from agent_actors.models import ChatMessage
@@ -46,7 +46,8 @@ async def test_a_tool_that_needs_approval_pauses_before_it_runs_and_resumes_appr
     [answered] = buffer.records
     decided = paused.decided(Decision(approve=True, note="ok", by="key:abc"))
     resumed = CallBuffer()
-    text = await model.responder().resume(request(), ReplyContext(calls=resumed), decided, answered)
+    at = Resumption(decided, answered)
+    text = await model.responder().resume(request(), ReplyContext(calls=resumed), at)
     assert text == "it is noon"
     second = model.requests[1]["messages"]
     assert second[-2]["tool_calls"][0]["function"]["name"] == "current_time"
@@ -62,7 +63,7 @@ async def test_a_denied_call_does_not_run_and_the_model_gets_a_tool_error() -> N
     model = FakeModel(message(None, [tool("current_time", "{}")]), message("I may not look"))
     paused = await pause(model, CallBuffer())
     decided = paused.decided(Decision(approve=False, note="not now"))
-    text = await model.responder().resume(request(), ReplyContext(), decided)
+    text = await model.responder().resume(request(), ReplyContext(), Resumption(decided))
     assert text == "I may not look"
     result = json.loads(model.requests[1]["messages"][-1]["content"])
     assert "denied" in result["error"]
@@ -80,13 +81,13 @@ async def test_calls_needing_approval_are_asked_one_at_a_time_others_run_freely(
     assert (paused.asking, paused.asked.id) == (1, "c2")
     with pytest.raises(ApprovalRequired) as again:
         await model.responder().resume(
-            request(), ReplyContext(), paused.decided(Decision(approve=True))
+            request(), ReplyContext(), Resumption(paused.decided(Decision(approve=True)))
         )
     second = again.value.paused
     assert (second.asking, second.asked.id) == (2, "c3")
     assert len(model.requests) == 1  # nothing ran, nobody was asked, until all are decided
     text = await model.responder().resume(
-        request(), ReplyContext(), second.decided(Decision(approve=False))
+        request(), ReplyContext(), Resumption(second.decided(Decision(approve=False)))
     )
     assert text == "done"
     results = [m for m in model.requests[1]["messages"] if m["role"] == "tool"]
