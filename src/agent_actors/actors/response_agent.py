@@ -13,8 +13,7 @@ from agent_actors.actors import call_log, naming
 from agent_actors.actors.boundary import actor_method
 from agent_actors.actors.cache import BoundedStateCache, cached_value
 from agent_actors.actors.call_log import CallLog
-from agent_actors.actors.clients import MemoryAgentClient
-from agent_actors.actors.committed import committed_history
+from agent_actors.actors.committed import committed_history, committed_window
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.history_search import CommittedHistory
 from agent_actors.actors.interfaces import CallsQuery, ReplyJob, ResponseAgentInterface
@@ -65,7 +64,7 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
         # again, count once.
         if job.seq > stats.last_seq:
             stats = ResponseStats(count=stats.count + 1, last_seq=job.seq)
-        memory = await MemoryAgentClient(self._deps.proxies, self._user).window()
+        memory = await committed_window(self._runtime_ctx.state_provider.try_load_state, self._user)
         log.info(
             "user=%s seq=%d: ResponseAgent read %d memory entries", self._user, job.seq, len(memory)
         )

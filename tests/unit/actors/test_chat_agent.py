@@ -97,6 +97,28 @@ async def test_memory_follows_published_events() -> None:
     assert window[1]["content"] == "second"
 
 
+async def test_response_agent_reads_the_committed_window_without_calling_memory() -> None:
+    _, actors, publisher = make_deps(settings(memory_window=3))
+    memory = actors.create(naming.MEMORY, naming.memory_id("u1"), MemoryAgentInterface)
+
+    async def deliver(event: object) -> None:
+        unwrap(await memory.UpdateMemory(event.model_dump(mode="json")))  # type: ignore[attr-defined]
+
+    publisher._deliver = deliver
+    await turn(actors, "u1", "first")
+    called: list[str] = []
+
+    async def get_memory() -> object:
+        called.append("GetMemory")
+        return []
+
+    # One inbound request and one actor lock fewer per turn: the state API, no actor call.
+    actors.actor(naming.MEMORY, naming.memory_id("u1")).get_memory = get_memory
+    second = await turn(actors, "u1", "second")
+    assert "user: first" in str(second["content"])
+    assert called == []
+
+
 class HangingPublisher:
     """A broker that accepts the connection and never answers."""
 
