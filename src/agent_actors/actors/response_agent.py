@@ -65,7 +65,7 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
         if job.seq > stats.last_seq:
             stats = ResponseStats(count=stats.count + 1, last_seq=job.seq)
         memory = await committed_window(self._runtime_ctx.state_provider.try_load_state, self._user)
-        log.info(
+        log.debug(
             "user=%s seq=%d: ResponseAgent read %d memory entries", self._user, job.seq, len(memory)
         )
         llm = self._deps.settings.llm
@@ -92,7 +92,7 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
         if calls.records:
             await log_.append(calls.records)
         await self._state_manager.set_state(STATS_KEY, stats.model_dump())
-        log.info("user=%s seq=%d: ResponseAgent processed message", self._user, job.seq)
+        log.debug("user=%s seq=%d: ResponseAgent processed message", self._user, job.seq)
         return ChatMessage(role="assistant", content=content).model_dump()
 
     def _storable(self, content: str) -> str:
