@@ -82,6 +82,23 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
             deps.settings.limits.history_page_size,
         )
         self._timer_armed = False
+        # (conversation, published_seq) this object published but did not save: only that
+        # changed after the commit, so it rides on the next write of meta (the next turn's
+        # transaction, or the outbox tick) instead of a transaction of its own per turn.
+        self._unsaved_published: tuple[str, int] = ("", 0)
+
+    async def _meta(self) -> ChatMeta:
+        """``meta`` as saved, with what this object published since (see ``_after_commit``).
+
+        Saved, ``published_seq`` may lag by what was published after the last save: a lost
+        copy (a crash, a deactivation) only means the outbox republishes those events, which
+        Memory ignores by seq. It never runs ahead, so no unpublished event looks published.
+        """
+        meta = await self._history.meta()
+        conversation, published = self._unsaved_published
+        if conversation == meta.conversation and meta.published_seq < published <= meta.turns:
+            meta.published_seq = published
+        return meta
 
     def _cache_keep(self) -> set[str]:
         """meta, the idempotency keys, and the pages the next turn reads (its prompt's tail)
@@ -102,7 +119,7 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
         if not is_unicode_text(message.content):
             raise InvalidInput("content is not valid Unicode text (a lone surrogate)")
         key = request.idempotency_key
-        meta = await self._history.meta()
+        meta = await self._meta()
         delivered = dict(meta.recent_requests).get(request.request_id or "")
         if delivered is not None:
             log.warning(
@@ -182,6 +199,7 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
         method has nothing left to fail with.
         """
         budget = self._deps.settings.limits.post_commit_timeout_s
+        committed = meta.model_dump()
         try:
             async with asyncio.timeout(budget):
                 await self._publish_pending(meta, {seq: pair})
@@ -195,6 +213,12 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
         if meta.pending:
             await self._arm_outbox(meta, self._deps.settings.limits.republish_interval_s)
         await self._update_index(meta, budget)
+        self._unsaved_published = (meta.conversation, meta.published_seq)
+        if meta.model_dump() == {**committed, "published_seq": meta.published_seq}:
+            # Only published_seq moved: no second transaction for it (``_meta``). The watchdog
+            # reminder armed before the commit stays until a tick saves meta with nothing
+            # pending, so the saved lag is closed within outbox_watchdog_s of the last turn.
+            return
         try:
             async with asyncio.timeout(budget):
                 await self._history.save_meta(meta)
@@ -258,7 +282,7 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
     @actor_method
     async def get_conversation_history(self, query: dict[str, Any]) -> dict[str, Any]:
         asked = HistoryQuery.model_validate(query)
-        meta = await self._history.meta()
+        meta = await self._meta()
         limit = asked.limit or self._deps.settings.limits.history_view
         end = meta.entries if asked.before is None else max(0, min(asked.before, meta.entries))
         start = max(0, end - limit)
@@ -271,7 +295,7 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
 
     @actor_method
     async def get_summary(self) -> dict[str, Any]:
-        meta = await self._history.meta()
+        meta = await self._meta()
         return SessionSummary(
             turns=meta.turns,
             pending_events=len(meta.pending),
@@ -318,6 +342,7 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
 
     async def _erase(self) -> None:
         meta = await self._history.meta()
+        self._unsaved_published = ("", 0)
         if self._deps.sessions is not None:
             # First: meta names the bucket, and a failure here (the delete fails, and is
             # retried) must not leave a listed conversation without its keys.
@@ -369,7 +394,7 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
             await self.unregister_reminder(RETENTION_REMINDER)
             return
         try:
-            meta = await self._history.meta()
+            meta = await self._meta()
             # No meta (turns 0) is a delete that failed half-way: erasing again finishes it.
             idle = time.time() - meta.last_activity
             if idle >= retention:
@@ -391,7 +416,7 @@ class ChatAgent(BoundedStateCache, Actor, ChatAgentInterface, NamedReminders, Re
     async def _outbox_tick(self) -> ChatMeta:
         """Publish what is pending; drop the reminder once nothing is."""
         try:
-            meta = await self._history.meta()
+            meta = await self._meta()
             if not meta.turns:
                 # The conversation was deleted: nothing to publish, nothing to save.
                 await self._drop_reminder()
