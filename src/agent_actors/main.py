@@ -37,6 +37,7 @@ from agent_actors.api import (
     subscription,
     views,
 )
+from agent_actors.api.actor_calls import ActorMethodCalls
 from agent_actors.api.auth import SidecarTokenMiddleware
 from agent_actors.api.sidecar_watch import SidecarWatch
 from agent_actors.errors import Misconfigured
@@ -132,6 +133,8 @@ def create_app(
     app.include_router(inspector.router)
     auth.hide_sidecar_routes(app)
     errors.install(app)
+    # Innermost: behind the sidecar-token check and tracing, before FastAPI's routing.
+    app.add_middleware(ActorMethodCalls)
     token = settings.auth.app_api_token
     app.add_middleware(SidecarWatch, token=None if token is None else token.get_secret_value())
     if settings.auth.app_api_token is not None:
