@@ -1,0 +1,33 @@
+"""No dependency of a route runs in FastAPI's thread pool (a thread hop per request each)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi.dependencies.models import Dependant
+
+from agent_actors.api.auth import _api_routes
+from agent_actors.main import create_app
+from agent_actors.settings import Settings
+
+
+def calls(dependant: Dependant) -> Iterator[Any]:
+    for sub in dependant.dependencies:
+        yield sub.call
+        yield from calls(sub)
+
+
+def test_every_dependency_of_the_api_is_async() -> None:
+    app = create_app(Settings())
+    sync = {
+        (route.path, getattr(call, "__name__", repr(call)))
+        for route in _api_routes(app.routes)
+        for call in calls(route.dependant)
+        if call is not None
+        and not inspect.iscoroutinefunction(call)
+        and not inspect.iscoroutinefunction(type(call).__call__)
+    }
+    assert any(route.path == "/subscribe" for route in _api_routes(app.routes))
+    assert not sync, sorted(sync)
