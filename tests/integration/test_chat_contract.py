@@ -17,7 +17,10 @@ STAMP = re.compile(r" at (\d{4}-\d\d-\d\dT[\d:.]+\+00:00)$")
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """A stack of its own: the dashboard counts below must see only user1 and user2."""
-    yield from start_stack(tmp_path_factory.mktemp("tutorial"))
+    # DEBUG: the story of a turn hop by hop (at INFO, one line per turn and one per event).
+    yield from start_stack(
+        tmp_path_factory.mktemp("tutorial"), extra_env={"AGENT_ACTORS_LOG_LEVEL": "DEBUG"}
+    )
 
 
 def test_tutorial_validation_points(fresh: RunningStack) -> None:
@@ -60,12 +63,12 @@ def test_tutorial_validation_points(fresh: RunningStack) -> None:
     # 2 and 6. the story of a turn in the app's log
     log = (fresh.settings.stack.run_dir / "logs" / "app.log").read_text()
     for line in (
-        "turn user=user1 seq=1: delegating to ResponseAgent",
-        "user=user1 seq=1: ResponseAgent processed message",
-        "turn user=user1 seq=1: committed",
-        "user=user1 seq=1: published ConversationUpdated",
-        "received event user=user1 seq=1",
-        "user=user1 seq=1: memory applied",
+        "DEBUG agent_actors.actors.chat_agent turn user=user1 seq=1: delegating to ResponseAgent",
+        "DEBUG agent_actors.actors.response_agent user=user1 seq=1: ResponseAgent processed",
+        "INFO agent_actors.actors.chat_agent turn user=user1 seq=1: committed",
+        "DEBUG agent_actors.actors.chat_agent user=user1 seq=1: published ConversationUpdated",
+        "DEBUG agent_actors.api.subscription received event user=user1 seq=1",
+        "INFO agent_actors.actors.memory_agent user=user1 seq=1: memory applied",
     ):
         assert line in log, line
 

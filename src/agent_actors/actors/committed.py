@@ -1,5 +1,9 @@
 """ChatAgent's committed history as another actor sees it: daprd's actor state API, no lock.
 
+ResponseAgent reads Memory's window the same way (``committed_window``): what Memory last
+committed, without an actor call (one inbound request and one actor lock fewer per turn), and
+Memory's updates never wait behind a turn's read.
+
 MemoryAgentActor fills a gap in its events from here. It must not call ChatAgent (that would
 make the call graph Chat -> Response -> Memory -> Chat a cycle of turn-locked actors), and it
 needs no lock: a turn writes its entries and ``meta`` in one transaction, and entries below
@@ -15,6 +19,8 @@ from typing import Any
 
 from agent_actors.actors import naming
 from agent_actors.actors.history import HistoryStore
+from agent_actors.actors.state import MEMORY_KEY, MemoryState
+from agent_actors.models import ChatMessage
 
 # (actor type, actor id, key) -> (found, value): the SDK's StateProvider.try_load_state.
 StateLoader = Callable[[str, str, str], Awaitable[tuple[bool, Any]]]
@@ -35,3 +41,9 @@ class CommittedState:
 def committed_history(load: StateLoader, user_id: str, page_size: int) -> HistoryStore:
     """ChatAgent(``user_id``)'s pages, read-only (only the read methods may be used)."""
     return HistoryStore(CommittedState(load, naming.CHAT, user_id), page_size)
+
+
+async def committed_window(load: StateLoader, user_id: str) -> list[ChatMessage]:
+    """MemoryAgentActor(``user_id``)'s window as last committed (what GetMemory returns)."""
+    found, raw = await load(naming.MEMORY, naming.memory_id(user_id), MEMORY_KEY)
+    return MemoryState.model_validate(raw).window if found else []

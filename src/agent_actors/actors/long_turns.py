@@ -37,6 +37,7 @@ from agent_actors import logs
 from agent_actors.actors import turn_runner
 from agent_actors.actors.boundary import actor_method
 from agent_actors.actors.clients import ResponseAgentClient
+from agent_actors.actors.committed import StateLoader
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.history import HistoryStore
 from agent_actors.actors.interfaces import (
@@ -98,6 +99,7 @@ class LongTurns(Actor):
     _history: HistoryStore
     # ChatAgent's committed pages, read without the lock (the run's search_history tool).
     _committed: HistoryStore
+    _load: StateLoader
 
     async def _reply_job(
         self, meta: ChatMeta, request: TurnRequest, message: ChatMessage, stream_id: str | None
@@ -136,7 +138,7 @@ class LongTurns(Actor):
         turn.run_id, turn.runs = uuid.uuid4().hex, 1
         await self._open(meta, turn)
         log.info("turn user=%s seq=%d: long turn started", self._user, turn.seq)
-        turn_runner.start(self._deps, self._user, self._committed, turn)
+        turn_runner.start(self._deps, self._user, self._committed, self._load, turn)
         return TurnReply(role="assistant", content="", seq=turn.seq, turn=turn.view()).model_dump()
 
     @actor_method
@@ -347,7 +349,7 @@ class LongTurns(Actor):
             turn.paused.asked.name,
             decision.by,
         )
-        turn_runner.start(self._deps, self._user, self._committed, turn)
+        turn_runner.start(self._deps, self._user, self._committed, self._load, turn)
         turn_runner.changed(self._user)
 
     async def _commit_long_turn(

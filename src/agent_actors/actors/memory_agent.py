@@ -30,13 +30,12 @@ from agent_actors.actors.interfaces import (
     MemoryView,
 )
 from agent_actors.actors.reminders import NamedReminders
-from agent_actors.actors.state import ChatMeta, MemoryState
+from agent_actors.actors.state import MEMORY_KEY, ChatMeta, MemoryState
 from agent_actors.errors import HistoryBehind
 from agent_actors.events.schemas import ConversationUpdated
 from agent_actors.models import ChatMessage
 
 log = logging.getLogger(__name__)
-MEMORY_KEY = "memory"
 CATCH_UP_REMINDER = "catch-up"
 
 
@@ -70,6 +69,8 @@ class MemoryAgentActor(Actor, MemoryAgentInterface, NamedReminders, Remindable):
 
     @actor_method
     async def get_memory(self) -> list[dict[str, Any]]:
+        # GET /memory/{id}. ResponseAgent reads the same committed window through the state
+        # API instead (committed.committed_window): no actor call, no turn lock.
         return dump((await self._load()).window)
 
     @actor_method

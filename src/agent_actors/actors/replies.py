@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from agent_actors.actors.clients import MemoryAgentClient
+from agent_actors.actors.committed import StateLoader, committed_window
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.history import HistoryStore
 from agent_actors.actors.history_search import CommittedHistory
@@ -22,11 +22,15 @@ log = logging.getLogger(__name__)
 
 
 class ReplyWork:
-    def __init__(self, deps: ActorDeps, user: str, committed: HistoryStore) -> None:
+    def __init__(
+        self, deps: ActorDeps, user: str, committed: HistoryStore, load: StateLoader
+    ) -> None:
         self._deps = deps
         self._user = user
         # ChatAgent's committed pages (read-only): the search_history tool reads them.
         self._committed = committed
+        # daprd's actor state API: Memory's window as last committed, without an actor call.
+        self._load = load
 
     async def request(self, job: ReplyJob, count: int) -> ReplyRequest:
         book = self._deps.profiles
@@ -39,7 +43,7 @@ class ReplyWork:
                 profile.name,
             )
         memory = await self._memory(profile.memory_window)
-        log.info(
+        log.debug(
             "user=%s seq=%d: ResponseAgent read %d memory entries", self._user, job.seq, len(memory)
         )
         return ReplyRequest(
@@ -58,7 +62,7 @@ class ReplyWork:
         """The memory window, or the newest ``window`` entries of it (the profile's)."""
         if window == 0:
             return []
-        memory = await MemoryAgentClient(self._deps.proxies, self._user).window()
+        memory = await committed_window(self._load, self._user)
         return memory if window is None else memory[-window:]
 
     def context(self, calls: CallRecorder, turn_timeout_s: float | None = None) -> ReplyContext:

@@ -75,7 +75,8 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
         # again, count once.
         if job.seq > stats.last_seq:
             stats = stats.model_copy(update={"count": stats.count + 1, "last_seq": job.seq})
-        work = ReplyWork(self._deps, self._user, self._committed)
+        load = self._runtime_ctx.state_provider.try_load_state
+        work = ReplyWork(self._deps, self._user, self._committed, load)
         ask = await work.request(job, stats.count)
         calls = CallBuffer()
         log_ = self._call_log()
@@ -94,7 +95,7 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
         if calls.records:
             await log_.append(calls.records)
         await self._state_manager.set_state(STATS_KEY, stats.model_dump())
-        log.info("user=%s seq=%d: ResponseAgent processed message", self._user, job.seq)
+        log.debug("user=%s seq=%d: ResponseAgent processed message", self._user, job.seq)
         return ChatMessage(role="assistant", content=content).model_dump()
 
     @actor_method

@@ -117,5 +117,8 @@ class CallPage(BaseModel):
     records: list[CallRecord] = Field(default_factory=list)
 
 
+MEMORY_KEY = "memory"
+
+
 def page_key(page: int) -> str:
     return f"history-{page}"

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from agent_actors import logs
 from agent_actors.actors.clients import ChatAgentClient, ResponseAgentClient
+from agent_actors.actors.committed import StateLoader
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.history import HistoryStore
 from agent_actors.actors.interfaces import RunOutcome, TurnError
@@ -64,10 +65,12 @@ def running(user: str, run_id: str) -> bool:
     return run is not None and run.run_id == run_id and not run.task.done()
 
 
-def start(deps: ActorDeps, user: str, committed: HistoryStore, turn: LongTurn) -> None:
+def start(
+    deps: ActorDeps, user: str, committed: HistoryStore, load: StateLoader, turn: LongTurn
+) -> None:
     """Run ``turn``'s reply in the background (its state, with ``run_id``, is saved)."""
     task = asyncio.create_task(
-        _run(deps, user, committed, turn), name=f"long-turn {user} {turn.seq}"
+        _run(deps, user, committed, load, turn), name=f"long-turn {user} {turn.seq}"
     )
     run = Run(turn.seq, turn.run_id, task)
     RUNS[user] = run
@@ -107,20 +110,24 @@ async def wait_for_change(user: str, timeout_s: float) -> None:
             del _changed[user]
 
 
-async def _run(deps: ActorDeps, user: str, committed: HistoryStore, turn: LongTurn) -> None:
+async def _run(
+    deps: ActorDeps, user: str, committed: HistoryStore, load: StateLoader, turn: LongTurn
+) -> None:
     logs.bind(user=user, seq=turn.seq)
     log.info("user=%s seq=%d: long turn run %s started", user, turn.seq, turn.run_id)
-    outcome = await _reply(deps, user, committed, turn)
+    outcome = await _reply(deps, user, committed, load, turn)
     await _report(deps, user, outcome)
 
 
-async def _reply(deps: ActorDeps, user: str, committed: HistoryStore, turn: LongTurn) -> RunOutcome:
+async def _reply(
+    deps: ActorDeps, user: str, committed: HistoryStore, load: StateLoader, turn: LongTurn
+) -> RunOutcome:
     """The run's result: a reply, a pause for an approval, or an error; never raises (but
     for a cancellation)."""
     budget = deps.settings.limits.long_turn_timeout_s
     calls = CallBuffer()
     outcome = RunOutcome(seq=turn.seq, run_id=turn.run_id)
-    work = ReplyWork(deps, user, committed)
+    work = ReplyWork(deps, user, committed, load)
     try:
         async with asyncio.timeout(budget):
             count = await ResponseAgentClient(deps.proxies, user).message_count()

@@ -1,5 +1,10 @@
 """``Annotated`` dependency aliases the routers share: settings, the checked user id, and
-typed clients of that user's actors."""
+typed clients of that user's actors.
+
+Every dependency is ``async def`` although none awaits: FastAPI runs a plain ``def``
+dependency in its thread pool, a thread hop per dependency per request (on a turn's path:
+``/chat`` and ``/subscribe``), which cost more than the work itself.
+"""
 
 from __future__ import annotations
 
@@ -19,12 +24,12 @@ from agent_actors.models import check_user_id
 from agent_actors.settings import Settings
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_deps(request: Request) -> ActorDeps:
+async def get_deps(request: Request) -> ActorDeps:
     deps: ActorDeps = request.app.state.deps
     return deps
 
@@ -44,19 +49,19 @@ async def get_user_id(request: Request, id: Annotated[str, Path()], _key: Bearer
     if settings.auth.api_keys:
         auth.authorize_user(settings.auth.api_keys, _authorization(request), user_id)
         _take_token(request, settings)
-    # async (not run in a thread): the binding stays in this request's context.
+    # (Not run in a thread: the binding stays in this request's context.)
     logs.bind(user=user_id)
     return user_id
 
 
-def get_caller(request: Request, _user: Annotated[str, Depends(get_user_id)]) -> str:
+async def get_caller(request: Request, _user: Annotated[str, Depends(get_user_id)]) -> str:
     """Who calls a user's route, as records name them: the API key's identity (never the key
     itself), or ``anonymous`` when API keys are off."""
     settings: Settings = request.app.state.settings
     return auth.key_identity(_authorization(request)) if settings.auth.api_keys else "anonymous"
 
 
-def require_admin(request: Request, _key: BearerKey) -> None:
+async def require_admin(request: Request, _key: BearerKey) -> None:
     """With API keys set, service-wide views need an admin key (bound to ``*``)."""
     settings: Settings = request.app.state.settings
     if settings.auth.api_keys:
@@ -64,7 +69,7 @@ def require_admin(request: Request, _key: BearerKey) -> None:
         _take_token(request, settings)
 
 
-def require_key(request: Request, _key: BearerKey) -> None:
+async def require_key(request: Request, _key: BearerKey) -> None:
     """With API keys set, views that show no user's data need a known key, any one."""
     settings: Settings = request.app.state.settings
     if settings.auth.api_keys:
@@ -88,12 +93,12 @@ def _authorization(request: Request) -> str:
     return request.headers.get("authorization", "")
 
 
-def get_stats(request: Request) -> SubscriptionStats:
+async def get_stats(request: Request) -> SubscriptionStats:
     stats: SubscriptionStats = request.app.state.subscription_stats
     return stats
 
 
-def get_dead_letters(request: Request) -> DeadLetterStore:
+async def get_dead_letters(request: Request) -> DeadLetterStore:
     store: DeadLetterStore = request.app.state.deps.dead_letters
     return store
 
@@ -108,15 +113,15 @@ Stats = Annotated[SubscriptionStats, Depends(get_stats)]
 DeadLetters = Annotated[DeadLetterStore, Depends(get_dead_letters)]
 
 
-def chat_agent(deps: Deps, user_id: UserId) -> ChatAgentClient:
+async def chat_agent(deps: Deps, user_id: UserId) -> ChatAgentClient:
     return ChatAgentClient(deps.proxies, user_id)
 
 
-def response_agent(deps: Deps, user_id: UserId) -> ResponseAgentClient:
+async def response_agent(deps: Deps, user_id: UserId) -> ResponseAgentClient:
     return ResponseAgentClient(deps.proxies, user_id)
 
 
-def memory_agent(deps: Deps, user_id: UserId) -> MemoryAgentClient:
+async def memory_agent(deps: Deps, user_id: UserId) -> MemoryAgentClient:
     return MemoryAgentClient(deps.proxies, user_id)
 
 

@@ -55,7 +55,7 @@ class RuntimeView(BaseModel):
     )
 
 
-def get_sidecar(request: Request) -> Sidecar:
+async def get_sidecar(request: Request) -> Sidecar:
     sidecar: Sidecar = request.app.state.sidecar
     return sidecar
 

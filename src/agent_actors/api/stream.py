@@ -66,7 +66,7 @@ SSE_RESPONSE: dict[str, Any] = {
 _running: set[asyncio.Task[Any]] = set()
 
 
-def get_hub() -> StreamHub:
+async def get_hub() -> StreamHub:
     return STREAMS
 
 

@@ -50,7 +50,7 @@ async def on_conversation_updated(request: Request, deps: Deps, stats: Stats) ->
         )
         return {"status": SubscriptionStatus.DROP}
     logs.bind(user=event.user_id, seq=event.seq)
-    log.info("received event user=%s seq=%d", event.user_id, event.seq)
+    log.debug("received event user=%s seq=%d", event.user_id, event.seq)
     try:
         await MemoryAgentClient(deps.proxies, event.user_id).update(event)
     except AgentActorsError as exc:

@@ -36,7 +36,11 @@ async def test_a_turn_commits_history_counts_and_publishes() -> None:
     chat = actors.actor(naming.CHAT, "u1")
     state = chat._state_manager._mock_state
     assert state["meta"]["turns"] == 3
-    assert state["meta"]["published_seq"] == 3
+    # The last turn's published_seq rides on the next write of meta (no second transaction):
+    # the actor knows it is published, the store has it after the next turn or outbox tick.
+    assert state["meta"]["published_seq"] == 2
+    summary = unwrap(await actors.create(naming.CHAT, "u1", ChatAgentInterface).GetSummary())
+    assert summary["pending_events"] == 0
     # 6 entries in pages of 4: the layout is paged, not one growing list
     assert len(state["history-0"]["entries"]) == 4
     assert len(state["history-1"]["entries"]) == 2
@@ -44,6 +48,11 @@ async def test_a_turn_commits_history_counts_and_publishes() -> None:
     # an active user's turns keep one slow watchdog reminder, registered once
     assert chat._state_manager._mock_reminders[OUTBOX_REMINDER].period == timedelta(seconds=60)
     assert [e.input.content for e in publisher.published] == ["m0", "m1", "m2"]
+    # The watchdog's tick saves it and, nothing being pending, drops itself; no republish.
+    await chat.receive_reminder(OUTBOX_REMINDER, b"{}", None, None)
+    assert state["meta"]["published_seq"] == 3
+    assert OUTBOX_REMINDER not in chat._state_manager._mock_reminders
+    assert [e.seq for e in publisher.published] == [1, 2, 3]
     page = unwrap(
         await actors.create(naming.CHAT, "u1", ChatAgentInterface).GetConversationHistory(
             {"limit": 5}
@@ -97,6 +106,28 @@ async def test_memory_follows_published_events() -> None:
     assert window[1]["content"] == "second"
 
 
+async def test_response_agent_reads_the_committed_window_without_calling_memory() -> None:
+    _, actors, publisher = make_deps(settings(memory_window=3))
+    memory = actors.create(naming.MEMORY, naming.memory_id("u1"), MemoryAgentInterface)
+
+    async def deliver(event: object) -> None:
+        unwrap(await memory.UpdateMemory(event.model_dump(mode="json")))  # type: ignore[attr-defined]
+
+    publisher._deliver = deliver
+    await turn(actors, "u1", "first")
+    called: list[str] = []
+
+    async def get_memory() -> object:
+        called.append("GetMemory")
+        return []
+
+    # One inbound request and one actor lock fewer per turn: the state API, no actor call.
+    actors.actor(naming.MEMORY, naming.memory_id("u1")).get_memory = get_memory
+    second = await turn(actors, "u1", "second")
+    assert "user: first" in str(second["content"])
+    assert called == []
+
+
 class HangingPublisher:
     """A broker that accepts the connection and never answers."""
 
@@ -115,8 +146,62 @@ async def test_a_hanging_publish_after_the_commit_still_answers_the_turn() -> No
     assert OUTBOX_REMINDER in actors.actor(naming.CHAT, "u1")._state_manager._mock_reminders
 
 
-async def test_a_failed_save_after_the_commit_is_not_a_failed_turn() -> None:
+async def test_a_turn_whose_event_is_published_is_one_transaction() -> None:
     _, actors, _ = make_deps()
+    await turn(actors, "u1", "a")
+    chat = actors.actor(naming.CHAT, "u1")
+    real_set = chat._state_manager.set_state
+    staged: list[str] = []
+
+    async def recording_set(key: str, value: object) -> None:
+        staged.append(key)
+        await real_set(key, value)
+
+    # (The SDK's mock writes at set_state; the runtime sends what was set at its next save.)
+    chat._state_manager.set_state = recording_set
+    await turn(actors, "u1", "b")
+    assert sorted(staged) == ["history-0", "meta"]
+
+
+async def test_a_published_seq_lost_with_the_object_means_one_republish_never_a_loss() -> None:
+    _, actors, publisher = make_deps(settings(memory_window=10))
+    memory = actors.create(naming.MEMORY, naming.memory_id("u1"), MemoryAgentInterface)
+
+    async def deliver(event: object) -> None:
+        unwrap(await memory.UpdateMemory(event.model_dump(mode="json")))  # type: ignore[attr-defined]
+
+    publisher._deliver = deliver
+    await turn(actors, "u1", "a")
+    await turn(actors, "u1", "b")
+    chat = actors.actor(naming.CHAT, "u1")
+    # Deactivated (or crashed) before its next write of meta: a new object, the saved state.
+    chat._bind(actors.deps)
+    summary = unwrap(await actors.create(naming.CHAT, "u1", ChatAgentInterface).GetSummary())
+    assert summary["pending_events"] == 1
+    assert OUTBOX_REMINDER in chat._state_manager._mock_reminders
+    await chat.receive_reminder(OUTBOX_REMINDER, b"{}", None, None)
+    assert [e.seq for e in publisher.published] == [1, 2, 2]
+    assert chat._state_manager._mock_state["meta"]["published_seq"] == 2
+    status = unwrap(await memory.GetStatus())  # type: ignore[attr-defined]
+    assert (status["last_seq"], len(status["memory"])) == (2, 4)  # the republish: a duplicate
+
+
+async def test_a_new_conversation_after_a_delete_publishes_from_seq_one() -> None:
+    _, actors, publisher = make_deps()
+    await turn(actors, "u1", "a")
+    await turn(actors, "u1", "b")
+    proxy = actors.create(naming.CHAT, "u1", ChatAgentInterface)
+    unwrap(await proxy.Delete())
+    await turn(actors, "u1", "c")
+    assert [e.seq for e in publisher.published] == [1, 2, 1]
+    assert unwrap(await proxy.GetSummary())["pending_events"] == 0
+    assert actors.actor(naming.CHAT, "u1")._state_manager._mock_state["meta"]["turns"] == 1
+
+
+async def test_a_failed_save_after_the_commit_is_not_a_failed_turn() -> None:
+    _, actors, publisher = make_deps()
+    # A failed publish changes meta after the commit (the fast reminder): a second save.
+    publisher.failing = True
     chat = actors.actor(naming.CHAT, "u1")
     real_save = chat._state_manager.save_state
     saves = 0

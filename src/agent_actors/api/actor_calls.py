@@ -1,0 +1,68 @@
+"""daprd's calls into actor methods, served without FastAPI's routing.
+
+Every turn is several of these (ChatAgent, ResponseAgent, and Memory's update), and each went
+through Starlette's and FastAPI's routing, exception and dependency layers before reaching
+the SDK's ``ActorRuntime.dispatch``, which does the work. This middleware calls ``dispatch``
+directly for ``PUT /actors/<type>/<id>/method/<name>`` and answers as the SDK's route does
+(``dapr.ext.fastapi.actor``: the result bytes, or a 500 with the SDK's error object); timers,
+reminders and deactivation still take the SDK's routes. It sits inside the sidecar-token
+check and the tracing middleware, so both still see every call.
+"""
+
+from __future__ import annotations
+
+import json
+
+from dapr.actor import ActorRuntime
+from dapr.clients.exceptions import ERROR_CODE_UNKNOWN, DaprInternalError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REENTRANCY_HEADER = b"dapr-reentrancy-id"
+CONTENT_TYPE = b"application/json; utf-8"
+
+
+class ActorMethodCalls:
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "PUT":
+            await self._app(scope, receive, send)
+            return
+        parts = scope["path"].split("/")  # ["", "actors", type, id, "method", name]
+        if len(parts) != 6 or parts[1] != "actors" or parts[4] != "method" or not all(parts[2:]):
+            await self._app(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        if body is None:
+            return  # daprd went away before the whole request came: nothing to answer
+        reentrancy = dict(scope["headers"]).get(REENTRANCY_HEADER)
+        try:
+            result = await ActorRuntime.dispatch(
+                parts[2],
+                parts[3],
+                parts[5],
+                body,
+                None if reentrancy is None else reentrancy.decode("latin-1"),
+            )
+            status = 200
+        except DaprInternalError as ex:
+            safe = ex.as_json_safe_dict()  # type: ignore[no-untyped-call]
+            status, result = 500, json.dumps(safe).encode()
+        except Exception as ex:
+            error = {"message": repr(ex), "errorCode": ERROR_CODE_UNKNOWN}
+            status, result = 500, json.dumps(error).encode()
+        headers = [(b"content-type", CONTENT_TYPE), (b"content-length", str(len(result)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": result})
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks: list[bytes] = []
+    while True:
+        message: Message = await receive()
+        if message["type"] != "http.request":
+            return None  # http.disconnect
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
