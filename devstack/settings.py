@@ -54,6 +54,11 @@ class StackSettings(BaseModel):
         REPO_ROOT / "components" / "config.yaml", description="daprd --config"
     )
     run_dir: Path = Field(REPO_ROOT / ".run", description="logs, Redis AOF, scheduler data")
+    access_log: bool = Field(
+        False,
+        description="uvicorn's access log, a line per request (off: daprd's several requests "
+        "per turn would each cost a log line)",
+    )
     bin_dir: Path = Field(
         REPO_ROOT / ".dapr" / "bin",
         description="where daprd, placement, scheduler are built or found (DAPR_BIN_DIR)",

@@ -317,7 +317,7 @@ class Stack:
             s.app_host,
             "--port",
             str(pair.app),
-            "--no-access-log",
+            *(() if s.access_log else ("--no-access-log",)),
             # daprd keeps connections to the app open longer than uvicorn's 5 s default; a
             # connection closed just as daprd reuses it fails that actor call.
             "--timeout-keep-alive",

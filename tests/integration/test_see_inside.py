@@ -64,7 +64,10 @@ def seen(stub: StubServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         "AGENT_ACTORS_TRACING__OTLP_ENDPOINT": f"http://127.0.0.1:{stub.port}",
         "AGENT_ACTORS_TRACING__UI_URL": TRACE_UI,
     }
-    yield from start_stack(tmp_path_factory.mktemp("see-inside"), extra_env=env)
+    # uvicorn's access lines on (off by default), to see them as JSON lines too.
+    yield from start_stack(
+        tmp_path_factory.mktemp("see-inside"), extra_env=env, stack_options={"access_log": True}
+    )
 
 
 @pytest.fixture(scope="module")
