@@ -16,7 +16,7 @@ ifneq ($(filter 1 true yes,$(TRACING)),)
 run up: export AGENT_ACTORS_TRACING__ENABLED := true
 endif
 
-.PHONY: help uv setup runtime redis chromium tilt jaeger docker image trace bench-tracing bench-index tools run up down status test test-unit \
+.PHONY: help uv setup runtime redis chromium tilt jaeger docker image e2e-k8s trace bench-tracing bench-index tools run up down status test test-unit \
 	test-integration lint format docs bench clean
 
 help: ## this list
@@ -70,6 +70,9 @@ docker: ## Debian's docker.io and debootstrap, installed with apt-get (as root) 
 
 image: ## build ./Dockerfile with Docker as `agent-actors` (starts dockerd if none runs; local base images where no registry answers)
 	bash tools/docker/image.sh
+
+e2e-k8s: ## NOT in `make test`: a kind cluster (node image built here), Dapr from its chart, `tilt ci`, a chat turn, `kubectl delete pod` (KEEP=1 keeps the cluster)
+	bash tools/kind/e2e.sh
 
 tools: setup runtime redis chromium tilt jaeger docker ## everything the tests need: venv, Dapr runtime, redis-server, Chromium, Tilt, Jaeger, Docker
 

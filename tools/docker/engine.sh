@@ -87,8 +87,9 @@ start() {
     rm -f "$state/dockerd.pid"
     say "starting dockerd (storage driver $driver; log: $state/dockerd.log)"
     # Its own session: a Ctrl-C meant for the caller does not reach it; the caller stops it.
+    # shellcheck disable=SC2086  # AGENT_ACTORS_DOCKERD_ARGS: extra flags (tools/kind/e2e.sh)
     setsid dockerd --storage-driver="$driver" --exec-opt native.cgroupdriver=cgroupfs \
-      --pidfile "$state/dockerd.pid" >>"$state/dockerd.log" 2>&1 </dev/null &
+      ${AGENT_ACTORS_DOCKERD_ARGS:-} --pidfile "$state/dockerd.pid" >>"$state/dockerd.log" 2>&1 </dev/null &
     local launched=$!
     waited=0
     while [ "$waited" -lt "$ready_timeout" ]; do

@@ -302,6 +302,9 @@ def _fake_kubectl(
     script = folder / "kubectl"
     script.write_text(
         "#!/bin/sh\n"
+        # As the real kubectl: `version -o` takes only yaml or json (`-o name` is refused).
+        'case " $* " in *" version "*" -o "*) case " $* " in *" -o json "*|*" -o yaml "*) ;;\n'
+        "  *) echo \"error: --output must be 'yaml' or 'json'\" >&2; exit 1 ;; esac ;; esac\n"
         'case "$1 $2" in\n'
         f"  'version '*|'cluster-info '*) {'exit 0' if cluster else refused} ;;\n"
         "  'get crd') "
