@@ -101,6 +101,11 @@ class LongTurns(Actor):
     _committed: HistoryStore
     _load: StateLoader
 
+    async def _meta(self) -> ChatMeta:
+        """meta with the published_seq not saved yet: read as any turn reads it, or a long
+        turn's commit republishes events already out."""
+        raise NotImplementedError
+
     async def _reply_job(
         self, meta: ChatMeta, request: TurnRequest, message: ChatMessage, stream_id: str | None
     ) -> ReplyJob:
@@ -126,7 +131,7 @@ class LongTurns(Actor):
     async def start_turn(self, user_input: dict[str, Any]) -> dict[str, Any]:
         request = TurnRequest.model_validate(user_input)
         message = checked_message(request)
-        meta = await self._history.meta()
+        meta = await self._meta()
         known = await self._known_turn(meta, request, message)
         if known is not None:
             if known.turn is None:
@@ -144,7 +149,7 @@ class LongTurns(Actor):
     @actor_method
     async def get_turn(self, query: dict[str, Any]) -> dict[str, Any]:
         seq = TurnQuery.model_validate(query).seq
-        meta = await self._history.meta()
+        meta = await self._meta()
         if 1 <= seq <= meta.turns:
             _user, reply = await self._history.turn(meta, seq)
             return TurnView(seq=seq, status="done", response=reply).model_dump()
@@ -156,7 +161,7 @@ class LongTurns(Actor):
     @actor_method
     async def decide_approval(self, answer: dict[str, Any]) -> dict[str, Any]:
         asked = ApprovalAnswer.model_validate(answer)
-        meta = await self._history.meta()
+        meta = await self._meta()
         if 1 <= asked.seq <= meta.turns:
             raise NotAwaitingApproval(f"turn {asked.seq} is done; it awaits no approval")
         turn = await self._open_turn(meta)
@@ -174,7 +179,7 @@ class LongTurns(Actor):
     @actor_method
     async def end_run(self, outcome: dict[str, Any]) -> dict[str, Any]:
         got = RunOutcome.model_validate(outcome)
-        meta = await self._history.meta()
+        meta = await self._meta()
         turn = await self._open_turn(meta)
         if turn is None or turn.seq != got.seq or turn.run_id != got.run_id:
             # The conversation was deleted, the turn failed (its run was taken for lost) or
@@ -268,7 +273,7 @@ class LongTurns(Actor):
 
     async def _long_turn_tick(self) -> None:
         try:
-            meta = await self._history.meta()
+            meta = await self._meta()
             turn = await self._open_turn(meta)
             if turn is None:
                 await self._drop_long_turn_reminder()

@@ -302,3 +302,18 @@ async def test_an_approval_past_its_deadline_is_denied_by_the_reminder() -> None
     [record] = await calls(actors)
     assert record["tool_calls"][0]["error"] == "denied by deadline"
     assert LONG_TURN_REMINDER not in reminders(actors)
+
+
+async def test_a_long_turn_after_published_turns_publishes_each_event_once() -> None:
+    # The published_seq of the last ordinary turn is kept in the object until the next write
+    # of meta (ChatAgent._meta): a long turn's steps must read meta with it, or its commit
+    # republishes events that were already out.
+    deps, actors, publisher = make_deps()
+    await turn(actors, "a")
+    await turn(actors, "b")
+    responder = deps.responder = GatedResponder()
+    await start(actors, "slow")
+    responder.gate.set()
+    await settled()
+    assert (await view(actors, 3))["status"] == "done"
+    assert [e.seq for e in publisher.published] == [1, 2, 3]
