@@ -14,7 +14,12 @@ import httpx
 import pytest
 
 from tests.integration.chat_client import chat, eventually, history, memory
-from tests.integration.stack_fixture import RunningStack, events_delivered, start_stack
+from tests.integration.stack_fixture import (
+    TEST_TOKEN,
+    RunningStack,
+    events_delivered,
+    start_stack,
+)
 
 ADMIN = "admin-key"
 LIMITED = "limited-key"
@@ -110,6 +115,25 @@ def test_delete_erases_every_key_and_the_next_turn_is_seq_1(stack: RunningStack,
     assert eventually(lambda: events_delivered(stack, received), bool)
     window = eventually(lambda: memory(stack.app, user), lambda m: len(m) == 2)
     assert next(m["content"] for m in window) == "again"
+    stack.app.delete(f"/chat/{user}")
+
+
+def test_a_delete_that_failed_half_way_leaves_no_stale_count(
+    stack: RunningStack, user: str
+) -> None:
+    """ChatAgent's keys erased but ResponseAgent's count left (its Delete failed), then a new
+    conversation: it counts from 1, not from the old count."""
+    for i in range(3):
+        chat(stack.app, user, f"old {i}")
+    for key in stack.redis.scan_iter(f"*||ChatAgent||{user}||*"):
+        stack.redis.delete(key)
+    gone = stack.app.delete(f"/actors/ChatAgent/{user}", headers={"dapr-api-token": TEST_TOKEN})
+    assert gone.status_code == 200, gone.text  # deactivated: its cache is gone too
+    resp = stack.app.post(f"/chat/{user}", json={"role": "user", "content": "new"})
+    assert resp.headers["Turn-Seq"] == "1"
+    assert stack.app.get(f"/response/{user}/count").json() == {"count": 1}
+    chat(stack.app, user, "new 2")
+    assert stack.app.get(f"/response/{user}/count").json() == {"count": 2}
     stack.app.delete(f"/chat/{user}")
 
 

@@ -70,11 +70,7 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
     async def process_message(self, request: dict[str, Any]) -> dict[str, Any]:
         job = ReplyJob.model_validate(request)
         logs.bind(user=self._user, seq=job.seq)
-        stats = await self._stats()
-        # A seq already answered is ChatAgent retrying a turn it could not commit: answer
-        # again, count once.
-        if job.seq > stats.last_seq:
-            stats = stats.model_copy(update={"count": stats.count + 1, "last_seq": job.seq})
+        stats = counted(await self._stats(), job.seq)
         load = self._runtime_ctx.state_provider.try_load_state
         work = ReplyWork(self._deps, self._user, self._committed, load)
         ask = await work.request(job, stats.count)
@@ -106,8 +102,8 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
         stats = await self._stats()
         if stats.last_run == job.run_id:
             return {"recorded": False}
-        if job.replied and job.seq > stats.last_seq:
-            stats = stats.model_copy(update={"count": stats.count + 1, "last_seq": job.seq})
+        if job.replied:
+            stats = counted(stats, job.seq)
         stats.last_run = job.run_id
         if job.records:
             await self._call_log().append(job.records)
@@ -159,3 +155,15 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
                 seq,
                 exc_info=True,
             )
+
+
+def counted(stats: ResponseStats, seq: int) -> ResponseStats:
+    """The count with the reply to ``seq``, once per seq: a seq already answered is ChatAgent
+    retrying a turn it could not commit. A first turn over a count that went further is a new
+    conversation whose DELETE failed half-way (ChatAgent's keys gone, this count left): it
+    starts again, or the new conversation's count would stand still until it passed the old."""
+    if seq == 1 and stats.last_seq > 1:
+        stats = ResponseStats(last_run=stats.last_run)
+    if seq > stats.last_seq:
+        return stats.model_copy(update={"count": stats.count + 1, "last_seq": seq})
+    return stats
