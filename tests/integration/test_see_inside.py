@@ -31,9 +31,18 @@ SCREENSHOT_TO_DOCS = os.environ.get("AGENT_ACTORS_UPDATE_SCREENSHOTS") == "1"
 MODEL = "stub-model"
 KEY = "inspector-key"
 SUFFIX = uuid.uuid4().hex[:8]
-ALICE, BOB = f"alice-{SUFFIX}", f"bob-{SUFFIX}"
+ALICE, BOB, CAROL = f"alice-{SUFFIX}", f"bob-{SUFFIX}", f"carol-{SUFFIX}"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 TRACE_UI = "http://127.0.0.1:16686"
+# The default agent has no tools (so the other tests' model calls are plain ones); "guarded"
+# asks a person before it reads the clock, for the page's Approve button.
+AGENTS = """\
+default: assistant
+agents:
+  assistant: {}
+  guarded:
+    tools: [{name: current_time, approval: required}]
+"""
 # The network here is closed, and the test needs nothing from Google: no first-run, sync,
 # component updates, or QUIC probes.
 CHROMIUM_ARGS = [
@@ -50,11 +59,15 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="module")
 def seen(stub: StubServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    run_dir = tmp_path_factory.mktemp("see-inside")
+    agents = run_dir / "agents.yaml"
+    agents.write_text(AGENTS)
     env = {
+        "AGENT_ACTORS_AGENTS__FILE": str(agents),
         "OPENAI_BASE_URL": stub.url,
         "OPENAI_API_KEY": "test-key",
         "OPENAI_MODEL": MODEL,
-        "AGENT_ACTORS_AUTH__API_KEYS": json.dumps({KEY: f"{ALICE},{BOB}"}),
+        "AGENT_ACTORS_AUTH__API_KEYS": json.dumps({KEY: f"{ALICE},{BOB},{CAROL}"}),
         "AGENT_ACTORS_LOG_JSON": "true",
         # One request per model failure, so each failed turn counts one error.
         "AGENT_ACTORS_LLM__MAX_RETRIES": "0",
@@ -65,9 +78,7 @@ def seen(stub: StubServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         "AGENT_ACTORS_TRACING__UI_URL": TRACE_UI,
     }
     # uvicorn's access lines on (off by default), to see them as JSON lines too.
-    yield from start_stack(
-        tmp_path_factory.mktemp("see-inside"), extra_env=env, stack_options={"access_log": True}
-    )
+    yield from start_stack(run_dir, extra_env=env, stack_options={"access_log": True})
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +136,8 @@ def test_the_inspector_shows_a_turn_as_it_streams(
     page.get_by_label("API key").fill(KEY)
     page.get_by_role("button", name="Inspect").click()
     expect(page.locator("#conversation-meta")).to_contain_text("0 entries")
+    expect(page.locator("#agent-summary")).to_contain_text("assistant")
+    expect(page.locator("#open-turn")).to_have_text("None.")
     expect(page.locator("#runtime-summary")).to_contain_text("agent-actors")
     expect(page.locator("#subscriptions")).to_contain_text("user-chat")
     expect(page.locator("#components")).to_contain_text("state.redis")
@@ -164,6 +177,9 @@ def test_the_inspector_shows_a_turn_as_it_streams(
     expect(page.locator("#memory-window")).to_contain_text(message)
     expect(page.locator("#calls-table tbody")).to_contain_text(MODEL)
     expect(page.locator("#dead-letters-meta")).to_contain_text("0 recorded")
+    expect(page.locator("#agent-summary")).to_contain_text(MODEL)
+    expect(page.locator("#open-turn")).to_have_text("None.")
+    expect(page.get_by_role("button", name="Approve")).to_be_hidden()
     page.wait_for_function(
         "() => [...document.querySelectorAll('#actors tbody tr')].some("
         "r => r.cells[0].textContent === 'ChatAgent' && r.cells[1].textContent === '2')"
@@ -250,3 +266,34 @@ def test_logs_are_json_lines_with_the_turns_context(seen: RunningStack) -> None:
     assert access
     assert (access[-1]["method"], access[-1]["status"]) == ("POST", 200)
     assert "test-key" not in log.read_text()
+
+
+def test_the_inspector_approves_a_waiting_tool_call(
+    seen: RunningStack, browser: BrowserContext
+) -> None:
+    # Last in the module: the other tests count turns and model calls from their own start.
+    body = {"content": f"[[tool:current_time]] what time is it {SUFFIX}", "agent": "guarded"}
+    asked = seen.app.post(f"/chat/{CAROL}", json=body, headers=AUTH)
+    assert asked.status_code == 202, asked.text
+    assert asked.json()["status"] == "awaiting_approval"
+
+    page = browser.new_page()
+    page.goto(f"{seen.app_url}/ui?user={CAROL}")
+    page.get_by_label("API key").fill(KEY)
+    page.get_by_role("button", name="Inspect").click()
+    expect(page.locator("#open-turn")).to_contain_text("Turn 1 awaiting approval")
+    expect(page.locator("#open-turn-call")).to_contain_text("current_time")
+    expect(page.get_by_role("button", name="Deny")).to_be_visible()
+
+    page.get_by_label("Note").fill("from the page")
+    page.get_by_role("button", name="Approve").click()
+    expect(page.locator("#turn-info")).to_contain_text("Turn 1 committed")
+    expect(page.locator("#reply")).to_contain_text("tool current_time said: ")
+    expect(page.locator("#open-turn")).to_have_text("None.")
+    expect(page.get_by_role("button", name="Approve")).to_be_hidden()
+    expect(page.locator("#conversation-meta")).to_contain_text("2 entries")
+    # The conversation records its agent when its first turn commits.
+    expect(page.locator("#agent-summary")).to_contain_text("guarded")
+    call = seen.app.get(f"/chat/{CAROL}/calls", headers=AUTH).json()["calls"][0]["tool_calls"][0]
+    assert (call["name"], call["approval_note"]) == ("current_time", "from the page")
+    page.close()

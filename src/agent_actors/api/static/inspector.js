@@ -186,10 +186,112 @@ async function loadCalls() {
   }
 }
 
+// The conversation's agent, and its open turn: the one after the committed ones, if any.
+async function loadAgent() {
+  try {
+    const s = await getJSON(userPath("/chat"));
+    const summary = $("agent-summary");
+    summary.replaceChildren();
+    for (const [term, value] of [
+      ["agent", s.agent],
+      ["responder", s.profile.responder],
+      ["model", s.profile.model],
+      ["memory window", s.profile.memory_window],
+      ["prompt history", s.profile.prompt_history],
+    ]) {
+      summary.append(el("dt", term), el("dd", value ?? "–"));
+    }
+    showTurn(s.turns + 1, await openTurn(s.turns + 1));
+    fail("agent", null);
+  } catch (err) {
+    fail("agent", err);
+  }
+}
+
+// GET …/turns/{seq}: null when there is no such turn (404 turn_not_found).
+async function openTurn(seq, wait = 0) {
+  try {
+    return await getJSON(userPath("/chat", `/turns/${seq}${wait ? `?wait=${wait}` : ""}`));
+  } catch (err) {
+    if (err.code === "turn_not_found") return null;
+    throw err;
+  }
+}
+
+function showTurn(seq, turn) {
+  const text = $("open-turn");
+  const call = $("open-turn-call");
+  const form = $("approval-form");
+  const awaiting = turn !== null && turn.status === "awaiting_approval";
+  call.hidden = !awaiting;
+  form.hidden = !awaiting;
+  form.dataset.seq = seq;
+  if (turn === null) {
+    text.textContent = "None.";
+  } else if (turn.status === "pending") {
+    text.textContent = `Turn ${seq} pending: the reply is being written.`;
+  } else if (awaiting) {
+    text.textContent = `Turn ${seq} awaiting approval: a tool call waits for a person.`;
+    call.replaceChildren();
+    for (const [term, value] of [
+      ["tool", turn.approval.tool],
+      ["arguments", turn.approval.arguments],
+      ["deadline", new Date(turn.approval.deadline * 1000).toLocaleString()],
+    ]) {
+      call.append(el("dt", term), el("dd", value));
+    }
+  } else if (turn.status === "failed") {
+    text.textContent = `Turn ${seq} failed: ${turn.error.code}: ${turn.error.detail}`;
+  } else {
+    text.textContent = `Turn ${seq} ${turn.status}.`;
+  }
+}
+
+// Approve or deny, then wait for the turn to go on: its reply shows as a chat reply would.
+async function decide(event) {
+  event.preventDefault();
+  const form = $("approval-form");
+  const seq = Number(form.dataset.seq);
+  const approve = event.submitter ? event.submitter.value === "true" : true;
+  const buttons = form.querySelectorAll("button");
+  buttons.forEach((b) => (b.disabled = true));
+  say(approve ? `Approving turn ${seq}…` : `Denying turn ${seq}…`);
+  try {
+    const resp = await fetch(userPath("/chat", `/turns/${seq}/approval`), {
+      method: "POST",
+      headers: headers({ "Content-Type": "application/json" }),
+      body: JSON.stringify({ approve, note: $("approval-note").value }),
+    });
+    if (!resp.ok) throw new ApiError(resp.status, await resp.json().catch(() => null));
+    fail("agent", null);
+    $("approval-note").value = "";
+    let turn = null;
+    for (let i = 0; i < 3; i++) {
+      turn = await openTurn(seq, 10);
+      showTurn(seq, turn);
+      if (!turn || turn.status !== "pending") break;
+    }
+    if (turn && turn.status === "done") {
+      $("reply").textContent = turn.response.content;
+      $("turn-info").replaceChildren(el("span", `Turn ${seq} committed.`));
+      $("turn-info").dataset.seq = seq;
+    } else if (turn && turn.status === "failed") {
+      fail("chat", new ApiError(502, turn.error));
+    }
+    say(`Turn ${seq}: ${turn ? turn.status : "gone"}.`);
+  } catch (err) {
+    fail("agent", err);
+    say("The decision failed.");
+  } finally {
+    buttons.forEach((b) => (b.disabled = false));
+  }
+  await afterTurn();
+}
+
 async function loadUser() {
   if (!view.user) return;
   say(`Loading ${view.user}…`);
-  await Promise.all([loadConversation(), loadMemory(), loadCalls()]);
+  await Promise.all([loadAgent(), loadConversation(), loadMemory(), loadCalls()]);
   say(`Showing ${view.user}.`);
 }
 
@@ -340,6 +442,7 @@ function init() {
   $("message").addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("chat-form").requestSubmit();
   });
+  $("approval-form").addEventListener("submit", decide);
   $("runtime-refresh").addEventListener("click", loadRuntime);
   $("user-refresh").addEventListener("click", loadUser);
   $("older").addEventListener("click", () => {
