@@ -24,7 +24,9 @@ from tests.integration.stack_fixture import (
 ADMIN = "admin-key"
 LIMITED = "limited-key"
 BOUND = "bound-key"
-KEYS = {ADMIN: "*", LIMITED: "*", BOUND: "somebody"}
+# Its own key (and token bucket): its turns must not use up the next test's rate.
+HALF = "half-key"
+KEYS = {ADMIN: "*", LIMITED: "*", BOUND: "somebody", HALF: "*"}
 RETENTION_S = 6
 MAX_TURNS = 6
 
@@ -123,18 +125,21 @@ def test_a_delete_that_failed_half_way_leaves_no_stale_count(
 ) -> None:
     """ChatAgent's keys erased but ResponseAgent's count left (its Delete failed), then a new
     conversation: it counts from 1, not from the old count."""
-    for i in range(3):
-        chat(stack.app, user, f"old {i}")
-    for key in stack.redis.scan_iter(f"*||ChatAgent||{user}||*"):
-        stack.redis.delete(key)
-    gone = stack.app.delete(f"/actors/ChatAgent/{user}", headers={"dapr-api-token": TEST_TOKEN})
-    assert gone.status_code == 200, gone.text  # deactivated: its cache is gone too
-    resp = stack.app.post(f"/chat/{user}", json={"role": "user", "content": "new"})
-    assert resp.headers["Turn-Seq"] == "1"
-    assert stack.app.get(f"/response/{user}/count").json() == {"count": 1}
-    chat(stack.app, user, "new 2")
-    assert stack.app.get(f"/response/{user}/count").json() == {"count": 2}
-    stack.app.delete(f"/chat/{user}")
+    auth = {"Authorization": f"Bearer {HALF}"}
+    with httpx.Client(base_url=str(stack.app.base_url), headers=auth, timeout=60) as app:
+        for i in range(3):
+            chat(app, user, f"old {i}")
+        for key in stack.redis.scan_iter(f"*||ChatAgent||{user}||*"):
+            stack.redis.delete(key)
+        token = {"dapr-api-token": TEST_TOKEN}
+        gone = app.delete(f"/actors/ChatAgent/{user}", headers=token)
+        assert gone.status_code == 200, gone.text  # deactivated: its cache is gone too
+        resp = app.post(f"/chat/{user}", json={"role": "user", "content": "new"})
+        assert resp.headers["Turn-Seq"] == "1"
+        assert app.get(f"/response/{user}/count").json() == {"count": 1}
+        chat(app, user, "new 2")
+        assert app.get(f"/response/{user}/count").json() == {"count": 2}
+        app.delete(f"/chat/{user}")
 
 
 def test_turns_racing_a_delete_leave_a_whole_conversation(stack: RunningStack, user: str) -> None:
