@@ -143,7 +143,7 @@ class LongTurns(Actor):
         turn.run_id, turn.runs = uuid.uuid4().hex, 1
         await self._open(meta, turn)
         log.info("turn user=%s seq=%d: long turn started", self._user, turn.seq)
-        turn_runner.start(self._deps, self._user, self._committed, self._load, turn)
+        turn_runner.start(self._deps, self._user, self._load, turn)
         return TurnReply(role="assistant", content="", seq=turn.seq, turn=turn.view()).model_dump()
 
     @actor_method
@@ -354,7 +354,7 @@ class LongTurns(Actor):
             turn.paused.asked.name,
             decision.by,
         )
-        turn_runner.start(self._deps, self._user, self._committed, self._load, turn)
+        turn_runner.start(self._deps, self._user, self._load, turn)
         turn_runner.changed(self._user)
 
     async def _commit_long_turn(

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from agent_actors.actors.committed import StateLoader, committed_window
+from agent_actors.actors.committed import StateLoader, committed_history, committed_window
 from agent_actors.actors.deps import ActorDeps
-from agent_actors.actors.history import HistoryStore
 from agent_actors.actors.history_search import CommittedHistory
 from agent_actors.actors.interfaces import ReplyJob
 from agent_actors.errors import ReplyTooLarge
@@ -22,15 +21,13 @@ log = logging.getLogger(__name__)
 
 
 class ReplyWork:
-    def __init__(
-        self, deps: ActorDeps, user: str, committed: HistoryStore, load: StateLoader
-    ) -> None:
+    def __init__(self, deps: ActorDeps, user: str, load: StateLoader) -> None:
         self._deps = deps
         self._user = user
-        # ChatAgent's committed pages (read-only): the search_history tool reads them.
-        self._committed = committed
-        # daprd's actor state API: Memory's window as last committed, without an actor call.
+        # daprd's actor state API: Memory's window as last committed, without an actor call,
+        # and ChatAgent's committed pages (read-only), which the search_history tool reads.
         self._load = load
+        self._committed = committed_history(load, user, deps.settings.limits.history_page_size)
 
     async def request(self, job: ReplyJob, count: int) -> ReplyRequest:
         book = self._deps.profiles

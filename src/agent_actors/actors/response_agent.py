@@ -71,8 +71,7 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
         job = ReplyJob.model_validate(request)
         logs.bind(user=self._user, seq=job.seq)
         stats = counted(await self._stats(), job.seq)
-        load = self._runtime_ctx.state_provider.try_load_state
-        work = ReplyWork(self._deps, self._user, self._committed, load)
+        work = ReplyWork(self._deps, self._user, self._runtime_ctx.state_provider.try_load_state)
         ask = await work.request(job, stats.count)
         calls = CallBuffer()
         log_ = self._call_log()

@@ -23,7 +23,6 @@ from agent_actors import logs
 from agent_actors.actors.clients import ChatAgentClient, ResponseAgentClient
 from agent_actors.actors.committed import StateLoader
 from agent_actors.actors.deps import ActorDeps
-from agent_actors.actors.history import HistoryStore
 from agent_actors.actors.interfaces import RunOutcome, TurnError
 from agent_actors.actors.replies import ReplyWork
 from agent_actors.actors.turn_record import LongTurn
@@ -65,13 +64,9 @@ def running(user: str, run_id: str) -> bool:
     return run is not None and run.run_id == run_id and not run.task.done()
 
 
-def start(
-    deps: ActorDeps, user: str, committed: HistoryStore, load: StateLoader, turn: LongTurn
-) -> None:
+def start(deps: ActorDeps, user: str, load: StateLoader, turn: LongTurn) -> None:
     """Run ``turn``'s reply in the background (its state, with ``run_id``, is saved)."""
-    task = asyncio.create_task(
-        _run(deps, user, committed, load, turn), name=f"long-turn {user} {turn.seq}"
-    )
+    task = asyncio.create_task(_run(deps, user, load, turn), name=f"long-turn {user} {turn.seq}")
     run = Run(turn.seq, turn.run_id, task)
     RUNS[user] = run
 
@@ -110,24 +105,20 @@ async def wait_for_change(user: str, timeout_s: float) -> None:
             del _changed[user]
 
 
-async def _run(
-    deps: ActorDeps, user: str, committed: HistoryStore, load: StateLoader, turn: LongTurn
-) -> None:
+async def _run(deps: ActorDeps, user: str, load: StateLoader, turn: LongTurn) -> None:
     logs.bind(user=user, seq=turn.seq)
     log.info("user=%s seq=%d: long turn run %s started", user, turn.seq, turn.run_id)
-    outcome = await _reply(deps, user, committed, load, turn)
+    outcome = await _reply(deps, user, load, turn)
     await _report(deps, user, outcome)
 
 
-async def _reply(
-    deps: ActorDeps, user: str, committed: HistoryStore, load: StateLoader, turn: LongTurn
-) -> RunOutcome:
+async def _reply(deps: ActorDeps, user: str, load: StateLoader, turn: LongTurn) -> RunOutcome:
     """The run's result: a reply, a pause for an approval, or an error; never raises (but
     for a cancellation)."""
     budget = deps.settings.limits.long_turn_timeout_s
     calls = CallBuffer()
     outcome = RunOutcome(seq=turn.seq, run_id=turn.run_id)
-    work = ReplyWork(deps, user, committed, load)
+    work = ReplyWork(deps, user, load)
     try:
         async with asyncio.timeout(budget):
             count = await ResponseAgentClient(deps.proxies, user).message_count()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from dapr.actor.runtime._type_information import ActorTypeInformation
@@ -18,6 +19,17 @@ from tests.unit.twins import make_deps
 
 def settings(**limits: object) -> Settings:
     return Settings(limits=LimitSettings(**limits))  # type: ignore[arg-type]
+
+
+def delivering_to_memory(actors: Any, publisher: Any, user: str) -> Any:
+    """The user's Memory actor, with every published event delivered to it (as pub/sub does)."""
+    memory = actors.create(naming.MEMORY, naming.memory_id(user), MemoryAgentInterface)
+
+    async def deliver(event: object) -> None:
+        unwrap(await memory.UpdateMemory(event.model_dump(mode="json")))  # type: ignore[attr-defined]
+
+    publisher._deliver = deliver
+    return memory
 
 
 async def turn(actors: object, user: str, content: str) -> dict[str, object]:
@@ -92,12 +104,7 @@ async def test_a_message_with_another_role_is_refused_without_state() -> None:
 
 async def test_memory_follows_published_events() -> None:
     _, actors, publisher = make_deps(settings(memory_window=3))
-    memory = actors.create(naming.MEMORY, naming.memory_id("u1"), MemoryAgentInterface)
-
-    async def deliver(event: object) -> None:
-        unwrap(await memory.UpdateMemory(event.model_dump(mode="json")))  # type: ignore[attr-defined]
-
-    publisher._deliver = deliver
+    memory = delivering_to_memory(actors, publisher, "u1")
     await turn(actors, "u1", "first")
     second = await turn(actors, "u1", "second")
     assert "user: first" in str(second["content"])
@@ -108,12 +115,7 @@ async def test_memory_follows_published_events() -> None:
 
 async def test_response_agent_reads_the_committed_window_without_calling_memory() -> None:
     _, actors, publisher = make_deps(settings(memory_window=3))
-    memory = actors.create(naming.MEMORY, naming.memory_id("u1"), MemoryAgentInterface)
-
-    async def deliver(event: object) -> None:
-        unwrap(await memory.UpdateMemory(event.model_dump(mode="json")))  # type: ignore[attr-defined]
-
-    publisher._deliver = deliver
+    delivering_to_memory(actors, publisher, "u1")
     await turn(actors, "u1", "first")
     called: list[str] = []
 
@@ -165,12 +167,7 @@ async def test_a_turn_whose_event_is_published_is_one_transaction() -> None:
 
 async def test_a_published_seq_lost_with_the_object_means_one_republish_never_a_loss() -> None:
     _, actors, publisher = make_deps(settings(memory_window=10))
-    memory = actors.create(naming.MEMORY, naming.memory_id("u1"), MemoryAgentInterface)
-
-    async def deliver(event: object) -> None:
-        unwrap(await memory.UpdateMemory(event.model_dump(mode="json")))  # type: ignore[attr-defined]
-
-    publisher._deliver = deliver
+    memory = delivering_to_memory(actors, publisher, "u1")
     await turn(actors, "u1", "a")
     await turn(actors, "u1", "b")
     chat = actors.actor(naming.CHAT, "u1")
