@@ -96,7 +96,9 @@ async def measure(sizes: Sizes, args: argparse.Namespace, run_dir: Path) -> dict
             )
         if "w4" in only:
             w4 = await run_w4(run_dir / "w4", sizes, display, tag)
-            doc.update(w4_scaling=w4["w4_scaling"], w4=w4)
+            doc.update(
+                w4_scaling=w4["w4_scaling"], w4_machine_ceiling=w4["w4_machine_ceiling"], w4=w4
+            )
         if "w5" in only:
             w5 = await run_w5(run_dir / "w5", sizes, display, tag)
             doc.update({k: w5[k] for k in results.W5_FIGURES}, w5=w5)

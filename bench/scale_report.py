@@ -33,6 +33,10 @@ def rows(doc: dict[str, Any]) -> list[str]:
             )
         projected = w4["w4_scaling_core_per_pair"]
         lines.append(f"| W4 projected scaling with one core per pair | {projected} | | |")
+        lines.append(
+            "| W4 ceiling on this machine (its cores / the cores the 1-pair run used) | "
+            f"{w4.get('w4_machine_ceiling')} | | |"
+        )
     if "w5" in doc:
         w5 = doc["w5"]
         lines += [
@@ -79,7 +83,8 @@ def _w4(doc: dict[str, Any], out_dir: Path, save: Save) -> Path:
     right.legend(fontsize=7, loc="upper left")
     fig.suptitle(
         f"W4 scale-out: w4_scaling = {w4['w4_scaling']} "
-        f"(projected with a core per pair: {w4['w4_scaling_core_per_pair']})"
+        f"(projected with a core per pair: {w4['w4_scaling_core_per_pair']}; "
+        f"ceiling here: {w4.get('w4_machine_ceiling')})"
     )
     return save(fig, out_dir / "w4_scale_out.png", doc)
 

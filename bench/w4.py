@@ -9,11 +9,13 @@ cores, so the measured ratio says little about a deployment with a core per pair
 projection ``w4_scaling_core_per_pair`` assumes each pair has a core of its own and Redis and
 the client are not the bottleneck: a pair then serves 1 / (its CPU seconds per turn) turns/s,
 so the ratio is 2 x (pair CPU per turn with 1 pair) / (pair CPU per turn with 2 pairs); what
-stays below 2 is the cost of turns crossing between pairs.
+stays below 2 is the cost of turns crossing between pairs. ``w4_machine_ceiling`` is the
+most the measured ratio can be here: the machine's cores / the cores the 1-pair run used.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -45,7 +47,17 @@ async def run_w4(run_dir: Path, sizes: Sizes, display: Display, tag: str) -> dic
         if one["turns_per_s"]
         else None,
         "w4_scaling_core_per_pair": round(2 * cost1 / cost2, 3) if cost1 and cost2 else None,
+        "w4_machine_ceiling": machine_ceiling(one),
     }
+
+
+def machine_ceiling(one: dict[str, Any]) -> float | None:
+    """The most ``w4_scaling`` can be on this machine: its cores over the cores the whole
+    stack used with 1 pair. Even if a second pair cost nothing more per turn, the two pairs
+    together could serve no more turns than the idle cores left to them allow."""
+    used = one["cpu_cores"].get("total")
+    cores = os.cpu_count()
+    return round(cores / used, 3) if used and cores else None
 
 
 async def spread_level(

@@ -77,6 +77,13 @@ class StackSettings(BaseModel):
         "(1: stop at the first exit, restart nothing)",
     )
     restart_window_s: float = Field(60.0, gt=0, description="the restart window")
+    daprd_gomaxprocs: int = Field(
+        1,
+        ge=0,
+        description="GOMAXPROCS of each daprd (0: Go's default, one per CPU). One app process "
+        "keeps its daprd under a core; with more, Go's idle workers spin for work: at 1, daprd "
+        "spends 10-25 % less CPU per turn and a second pair on 2 cores serves 25 % more",
+    )
     replicas: int = Field(
         1,
         ge=1,

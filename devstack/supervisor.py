@@ -297,8 +297,16 @@ class Stack:
             # components/*.yaml read the Redis address with envRef.
             "REDIS_HOST": f"127.0.0.1:{self.settings.stack.redis_port}",
             "APP_API_TOKEN": self.app_token,
+            **self._gomaxprocs(),
             **(jaeger.daprd_env(self.settings) if self.settings.tracing.enabled else {}),
         }
+
+    def _gomaxprocs(self) -> dict[str, str]:
+        # Go's idle Ps spin looking for work on every wake-up; a daprd serving one
+        # single-threaded app never needs a second core, and the spinning took 10-25 % of its
+        # CPU per turn (docs/BENCHMARKS.md, "daprd on one core").
+        procs = self.settings.stack.daprd_gomaxprocs
+        return {"GOMAXPROCS": str(procs)} if procs else {}
 
     def _tracing_config(self) -> list[str]:
         if not self.settings.tracing.enabled:

@@ -128,6 +128,9 @@ def test_scale_out_and_failover_report(tmp_path: Path) -> None:
         assert len(apps) == int(pairs)  # CPU is reported for every pair's app
     assert positive(doc["w4_scaling"])
     assert positive(doc["w4"]["w4_scaling_core_per_pair"])
+    # the most w4_scaling could be here: the machine's cores over what the 1-pair run used
+    one = doc["w4"]["by_pairs"]["1"]["cpu_cores"]["total"]
+    assert doc["w4_machine_ceiling"] == round(doc["machine"]["cpus"] / one, 3)
     w5 = doc["w5"]
     assert doc["w5_lost_turns"] == 0
     assert w5["users_never_back"] == 0

@@ -77,8 +77,9 @@ def test_tracing_settings_come_from_the_optional_jaeger_manifest() -> None:
     assert set(settings) <= {
         f"AGENT_ACTORS_TRACING__{f.upper()}" for f in TracingSettings.model_fields
     }
-    # daprd's spans under a service name of their own, as in the local stack.
-    assert ANNOTATIONS["dapr.io/env"] == "OTEL_SERVICE_NAME=agent-actors-daprd"
+    # daprd's spans under a service name of their own, and one core of Go workers, as in
+    # the local stack.
+    assert ANNOTATIONS["dapr.io/env"] == "OTEL_SERVICE_NAME=agent-actors-daprd,GOMAXPROCS=1"
 
 
 def test_secrets_hold_no_values() -> None:

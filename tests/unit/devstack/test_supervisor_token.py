@@ -1,4 +1,5 @@
-"""The app token the supervisor gives daprd and the app (nothing is started here)."""
+"""The app token and environment the supervisor gives daprd and the app (nothing is started
+here)."""
 
 from __future__ import annotations
 
@@ -51,3 +52,12 @@ def test_replicas_get_pairs_of_their_own_that_share_redis_and_the_token(tmp_path
     for app, daprd, pair in zip(apps, daprds, stack.pairs, strict=True):
         assert daprd.argv[daprd.argv.index("--app-port") + 1] == str(pair.app)
         assert app.env["AGENT_ACTORS_DAPR__HTTP_PORT"] == str(pair.http)
+
+
+def test_daprd_runs_on_one_core_of_go_workers_unless_told_otherwise(tmp_path: Path) -> None:
+    settings = private_settings(tmp_path)
+    daprd = Stack(settings)._daprd(Path("/nonexistent/daprd"), Stack(settings).pairs[0])
+    assert daprd.env["GOMAXPROCS"] == "1"
+    settings.stack.daprd_gomaxprocs = 0  # Go's own default: one per CPU
+    stack = Stack(settings)
+    assert "GOMAXPROCS" not in stack._daprd(Path("/nonexistent/daprd"), stack.pairs[0]).env

@@ -1,0 +1,161 @@
+"""The sidecar's HTTP/1.1 client against a real server on loopback: reuse, the response forms
+daprd can send, and every way a response can fail to come."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import pytest
+
+from agent_actors.http1 import Http1Pool, HttpError
+
+Answer = Callable[[bytes], bytes | None]  # the request's head + body -> raw response, or none
+
+
+@asynccontextmanager
+async def server(answer: Answer) -> AsyncIterator[tuple[int, list[bytes], list[int]]]:
+    """A server that reads whole requests (Content-Length) and writes what ``answer`` says;
+    yields its port, the requests it saw and one entry per connection it accepted."""
+    seen: list[bytes] = []
+    connections: list[int] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                request = head + await reader.readexactly(length)
+                seen.append(request)
+                response = answer(request)
+                if response is None:
+                    continue  # never answer
+                writer.write(response)
+                await writer.drain()
+                if b"connection: close" in response.lower():
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    try:
+        yield port, seen, connections
+    finally:
+        srv.close()
+
+
+def ok(body: bytes, extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), extra, body)
+
+
+async def test_a_connection_is_reused_and_each_request_gets_its_own_answer() -> None:
+    async with server(lambda req: ok(req.split(b" ")[1])) as (port, seen, conns):
+        pool = Http1Pool("127.0.0.1", port, timeout_s=5)
+        for i in range(5):
+            status, body = await pool.request(
+                "POST", f"/v1.0/actors/A/u{i}/method/M", b'{"x":1}', {"X-Y": "z"}
+            )
+            assert (status, body) == (200, f"/v1.0/actors/A/u{i}/method/M".encode())
+        pool.close()
+    assert len(conns) == 1
+    assert seen[0].startswith(b"POST /v1.0/actors/A/u0/method/M HTTP/1.1\r\n")
+    assert b"\r\nX-Y: z\r\n" in seen[0]
+    assert b"\r\nContent-Length: 7\r\n" in seen[0]
+    assert seen[0].endswith(b'\r\n\r\n{"x":1}')
+
+
+async def test_concurrent_requests_take_connections_of_their_own() -> None:
+    async with server(lambda req: ok(req.split(b" ")[1])) as (port, _, conns):
+        pool = Http1Pool("127.0.0.1", port, timeout_s=5)
+        answers = await asyncio.gather(*(pool.request("GET", f"/{i}", None, {}) for i in range(8)))
+        assert answers == [(200, f"/{i}".encode()) for i in range(8)]
+        pool.close()
+    assert len(conns) == 8
+
+
+async def test_chunked_and_error_answers_are_read_whole() -> None:
+    chunked = b"HTTP/1.1 500 Internal Server Error\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunked += b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    async with server(lambda req: chunked) as (port, _, conns):
+        pool = Http1Pool("127.0.0.1", port, timeout_s=5)
+        assert await pool.request("GET", "/x", None, {}) == (500, b"hello world")
+        assert await pool.request("GET", "/x", None, {}) == (500, b"hello world")
+        pool.close()
+    assert len(conns) == 1
+
+
+async def test_a_connection_the_server_closes_is_not_reused() -> None:
+    async with server(lambda req: ok(b"bye", b"Connection: close\r\n")) as (port, _, conns):
+        pool = Http1Pool("127.0.0.1", port, timeout_s=5)
+        for _ in range(3):
+            assert await pool.request("GET", "/", None, {}) == (200, b"bye")
+        pool.close()
+    assert len(conns) == 3
+
+
+async def test_no_answer_in_time_is_an_error_and_the_connection_is_dropped() -> None:
+    answers = iter([None, ok(b"late?"), ok(b"second")])
+    async with server(lambda req: next(answers)) as (port, _, conns):
+        pool = Http1Pool("127.0.0.1", port, timeout_s=0.2)
+        with pytest.raises(HttpError, match="no answer within"):
+            await pool.request("GET", "/slow", None, {})
+        # A new connection: the timed-out one could still carry the late answer.
+        assert await pool.request("GET", "/", None, {}) == (200, b"late?")
+        pool.close()
+    assert len(conns) == 2
+
+
+async def test_a_connection_cut_mid_answer_is_an_error() -> None:
+    async with server(
+        lambda req: b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\nshort"
+    ) as (
+        port,
+        _,
+        _,
+    ):
+        pool = Http1Pool("127.0.0.1", port, timeout_s=5)
+        with pytest.raises(HttpError, match="closed before the response"):
+            await pool.request("GET", "/", None, {})
+        pool.close()
+
+
+async def test_a_malformed_answer_is_an_error() -> None:
+    async with server(lambda req: b"NOT HTTP AT ALL\r\n\r\n") as (port, _, _):
+        pool = Http1Pool("127.0.0.1", port, timeout_s=5)
+        with pytest.raises(HttpError, match="malformed response"):
+            await pool.request("GET", "/", None, {})
+        pool.close()
+
+
+async def test_nobody_listening_is_an_error() -> None:
+    async with server(lambda req: ok(b"")) as (port, _, _):
+        pass  # closed: nothing listens on the port any more
+    pool = Http1Pool("127.0.0.1", port, timeout_s=5)
+    with pytest.raises(HttpError, match="cannot connect"):
+        await pool.request("GET", "/", None, {})
+
+
+async def test_an_idle_connection_past_its_age_is_replaced() -> None:
+    async with server(lambda req: ok(b"x")) as (port, _, conns):
+        pool = Http1Pool("127.0.0.1", port, timeout_s=5, idle_s=0.05)
+        await pool.request("GET", "/", None, {})
+        await asyncio.sleep(0.1)
+        await pool.request("GET", "/", None, {})
+        pool.close()
+    assert len(conns) == 2
+
+
+async def test_a_path_is_sent_quoted() -> None:
+    async with server(lambda req: ok(req.split(b" ")[1])) as (port, _, _):
+        pool = Http1Pool("127.0.0.1", port, timeout_s=5)
+        status, target = await pool.request("GET", "/v1.0/state/s/a b\r\nX: y", None, {})
+        pool.close()
+    assert (status, target) == (200, b"/v1.0/state/s/a%20b%0D%0AX:%20y")
