@@ -42,6 +42,7 @@ from agent_actors.api import (
 from agent_actors.api.actor_calls import ActorMethodCalls
 from agent_actors.api.auth import SidecarTokenMiddleware
 from agent_actors.api.sidecar_watch import SidecarWatch
+from agent_actors.api.subscription import EventDeliveries
 from agent_actors.errors import Misconfigured
 from agent_actors.events.dead_letters import DaprStateStore, dapr_dead_letters
 from agent_actors.events.publisher import DaprPublisher, Publisher
@@ -149,8 +150,10 @@ def create_app(
     app.include_router(inspector.router)
     auth.hide_sidecar_routes(app)
     errors.install(app)
-    # Innermost: behind the sidecar-token check and tracing, before FastAPI's routing.
+    # Innermost: behind the sidecar-token check and tracing, before FastAPI's routing (the
+    # two paths daprd takes on every turn: actor methods, and event deliveries).
     app.add_middleware(ActorMethodCalls)
+    app.add_middleware(EventDeliveries)
     token = settings.auth.app_api_token
     app.add_middleware(SidecarWatch, token=None if token is None else token.get_secret_value())
     if settings.auth.app_api_token is not None:

@@ -81,6 +81,10 @@ def _name_actor_call(span: trace.Span, scope: dict[str, Any]) -> None:
     the call (``ChatAgent.ProcessMessage``), not by the SDK's route template."""
     if not span.is_recording():
         return
+    if scope.get("path") == "/subscribe":
+        # Served before FastAPI's routing (api/subscription.py): no route to name it after.
+        span.update_name(f"{scope.get('method')} /subscribe")
+        return
     parts = str(scope.get("path", "")).split("/")  # ["", "actors", type, id, "method", name…]
     if len(parts) < 4 or parts[1] != "actors":
         return

@@ -33,7 +33,7 @@ class ActorMethodCalls:
         if len(parts) != 6 or parts[1] != "actors" or parts[4] != "method" or not all(parts[2:]):
             await self._app(scope, receive, send)
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         if body is None:
             return  # daprd went away before the whole request came: nothing to answer
         reentrancy = dict(scope["headers"]).get(REENTRANCY_HEADER)
@@ -57,7 +57,7 @@ class ActorMethodCalls:
         await send({"type": "http.response.body", "body": result})
 
 
-async def _read_body(receive: Receive) -> bytes | None:
+async def read_body(receive: Receive) -> bytes | None:
     chunks: list[bytes] = []
     while True:
         message: Message = await receive()

@@ -33,7 +33,7 @@ def test_every_dependency_of_the_api_is_async() -> None:
         and not inspect.iscoroutinefunction(call)
         and not inspect.iscoroutinefunction(type(call).__call__)
     }
-    assert any(route.path == "/subscribe" for route in _api_routes(app.routes))
+    assert any(route.path == "/subscribe/dead-letter" for route in _api_routes(app.routes))
     assert not sync, sorted(sync)
 
 

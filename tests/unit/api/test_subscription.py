@@ -72,3 +72,16 @@ def test_dead_letters_are_counted(twins: Twins) -> None:
     assert stats["dead_letters"] == 1
     assert stats["recent_dead_letters"][0]["id"] == "1"
     assert "junk" not in str(stats)  # ids and metadata only, never the event's content
+
+
+def test_a_delivery_that_is_not_json_is_dropped_with_a_json_answer(twins: Twins) -> None:
+    # /subscribe is served before FastAPI's routing (EventDeliveries): it must still answer
+    # every body with one of Dapr's statuses, as JSON.
+    client, _ = twins
+    for raw in (b"{not json", b"\xff\xfe", b""):
+        resp = client.post("/subscribe", content=raw, headers=TOKEN)
+        assert resp.status_code == 200
+        assert resp.headers["content-type"] == "application/json"
+        assert resp.json() == {"status": "DROP"}
+    # other methods on the path still reach the router (which has no such route)
+    assert client.get("/subscribe", headers=TOKEN).status_code in (404, 405)
