@@ -330,12 +330,18 @@ class ChatAgent(
     @actor_method
     async def get_summary(self) -> dict[str, Any]:
         meta = await self._meta()
+        agent = meta.agent or (self._deps.profiles.default if meta.turns else None)
+        if agent is None and meta.open_turn:
+            # A first turn still open (a long turn, maybe waiting for an approval) has picked
+            # the conversation's agent already: that one, not the default.
+            open_turn = await self._open_turn(meta)
+            agent = (open_turn.job.agent or None) if open_turn is not None else None
         return SessionSummary(
             turns=meta.turns,
             pending_events=len(meta.pending),
             created_at=meta.created_at or None,
             last_activity=meta.last_activity or None,
-            agent=meta.agent or (self._deps.profiles.default if meta.turns else None),
+            agent=agent,
         ).model_dump()
 
     @actor_method

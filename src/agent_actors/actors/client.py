@@ -7,9 +7,11 @@ pool (``sidecar.py``) and never blocks.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from dapr.actor import ActorId, ActorProxy
+from dapr.actor.runtime._type_utils import get_dispatchable_attrs_from_interface
 from dapr.clients.base import DaprActorClientBase
 
 from agent_actors.actors.serializer import SERIALIZER
@@ -51,6 +53,27 @@ class PooledActorClient(DaprActorClientBase):
         await self._send("DELETE", f"/v1.0/actors/{actor_type}/{actor_id}/timers/{name}")
 
 
+@functools.cache
+def dispatch_map(interface: type[Any]) -> dict[str, dict[str, Any]]:
+    """The interface's actor methods, as ``ActorProxy`` describes them to itself."""
+    found: dict[str, dict[str, Any]] = {}
+    get_dispatchable_attrs_from_interface(interface, found)
+    return found
+
+
+class InterfaceProxy(ActorProxy):
+    """``ActorProxy`` with its interface's method map computed once per interface.
+
+    The SDK builds the map on a proxy's first method call by inspecting the whole interface
+    (signatures and type hints of every method), and a proxy is made per request: that was
+    2-3 % of the app's CPU per turn. The map only depends on the interface, so the proxies of
+    one interface share it (the SDK only ever adds the same entries to it)."""
+
+    def __init__(self, client: DaprActorClientBase, actor_type: str, actor_id: str, iface: Any):
+        super().__init__(client, actor_type, ActorId(actor_id), iface, SERIALIZER)
+        self._dispatchable_attr = dispatch_map(iface)
+
+
 class ProxyFactory:
     """Creates ``ActorProxy`` objects on the pooled client (callers only use proxies)."""
 
@@ -58,4 +81,4 @@ class ProxyFactory:
         self._client = client
 
     def create(self, actor_type: str, actor_id: str, interface: type[Any]) -> Any:
-        return ActorProxy(self._client, actor_type, ActorId(actor_id), interface, SERIALIZER)
+        return InterfaceProxy(self._client, actor_type, actor_id, interface)

@@ -272,6 +272,18 @@ async def test_an_approval_pauses_the_turn_without_the_lock_and_resumes_it() -> 
     assert record["tool_calls"][0]["approval_note"] == "fine"
 
 
+async def test_a_first_turn_awaiting_approval_already_shows_its_agent() -> None:
+    deps, actors, _ = make_deps()
+    deps.responder = ApprovalResponder()
+    paused = await turn(actors, "delete a", agent="support")
+    assert paused["turn"]["status"] == "awaiting_approval"
+    # Nothing committed yet, but the conversation has picked its agent: not the default's.
+    assert unwrap(await chat(actors).GetSummary())["agent"] == "support"
+    unwrap(await chat(actors).DecideApproval({"seq": 1, "approve": False, "by": "key:abc"}))
+    await settled()
+    assert unwrap(await chat(actors).GetSummary())["agent"] == "support"
+
+
 async def test_a_denial_goes_back_to_the_model_and_is_recorded() -> None:
     deps, actors, _ = make_deps()
     deps.responder = ApprovalResponder()
