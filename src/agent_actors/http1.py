@@ -11,6 +11,7 @@ compression. Tracing keeps aiohttp (its OpenTelemetry instrumentation makes the 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import urllib.parse
 from collections import deque
@@ -20,6 +21,8 @@ import httptools
 
 # Characters a path may hold as they are (RFC 3986 pchar, '/', '?', '%'); others are quoted.
 PATH_SAFE = "/?%:@!$&'()*+,;=-._~"
+# Any other character: only then is the path quoted (quoting every path was ~2 % of the CPU).
+NEEDS_QUOTING = re.compile(r"[^A-Za-z0-9" + re.escape(PATH_SAFE) + "]")
 
 
 class HttpError(Exception):
@@ -127,7 +130,7 @@ class Http1Pool:
         self, method: str, path: str, body: bytes | None, headers: dict[str, str]
     ) -> tuple[int, bytes]:
         """One request; the status and the whole body. ``HttpError`` when there is none."""
-        target = urllib.parse.quote(path, safe=PATH_SAFE)
+        target = urllib.parse.quote(path, safe=PATH_SAFE) if NEEDS_QUOTING.search(path) else path
         lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         payload = body or b""
         head = f"{method} {target} HTTP/1.1".encode() + self._prefix

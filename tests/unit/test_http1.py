@@ -4,12 +4,13 @@ daprd can send, and every way a response can fail to come."""
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
 
-from agent_actors.http1 import Http1Pool, HttpError
+from agent_actors.http1 import NEEDS_QUOTING, PATH_SAFE, Http1Pool, HttpError
 
 Answer = Callable[[bytes], bytes | None]  # the request's head + body -> raw response, or none
 
@@ -159,3 +160,10 @@ async def test_a_path_is_sent_quoted() -> None:
         status, target = await pool.request("GET", "/v1.0/state/s/a b\r\nX: y", None, {})
         pool.close()
     assert (status, target) == (200, b"/v1.0/state/s/a%20b%0D%0AX:%20y")
+
+
+def test_a_path_skips_quoting_only_when_quoting_would_not_change_it() -> None:
+    for code in range(0x110):
+        path = f"/a{chr(code)}b"
+        unchanged = urllib.parse.quote(path, safe=PATH_SAFE) == path
+        assert (NEEDS_QUOTING.search(path) is None) == unchanged, repr(chr(code))
