@@ -82,7 +82,7 @@ class StackSettings(BaseModel):
         ge=0,
         description="GOMAXPROCS of each daprd (0: Go's default, one per CPU). One app process "
         "keeps its daprd under a core; with more, Go's idle workers spin for work: at 1, daprd "
-        "spends 10-25 % less CPU per turn and a second pair on 2 cores serves 25 % more",
+        "spends 13-33 % less CPU per turn and a second pair on 2 cores serves 25 % more",
     )
     replicas: int = Field(
         1,

@@ -303,7 +303,7 @@ class Stack:
 
     def _gomaxprocs(self) -> dict[str, str]:
         # Go's idle Ps spin looking for work on every wake-up; a daprd serving one
-        # single-threaded app never needs a second core, and the spinning took 10-25 % of its
+        # single-threaded app never needs a second core, and the spinning took 13-33 % of its
         # CPU per turn (docs/BENCHMARKS.md, "daprd on one core").
         procs = self.settings.stack.daprd_gomaxprocs
         return {"GOMAXPROCS": str(procs)} if procs else {}
