@@ -29,6 +29,15 @@ class HttpError(Exception):
     """The connection failed, closed before the whole response, or timed out."""
 
 
+class ConnectionGone(HttpError):
+    """The connection closed before a byte of the answer came (``request`` may retry)."""
+
+
+# Methods a request may be sent again for when a reused connection turned out to be closed
+# before any answer (aiohttp does the same): sending them twice does what sending once does.
+RETRYABLE = frozenset({"GET", "PUT", "DELETE"})
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection; the pool lends it to one request at a time."""
 
@@ -40,6 +49,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.keep_alive = True
         self.idle_since = 0.0
+        self._answered = False  # a byte of the current request's answer came
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -47,15 +57,23 @@ class _Connection(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        self._answered = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._fail(HttpError(f"malformed response: {exc}"))
             self.close()
 
+    def eof_received(self) -> bool | None:
+        # The server closed its side: never lend this connection again (connection_lost
+        # follows, but only on a later loop iteration).
+        self.closed = True
+        return None
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self._fail(HttpError(f"connection closed before the response ({exc!r})"))
+        gone = ConnectionGone if not self._answered else HttpError
+        self._fail(gone(f"connection closed before the response ({exc!r})"))
 
     # httptools callbacks
     def on_message_begin(self) -> None:
@@ -65,6 +83,8 @@ class _Connection(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        if self._parser.get_status_code() < 200:
+            return  # an interim answer (100 Continue, 103): the final one follows
         self.keep_alive = self._parser.should_keep_alive()
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
@@ -79,6 +99,7 @@ class _Connection(asyncio.Protocol):
         assert self._transport is not None
         assert self._waiter is None
         self._waiter = asyncio.get_running_loop().create_future()
+        self._answered = False
         self._transport.write(request)
         return await self._waiter
 
@@ -93,8 +114,9 @@ class Http1Pool:
 
     Unbounded, as the sidecar pool must be (``sidecar.py``): actor calls nest, and a bound
     would let the outer calls hold every connection the inner ones wait for. An idle
-    connection older than ``idle_s`` is closed instead of reused, before daprd's own idle
-    timeout could close it under a request.
+    connection older than ``idle_s`` is closed (when the pool is next used), before daprd's
+    own idle timeout could close it under a request. Every answer has a Content-Length or is
+    chunked (daprd's are); one ended by closing the connection counts as cut.
     """
 
     def __init__(
@@ -105,13 +127,19 @@ class Http1Pool:
         self._idle: deque[_Connection] = deque()
         self._open: set[_Connection] = set()  # idle or lent: all that close() must close
         self._prefix = f"\r\nHost: {host}:{port}\r\n".encode()
+        self._closed = False
 
-    async def _take(self) -> _Connection:
+    async def _take(self) -> tuple[_Connection, bool]:
+        """A connection, and whether it was reused (an idle one) rather than opened now."""
         now = time.monotonic()
+        # The oldest idle connections first: once past idle_s they are closed, even while
+        # the newest keep being reused (a burst's extra connections must not stay open).
+        while self._idle and now - self._idle[0].idle_since >= self._idle_s:
+            self._drop(self._idle.popleft())
         while self._idle:
             conn = self._idle.pop()
-            if not conn.closed and now - conn.idle_since < self._idle_s:
-                return conn
+            if not conn.closed:
+                return conn, True
             self._drop(conn)
         loop = asyncio.get_running_loop()
         try:
@@ -119,8 +147,11 @@ class Http1Pool:
                 _, conn = await loop.create_connection(_Connection, self._host, self._port)
         except (OSError, TimeoutError) as exc:
             raise HttpError(f"cannot connect to {self._host}:{self._port}: {exc!r}") from exc
+        if self._closed:  # the pool closed while this connection was being made
+            conn.close()
+            raise HttpError("the sidecar client is closed")
         self._open.add(conn)
-        return conn
+        return conn, False
 
     def _drop(self, conn: _Connection) -> None:
         conn.close()
@@ -130,6 +161,8 @@ class Http1Pool:
         self, method: str, path: str, body: bytes | None, headers: dict[str, str]
     ) -> tuple[int, bytes]:
         """One request; the status and the whole body. ``HttpError`` when there is none."""
+        if method == "HEAD":
+            raise ValueError("HEAD is not supported (its answer has no body to wait for)")
         target = urllib.parse.quote(path, safe=PATH_SAFE) if NEEDS_QUOTING.search(path) else path
         lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         payload = body or b""
@@ -140,16 +173,30 @@ class Http1Pool:
             len(payload),
             payload,
         )
-        conn = await self._take()
+        conn: _Connection | None = None
         try:
             async with asyncio.timeout(self._timeout_s):
-                answer = await conn.exchange(request)
+                conn, reused = await self._take()
+                try:
+                    answer = await conn.exchange(request)
+                except ConnectionGone:
+                    # daprd closed the idle connection as it was lent: nothing was answered,
+                    # so a method that may be repeated goes once more, on a new connection.
+                    self._drop(conn)
+                    conn = None
+                    if not (reused and method in RETRYABLE):
+                        raise
+                    conn, _ = await self._take()
+                    answer = await conn.exchange(request)
         except TimeoutError as exc:
-            self._drop(conn)  # its late answer would be read as the next request's
+            if conn is not None:
+                self._drop(conn)  # its late answer would be read as the next request's
             raise HttpError(f"no answer within {self._timeout_s} s") from exc
         except BaseException:
-            self._drop(conn)
+            if conn is not None:
+                self._drop(conn)
             raise
+        assert conn is not None  # the try above either set it or raised
         if conn.keep_alive and not conn.closed:
             conn.idle_since = time.monotonic()
             self._idle.append(conn)
@@ -158,6 +205,7 @@ class Http1Pool:
         return answer
 
     def close(self) -> None:
+        self._closed = True
         self._idle.clear()
         while self._open:
             self._open.pop().close()

@@ -167,3 +167,68 @@ def test_a_path_skips_quoting_only_when_quoting_would_not_change_it() -> None:
         path = f"/a{chr(code)}b"
         unchanged = urllib.parse.quote(path, safe=PATH_SAFE) == path
         assert (NEEDS_QUOTING.search(path) is None) == unchanged, repr(chr(code))
+
+
+async def test_expired_idle_connections_close_while_newer_ones_are_reused() -> None:
+    async with server(lambda req: ok(b"x")) as (port, _, conns):
+        pool = Http1Pool("127.0.0.1", port, timeout_s=5, idle_s=0.2)
+        # A burst opens three connections; then one request at a time reuses the newest.
+        await asyncio.gather(*(pool.request("GET", "/", None, {}) for _ in range(3)))
+        assert len(pool._open) == 3
+        for _ in range(4):
+            await asyncio.sleep(0.07)
+            await pool.request("GET", "/", None, {})
+        assert len(pool._open) == 1  # the burst's two others were closed once past idle_s
+        pool.close()
+    assert len(conns) == 3
+
+
+async def test_a_reused_connection_found_closed_is_retried_for_repeatable_methods() -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served = 0
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+                if served == 1:
+                    break  # the second request on a connection: closed, nothing answered
+                served += 1
+                writer.write(ok(b"x"))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    try:
+        pool = Http1Pool("127.0.0.1", port, timeout_s=5)
+        assert await pool.request("GET", "/", None, {}) == (200, b"x")  # a new connection
+        for method in ("GET", "PUT", "DELETE"):
+            # each reuses the connection the last one left, which the server closes: sent
+            # again on a new one
+            assert await pool.request(method, "/", None, {}) == (200, b"x")
+        with pytest.raises(HttpError, match="closed before the response"):
+            # a POST is never sent twice: it may have run
+            await pool.request("POST", "/", b"{}", {})
+        assert await pool.request("POST", "/", b"{}", {}) == (200, b"x")  # a new connection
+        pool.close()
+    finally:
+        srv.close()
+
+
+async def test_an_interim_answer_is_skipped_for_the_final_one() -> None:
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n" + ok(b"final")
+    async with server(lambda req: interim) as (port, _, _):
+        pool = Http1Pool("127.0.0.1", port, timeout_s=5)
+        assert await pool.request("PUT", "/", b"{}", {}) == (200, b"final")
+        assert await pool.request("PUT", "/", b"{}", {}) == (200, b"final")
+        pool.close()
+
+
+async def test_head_is_refused() -> None:
+    pool = Http1Pool("127.0.0.1", 9, timeout_s=5)
+    with pytest.raises(ValueError, match="HEAD"):
+        await pool.request("HEAD", "/", None, {})

@@ -40,7 +40,7 @@ class CommittedState:
 
 def committed_history(load: StateLoader, user_id: str, page_size: int) -> HistoryStore:
     """ChatAgent(``user_id``)'s pages, read-only (only the read methods may be used)."""
-    return HistoryStore(CommittedState(load, naming.CHAT, user_id), page_size)
+    return HistoryStore(CommittedState(load, naming.CHAT, user_id), page_size, keep_pages=False)
 
 
 async def committed_window(load: StateLoader, user_id: str) -> list[ChatMessage]:

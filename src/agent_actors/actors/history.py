@@ -13,9 +13,12 @@ VALIDATED_PAGES = 4
 
 
 class HistoryStore:
-    def __init__(self, state_manager: Any, page_size: int) -> None:
+    def __init__(self, state_manager: Any, page_size: int, keep_pages: bool = True) -> None:
         self._sm = state_manager
         self._default_page_size = page_size
+        # Off over a state loader that returns a new object every time (``committed.py``):
+        # nothing kept could ever be found again.
+        self._keep_pages = keep_pages
         # Pages already validated, with the raw value each was made from. The SDK's state
         # manager hands back the very object it holds until it reloads the key or is given a
         # new value, so identity says the page is still the one validated. Validating a page
@@ -47,6 +50,8 @@ class HistoryStore:
         return validated
 
     def _keep(self, number: int, raw: Any, page: HistoryPage) -> None:
+        if not self._keep_pages:
+            return
         self._validated.pop(number, None)
         self._validated[number] = (raw, page)
         while len(self._validated) > VALIDATED_PAGES:

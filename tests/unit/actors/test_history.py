@@ -95,3 +95,16 @@ async def test_only_the_last_pages_are_kept(validations: list[int]) -> None:
     await store.page(0)  # dropped from the kept pages: validated again
     await store.page(pages - 1)  # kept
     assert validations == [1]
+
+
+async def test_a_store_over_fresh_objects_keeps_no_pages() -> None:
+    class Fresh(Held):
+        async def try_get_state(self, key: str) -> tuple[bool, Any]:
+            found, value = await super().try_get_state(key)
+            return found, dict(value) if found else None  # a new object every read
+
+    sm = Fresh()
+    sm.values["history-0"] = {"entries": [{"role": "user", "content": "a"}], "at": [1.0]}
+    store = HistoryStore(sm, page_size=4, keep_pages=False)
+    assert [m.content for m in (await store.page(0)).entries] == ["a"]
+    assert store._validated == {}
