@@ -52,9 +52,14 @@ class ActorMethodCalls:
         except Exception as ex:
             error = {"message": repr(ex), "errorCode": ERROR_CODE_UNKNOWN}
             status, result = 500, json.dumps(error).encode()
-        headers = [(b"content-type", CONTENT_TYPE), (b"content-length", str(len(result)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": result})
+        await respond(send, status, result)
+
+
+async def respond(send: Send, status: int, body: bytes, content_type: bytes = CONTENT_TYPE) -> None:
+    """A whole answer of a path served before FastAPI's routing."""
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def read_body(receive: Receive) -> bytes | None:

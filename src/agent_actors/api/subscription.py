@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from agent_actors import logs, metrics
 from agent_actors.actors.clients import MemoryAgentClient
 from agent_actors.actors.deps import ActorDeps
-from agent_actors.api.actor_calls import read_body
+from agent_actors.api.actor_calls import read_body, respond
 from agent_actors.api.deps import DeadLetters, Deps, Stats
 from agent_actors.api.schemas import SubscriptionStats
 from agent_actors.errors import AgentActorsError, InvalidInput, StoreUnavailable
@@ -66,10 +66,7 @@ class EventDeliveries:
             return  # daprd went away before the whole request came: nothing to answer
         state = scope["app"].state
         status = await on_conversation_updated(body, state.deps, state.subscription_stats)
-        answer = b'{"status":"%s"}' % status.value.encode()
-        headers = [(b"content-type", JSON), (b"content-length", str(len(answer)).encode())]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": answer})
+        await respond(send, 200, b'{"status":"%s"}' % status.value.encode(), JSON)
 
 
 async def on_conversation_updated(
