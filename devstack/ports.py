@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Collection
 from pathlib import Path
 
 from devstack.errors import StackError
@@ -91,15 +92,20 @@ def _hint(port: int) -> str:
     )
 
 
-def free_ports(count: int) -> list[int]:
-    """Ports the kernel hands out now (for a private stack, see private.py)."""
+def free_ports(count: int, taken: Collection[int] = ()) -> list[int]:
+    """Ports the kernel hands out now (for a private stack, see private.py), none of
+    ``taken``: ports picked by an earlier call are free again once it returns, and the kernel
+    may hand them out a second time."""
     socks = []
+    found: list[int] = []
     try:
-        for _ in range(count):
+        while len(found) < count:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.bind(("127.0.0.1", 0))
-            socks.append(sock)
-        return [sock.getsockname()[1] for sock in socks]
+            socks.append(sock)  # held until the end: no port comes twice in this call
+            if (port := sock.getsockname()[1]) not in taken:
+                found.append(port)
+        return found
     finally:
         for sock in socks:
             sock.close()

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from agent_actors.settings import DaprSettings
 from devstack.pairs import PairPorts, first_pair
-from devstack.ports import free_ports, port_fields
+from devstack.ports import free_ports, port_fields, stack_ports
 from devstack.settings import DevSettings, StackSettings
 from devstack.supervisor import Stack
 
@@ -45,7 +45,8 @@ def private_pairs(settings: DevSettings) -> list[PairPorts]:
     """Pair 0 on the settings' ports, every further pair on ports free now."""
     pairs = [first_pair(settings)]
     for index in range(1, settings.stack.replicas):
-        pairs.append(PairPorts(index, *free_ports(6)))
+        taken = set(stack_ports(settings, pairs).values())
+        pairs.append(PairPorts(index, *free_ports(6, taken)))
     return pairs
 
 

@@ -11,11 +11,12 @@ from devstack.health import actor_runtime_running
 from devstack.ports import (
     check_ports_free,
     ephemeral_range,
+    free_ports,
     port_fields,
     port_is_free,
     stack_ports,
 )
-from devstack.private import private_settings
+from devstack.private import private_pairs, private_settings
 from devstack.settings import DevSettings, StackSettings
 from tests.unit.devstack.sockets import (
     TIME_WAIT,
@@ -120,3 +121,20 @@ def test_daprd_is_ready_only_with_the_three_types_running(
     meta: dict[str, object], ready: bool
 ) -> None:
     assert actor_runtime_running(meta) is ready
+
+
+def test_free_ports_never_hands_out_a_port_taken_before() -> None:
+    # Ports from an earlier call are free again once it returns: the kernel may hand them out
+    # a second time, and a private stack's second pair then clashed with its first (CI).
+    first = free_ports(40)
+    again = free_ports(40, taken=set(first))
+    assert len(set(again)) == 40
+    assert not set(first) & set(again)
+
+
+def test_private_pairs_get_ports_no_other_part_of_the_stack_has(tmp_path: Path) -> None:
+    settings = private_settings(tmp_path)
+    settings.stack.replicas = 4
+    pairs = private_pairs(settings)
+    ports = list(stack_ports(settings, pairs).values())
+    assert len(ports) == len(set(ports))
