@@ -97,13 +97,17 @@ class CallRecord(BaseModel):
 
 
 # No '|' (Dapr's key separator), no '/', no spaces: nothing that can split a Redis key or a URL.
-USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+# Patterns that validate input are used with ``fullmatch``: ``match`` with ``^...$`` accepts a
+# final newline ("user1\n"), since ``$`` also matches just before one.
+USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]*")
+# An agent profile's name (the agents file's keys, a turn's ``agent``).
+AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 def check_user_id(user_id: str, max_chars: int) -> str:
     if not user_id or len(user_id) > max_chars:
         raise InvalidUserId(f"a user id has 1 to {max_chars} characters (got {len(user_id)})")
-    if not USER_ID.match(user_id):
+    if not USER_ID.fullmatch(user_id):
         raise InvalidUserId(
             "a user id starts with a letter or digit and contains only letters, digits and "
             "'_', '.', '@', '-'"

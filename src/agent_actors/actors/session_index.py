@@ -20,6 +20,7 @@ ETag, retried on a conflict (the same scheme as the dead letters).
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +29,7 @@ from pydantic import BaseModel, Field
 
 from agent_actors.errors import InvalidInput
 from agent_actors.events.dead_letters import VersionedStore, update_with_etag
+from agent_actors.models import USER_ID
 from agent_actors.settings import LimitSettings
 
 DAY_S = 86400
@@ -169,12 +171,15 @@ def _drop(shard: IndexShard, user: str) -> bool:
 
 
 def _parse_cursor(after: str | None) -> tuple[float, str] | None:
+    """``<last activity>:<user id>``, as ``next_after`` writes it: a finite time (``nan`` or
+    ``inf`` would pass ``float()`` and break the ordering) and a valid user id."""
     if not after:
         return None
     at, sep, user = after.partition(":")
     try:
-        if sep:
-            return (float(at), user)
+        when = float(at)
     except ValueError:
-        pass
+        when = math.nan
+    if sep and math.isfinite(when) and USER_ID.fullmatch(user):
+        return (when, user)
     raise InvalidInput("?after= takes the next_after of the previous page")

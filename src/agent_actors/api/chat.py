@@ -24,7 +24,7 @@ from agent_actors.api.deps import ChatActor, SettingsDep, UserId
 from agent_actors.api.errors import USER_ROUTE, responses
 from agent_actors.api.schemas import ChatReply, MessageIn
 from agent_actors.errors import AgentActorsError, ContentTooLarge, InvalidInput
-from agent_actors.models import ChatMessage, is_unicode_text
+from agent_actors.models import AGENT_NAME, ChatMessage, is_unicode_text
 from agent_actors.settings import Settings
 
 router = APIRouter(tags=["chat"], responses=responses(*USER_ROUTE))
@@ -69,6 +69,10 @@ def turn_request(
         )
     if not is_unicode_text(message.content):
         raise InvalidInput("content is not valid Unicode text (it has a lone surrogate)")
+    if message.agent is not None and not AGENT_NAME.fullmatch(message.agent):
+        raise InvalidInput(
+            "an agent's name has 1 to 64 letters, digits, '_', '.' or '-' (GET /agents)"
+        )
     if key is not None and (
         not 1 <= len(key) <= limits.max_idempotency_key_chars or not key.isprintable()
     ):

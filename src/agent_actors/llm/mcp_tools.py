@@ -37,7 +37,7 @@ from agent_actors.llm.tools import DEFAULT_TOOLS, Tool, ToolContext, ToolFailed,
 log = logging.getLogger(__name__)
 
 SEPARATOR = "__"
-WIRE_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+WIRE_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # (fullmatch)
 RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 30.0
 MAX_LIST_PAGES = 100

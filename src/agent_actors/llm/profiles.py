@@ -35,9 +35,11 @@ import yaml  # type: ignore[import-untyped]  # no stubs in the lock; two calls u
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agent_actors.errors import Misconfigured
+from agent_actors.models import AGENT_NAME
 from agent_actors.settings import LlmSettings
 
-PROFILE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+# An MCP server's name prefixes its tools' names (<server>__<tool>).
+MCP_SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 
 
 class McpServerSpec(BaseModel):
@@ -123,14 +125,14 @@ def read_book(path: Path) -> ProfileBook:
     except ValidationError as exc:
         raise Misconfigured(f"the agents file {path}: {problems(exc)}") from exc
     for name, profile in book.agents.items():
-        if not re.match(PROFILE_NAME, name):
+        if not AGENT_NAME.fullmatch(name):
             raise Misconfigured(
                 f"the agents file {path}: agent name {name!r} must be 1 to 64 letters, digits, "
                 "'_', '.' or '-', starting with a letter or digit"
             )
         profile.name = name
     for name in book.mcp_servers:
-        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$", name):
+        if not MCP_SERVER_NAME.fullmatch(name):
             raise Misconfigured(
                 f"the agents file {path}: MCP server name {name!r} must be 1 to 32 letters, "
                 "digits, '_' or '-' (it prefixes its tools' names)"

@@ -84,15 +84,15 @@ def test_wire_names_join_server_and_tool_in_the_allowed_alphabet(
     server: str, tool: str, expected: str
 ) -> None:
     assert wire_name(server, tool) == expected
-    assert WIRE_NAME.match(expected)
+    assert WIRE_NAME.fullmatch(expected)
 
 
 def test_a_long_wire_name_is_cut_to_64_and_stays_unique() -> None:
     first, second = wire_name("s", "a" * 80 + "1"), wire_name("s", "a" * 80 + "2")
     assert len(first) == len(second) == 64
     assert first != second
-    assert WIRE_NAME.match(first)
-    assert WIRE_NAME.match(second)
+    assert WIRE_NAME.fullmatch(first)
+    assert WIRE_NAME.fullmatch(second)
 
 
 async def test_none_is_the_built_in_tools_and_no_server_is_started(
@@ -118,7 +118,7 @@ async def test_a_wildcard_grants_every_tool_with_its_schema_as_the_server_wrote_
     lookup = offered["demo__lookup"]["parameters"]
     assert lookup["properties"]["mode"]["enum"] == ["fast", "deep"]
     assert "Filters" in json.dumps(lookup["$defs"])
-    assert all(WIRE_NAME.match(n) for n in offered)
+    assert all(WIRE_NAME.fullmatch(n) for n in offered)
     # Listed once per connection, not once per turn.
     await catalog.tools_for(profile("demo.*"))
     assert clients.opened == 1
