@@ -6,6 +6,7 @@
     ├── InvalidInput                 invalid_input        422
     │   ├── InvalidUserId            invalid_user_id      422
     │   ├── ContentTooLarge          content_too_large    413
+    │   ├── BodyTooLarge             body_too_large       413
     │   ├── IdempotencyConflict      idempotency_conflict 422
     │   └── UnknownAgent             unknown_agent        422
     ├── Unauthorized                 unauthorized         401
@@ -61,6 +62,13 @@ class InvalidUserId(InvalidInput):
 
 class ContentTooLarge(InvalidInput):
     code = "content_too_large"
+    status = 413
+
+
+class BodyTooLarge(InvalidInput):
+    """A request body over ``limits.max_body_bytes``, refused before it is read."""
+
+    code = "body_too_large"
     status = 413
 
 

@@ -36,6 +36,10 @@ class DaprSettings(BaseModel):
     )
 
 
+# The fields of a message beside its content (role, agent, JSON punctuation), generously.
+MESSAGE_OVERHEAD_BYTES = 4096
+
+
 class LimitSettings(BaseModel):
     """Bounds that keep every turn's cost and every input's size in check."""
 
@@ -114,6 +118,25 @@ class LimitSettings(BaseModel):
         gt=0,
         description="how long a tool call waits for a person's approval; then it is denied",
     )
+    max_body_bytes: int = Field(
+        256 * 1024,
+        ge=1024,
+        description="largest request body of the public API, in bytes (413 body_too_large, "
+        "before it is read)",
+    )
+
+    @model_validator(mode="after")
+    def _body_holds_a_message(self) -> LimitSettings:
+        # A client may escape every character as JSON allows (an emoji is "\ud83d\ude00", 12
+        # bytes): the largest valid message must still fit, with room for the other fields.
+        needed = 12 * self.max_content_chars + MESSAGE_OVERHEAD_BYTES
+        if self.max_body_bytes < needed:
+            raise ValueError(
+                f"max_body_bytes ({self.max_body_bytes}) must hold a message of "
+                f"max_content_chars ({self.max_content_chars}) characters escaped as JSON "
+                f"(12 bytes each): at least {needed}"
+            )
+        return self
 
 
 class ActorSettings(BaseModel):

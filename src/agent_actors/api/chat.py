@@ -20,14 +20,14 @@ from agent_actors.actors.interfaces import (
     TurnRequest,
     TurnView,
 )
-from agent_actors.api.deps import ChatActor, SettingsDep, UserId
+from agent_actors.api.deps import CallerFirst, ChatActor, SettingsDep, UserId
 from agent_actors.api.errors import USER_ROUTE, responses
 from agent_actors.api.schemas import ChatReply, MessageIn
 from agent_actors.errors import AgentActorsError, ContentTooLarge, InvalidInput
 from agent_actors.models import AGENT_NAME, ChatMessage, is_unicode_text
 from agent_actors.settings import Settings
 
-router = APIRouter(tags=["chat"], responses=responses(*USER_ROUTE))
+router = APIRouter(route_class=CallerFirst, tags=["chat"], responses=responses(*USER_ROUTE))
 # What a turn can answer besides a user route's errors.
 TURN_ERRORS = responses(409, 413, 502, 504)
 

@@ -8,9 +8,11 @@ dependency in its thread pool, a thread hop per dependency per request (on a tur
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Request, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from agent_actors import logs
@@ -43,7 +45,13 @@ BEARER = HTTPBearer(
 BearerKey = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
 
 
-async def get_user_id(request: Request, id: Annotated[str, Path()], _key: BearerKey) -> str:
+# The scope key under which a request's user id is kept once its caller was checked.
+CHECKED_USER = "agent_actors.user_id"
+
+
+async def check_caller(request: Request, id: str) -> str:
+    """The user id, valid, and (with API keys) the caller's key bound to it and within its
+    rate: once per request, before anything reads the body."""
     settings: Settings = request.app.state.settings
     user_id = check_user_id(id, settings.limits.max_id_chars)
     if settings.auth.api_keys:
@@ -51,7 +59,29 @@ async def get_user_id(request: Request, id: Annotated[str, Path()], _key: Bearer
         _take_token(request, settings)
     # (Not run in a thread: the binding stays in this request's context.)
     logs.bind(user=user_id)
+    request.scope[CHECKED_USER] = user_id
     return user_id
+
+
+async def get_user_id(request: Request, id: Annotated[str, Path()], _key: BearerKey) -> str:
+    checked: str | None = request.scope.get(CHECKED_USER)
+    return checked if checked is not None else await check_caller(request, id)
+
+
+class CallerFirst(APIRoute):
+    """A route whose caller is checked before its body is read: FastAPI reads and parses a
+    body before it solves any dependency, so a client without a valid key (or over its rate)
+    would otherwise cost a parse (up to ``limits.max_body_bytes``) before its 401/403/429."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            if "id" in request.path_params:
+                await check_caller(request, request.path_params["id"])
+            return await handler(request)
+
+        return checked
 
 
 async def get_caller(request: Request, _user: Annotated[str, Depends(get_user_id)]) -> str:

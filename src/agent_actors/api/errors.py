@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -25,7 +26,8 @@ ERROR_STATUS = {
     "than the conversation's (agent_conflict), a long turn of the conversation is not over "
     "(turn_in_progress), or the turn awaits no approval (not_awaiting_approval)",
     404: "no such turn in this conversation: turn_not_found",
-    413: "content over the size limit: content_too_large",
+    413: "content over the size limit: content_too_large; a body over "
+    "AGENT_ACTORS_LIMITS__MAX_BODY_BYTES: body_too_large",
     422: "invalid input: invalid_user_id, invalid_input, idempotency_conflict, unknown_agent",
     429: "the API key sent more than AGENT_ACTORS_AUTH__RATE_PER_S requests per second: "
     "rate_limited (Retry-After)",
@@ -41,6 +43,11 @@ USER_ROUTE = (401, 403, 422, 429, 503)
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for these error statuses, each with the ``{detail, code}`` body."""
     return {s: {"model": ErrorOut, "description": ERROR_STATUS[s]} for s in statuses}
+
+
+def error_body(exc: AgentActorsError) -> bytes:
+    """The error's JSON body, for a layer that answers below FastAPI (plain ASGI)."""
+    return json.dumps({"detail": exc.message, "code": exc.code}).encode()
 
 
 def _answer(status: int, code: str, detail: object) -> JSONResponse:

@@ -43,13 +43,13 @@ from agent_actors.api.chat import (
     turn_location,
     turn_request,
 )
-from agent_actors.api.deps import ChatActor, SettingsDep, UserId
+from agent_actors.api.deps import CallerFirst, ChatActor, SettingsDep, UserId
 from agent_actors.api.errors import USER_ROUTE, responses
 from agent_actors.api.schemas import MessageIn
 from agent_actors.errors import AgentActorsError
 from agent_actors.llm.streams import STREAMS, StreamEvent, StreamHub
 
-router = APIRouter(tags=["chat"])
+router = APIRouter(route_class=CallerFirst, tags=["chat"])
 SSE_RESPONSE: dict[str, Any] = {
     "description": "Server-Sent Events: `token` {text} (append), `reset` {} (drop the tokens "
     "so far), then `done` {role, content, seq} or `error` {detail, code, status}",

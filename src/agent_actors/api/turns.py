@@ -17,11 +17,11 @@ from fastapi.responses import JSONResponse
 from agent_actors.actors import turn_runner
 from agent_actors.actors.interfaces import ApprovalAnswer, TurnReply, TurnView
 from agent_actors.api.chat import ACCEPTED, accepted
-from agent_actors.api.deps import Caller, ChatActor, SettingsDep, UserId
+from agent_actors.api.deps import Caller, CallerFirst, ChatActor, SettingsDep, UserId
 from agent_actors.api.errors import USER_ROUTE, responses
 from agent_actors.api.schemas import ApprovalIn
 
-router = APIRouter(tags=["chat"], responses=responses(*USER_ROUTE, 404))
+router = APIRouter(route_class=CallerFirst, tags=["chat"], responses=responses(*USER_ROUTE, 404))
 POLL_S = 1.0
 Seq = Annotated[int, Path(ge=1, description="the turn's number (Turn-Seq)")]
 
