@@ -202,7 +202,17 @@ class LlmSettings(BaseModel):
     )
     timeout_s: float = Field(20.0, gt=0, description="one model request's timeout")
     max_retries: int = Field(2, ge=0, description="retries of a request that failed transiently")
-    retry_backoff_s: float = Field(0.5, ge=0, description="first retry delay (doubles each time)")
+    retry_backoff_s: float = Field(
+        0.5,
+        ge=0,
+        description="the bound of the first retry's random delay (full jitter; doubles each time)",
+    )
+    retry_after_max_s: float = Field(
+        10.0,
+        ge=0,
+        description="the longest Retry-After of the model server waited out before a retry; "
+        "a longer one fails the request without retrying",
+    )
     turn_timeout_s: float = Field(
         40.0,
         gt=0,

@@ -6,7 +6,11 @@ caller decides about retries without knowing the SDK's exception tree.
 
 from __future__ import annotations
 
+import email.utils
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import openai
@@ -45,10 +49,31 @@ class ModelTurn:
 
 
 class ModelCallFailed(Exception):
-    def __init__(self, error: AgentActorsError, transient: bool) -> None:
+    def __init__(
+        self, error: AgentActorsError, transient: bool, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(error.message)
         self.error = error
         self.transient = transient
+        self.retry_after_s = retry_after_s  # how long the server asked to wait, if it did
+
+
+def retry_after_s(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """The wait a model server asks for: ``retry-after-ms`` (OpenAI's), else ``Retry-After``
+    in seconds or as an HTTP date; None when it asks for none (or says it unreadably)."""
+    try:
+        if (ms := headers.get("retry-after-ms")) is not None:
+            return max(0.0, float(ms) / 1000)
+        if (value := headers.get("retry-after")) is None:
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(value)
+            seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def classify(exc: BaseException) -> ModelCallFailed:
@@ -60,11 +85,12 @@ def classify(exc: BaseException) -> ModelCallFailed:
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         said = f"the model server answered {status}: {str(exc.message)[:200]}"
+        wait = retry_after_s(exc.response.headers)
         if status == 429 or status in (502, 503):
-            return ModelCallFailed(ResponderUnavailable(said), True)
+            return ModelCallFailed(ResponderUnavailable(said), True, wait)
         if status == 504:
-            return ModelCallFailed(ResponderTimeout(said), True)
-        return ModelCallFailed(ResponderError(said), status >= 500 or status == 408)
+            return ModelCallFailed(ResponderTimeout(said), True, wait)
+        return ModelCallFailed(ResponderError(said), status >= 500 or status == 408, wait)
     if isinstance(exc, AgentActorsError):
         return ModelCallFailed(exc, False)
     # Garbage where JSON was expected, a stream cut short with a decode error, and the like.
