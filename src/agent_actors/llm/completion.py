@@ -24,6 +24,7 @@ from agent_actors.errors import (
     ResponderUnavailable,
 )
 from agent_actors.llm.streams import StreamHub
+from agent_actors.models import as_unicode_text
 
 Message = dict[str, Any]
 
@@ -46,6 +47,18 @@ class ModelTurn:
     finish_reason: str | None = None
     response_model: str | None = None
     response_id: str | None = None
+
+
+def as_unicode_turn(turn: ModelTurn) -> ModelTurn:
+    """The answer with every lone surrogate its JSON carried ("\\ud800") replaced by U+FFFD,
+    in the text and in each tool call, as a reply is cleaned before it is saved: UTF-8 cannot
+    carry one, so a paused call's arguments made the 202 and the turn's state a 500, the tool's
+    validation refused them, and the next request's prompt could not be sent."""
+    turn.content = as_unicode_text(turn.content)
+    for call in turn.tool_calls:
+        call.id, call.name = as_unicode_text(call.id), as_unicode_text(call.name)
+        call.arguments = as_unicode_text(call.arguments)
+    return turn
 
 
 class ModelCallFailed(Exception):
@@ -136,7 +149,7 @@ class Completer:
                 turn.tool_calls.append(RequestedCall(tc.id, function.name, function.arguments))
         if resp.usage is not None:
             turn.tokens_in, turn.tokens_out = resp.usage.prompt_tokens, resp.usage.completion_tokens
-        return turn
+        return as_unicode_turn(turn)
 
     async def stream(
         self,
@@ -179,7 +192,7 @@ class Completer:
             raise classify(exc) from exc
         turn.content = "".join(parts)
         turn.tool_calls = [calls[i] for i in sorted(calls)]
-        return turn
+        return as_unicode_turn(turn)
 
     @staticmethod
     def _tool_args(tools: list[dict[str, Any]] | None) -> dict[str, Any]:
