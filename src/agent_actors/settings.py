@@ -151,6 +151,13 @@ class StreamSettings(BaseModel):
         description="Redis URL (redis://host:port) relaying a stream's tokens between "
         "replicas; unset: only when the actor runs in the process holding the stream",
     )
+    relay_outbox_max: int = Field(
+        10_000,
+        ge=1,
+        description="stream events a process holds for the relay while Redis is slow or down; "
+        "past it new ones are dropped (agent_actors_stream_relay_dropped_total): the client "
+        "still gets the committed reply",
+    )
 
 
 class AuthSettings(BaseModel):
