@@ -2,10 +2,11 @@
 
 A watchdog thread polls every part. One that exited unexpectedly is started again with the
 same command after a backoff (``restart_backoff_s``, doubling per exit within
-``restart_window_s``, at most ``restart_backoff_max_s``); the others keep serving. After
-``restart_limit`` exits of one part within the window it gives up and says why: the owner
-(``make run``/``make up``) then stops everything. Each exit is one log line with its status;
-each return to readiness one more, with the time it took.
+``restart_window_s``, at most ``restart_backoff_max_s``); the others keep serving. One started
+again that is not ready within ``ready_timeout_s`` is killed and counts as an exit (a failed
+start). After ``restart_limit`` exits of one part within the window it gives up and says why:
+the owner (``make run``/``make up``) then stops everything. Each exit is one log line with its
+status; each return to readiness one more, with the time it took.
 """
 
 from __future__ import annotations
@@ -38,11 +39,16 @@ class RestartPolicy:
     backoff_max_s: float = 10.0
     limit: int = 5
     window_s: float = 60.0
+    ready_s: float = 90.0  # a restarted part not ready by then is stopped: a failed start
 
     @classmethod
     def of(cls, s: StackSettings) -> RestartPolicy:
         return cls(
-            s.restart_backoff_s, s.restart_backoff_max_s, s.restart_limit, s.restart_window_s
+            s.restart_backoff_s,
+            s.restart_backoff_max_s,
+            s.restart_limit,
+            s.restart_window_s,
+            s.ready_timeout_s,
         )
 
     def delay(self, recent_exits: int) -> float:
@@ -74,6 +80,7 @@ class PartState:
     last_exit_at: float | None = None  # wall clock, for people
     exited: float = 0.0  # monotonic: when the exit was seen
     due: float = 0.0  # monotonic: when the restart starts
+    started: float = 0.0  # monotonic: when it was started again (its readiness deadline runs)
     last_recovery_s: float | None = None  # exit seen -> ready again
     exits: deque[float] = field(default_factory=deque)
 
@@ -158,11 +165,19 @@ class Watchdog:
                     continue
                 if proc.popen is not part.popen:  # started again by hand (Stack.restart)
                     part.popen, part.state, changed = proc.popen, "starting", True
+                    part.started = now
                 if part.state in ("ready", "starting") and not proc.running():
                     self._exited(proc, part, now, f"exited with {exit_status(proc.returncode())}")
                     changed = True
-                    if self.gave_up is not None:
-                        return True
+                elif part.state == "starting" and now - part.started > self.policy.ready_s:
+                    # Running but never ready (a daprd that cannot reach placement, an app
+                    # stuck in start-up): left alone it would stay "starting" for ever, and
+                    # nothing would restart it or give up. A start that failed, like an exit.
+                    proc.kill()
+                    self._exited(proc, part, now, f"not ready within {self.policy.ready_s:g} s")
+                    changed = True
+                if self.gave_up is not None:
+                    return True
                 elif part.state == "restarting" and now >= part.due:
                     self._start_again(proc, part, now)
                     changed = True
@@ -203,7 +218,7 @@ class Watchdog:
         except StackError as exc:  # e.g. the binary is gone: as good as an exit
             self._exited(proc, part, now, f"could not be started ({exc})")
             return
-        part.popen, part.state = proc.popen, "starting"
+        part.popen, part.state, part.started = proc.popen, "starting", now
 
     def _probe_starting(self) -> bool:
         """Readiness of the parts that were started again (outside the lock: probes are HTTP

@@ -63,7 +63,11 @@ class StackSettings(BaseModel):
         REPO_ROOT / ".dapr" / "bin",
         description="where daprd, placement, scheduler are built or found (DAPR_BIN_DIR)",
     )
-    ready_timeout_s: float = Field(90.0, description="how long each part may take to be ready")
+    ready_timeout_s: float = Field(
+        90.0,
+        description="how long each part may take to be ready, at start and after a restart (a "
+        "restarted part not ready by then is killed and counts as an exit)",
+    )
     log_level: str = Field("info", description="log level of placement, scheduler, daprd")
     redis_server: str = Field("redis-server", description="name on PATH, or a path")
     restart_backoff_s: float = Field(

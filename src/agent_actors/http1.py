@@ -131,6 +131,11 @@ class Http1Pool:
 
     async def _take(self) -> tuple[_Connection, bool]:
         """A connection, and whether it was reused (an idle one) rather than opened now."""
+        idle = self._reuse()
+        return (idle, True) if idle is not None else (await self._connect(), False)
+
+    def _reuse(self) -> _Connection | None:
+        """The most recently used idle connection still open, if any."""
         now = time.monotonic()
         # The oldest idle connections first: once past idle_s they are closed, even while
         # the newest keep being reused (a burst's extra connections must not stay open).
@@ -139,8 +144,11 @@ class Http1Pool:
         while self._idle:
             conn = self._idle.pop()
             if not conn.closed:
-                return conn, True
+                return conn
             self._drop(conn)
+        return None
+
+    async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._connect_s):
@@ -151,7 +159,7 @@ class Http1Pool:
             conn.close()
             raise HttpError("the sidecar client is closed")
         self._open.add(conn)
-        return conn, False
+        return conn
 
     def _drop(self, conn: _Connection) -> None:
         conn.close()
@@ -181,12 +189,13 @@ class Http1Pool:
                     answer = await conn.exchange(request)
                 except ConnectionGone:
                     # daprd closed the idle connection as it was lent: nothing was answered,
-                    # so a method that may be repeated goes once more, on a new connection.
+                    # so a method that may be repeated goes once more, on a new connection
+                    # (never another idle one: after a daprd restart they are all stale).
                     self._drop(conn)
                     conn = None
                     if not (reused and method in RETRYABLE):
                         raise
-                    conn, _ = await self._take()
+                    conn = await self._connect()
                     answer = await conn.exchange(request)
         except TimeoutError as exc:
             if conn is not None:

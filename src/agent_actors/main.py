@@ -112,7 +112,9 @@ def create_app(
                     state_serializer=SERIALIZER,
                 )
             if settings.streams.relay_url:
-                await STREAMS.start_relay(settings.streams.relay_url)
+                await STREAMS.start_relay(
+                    settings.streams.relay_url, settings.streams.relay_outbox_max
+                )
             yield
             await STREAMS.stop_relay()
             closer = getattr(deps.responder, "aclose", None)

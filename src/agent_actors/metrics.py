@@ -60,6 +60,11 @@ MEMORY_SEQ_LAG = Gauge(
     "Turns the last event showed Memory behind (0: each event applied as the next turn)",
 )
 ACTIVE_STREAMS = Gauge("agent_actors_active_streams", "Open POST /chat/{id}/stream responses")
+STREAM_RELAY_DROPPED = Counter(
+    "agent_actors_stream_relay_dropped",
+    "Stream events not relayed to another replica: the relay's outbox was full (Redis slow "
+    "or down; streams.relay_outbox_max)",
+)
 
 
 class OutboxTally:

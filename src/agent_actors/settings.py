@@ -174,6 +174,13 @@ class StreamSettings(BaseModel):
         description="Redis URL (redis://host:port) relaying a stream's tokens between "
         "replicas; unset: only when the actor runs in the process holding the stream",
     )
+    relay_outbox_max: int = Field(
+        10_000,
+        ge=1,
+        description="stream events a process holds for the relay while Redis is slow or down; "
+        "past it new ones are dropped (agent_actors_stream_relay_dropped_total): the client "
+        "still gets the committed reply",
+    )
 
 
 class AuthSettings(BaseModel):
@@ -225,7 +232,17 @@ class LlmSettings(BaseModel):
     )
     timeout_s: float = Field(20.0, gt=0, description="one model request's timeout")
     max_retries: int = Field(2, ge=0, description="retries of a request that failed transiently")
-    retry_backoff_s: float = Field(0.5, ge=0, description="first retry delay (doubles each time)")
+    retry_backoff_s: float = Field(
+        0.5,
+        ge=0,
+        description="the bound of the first retry's random delay (full jitter; doubles each time)",
+    )
+    retry_after_max_s: float = Field(
+        10.0,
+        ge=0,
+        description="the longest Retry-After of the model server waited out before a retry; "
+        "a longer one fails the request without retrying",
+    )
     turn_timeout_s: float = Field(
         40.0,
         gt=0,

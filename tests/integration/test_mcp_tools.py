@@ -166,6 +166,28 @@ def test_an_mcp_tool_that_needs_approval_runs_once_approved(
     )
 
 
+def test_a_lone_surrogate_in_a_paused_calls_arguments_is_shown_cleaned(
+    mcp_stack: RunningStack, stub: StubServer, user: str
+) -> None:
+    # The model's arguments for a tool that needs approval hold a lone surrogate ("\ud800" in
+    # its JSON): the 202 and the turn's state show them, as UTF-8 JSON, with U+FFFD instead.
+    app = mcp_stack.app
+    content = "[[surrogate]]" + calling("tools__echo", {"text": "guarded"}, user)
+    resp = app.post(f"/chat/{user}", json={"role": "user", "content": content, "agent": "guarded"})
+    assert resp.status_code == 202, resp.text
+    cleaned = {"text": "half a pair: \ufffd guarded"}
+    assert json.loads(resp.json()["approval"]["arguments"]) == cleaned
+    location = resp.headers["Location"]
+    assert json.loads(app.get(location).json()["approval"]["arguments"]) == cleaned
+    assert app.post(f"{location}/approval", json={"approve": True}).status_code == 202
+    done = app.get(location, params={"wait": 30}).json()
+    assert done["status"] == "done", done
+    assert done["response"]["content"] == "tool tools__echo said: echo: half a pair: \ufffd guarded"
+    calls = app.get(f"/chat/{user}/calls")
+    assert calls.status_code == 200, calls.text
+    assert json.loads(calls.json()["calls"][0]["tool_calls"][0]["arguments"]) == cleaned
+
+
 def test_a_server_that_does_not_start_leaves_the_turn_its_other_tools(
     mcp_stack: RunningStack, stub: StubServer, user: str
 ) -> None:

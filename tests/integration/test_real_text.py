@@ -21,20 +21,32 @@ from tests.sse import events_of
 TRICKY = ["10s", "5m", "1h", "2024-01-01", "2024-01-01 is my birthday", "1h30m", "0001-01-01"]
 TRICKY_IDS = ["2024-01-01", "10s", "5m"]
 MAX_REPLY = 2000
+# The packaged default, and a profile whose search needs a person's approval: a paused turn
+# shows the model's tool arguments (in the 202 and at its Location).
+AGENTS = """\
+default: assistant
+agents:
+  assistant:
+    tools: [current_time, search_history]
+  guarded:
+    tools: [current_time, {name: search_history, approval: required}]
+"""
 
 
 @pytest.fixture(scope="module")
 def text_stack(
     stub: StubServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningStack]:
+    run_dir = tmp_path_factory.mktemp("text-stack")
+    agents = run_dir / "agents.yaml"
+    agents.write_text(AGENTS)
     env = {
         "OPENAI_BASE_URL": stub.url,
         "OPENAI_API_KEY": "test-key",
         "AGENT_ACTORS_LLM__MAX_RETRIES": "0",
+        "AGENT_ACTORS_AGENTS__FILE": str(agents),
     }
-    yield from start_stack(
-        tmp_path_factory.mktemp("text-stack"), extra_env=env, max_reply_chars=MAX_REPLY
-    )
+    yield from start_stack(run_dir, extra_env=env, max_reply_chars=MAX_REPLY)
 
 
 def post(
@@ -132,6 +144,35 @@ def test_a_lone_surrogate_is_refused_before_anything_is_saved(
     assert (
         eventually(lambda: history(text_stack.app, user)["pending_events"], lambda n: n == 0) == 0
     )
+
+
+def test_a_lone_surrogate_in_tool_arguments_is_cleaned_like_a_reply(
+    text_stack: RunningStack, stub: StubServer, user: str
+) -> None:
+    # The model asks for a tool that needs approval, its arguments' text holding a lone
+    # surrogate: the turn pauses, and the 202 shows the arguments (UTF-8 JSON).
+    app = text_stack.app
+    body = {"role": "user", "content": f"[[tool:search_history:earlier]][[surrogate]] {user}"}
+    resp = app.post(f"/chat/{user}", json={**body, "agent": "guarded"})
+    assert resp.status_code == 202, resp.text
+    cleaned = '{"query": "half a pair: \ufffd earlier"}'
+    assert resp.json()["approval"]["arguments"] == cleaned
+    location = resp.headers["Location"]
+    assert app.get(location).json()["approval"]["arguments"] == cleaned
+    assert app.post(f"{location}/approval", json={"approve": True}).status_code == 202
+    done = eventually(
+        lambda: app.get(location, params={"wait": 10}).json(), lambda t: t["status"] != "pending"
+    )
+    assert done["status"] == "done", done
+    assert done["response"]["content"].startswith("tool search_history said: ")
+    # The resumed request carried the cleaned arguments back to the model.
+    resumed = stub.requests(user)[-1]
+    asked = [m["tool_calls"][0]["function"] for m in resumed.messages if m.get("tool_calls")]
+    assert (resumed.tool_results, asked[-1]["arguments"]) == (1, cleaned)
+    calls = app.get(f"/chat/{user}/calls")
+    assert calls.status_code == 200, calls.text
+    recorded = [c for r in calls.json()["calls"] for c in r["tool_calls"]]
+    assert [c["arguments"] for c in recorded] == [cleaned]
 
 
 def test_a_reply_over_the_limit_is_a_502_and_saves_nothing(

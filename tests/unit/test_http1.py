@@ -221,3 +221,16 @@ async def test_head_is_refused() -> None:
     pool = Http1Pool("127.0.0.1", 9, timeout_s=5)
     with pytest.raises(ValueError, match="HEAD"):
         await pool.request("HEAD", "/", None, {})
+
+
+async def test_the_retry_after_a_closed_connection_goes_on_a_new_one() -> None:
+    # After daprd restarts, every idle connection is stale, not only the one tried first:
+    # here two idle ones, each closed by the server when it is reused.
+    async with server(lambda req, n: ok(b"x") if n == 0 else CLOSE) as (port, _, conns):
+        pool = Http1Pool("127.0.0.1", port, timeout_s=5)
+        burst = [pool.request("GET", "/", None, {}) for _ in range(2)]
+        assert await asyncio.gather(*burst) == [(200, b"x")] * 2
+        assert len(pool._idle) == 2
+        assert await pool.request("GET", "/", None, {}) == (200, b"x")
+        pool.close()
+    assert len(conns) == 3  # the burst's two, then the retry's new one

@@ -21,7 +21,9 @@ pick a behaviour per request, so concurrent tests never disturb each other:
     [[bad_tool_once]]        call an unknown tool once; after the repair note, answer
     [[verbatim]]             answer with the message itself (markers removed)
     [[long:N]]               answer with N characters
-    [[surrogate]]            answer with text holding a lone surrogate ("\\ud800" in the JSON)
+    [[surrogate]]            answer with text holding a lone surrogate ("\\ud800" in the JSON);
+                             with [[tool:…]], put "half a pair: \\ud800 " before each string
+                             value of the call's arguments (a lone surrogate in their text)
 
 Without a marker, the mode set by ``POST /_control {"mode": "fail503"}`` applies (default ok).
 Every request is recorded (``GET /_requests``, ``POST /_reset``), with start and end times so
@@ -131,6 +133,8 @@ def decide(state: StubState, text: str, repair: bool, tool_results: int, last_to
         name, _, query = (markers["tool"] or "").partition(":")
         if tool_results == 0:
             raw = query if query.startswith("{") else json.dumps({"query": query} if query else {})
+            if "surrogate" in markers:
+                raw = with_lone_surrogates(raw)
             return Answer(tool=(name, raw))
         return Answer(content=f"tool {name} said: {last_tool}")
     if "verbatim" in markers:
@@ -140,6 +144,14 @@ def decide(state: StubState, text: str, repair: bool, tool_results: int, last_to
     if "surrogate" in markers:
         return Answer(content=f"half a pair: \ud800 {clean}")
     return Answer(content=f"stub reply to: {clean}")
+
+
+def with_lone_surrogates(arguments: str) -> str:
+    """The arguments with "half a pair: \\ud800 " before each string value; ensure_ascii=False
+    keeps the surrogate a character of the arguments' text (the answer's JSON escapes it)."""
+    values = json.loads(arguments)
+    marked = {k: f"half a pair: \ud800 {v}" if isinstance(v, str) else v for k, v in values.items()}
+    return json.dumps(marked, ensure_ascii=False)
 
 
 def tokens(text: str) -> list[str]:

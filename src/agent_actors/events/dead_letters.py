@@ -32,6 +32,8 @@ from agent_actors.sidecar import Sidecar, SidecarUnreachable
 # the same outage dead-letters several of its events): retried with a jittered backoff.
 WRITE_ATTEMPTS = 16
 UNPARSED_KEY = "dead-letters|unparsed"
+# What daprd answers a write whose ETag no longer matches (ETagMismatch) or a failed If-Match.
+CONFLICT_STATUSES = (409, 412)
 
 
 def user_key(user_id: str) -> str:
@@ -69,7 +71,9 @@ class VersionedStore(Protocol):
 
     async def get(self, key: str) -> tuple[Any, str | None]: ...
 
-    async def put(self, key: str, value: Any, etag: str | None) -> bool: ...
+    async def put(self, key: str, value: Any, etag: str | None) -> bool:
+        """Write ``key``; False when someone wrote it since the read that gave ``etag`` (a
+        conflict: read again); any other failure raises ``StoreUnavailable``."""
 
     async def delete(self, key: str, etag: str | None = None) -> bool:
         """Remove ``key`` (absent: done too); with ``etag``, only if unchanged since read."""
@@ -156,7 +160,7 @@ async def update_with_etag(
             return
         if await store.put(key, value.model_dump(mode="json"), etag):
             return
-    raise StoreUnavailable(f"could not write {key!r}: it kept changing or failing")
+    raise StoreUnavailable(f"could not write {key!r}: it kept changing")
 
 
 class DaprStateStore:
@@ -197,8 +201,18 @@ class DaprStateStore:
         }
         if etag is not None:
             item["etag"] = etag
-        status, _ = await self._request("POST", self._path, [item])
-        return status < 300
+        status, body = await self._request("POST", self._path, [item])
+        if status < 300:
+            return True
+        if status in CONFLICT_STATUSES:
+            return False  # written since our read: read again
+        if etag is None and status == 500 and (await self.get(key))[1] is not None:
+            # Redis's store answers a lost creation race (first-write without an ETag) with a
+            # plain save error, not a conflict: the key existing now is the other creator's.
+            return False
+        # Anything else is a failure, raised at once: retried as a conflict it cost 16 round
+        # trips and the cause.
+        raise StoreUnavailable(f"daprd answered {status} writing {key!r}: {body[:200]!r}")
 
     async def delete(self, key: str, etag: str | None = None) -> bool:
         # A missing key is a success (204), as for any delete of daprd's state API.
@@ -208,7 +222,7 @@ class DaprStateStore:
             status, body = await self._sidecar.request("DELETE", path, None, headers)
         except SidecarUnreachable as exc:
             raise StoreUnavailable(str(exc)) from exc
-        if etag is not None and status in (409, 412):
+        if etag is not None and status in CONFLICT_STATUSES:
             return False  # written meanwhile
         if status >= 300:
             raise StoreUnavailable(f"daprd answered {status} deleting {key!r}: {body[:200]!r}")

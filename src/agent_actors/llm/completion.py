@@ -6,7 +6,11 @@ caller decides about retries without knowing the SDK's exception tree.
 
 from __future__ import annotations
 
+import email.utils
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import openai
@@ -20,6 +24,7 @@ from agent_actors.errors import (
     ResponderUnavailable,
 )
 from agent_actors.llm.streams import StreamHub
+from agent_actors.models import as_unicode_text
 
 Message = dict[str, Any]
 
@@ -44,11 +49,44 @@ class ModelTurn:
     response_id: str | None = None
 
 
+def as_unicode_turn(turn: ModelTurn) -> ModelTurn:
+    """The answer with every lone surrogate its JSON carried ("\\ud800") replaced by U+FFFD,
+    in the text and in each tool call, as a reply is cleaned before it is saved: UTF-8 cannot
+    carry one, so a paused call's arguments made the 202 and the turn's state a 500, the tool's
+    validation refused them, and the next request's prompt could not be sent."""
+    turn.content = as_unicode_text(turn.content)
+    for call in turn.tool_calls:
+        call.id, call.name = as_unicode_text(call.id), as_unicode_text(call.name)
+        call.arguments = as_unicode_text(call.arguments)
+    return turn
+
+
 class ModelCallFailed(Exception):
-    def __init__(self, error: AgentActorsError, transient: bool) -> None:
+    def __init__(
+        self, error: AgentActorsError, transient: bool, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(error.message)
         self.error = error
         self.transient = transient
+        self.retry_after_s = retry_after_s  # how long the server asked to wait, if it did
+
+
+def retry_after_s(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """The wait a model server asks for: ``retry-after-ms`` (OpenAI's), else ``Retry-After``
+    in seconds or as an HTTP date; None when it asks for none (or says it unreadably)."""
+    try:
+        if (ms := headers.get("retry-after-ms")) is not None:
+            return max(0.0, float(ms) / 1000)
+        if (value := headers.get("retry-after")) is None:
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(value)
+            seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def classify(exc: BaseException) -> ModelCallFailed:
@@ -60,11 +98,12 @@ def classify(exc: BaseException) -> ModelCallFailed:
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         said = f"the model server answered {status}: {str(exc.message)[:200]}"
+        wait = retry_after_s(exc.response.headers)
         if status == 429 or status in (502, 503):
-            return ModelCallFailed(ResponderUnavailable(said), True)
+            return ModelCallFailed(ResponderUnavailable(said), True, wait)
         if status == 504:
-            return ModelCallFailed(ResponderTimeout(said), True)
-        return ModelCallFailed(ResponderError(said), status >= 500 or status == 408)
+            return ModelCallFailed(ResponderTimeout(said), True, wait)
+        return ModelCallFailed(ResponderError(said), status >= 500 or status == 408, wait)
     if isinstance(exc, AgentActorsError):
         return ModelCallFailed(exc, False)
     # Garbage where JSON was expected, a stream cut short with a decode error, and the like.
@@ -110,7 +149,7 @@ class Completer:
                 turn.tool_calls.append(RequestedCall(tc.id, function.name, function.arguments))
         if resp.usage is not None:
             turn.tokens_in, turn.tokens_out = resp.usage.prompt_tokens, resp.usage.completion_tokens
-        return turn
+        return as_unicode_turn(turn)
 
     async def stream(
         self,
@@ -153,7 +192,7 @@ class Completer:
             raise classify(exc) from exc
         turn.content = "".join(parts)
         turn.tool_calls = [calls[i] for i in sorted(calls)]
-        return turn
+        return as_unicode_turn(turn)
 
     @staticmethod
     def _tool_args(tools: list[dict[str, Any]] | None) -> dict[str, Any]:

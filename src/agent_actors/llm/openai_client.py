@@ -3,7 +3,8 @@
 One turn is a bounded loop: ask the model; run the tools it asks for (at most
 ``max_tool_steps`` rounds); when its answer cannot be used (unknown tool, arguments that do not
 fit, an empty answer) tell it what was wrong and ask again (at most ``max_repairs`` times).
-Each request is retried on transient failures (``max_retries``), and the whole turn runs
+Each request is retried on transient failures (``max_retries``, after a jittered backoff or
+the server's ``Retry-After``), and the whole turn runs
 under ``turn_timeout_s``, well inside the actor call timeout, so a slow or broken model gives
 the caller a clear 502/503/504 instead of a proxy timeout (a long turn gives its own budget in
 the context). Every request is recorded in the context's call recorder as it happens, failed
@@ -19,9 +20,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 import uuid
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +49,25 @@ log = logging.getLogger(__name__)
 PREVIEW_CHARS = 200
 
 
+@dataclass(frozen=True)
+class Pauses:
+    """How the retries wait (tests record the pauses instead of sleeping them)."""
+
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    random: Callable[[], float] = random.random  # in [0, 1)
+
+    def delay(self, s: LlmSettings, attempt: int, failed: ModelCallFailed) -> float | None:
+        """The pause before retry ``attempt``, or None when the server asked for a longer
+        wait than ``retry_after_max_s`` (the failure then stands: no retry before it).
+
+        Full jitter, a random part of the doubling backoff: a burst of users that met the
+        same 429 does not come back in lockstep. A Retry-After is waited out first."""
+        asked = failed.retry_after_s
+        if asked is not None and asked > s.retry_after_max_s:
+            return None
+        return (asked or 0.0) + self.random() * s.retry_backoff_s * 2.0 ** (attempt - 1)
+
+
 class OpenAIResponder:
     def __init__(
         self,
@@ -54,11 +76,13 @@ class OpenAIResponder:
         *,
         tools: ToolCatalog | None = None,
         streams: StreamHub = STREAMS,
+        pauses: Pauses | None = None,
     ) -> None:
         self._s = settings
         self._client = client
         self._tools = tools or ToolCatalog()
         self._streams = streams
+        self._pauses = pauses or Pauses()
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -238,8 +262,10 @@ class OpenAIResponder:
             except ModelCallFailed as failed:
                 if not failed.transient or attempt > self._s.max_retries:
                     raise failed.error from failed
+                delay = self._pauses.delay(self._s, attempt, failed)
+                if delay is None:
+                    raise failed.error from failed
                 self._streams.reset(request.stream_id)
-                delay = self._s.retry_backoff_s * 2 ** (attempt - 1)
                 log.warning(
                     "user=%s seq=%d: model request failed (%s), retry %d in %.1fs",
                     request.user_id,
@@ -248,7 +274,7 @@ class OpenAIResponder:
                     attempt,
                     delay,
                 )
-                await asyncio.sleep(delay)
+                await self._pauses.sleep(delay)
 
     async def _recorded(
         self,

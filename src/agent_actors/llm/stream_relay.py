@@ -19,19 +19,29 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from agent_actors import metrics
+
 log = logging.getLogger(__name__)
 PREFIX = "agent-actors:stream:"
 Deliver = Callable[[str, dict[str, str]], None]
 
 
 class RedisRelay:
-    def __init__(self, url: str, deliver: Deliver) -> None:
+    def __init__(self, url: str, deliver: Deliver, outbox_max: int = 10_000) -> None:
         self._redis = aioredis.from_url(url)
         self._deliver = deliver
         self._pubsub = self._redis.pubsub()
         self._subscribed: dict[str, asyncio.Event] = {}
-        self._outbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        # Bounded: while Redis is slow or down, every streaming turn of the process keeps
+        # adding tokens, and an unbounded queue would hold them all.
+        self._outbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue(outbox_max)
+        self._dropping = False
         self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def waiting(self) -> int:
+        """Events not yet published."""
+        return self._outbox.qsize()
 
     async def start(self) -> None:
         # A channel must exist before the reader can listen: a placeholder one keeps it busy.
@@ -63,7 +73,20 @@ class RedisRelay:
             log.debug("stream %s: unsubscribe failed: %r", stream_id, exc)
 
     def send(self, stream_id: str, event: dict[str, str]) -> None:
-        self._outbox.put_nowait((PREFIX + stream_id, json.dumps(event)))
+        """Queue an event for publishing; dropped (and counted) when the outbox is full: a
+        stream is best effort, and its client still gets the committed reply (``done``)."""
+        try:
+            self._outbox.put_nowait((PREFIX + stream_id, json.dumps(event)))
+        except asyncio.QueueFull:
+            metrics.STREAM_RELAY_DROPPED.inc()
+            if not self._dropping:  # once per spell of drops, not once per token
+                self._dropping = True
+                log.warning(
+                    "stream relay: %d events wait for Redis; dropping new ones",
+                    self._outbox.maxsize,
+                )
+            return
+        self._dropping = False
 
     async def _send(self) -> None:
         while True:

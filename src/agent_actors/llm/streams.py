@@ -35,8 +35,8 @@ class StreamHub:
         self._queues: dict[str, asyncio.Queue[StreamEvent]] = {}
         self._relay: RedisRelay | None = None
 
-    async def start_relay(self, redis_url: str) -> None:
-        self._relay = RedisRelay(redis_url, self._from_relay)
+    async def start_relay(self, redis_url: str, outbox_max: int = 10_000) -> None:
+        self._relay = RedisRelay(redis_url, self._from_relay, outbox_max)
         await self._relay.start()
 
     async def stop_relay(self) -> None:

@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from agent_actors.llm.stream_relay import RedisRelay
 from agent_actors.llm.streams import STREAMS
 from tests.unit.api.test_subscription import TOKEN, cloud_event
 from tests.unit.llm.fake_openai import FakeModel, message, streamed
@@ -121,3 +122,16 @@ def test_no_series_names_a_user(client: TestClient) -> None:
     assert "secret-user-id" not in text
     assert "private words" not in text
     assert "agent_actors_active_streams" in text
+
+
+async def test_relay_events_past_the_outbox_bound_are_dropped_and_counted(
+    client: TestClient,
+) -> None:
+    # Redis slow or down: nothing drains the relay's outbox (no sender runs here).
+    watch = Watch(client)
+    relay = RedisRelay("redis://127.0.0.1:1", lambda _id, _event: None, outbox_max=2)
+    for n in range(5):
+        relay.send("s1", {"kind": "token", "text": str(n)})
+    assert relay.waiting == 2
+    assert watch.moved("agent_actors_stream_relay_dropped_total") == 3
+    await relay.close()

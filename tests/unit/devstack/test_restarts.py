@@ -165,6 +165,27 @@ def test_a_part_that_cannot_be_started_again_counts_as_failing(tmp_path: Path) -
     assert "scheduler exited 3 times within 60 s (last: could not be started (" in dog.gave_up
 
 
+def test_a_restarted_part_never_ready_is_stopped_and_counts_as_a_failed_start(
+    tmp_path: Path,
+) -> None:
+    # Running, but never answering its readiness probe (a daprd that cannot reach placement).
+    stuck = ManagedProcess("daprd", ["sleep", "60"], tmp_path / "daprd.log", ready=lambda: False)
+    stack = FakeStack([stuck])
+    stuck.start()
+    dog = watch(stack, RestartPolicy(backoff_s=0.01, backoff_max_s=0.01, limit=3, ready_s=0.2))
+    try:
+        stuck.kill()
+        with pytest.raises(StackError, match="gave up"):
+            dog.wait_back("daprd", 10, time.monotonic() + 5)
+    finally:
+        dog.stop()
+        stuck.stop(grace_s=1)
+    assert dog.gave_up is not None
+    assert dog.gave_up.startswith("daprd exited 3 times within 60 s (last: not ready within 0.2 s")
+    assert dog.parts["daprd"].restarts == 2
+    assert not stuck.running()  # the last one stopped too, not left half started
+
+
 def test_make_up_echoes_the_build_and_each_part_as_they_come(tmp_path: Path) -> None:
     from devstack.cli import Progress
 

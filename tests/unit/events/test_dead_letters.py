@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from agent_actors.errors import StoreUnavailable
 from agent_actors.events.dead_letters import (
+    DaprStateStore,
     DeadLetter,
     DeadLetterStore,
     InMemoryStateStore,
@@ -81,3 +83,69 @@ async def test_a_store_that_refuses_every_write_gives_up() -> None:
 
     with pytest.raises(StoreUnavailable):
         await DeadLetterStore(Refusing(), kept=2, backoff_s=0).record("u1", letter(1))
+
+
+class ScriptedSidecar:
+    """daprd's state API for one key: reads answer what is stored, each save answers the next
+    scripted status (2xx: stored)."""
+
+    def __init__(self, saves: list[int], stored: Any = None) -> None:
+        self.saves = saves
+        self.stored = stored
+        self.version = 0 if stored is None else 1
+        self.saved = 0
+
+    async def request(
+        self, method: str, path: str, body: bytes | None = None, headers: Any = None
+    ) -> tuple[int, bytes]:
+        assert body is not None
+        if path.endswith("/bulk"):
+            key = json.loads(body)["keys"][0]
+            item: dict[str, Any] = {"key": key}
+            if self.stored is not None:
+                item |= {"data": self.stored, "etag": str(self.version)}
+            return 200, json.dumps([item]).encode()
+        self.saved += 1
+        status = self.saves.pop(0)
+        if status < 300:
+            self.stored, self.version = json.loads(body)[0]["value"], self.version + 1
+        return status, b'{"errorCode": "ERR_STATE_SAVE"}'
+
+
+def dapr_letters(sidecar: ScriptedSidecar) -> DeadLetterStore:
+    return DeadLetterStore(DaprStateStore(sidecar, "statestore"), kept=5, backoff_s=0)  # type: ignore[arg-type]
+
+
+async def test_a_failed_etag_write_is_raised_at_once_not_retried_as_a_conflict() -> None:
+    sidecar = ScriptedSidecar(saves=[500] * 16, stored={"letters": [], "total": 0})
+    with pytest.raises(StoreUnavailable, match="500"):
+        await dapr_letters(sidecar).record("u1", letter(1))
+    assert sidecar.saved == 1
+
+
+@pytest.mark.parametrize("conflict", [409, 412])
+async def test_an_etag_conflict_is_read_again_and_retried(conflict: int) -> None:
+    sidecar = ScriptedSidecar(saves=[conflict, 204], stored={"letters": [], "total": 0})
+    await dapr_letters(sidecar).record("u1", letter(1))
+    assert sidecar.saved == 2
+    assert sidecar.stored["total"] == 1
+
+
+async def test_a_lost_creation_race_is_a_conflict_a_failed_creation_is_not() -> None:
+    # Redis's store answers a second creator (first-write, no ETag) with a plain save error.
+    class LostRace(ScriptedSidecar):
+        async def request(
+            self, method: str, path: str, body: bytes | None = None, headers: Any = None
+        ) -> tuple[int, bytes]:
+            if not path.endswith("/bulk") and self.saved == 0:
+                self.stored, self.version = {"letters": [], "total": 7}, 1
+            return await super().request(method, path, body, headers)
+
+    won = LostRace(saves=[500, 204])
+    await dapr_letters(won).record("u1", letter(1))
+    assert (won.saved, won.stored["total"]) == (2, 8)
+
+    failed = ScriptedSidecar(saves=[500] * 16)
+    with pytest.raises(StoreUnavailable, match="500"):
+        await dapr_letters(failed).record("u1", letter(1))
+    assert failed.saved == 1

@@ -10,7 +10,7 @@ import httpx
 from openai import AsyncOpenAI
 
 from agent_actors.llm.mcp_tools import ToolCatalog
-from agent_actors.llm.openai_client import OpenAIResponder
+from agent_actors.llm.openai_client import OpenAIResponder, Pauses
 from agent_actors.llm.streams import StreamHub
 from agent_actors.settings import LlmSettings
 
@@ -74,13 +74,19 @@ class FakeModel:
         return await answer(body) if callable(answer) else answer
 
     def responder(
-        self, hub: StreamHub | None = None, tools: ToolCatalog | None = None, **settings: Any
+        self,
+        hub: StreamHub | None = None,
+        tools: ToolCatalog | None = None,
+        pauses: Pauses | None = None,
+        **settings: Any,
     ) -> OpenAIResponder:
-        llm = LlmSettings(model="m", retry_backoff_s=0, **settings)
+        llm = LlmSettings(**{"model": "m", "retry_backoff_s": 0, **settings})
         client = AsyncOpenAI(
             api_key="k",
             base_url="http://model.test/v1",
             max_retries=0,
             http_client=httpx.AsyncClient(transport=httpx.MockTransport(self.handle)),
         )
-        return OpenAIResponder(llm, client, tools=tools, streams=hub or StreamHub())
+        return OpenAIResponder(
+            llm, client, tools=tools, streams=hub or StreamHub(), pauses=pauses or Pauses()
+        )

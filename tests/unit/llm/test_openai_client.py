@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
 from agent_actors.errors import ResponderError, ResponderTimeout, ResponderUnavailable
+from agent_actors.llm.completion import retry_after_s
+from agent_actors.llm.openai_client import Pauses
 from agent_actors.llm.responder import CallBuffer, ReplyContext, ReplyRequest
 from agent_actors.llm.streams import StreamHub
 from agent_actors.models import ChatMessage
@@ -192,3 +195,67 @@ async def test_without_a_listener_the_request_is_not_streamed() -> None:
     model = FakeModel(message("whole"))
     assert await model.responder().reply(*ask(stream_id="nobody")) == "whole"
     assert "stream" not in model.requests[0]
+
+
+def failing(status: int, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.Response(status, headers=headers, json={"error": {"message": "busy"}})
+
+
+class Slept:
+    """The retries' pauses, recorded instead of slept, with scripted random draws."""
+
+    def __init__(self, *draws: float) -> None:
+        self.draws = list(draws)
+        self.slept: list[float] = []
+
+    def pauses(self) -> Pauses:
+        async def sleep(seconds: float) -> None:
+            self.slept.append(seconds)
+
+        return Pauses(sleep=sleep, random=lambda: self.draws.pop(0))
+
+
+async def test_retries_back_off_with_jitter_and_wait_out_retry_after() -> None:
+    # Full jitter (a random part of the doubling backoff) keeps many users who met the same
+    # 429 from coming back in lockstep; a Retry-After is waited out first.
+    model = FakeModel(
+        failing(503),
+        failing(503),
+        failing(429, {"retry-after": "3"}),
+        failing(503, {"retry-after-ms": "1500"}),
+        message("ok"),
+    )
+    slept = Slept(0.5, 0.25, 0.5, 0.0)
+    responder = model.responder(
+        pauses=slept.pauses(), max_retries=4, retry_backoff_s=1, retry_after_max_s=5
+    )
+    assert await responder.reply(*ask()) == "ok"
+    assert slept.slept == [0.5, 0.25 * 2, 3 + 0.5 * 4, 1.5]
+
+
+async def test_a_retry_after_beyond_the_cap_is_not_waited_for() -> None:
+    model = FakeModel(failing(429, {"retry-after": "60"}), message("ok"))
+    slept = Slept()
+    responder = model.responder(pauses=slept.pauses(), max_retries=2, retry_after_max_s=5)
+    with pytest.raises(ResponderUnavailable, match="429"):
+        await responder.reply(*ask())
+    assert (len(model.requests), slept.slept) == (1, [])
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({}, None),
+        ({"retry-after": "7"}, 7.0),
+        ({"retry-after": "-3"}, 0.0),
+        ({"retry-after": "soon"}, None),
+        ({"retry-after": "Thu, 01 Jan 2026 00:00:09 GMT"}, 9.0),
+        ({"retry-after": "Wed, 31 Dec 2025 23:00:00 GMT"}, 0.0),
+        ({"retry-after-ms": "250", "retry-after": "7"}, 0.25),
+    ],
+)
+def test_retry_after_is_read_in_seconds_or_as_a_date(
+    headers: dict[str, str], seconds: float | None
+) -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert retry_after_s(httpx.Headers(headers), now) == seconds
