@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from agent_actors.actors.interfaces import CallsQuery, CallsView
 from agent_actors.api.deps import ResponseActor
 from agent_actors.api.errors import USER_ROUTE, responses
+from agent_actors.api.schemas import MAX_INT
 
 router = APIRouter(tags=["chat"], responses=responses(*USER_ROUTE))
 MAX_LIMIT = 200
@@ -18,7 +19,7 @@ MAX_LIMIT = 200
 async def calls(
     response_agent: ResponseActor,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
-    before: Annotated[int | None, Query(ge=0)] = None,
+    before: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
 ) -> CallsView:
     """The latest model calls (oldest first: time, model, latency, tokens, tools, status);
     page back with ?before=next_before."""

@@ -22,7 +22,7 @@ from agent_actors.actors.interfaces import (
 )
 from agent_actors.api.deps import CallerFirst, ChatActor, SettingsDep, UserId
 from agent_actors.api.errors import USER_ROUTE, responses
-from agent_actors.api.schemas import ChatReply, MessageIn
+from agent_actors.api.schemas import MAX_INT, ChatReply, MessageIn
 from agent_actors.errors import AgentActorsError, ContentTooLarge, InvalidInput
 from agent_actors.models import AGENT_NAME, ChatMessage, is_unicode_text
 from agent_actors.settings import Settings
@@ -184,8 +184,8 @@ async def chat(
 async def history(
     chat_agent: ChatActor,
     settings: SettingsDep,
-    limit: Annotated[int | None, Query(ge=1)] = None,
-    before: Annotated[int | None, Query(ge=0)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
+    before: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
 ) -> HistoryView:
     """The latest entries of the conversation (default: the history view); page with ?before=."""
     limit = min(limit or settings.limits.history_view, settings.limits.history_view_max)

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from agent_actors.api.schemas import ErrorOut
@@ -90,6 +91,29 @@ async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse
     return _answer(422, "invalid_input", reasons or "invalid request")
 
 
+# Starlette's and FastAPI's own refusals, in the same shape as ours. FastAPI answers 400 to a
+# body it cannot parse for another reason than bad JSON (nested too deep for json.loads, an
+# unreadable encoding): to a client that is invalid input like any other, a 422.
+HTTP_CODES = {
+    400: (422, "invalid_input"),
+    404: (404, "not_found"),
+    405: (405, "method_not_allowed"),
+    413: (413, "body_too_large"),
+}
+
+
+async def on_http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status, code = HTTP_CODES.get(exc.status_code, (exc.status_code, "http_error"))
+    if status == 422 and exc.status_code == 400:
+        detail = f"the body could not be parsed as JSON ({exc.detail})"
+    else:
+        detail = str(exc.detail)
+    response = _answer(status, code, detail)
+    response.headers.update(exc.headers or {})
+    return response
+
+
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unexpected error on %s", request.url.path, exc_info=exc)
     return _answer(500, "internal_error", "an unexpected error happened; it has been logged")
@@ -99,4 +123,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(AgentActorsError, on_domain_error)
     app.add_exception_handler(ClientDisconnect, on_client_gone)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)

@@ -13,6 +13,10 @@ from agent_actors.actors.interfaces import MemoryView
 from agent_actors.events.dead_letters import DeadLetter
 from agent_actors.models import ChatMessage
 
+# The largest integer a query or path parameter takes: every JSON client reads it exactly
+# (2^53 - 1; JavaScript's numbers are doubles). Seqs and counts never come near it.
+MAX_INT = 2**53 - 1
+
 
 class ErrorOut(BaseModel):
     """Every error answer (``api/errors.py``)."""

@@ -50,12 +50,50 @@ from agent_actors.errors import AgentActorsError
 from agent_actors.llm.streams import STREAMS, StreamEvent, StreamHub
 
 router = APIRouter(route_class=CallerFirst, tags=["chat"])
+
+
+def _event(name: str, required: dict[str, str], *, closed: bool = True) -> dict[str, Any]:
+    """One event's ``data``: the fields it always has (``closed``: and no others)."""
+    schema: dict[str, Any] = {
+        "title": name,
+        "type": "object",
+        "required": list(required),
+        "properties": {field: {"type": kind} for field, kind in required.items()},
+    }
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+# What each event's data holds (``pending`` carries the turn's whole state, as GET
+# /chat/{id}/turns/{seq} shows it, and its location).
+EVENT_DATA = {
+    "token": _event("token", {"text": "string"}),
+    "reset": _event("reset", {}),
+    "done": _event("done", {"role": "string", "content": "string", "seq": "integer"}),
+    "pending": _event("pending", {"status": "string", "location": "string"}, closed=False),
+    "error": _event("error", {"detail": "string", "code": "string", "status": "integer"}),
+}
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": list(EVENT_DATA)},
+        "data": {
+            "type": "string",
+            "description": "a JSON object; its fields depend on the event",
+            "contentMediaType": "application/json",
+            "contentSchema": {"oneOf": list(EVENT_DATA.values())},
+        },
+    },
+}
 SSE_RESPONSE: dict[str, Any] = {
     "description": "Server-Sent Events: `token` {text} (append), `reset` {} (drop the tokens "
     "so far), then `done` {role, content, seq} or `error` {detail, code, status}",
     "content": {
         "text/event-stream": {
-            "schema": {"type": "string"},
+            # OpenAPI 3.1 reads an event stream's `schema` as the schema of one event.
+            "schema": SSE_EVENT,
             "example": 'event: token\ndata: {"text": "Hel"}\n\nevent: token\ndata: '
             '{"text": "lo"}\n\nevent: done\ndata: {"role": "assistant", "content": '
             '"Hello", "seq": 1}\n\n',

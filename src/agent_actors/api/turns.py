@@ -19,11 +19,13 @@ from agent_actors.actors.interfaces import ApprovalAnswer, TurnReply, TurnView
 from agent_actors.api.chat import ACCEPTED, accepted
 from agent_actors.api.deps import Caller, CallerFirst, ChatActor, SettingsDep, UserId
 from agent_actors.api.errors import USER_ROUTE, responses
-from agent_actors.api.schemas import ApprovalIn
+from agent_actors.api.schemas import MAX_INT, ApprovalIn
 
 router = APIRouter(route_class=CallerFirst, tags=["chat"], responses=responses(*USER_ROUTE, 404))
 POLL_S = 1.0
-Seq = Annotated[int, Path(ge=1, description="the turn's number (Turn-Seq)")]
+Seq = Annotated[int, Path(ge=1, le=MAX_INT, description="the turn's number (Turn-Seq)")]
+# The longest ?wait= asked for; the wait itself stops at limits.turn_wait_max_s.
+MAX_WAIT_S = 3600.0
 
 
 @router.get("/chat/{id}/turns/{seq}", response_model=TurnView)
@@ -34,7 +36,11 @@ async def turn(
     seq: Seq,
     wait: Annotated[
         float,
-        Query(ge=0, description="seconds to wait while the turn is pending (bounded by a setting)"),
+        Query(
+            ge=0,
+            le=MAX_WAIT_S,
+            description="seconds to wait while the turn is pending (bounded by a setting)",
+        ),
     ] = 0,
 ) -> TurnView:
     """A turn: pending, awaiting_approval (the tool call and its deadline), done (the reply)
