@@ -3,7 +3,7 @@
 ``GET /chat/{id}`` sums up one conversation, ``GET /chat/{id}/export`` streams all of it as
 JSON Lines a page at a time (the app never holds more than one page), ``DELETE /chat/{id}``
 erases it everywhere: the actors' state (ChatAgent erases its own, then ResponseAgent's and
-Memory's, under its turn lock) and the user's dead letters.
+Memory's, under its turn lock) and the user's dead letters (ChatAgent too).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from agent_actors.actors.session_index import SessionPage
 from agent_actors.api.deps import (
     AdminOnly,
     ChatActor,
-    DeadLetters,
     Deps,
     MemoryActor,
     ResponseActor,
@@ -110,11 +109,12 @@ def profile_in_use(profile: AgentProfile, settings: Settings) -> ProfileInUse:
 
 
 @router.delete("/chat/{id}", status_code=204, response_class=Response)
-async def delete(id: UserId, chat_agent: ChatActor, store: DeadLetters) -> Response:
+async def delete(id: UserId, chat_agent: ChatActor) -> Response:
     """Erase the conversation everywhere; a second delete is a 204 too. A turn racing it
     runs wholly before it or starts a new conversation (seq 1) after it."""
+    # ChatAgent erases everything, the user's dead letters included: a retention erase is
+    # the same call, with no route around it.
     await chat_agent.delete()
-    await store.forget(id)
     return Response(status_code=204)
 
 

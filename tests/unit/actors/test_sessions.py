@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from datetime import UTC, datetime
 
 import pytest
 
-from agent_actors.actors import naming
+from agent_actors.actors import naming, turn_runner
 from agent_actors.actors.boundary import unwrap
 from agent_actors.actors.chat_agent import OUTBOX_REMINDER, RETENTION_REMINDER
 from agent_actors.actors.clients import ChatAgentClient, MemoryAgentClient
-from agent_actors.actors.interfaces import ExportQuery, MemoryAgentInterface
+from agent_actors.actors.interfaces import ExportQuery, MemoryAgentInterface, TurnRequest
+from agent_actors.actors.turn_record import TURN_KEY
 from agent_actors.api.ratelimit import RateLimiter
-from agent_actors.errors import RateLimited, TurnLimitReached
+from agent_actors.errors import RateLimited, ResponderError, TurnLimitReached
+from agent_actors.events.dead_letters import DeadLetter
+from agent_actors.llm.responder import ReplyContext, ReplyRequest
+from agent_actors.models import CallRecord
 from agent_actors.settings import LimitSettings, Settings
-from tests.unit.twins import make_deps
+from tests.unit.twins import LocalActors, make_deps
 
 USER = "u1"
 
@@ -120,6 +126,77 @@ async def test_retention_erases_an_idle_conversation_and_rearms_for_an_active_on
     assert state_of(actors, naming.CHAT, USER) == {}
     assert state_of(actors, naming.RESPONSE, naming.response_id(USER)) == {}
     assert RETENTION_REMINDER not in reminders_of(actors, naming.CHAT, USER)
+
+
+class FailingModel:
+    """Every reply fails, after a model call that is recorded (as a real one is)."""
+
+    async def reply(self, request: ReplyRequest, context: ReplyContext) -> str:
+        at = datetime.now(UTC)
+        context.calls.record(CallRecord(seq=request.seq, at=at, model="m", status="error"))
+        raise ResponderError("the model is down")
+
+
+async def fire_retention(actors: LocalActors) -> None:
+    """The retention reminder, as daprd delivers it: under the actor's turn lock."""
+    agent = actors.actor(naming.CHAT, USER)
+    async with actors.locks[(naming.CHAT, USER)]:
+        await agent.receive_reminder(RETENTION_REMINDER, b"{}", None, None)
+        await agent._state_manager.save_state()
+
+
+async def test_a_conversation_whose_only_turn_failed_is_armed_and_erased() -> None:
+    deps, actors, _ = make_deps(settings(retention_s=100.0))
+    deps.responder = FailingModel()
+    with pytest.raises(ResponderError):
+        await chat(actors, 1)
+    # nothing of the turn in ChatAgent, but its model call's record: retention is armed
+    assert state_of(actors, naming.CHAT, USER) == {}
+    assert "calls-meta" in state_of(actors, naming.RESPONSE, naming.response_id(USER))
+    assert RETENTION_REMINDER in reminders_of(actors, naming.CHAT, USER)
+    await fire_retention(actors)
+    assert state_of(actors, naming.RESPONSE, naming.response_id(USER)) == {}
+    assert RETENTION_REMINDER not in reminders_of(actors, naming.CHAT, USER)
+
+
+async def test_a_failed_long_turn_is_activity_then_erased_with_its_records() -> None:
+    deps, actors, _ = make_deps(settings(retention_s=100.0))
+    deps.responder = FailingModel()
+    now = [time.time()]
+    deps.clock = lambda: now[0]
+    client = ChatAgentClient(actors, USER)  # type: ignore[arg-type]
+    started = await client.start_turn(TurnRequest(content="later?"))
+    assert started.turn is not None
+    while (run := turn_runner.RUNS.get(USER)) is not None:
+        await asyncio.wait({run.task})
+    assert (await client.turn(1)).status == "failed"
+    assert RETENTION_REMINDER in reminders_of(actors, naming.CHAT, USER)
+    # 50 s after the turn started: not idle long enough, re-armed, nothing erased
+    now[0] += 50
+    await fire_retention(actors)
+    assert TURN_KEY in state_of(actors, naming.CHAT, USER)
+    assert RETENTION_REMINDER in reminders_of(actors, naming.CHAT, USER)
+    now[0] += 60
+    await fire_retention(actors)
+    assert state_of(actors, naming.CHAT, USER) == {}
+    assert state_of(actors, naming.RESPONSE, naming.response_id(USER)) == {}
+
+
+async def test_retention_and_delete_erase_the_users_dead_letters() -> None:
+    deps, actors, _ = make_deps(settings(retention_s=100.0))
+    now = [time.time()]
+    deps.clock = lambda: now[0]
+    for erase in ("retention", "delete"):
+        await chat(actors, 1)
+        await deps.dead_letters.record(USER, DeadLetter(seq=1, at=datetime.now(UTC)))
+        assert (await deps.dead_letters.user(USER)).letters
+        if erase == "retention":
+            now[0] += 101
+            await fire_retention(actors)
+        else:
+            await ChatAgentClient(actors, USER).delete()  # type: ignore[arg-type]
+        assert (await deps.dead_letters.user(USER)).letters == [], erase
+        assert state_of(actors, naming.CHAT, USER) == {}, erase
 
 
 def test_the_token_bucket_refuses_past_the_burst_with_retry_after() -> None:
