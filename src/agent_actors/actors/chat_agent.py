@@ -271,8 +271,10 @@ class ChatAgent(
     async def _update_index(self, meta: ChatMeta, budget: float) -> None:
         """List the conversation in the session index under its latest activity: only when
         that falls in another bucket than the one it is listed in (at most once per
-        ``index_bucket_s``). A failure leaves ``meta.indexed_bucket`` as it was: the next
-        turn tries again."""
+        ``index_bucket_s``). The new bucket is recorded as soon as the conversation is in it,
+        before the old one is left: a removal that fails leaves an orphan in the old bucket,
+        which listings recognise by ``meta.indexed_bucket`` and repair (session_index.py).
+        A failed add leaves ``meta.indexed_bucket`` as it was: the next turn tries again."""
         index = self._deps.sessions
         if index is None or index.bucket(meta.last_activity) == meta.indexed_bucket:
             return
@@ -281,7 +283,9 @@ class ChatAgent(
         )
         try:
             async with asyncio.timeout(budget):
-                meta.indexed_bucket = await index.put(self._user, meta.indexed_bucket, entry)
+                old, meta.indexed_bucket = meta.indexed_bucket, await index.add(self._user, entry)
+                if old != meta.indexed_bucket:
+                    await index.remove(self._user, old)
         except Exception:
             log.warning("user=%s: the session index update failed", self._user, exc_info=True)
 

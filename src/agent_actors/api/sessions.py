@@ -62,9 +62,10 @@ async def sessions(
     after: Annotated[str | None, Query(max_length=200)] = None,
 ) -> SessionPage:
     """Conversations, newest activity first, paged (`after`: the previous page's
-    `next_after`); with API keys, an admin key. Turns and last activity are as of the index's
-    latest update (at most `AGENT_ACTORS_LIMITS__INDEX_BUCKET_S` old): `GET /chat/{id}` has
-    the exact numbers."""
+    `next_after`); with API keys, an admin key. A page reads a bounded number of keys
+    (`AGENT_ACTORS_LIMITS__INDEX_PAGE_KEYS`), so it may hold fewer than `limit`: go on while
+    `next_after` is set. Turns and last activity are as of the index's latest update (at most
+    `AGENT_ACTORS_LIMITS__INDEX_BUCKET_S` old): `GET /chat/{id}` has the exact numbers."""
     if deps.sessions is None:
         return SessionPage(sessions=[])
     return await deps.sessions.page(limit, after, time.time())
