@@ -93,7 +93,9 @@ def create_app(
                 responder=responder or build_responder(settings, profiles),
                 dead_letters=dapr_dead_letters(sidecar, settings),
                 sessions=SessionIndex(
-                    DaprStateStore(sidecar, settings.dapr.state_store), settings.limits
+                    DaprStateStore(sidecar, settings.dapr.state_store),
+                    settings.limits,
+                    client.try_load_state,
                 )
                 if settings.limits.session_index
                 else None,

@@ -89,6 +89,12 @@ class LimitSettings(BaseModel):
     index_horizon_days: int = Field(
         30, ge=1, description="how far back GET /sessions looks for sessions (days)"
     )
+    index_page_keys: int = Field(
+        1000,
+        ge=1,
+        description="keys one GET /sessions page reads at most, about (index shards, "
+        "conversations checked): past it the page ends early, with a next_after to go on from",
+    )
     session_index: bool = Field(
         True, description="keep the session index (off: GET /sessions lists nothing)"
     )

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from tests.integration.chat_client import chat, eventually, history, memory
 from tests.integration.stack_fixture import (
@@ -29,6 +32,7 @@ HALF = "half-key"
 KEYS = {ADMIN: "*", LIMITED: "*", BOUND: "somebody", HALF: "*"}
 RETENTION_S = 6
 MAX_TURNS = 6
+INDEX_BUCKET_S = 1.0
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +47,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         extra_env=env,
         retention_s=float(RETENTION_S),
         max_turns=MAX_TURNS,
+        # One-second buckets: a conversation moves to another bucket within a test.
+        index_bucket_s=INDEX_BUCKET_S,
     ):
         running.app.headers["Authorization"] = f"Bearer {ADMIN}"
         yield running
@@ -237,3 +243,124 @@ def test_sessions_are_listed_newest_first_and_unlisted_by_delete(stack: RunningS
     for key in stack.redis.scan_iter("*sessions|b|*"):
         shard = json.loads(stack.redis.hget(key, "data") or "{}")
         assert shard.get("users"), key
+
+
+def indexed_bucket(stack: RunningStack, user: str) -> int:
+    raw = stack.redis.hget(f"agent-actors||ChatAgent||{user}||meta", "data")
+    assert raw is not None
+    bucket: int = json.loads(raw)["indexed_bucket"]
+    return bucket
+
+
+def listed_in(stack: RunningStack, bucket: int) -> set[str]:
+    users: set[str] = set()
+    for key in stack.redis.scan_iter(f"agent-actors||sessions|b|{bucket}|*"):
+        users |= set(json.loads(stack.redis.hget(key, "data") or "{}").get("users", {}))
+    return users
+
+
+def all_listed(stack: RunningStack) -> list[str]:
+    """Every id /sessions lists, following next_after to the end."""
+    ids: list[str] = []
+    after = None
+    for _ in range(100):
+        params: dict[str, Any] = {"limit": 200, **({"after": after} if after else {})}
+        page = stack.app.get("/sessions", params=params).json()
+        ids += [s["id"] for s in page["sessions"]]
+        after = page["next_after"]
+        if after is None:
+            return ids
+    raise AssertionError(f"/sessions still had a next_after after 100 pages: {ids}")
+
+
+@contextmanager
+def bucket_writes_refused(r: redis.Redis, bucket: int) -> Iterator[None]:
+    """Redis refuses writes to one session-index bucket's shards (an ACL); every other key,
+    the newer buckets' included, stays writable."""
+    writable = [
+        "agent-actors||ChatAgent||*",
+        "agent-actors||ResponseAgent||*",
+        "agent-actors||MemoryAgentActor||*",
+        "agent-actors||dead-letters|*",
+        "agent-actors||sessions|day|*",
+        "user-chat*",
+        *(f"agent-actors||sessions|b|{b}|*" for b in range(bucket + 1, bucket + 120)),
+    ]
+    patterns = [f"%RW~{p}" for p in writable]
+    r.execute_command("ACL", "SETUSER", "default", "resetkeys", "%R~*", *patterns)
+    try:
+        yield
+    finally:
+        r.execute_command("ACL", "SETUSER", "default", "resetkeys", "~*")
+
+
+def test_a_failed_move_between_buckets_lists_no_orphan(stack: RunningStack, user: str) -> None:
+    """The conversation moves to a newer bucket while Redis refuses its removal from the old
+    one: it is listed once, and not at all once deleted."""
+    chat(stack.app, user, "first")
+    old = indexed_bucket(stack, user)
+    with bucket_writes_refused(stack.redis, old):
+        later = eventually(time.time, lambda now: now // INDEX_BUCKET_S > old)
+        assert later // INDEX_BUCKET_S > old
+        chat(stack.app, user, "second")
+    assert user in listed_in(stack, old)  # the removal did fail: an orphan is left
+    assert any(user in listed_in(stack, b) for b in range(old + 1, old + 120))
+    listed = all_listed(stack).count(user)
+    assert stack.app.delete(f"/chat/{user}").status_code == 204
+    still = user in all_listed(stack)
+    assert (listed, still) == (1, False), "listed that many times, and still after DELETE"
+    assert user not in listed_in(stack, old)  # the orphan was repaired, not only hidden
+
+
+def hgetall_calls(r: redis.Redis) -> int:
+    stats: dict[str, Any] = r.info("commandstats")
+    return int(stats.get("cmdstat_hgetall", {}).get("calls", 0))
+
+
+def add_empty_buckets(stack: RunningStack, buckets: range) -> None:
+    """Day keys that name ``buckets`` whose shards are all gone: what the index's history
+    leaves once every user of those buckets moved on or was deleted."""
+    store = f"/v1.0/state/{stack.settings.dapr.state_store}"
+    days: dict[float, list[int]] = {}
+    for b in buckets:
+        days.setdefault(b * INDEX_BUCKET_S // 86400, []).append(b)
+    for day, extra in days.items():
+        key = f"sessions|day|{day}"
+        got = stack.daprd.get(f"{store}/{key}")
+        known = got.json()["buckets"] if got.status_code == 200 else []
+        item: dict[str, Any] = {"key": key, "value": {"buckets": known + extra}}
+        if got.headers.get("ETag"):
+            item |= {"etag": got.headers["ETag"], "options": {"concurrency": "first-write"}}
+        saved = stack.daprd.post(store, json=[item])
+        assert saved.status_code == 204, saved.text
+
+
+def test_a_sessions_page_reads_a_bounded_number_of_keys(stack: RunningStack) -> None:
+    """A thousand empty buckets (16 shards each) lie below the sessions: each page reads a
+    bounded number of keys, and next_after leads past them to the end."""
+    users = [f"k{i}{uuid.uuid4().hex[:8]}" for i in range(3)]
+    for user in users:
+        chat(stack.app, user, "hello")
+    newest = int((time.time() - 700) // INDEX_BUCKET_S)
+    add_empty_buckets(stack, range(newest - 1000, newest))
+    bound = stack.settings.limits.index_page_keys + 200 + 16 + 30 + 50
+    reads: list[int] = []
+    ids: list[str] = []
+    after = None
+    for _ in range(100):
+        before = hgetall_calls(stack.redis)
+        params: dict[str, Any] = {"limit": 200, **({"after": after} if after else {})}
+        resp = stack.app.get("/sessions", params=params)
+        reads.append(hgetall_calls(stack.redis) - before)
+        assert resp.status_code == 200, resp.text
+        ids += [s["id"] for s in resp.json()["sessions"]]
+        after = resp.json()["next_after"]
+        if after is None:
+            break
+    assert after is None, f"still a next_after after {len(reads)} pages"
+    assert max(reads) <= bound, f"keys read per page: {reads}"
+    assert [ids.count(u) for u in users] == [1, 1, 1]
+    # the empty buckets crossed are gone from their day keys: the next walk is one page
+    assert stack.app.get("/sessions", params={"limit": 200}).json()["next_after"] is None
+    for user in users:
+        stack.app.delete(f"/chat/{user}")

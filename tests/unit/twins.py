@@ -89,7 +89,9 @@ def make_deps(settings: Settings | None = None) -> tuple[ActorDeps, LocalActors,
         publisher=publisher,
         responder=OfflineResponder(),
         dead_letters=DeadLetterStore(InMemoryStateStore(), kept=100),
-        sessions=SessionIndex(InMemoryStateStore(), (settings or Settings()).limits),
+        sessions=SessionIndex(
+            InMemoryStateStore(), (settings or Settings()).limits, actors.try_load_state
+        ),
     )
     actors.deps = deps
     return deps, actors, publisher

@@ -128,6 +128,8 @@ class ChatAgent(
         if known is not None:
             return known.model_dump()
         job = await self._reply_job(meta, request, message, request.stream_id)
+        # Before ResponseAgent runs: a failed reply still saves its model calls' records.
+        await self._arm_retention_first(meta)
         seq = job.seq
         log.debug("turn user=%s seq=%d: delegating to ResponseAgent", self._user, seq)
         reply = await ResponseAgentClient(self._deps.proxies, self._user).process_message(job)
@@ -269,8 +271,10 @@ class ChatAgent(
     async def _update_index(self, meta: ChatMeta, budget: float) -> None:
         """List the conversation in the session index under its latest activity: only when
         that falls in another bucket than the one it is listed in (at most once per
-        ``index_bucket_s``). A failure leaves ``meta.indexed_bucket`` as it was: the next
-        turn tries again."""
+        ``index_bucket_s``). The new bucket is recorded as soon as the conversation is in it,
+        before the old one is left: a removal that fails leaves an orphan in the old bucket,
+        which listings recognise by ``meta.indexed_bucket`` and repair (session_index.py).
+        A failed add leaves ``meta.indexed_bucket`` as it was: the next turn tries again."""
         index = self._deps.sessions
         if index is None or index.bucket(meta.last_activity) == meta.indexed_bucket:
             return
@@ -279,7 +283,9 @@ class ChatAgent(
         )
         try:
             async with asyncio.timeout(budget):
-                meta.indexed_bucket = await index.put(self._user, meta.indexed_bucket, entry)
+                old, meta.indexed_bucket = meta.indexed_bucket, await index.add(self._user, entry)
+                if old != meta.indexed_bucket:
+                    await index.remove(self._user, old)
         except Exception:
             log.warning("user=%s: the session index update failed", self._user, exc_info=True)
 
@@ -398,12 +404,8 @@ class ChatAgent(
         # A long turn's run of this process stops; one elsewhere finds its turn gone (EndRun
         # drops its result: it cannot bring the conversation back).
         turn_runner.cancel(self._user)
-        for name in (OUTBOX_REMINDER, RETENTION_REMINDER, LONG_TURN_REMINDER):
-            try:
-                await self.unregister_reminder(name)
-            except Exception as exc:
-                # If it fires, it finds no conversation and drops itself.
-                log.info("user=%s: reminder %s stays for now: %s", self._user, name, exc)
+        for name in (OUTBOX_REMINDER, LONG_TURN_REMINDER):
+            await self._drop_reminder_of_deleted(name)
         if self._timer_armed:
             try:
                 await self.unregister_timer(OUTBOX_TIMER)
@@ -413,19 +415,49 @@ class ChatAgent(
         metrics.OUTBOX.set(self._user, 0)
         await ResponseAgentClient(self._deps.proxies, self._user).delete()
         await MemoryAgentClient(self._deps.proxies, self._user).delete()
+        # Dead letters are the user's too: kept outside the actors (dead_letters.py).
+        await self._deps.dead_letters.forget(self._user)
+        # Last: until everything above is gone, a retention erase that failed half-way (no
+        # client retries it, as one retries a DELETE) fires again and finishes.
+        await self._drop_reminder_of_deleted(RETENTION_REMINDER)
         log.info("user=%s: conversation deleted (%d turns)", self._user, meta.turns)
 
-    async def _arm_retention(self, meta: ChatMeta, retention_s: float, due_s: float = 0) -> None:
-        """The reminder that erases the conversation once idle for ``retention_s``; armed at
-        the first turn only (a scheduler write costs ~15 ms): when it fires early, it reads
-        ``meta.last_activity`` and re-arms itself for the rest of the time."""
-        due = timedelta(seconds=due_s or retention_s)
+    async def _drop_reminder_of_deleted(self, name: str) -> None:
         try:
+            await self.unregister_reminder(name)
+        except Exception as exc:
+            # If it fires, it finds no conversation and drops itself.
+            log.info("user=%s: reminder %s stays for now: %s", self._user, name, exc)
+
+    async def _arm_retention_first(self, meta: ChatMeta) -> None:
+        """Arm retention before a turn's first write of any kind, not at its commit: a turn
+        that fails still leaves its model calls' records (and a long turn its ``turn`` key and
+        ``meta``), and a conversation whose every turn failed must be erased too. A failed
+        turn saves no ``meta``, so the next one arms it again (which also moves the erasure to
+        ``retention_s`` after the newest failed turn); once a ``meta`` saying armed is saved,
+        no turn pays for it again."""
+        retention = self._deps.settings.limits.retention_s
+        if retention is not None and not meta.retention_armed:
+            await self._arm_retention(meta, retention)
+
+    async def _arm_retention(self, meta: ChatMeta, retention_s: float, due_s: float = 0) -> None:
+        """The reminder that erases the conversation once idle for ``retention_s``; armed
+        once (a scheduler write costs ~15 ms): when it fires early, it reads the latest
+        activity and re-arms itself for the rest of the time."""
+        due = timedelta(seconds=due_s or retention_s)
+        breaker = self._deps.reminders
+        try:
+            # A turn tries before its reply and again at its commit: with the scheduler
+            # down, it waits for it once, not twice (nor after the outbox just failed).
+            if breaker.open:
+                raise RuntimeError("the scheduler failed just now; not waiting on it again yet")
             async with asyncio.timeout(self._deps.settings.limits.post_commit_timeout_s):
                 await self.register_reminder(
                     RETENTION_REMINDER, b"{}", due, timedelta(seconds=retention_s)
                 )
         except Exception as exc:
+            if not breaker.open:
+                breaker.trip()
             # meta says unarmed: the next turn tries again.
             log.warning("user=%s: could not arm the retention reminder: %r", self._user, exc)
             meta.retention_armed = False
@@ -439,8 +471,11 @@ class ChatAgent(
             return
         try:
             meta = await self._meta()
-            # No meta (turns 0) is a delete that failed half-way: erasing again finishes it.
-            idle = time.time() - meta.last_activity
+            # No meta (turns 0) is a conversation whose turns all failed, or a delete that
+            # failed half-way: idle since its latest long turn started (none: for ever).
+            turn = await self._turn_record()
+            latest = max(meta.last_activity, turn.created_at if turn is not None else 0.0)
+            idle = self._deps.clock() - latest
             # A long turn still open (waiting for an approval, say) is activity.
             if idle >= retention and not meta.open_turn:
                 log.info("user=%s: idle for %.0f s, past the retention: erased", self._user, idle)

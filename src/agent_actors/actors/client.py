@@ -38,6 +38,12 @@ class PooledActorClient(DaprActorClientBase):
     async def get_state(self, actor_type: str, actor_id: str, name: str) -> bytes:
         return await self._send("GET", f"/v1.0/actors/{actor_type}/{actor_id}/state/{name}")
 
+    async def try_load_state(self, actor_type: str, actor_id: str, name: str) -> tuple[bool, Any]:
+        """An actor's saved value, from outside any actor (the session index checks listed
+        conversations with it): as the SDK's state provider reads it, (False, None) if none."""
+        raw = await self.get_state(actor_type, actor_id, name)
+        return (True, SERIALIZER.deserialize(raw)) if raw else (False, None)
+
     async def register_reminder(
         self, actor_type: str, actor_id: str, name: str, data: bytes
     ) -> None:

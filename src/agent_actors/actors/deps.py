@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent_actors.actors.breaker import Breaker
@@ -20,7 +22,8 @@ class ActorDeps:
     proxies: ProxyFactory
     publisher: Publisher
     responder: Responder
-    # Used by the dead-letter route and the memory routes, not by the actors.
+    # Used by the dead-letter route and the memory routes, and by ChatAgent's erasure (a
+    # DELETE, a retention erase): a user's dead letters go with the conversation.
     dead_letters: DeadLetterStore
     # Open after a reminder registration failed: the scheduler is skipped for a while.
     reminders: Breaker = field(default_factory=lambda: Breaker(5.0))
@@ -28,3 +31,5 @@ class ActorDeps:
     sessions: SessionIndex | None = None
     # The agent profiles (agents.file), checked at start-up.
     profiles: ProfileBook = field(default_factory=packaged_book)
+    # Unix time now: where a deadline is decided (retention), so tests move it, not sleep.
+    clock: Callable[[], float] = time.time

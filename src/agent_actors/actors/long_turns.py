@@ -119,6 +119,9 @@ class LongTurns(Actor):
     async def _check_not_moved_on(self, meta: ChatMeta) -> None:
         raise NotImplementedError
 
+    async def _arm_retention_first(self, meta: ChatMeta) -> None:
+        raise NotImplementedError
+
     async def _replay(self, meta: ChatMeta, key: str, message: ChatMessage) -> TurnReply | None:
         raise NotImplementedError
 
@@ -139,6 +142,7 @@ class LongTurns(Actor):
                 known.turn = TurnView(seq=known.seq, status="done", response=done)
             return known.model_dump()
         job = await self._reply_job(meta, request, message, None)
+        await self._arm_retention_first(meta)
         turn = LongTurn.of(request, job)
         turn.run_id, turn.runs = uuid.uuid4().hex, 1
         await self._open(meta, turn)

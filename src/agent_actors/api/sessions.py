@@ -3,7 +3,7 @@
 ``GET /chat/{id}`` sums up one conversation, ``GET /chat/{id}/export`` streams all of it as
 JSON Lines a page at a time (the app never holds more than one page), ``DELETE /chat/{id}``
 erases it everywhere: the actors' state (ChatAgent erases its own, then ResponseAgent's and
-Memory's, under its turn lock) and the user's dead letters.
+Memory's, under its turn lock) and the user's dead letters (ChatAgent too).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from agent_actors.actors.session_index import SessionPage
 from agent_actors.api.deps import (
     AdminOnly,
     ChatActor,
-    DeadLetters,
     Deps,
     MemoryActor,
     ResponseActor,
@@ -63,9 +62,10 @@ async def sessions(
     after: Annotated[str | None, Query(max_length=200)] = None,
 ) -> SessionPage:
     """Conversations, newest activity first, paged (`after`: the previous page's
-    `next_after`); with API keys, an admin key. Turns and last activity are as of the index's
-    latest update (at most `AGENT_ACTORS_LIMITS__INDEX_BUCKET_S` old): `GET /chat/{id}` has
-    the exact numbers."""
+    `next_after`); with API keys, an admin key. A page reads a bounded number of keys
+    (`AGENT_ACTORS_LIMITS__INDEX_PAGE_KEYS`), so it may hold fewer than `limit`: go on while
+    `next_after` is set. Turns and last activity are as of the index's latest update (at most
+    `AGENT_ACTORS_LIMITS__INDEX_BUCKET_S` old): `GET /chat/{id}` has the exact numbers."""
     if deps.sessions is None:
         return SessionPage(sessions=[])
     return await deps.sessions.page(limit, after, time.time())
@@ -110,11 +110,12 @@ def profile_in_use(profile: AgentProfile, settings: Settings) -> ProfileInUse:
 
 
 @router.delete("/chat/{id}", status_code=204, response_class=Response)
-async def delete(id: UserId, chat_agent: ChatActor, store: DeadLetters) -> Response:
+async def delete(id: UserId, chat_agent: ChatActor) -> Response:
     """Erase the conversation everywhere; a second delete is a 204 too. A turn racing it
     runs wholly before it or starts a new conversation (seq 1) after it."""
+    # ChatAgent erases everything, the user's dead letters included: a retention erase is
+    # the same call, with no route around it.
     await chat_agent.delete()
-    await store.forget(id)
     return Response(status_code=204)
 
 

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
-from agent_actors.actors import naming
+from agent_actors.actors import naming, turn_runner
 from agent_actors.actors.boundary import unwrap
 from agent_actors.actors.chat_agent import OUTBOX_REMINDER, RETENTION_REMINDER
 from agent_actors.actors.clients import ChatAgentClient, MemoryAgentClient
-from agent_actors.actors.interfaces import ExportQuery, MemoryAgentInterface
+from agent_actors.actors.interfaces import ExportQuery, MemoryAgentInterface, TurnRequest
+from agent_actors.actors.session_index import IndexEntry, SessionIndex
+from agent_actors.actors.turn_record import TURN_KEY
 from agent_actors.api.ratelimit import RateLimiter
-from agent_actors.errors import RateLimited, TurnLimitReached
+from agent_actors.errors import RateLimited, ResponderError, TurnLimitReached
+from agent_actors.events.dead_letters import DeadLetter, InMemoryStateStore
+from agent_actors.llm.responder import ReplyContext, ReplyRequest
+from agent_actors.models import CallRecord
 from agent_actors.settings import LimitSettings, Settings
-from tests.unit.twins import make_deps
+from tests.unit.twins import LocalActors, make_deps
 
 USER = "u1"
 
@@ -122,6 +130,77 @@ async def test_retention_erases_an_idle_conversation_and_rearms_for_an_active_on
     assert RETENTION_REMINDER not in reminders_of(actors, naming.CHAT, USER)
 
 
+class FailingModel:
+    """Every reply fails, after a model call that is recorded (as a real one is)."""
+
+    async def reply(self, request: ReplyRequest, context: ReplyContext) -> str:
+        at = datetime.now(UTC)
+        context.calls.record(CallRecord(seq=request.seq, at=at, model="m", status="error"))
+        raise ResponderError("the model is down")
+
+
+async def fire_retention(actors: LocalActors) -> None:
+    """The retention reminder, as daprd delivers it: under the actor's turn lock."""
+    agent = actors.actor(naming.CHAT, USER)
+    async with actors.locks[(naming.CHAT, USER)]:
+        await agent.receive_reminder(RETENTION_REMINDER, b"{}", None, None)
+        await agent._state_manager.save_state()
+
+
+async def test_a_conversation_whose_only_turn_failed_is_armed_and_erased() -> None:
+    deps, actors, _ = make_deps(settings(retention_s=100.0))
+    deps.responder = FailingModel()
+    with pytest.raises(ResponderError):
+        await chat(actors, 1)
+    # nothing of the turn in ChatAgent, but its model call's record: retention is armed
+    assert state_of(actors, naming.CHAT, USER) == {}
+    assert "calls-meta" in state_of(actors, naming.RESPONSE, naming.response_id(USER))
+    assert RETENTION_REMINDER in reminders_of(actors, naming.CHAT, USER)
+    await fire_retention(actors)
+    assert state_of(actors, naming.RESPONSE, naming.response_id(USER)) == {}
+    assert RETENTION_REMINDER not in reminders_of(actors, naming.CHAT, USER)
+
+
+async def test_a_failed_long_turn_is_activity_then_erased_with_its_records() -> None:
+    deps, actors, _ = make_deps(settings(retention_s=100.0))
+    deps.responder = FailingModel()
+    now = [time.time()]
+    deps.clock = lambda: now[0]
+    client = ChatAgentClient(actors, USER)  # type: ignore[arg-type]
+    started = await client.start_turn(TurnRequest(content="later?"))
+    assert started.turn is not None
+    while (run := turn_runner.RUNS.get(USER)) is not None:
+        await asyncio.wait({run.task})
+    assert (await client.turn(1)).status == "failed"
+    assert RETENTION_REMINDER in reminders_of(actors, naming.CHAT, USER)
+    # 50 s after the turn started: not idle long enough, re-armed, nothing erased
+    now[0] += 50
+    await fire_retention(actors)
+    assert TURN_KEY in state_of(actors, naming.CHAT, USER)
+    assert RETENTION_REMINDER in reminders_of(actors, naming.CHAT, USER)
+    now[0] += 60
+    await fire_retention(actors)
+    assert state_of(actors, naming.CHAT, USER) == {}
+    assert state_of(actors, naming.RESPONSE, naming.response_id(USER)) == {}
+
+
+async def test_retention_and_delete_erase_the_users_dead_letters() -> None:
+    deps, actors, _ = make_deps(settings(retention_s=100.0))
+    now = [time.time()]
+    deps.clock = lambda: now[0]
+    for erase in ("retention", "delete"):
+        await chat(actors, 1)
+        await deps.dead_letters.record(USER, DeadLetter(seq=1, at=datetime.now(UTC)))
+        assert (await deps.dead_letters.user(USER)).letters
+        if erase == "retention":
+            now[0] += 101
+            await fire_retention(actors)
+        else:
+            await ChatAgentClient(actors, USER).delete()  # type: ignore[arg-type]
+        assert (await deps.dead_letters.user(USER)).letters == [], erase
+        assert state_of(actors, naming.CHAT, USER) == {}, erase
+
+
 def test_the_token_bucket_refuses_past_the_burst_with_retry_after() -> None:
     now = [0.0]
     limiter = RateLimiter(2.0, 3, clock=lambda: now[0])
@@ -138,19 +217,55 @@ def test_the_token_bucket_refuses_past_the_burst_with_retry_after() -> None:
         limiter.take("k")
 
 
-async def test_the_index_pages_newest_first_and_moves_a_user_between_buckets() -> None:
-    from agent_actors.actors.session_index import IndexEntry, SessionIndex
-    from agent_actors.events.dead_letters import InMemoryStateStore
+class Conversations:
+    """ChatAgent's saved ``meta`` per user, as the index reads it (daprd's actor state API)."""
 
-    store = InMemoryStateStore()
-    index = SessionIndex(store, LimitSettings(index_bucket_s=60, index_shards=3))
+    def __init__(self) -> None:
+        self.metas: dict[str, dict[str, object]] = {}
+
+    def exist(self, user: str, created_at: float, bucket: int) -> None:
+        self.metas[user] = {"turns": 1, "created_at": created_at, "indexed_bucket": bucket}
+
+    async def load(self, actor_type: str, actor_id: str, key: str) -> tuple[bool, object]:
+        assert (actor_type, key) == (naming.CHAT, "meta")
+        meta = self.metas.get(actor_id)
+        return (meta is not None, meta)
+
+
+class CountingStore(InMemoryStateStore):
+    """Counts the keys read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def get(self, key: str) -> tuple[Any, str | None]:
+        self.reads += 1
+        return await super().get(key)
+
+
+def index_of(
+    store: InMemoryStateStore, conversations: Conversations, **limits: Any
+) -> SessionIndex:
+    limits = {"index_bucket_s": 60, "index_shards": 3, **limits}
+    return SessionIndex(store, LimitSettings(**limits), conversations.load)
+
+
+async def listed(index: SessionIndex, now: float, limit: int = 10) -> list[str]:
+    return [s.id for s in (await index.page(limit, None, now)).sessions]
+
+
+async def test_the_index_pages_newest_first_and_moves_a_user_between_buckets() -> None:
+    store, conversations = InMemoryStateStore(), Conversations()
+    index = index_of(store, conversations)
     now = 10 * 86400.0
     buckets = {}
     for i in range(7):  # one user per bucket, across a day boundary
         at = now - i * 20000
-        buckets[f"u{i}"] = await index.put(
-            f"u{i}", 0, IndexEntry(created_at=at, last_activity=at, turns=i)
+        buckets[f"u{i}"] = await index.add(
+            f"u{i}", IndexEntry(created_at=at, last_activity=at, turns=i)
         )
+        conversations.exist(f"u{i}", at, buckets[f"u{i}"])
     first = await index.page(3, None, now)
     assert [s.id for s in first.sessions] == ["u0", "u1", "u2"]
     second = await index.page(3, first.next_after, now)
@@ -158,20 +273,76 @@ async def test_the_index_pages_newest_first_and_moves_a_user_between_buckets() -
     assert [s.id for s in second.sessions + third.sessions] == ["u3", "u4", "u5", "u6"]
     assert third.next_after is None
     # u5 is active again: it moves to the newest bucket, listed once
-    await index.put("u5", buckets["u5"], IndexEntry(created_at=0, last_activity=now + 1, turns=9))
-    assert [s.id for s in (await index.page(10, None, now + 1)).sessions][:2] == ["u5", "u0"]
-    assert len((await index.page(10, None, now + 1)).sessions) == 7
+    created = now - 5 * 20000
+    moved = await index.add("u5", IndexEntry(created_at=created, last_activity=now + 1, turns=9))
+    conversations.exist("u5", created, moved)
+    await index.remove("u5", buckets["u5"])
+    assert (await listed(index, now + 1))[:2] == ["u5", "u0"]
+    assert len(await listed(index, now + 1)) == 7
     await index.remove("u5", index.bucket(now + 1))
-    assert "u5" not in [s.id for s in (await index.page(10, None, now + 1)).sessions]
+    assert "u5" not in await listed(index, now + 1)
     # no shard key is left holding nobody (u5's two buckets held only u5)
     shards = {k: v for k, (v, _) in store.items.items() if k.startswith("sessions|b|")}
     assert len(shards) == 6
     assert all(v["users"] for v in shards.values())
 
 
-async def test_an_empty_shard_written_meanwhile_is_kept() -> None:
-    from agent_actors.events.dead_letters import InMemoryStateStore
+async def test_an_orphan_is_never_listed_and_is_repaired() -> None:
+    """A removal from the old bucket that failed, then a delete: neither the orphan nor the
+    deleted conversation is listed, and the orphan's entry is removed by the listing."""
+    store, conversations = InMemoryStateStore(), Conversations()
+    index = index_of(store, conversations)
+    now = 10 * 86400.0
+    old = await index.add("u1", IndexEntry(created_at=now - 600, last_activity=now - 600, turns=1))
+    new = await index.add("u1", IndexEntry(created_at=now - 600, last_activity=now, turns=2))
+    conversations.exist("u1", now - 600, new)  # the move recorded; the removal never ran
+    await index.add("u2", IndexEntry(created_at=now - 900, last_activity=now - 900, turns=1))
+    conversations.exist("u2", now - 900, index.bucket(now - 900))
+    assert await listed(index, now) == ["u1", "u2"]
+    assert not any("u1" in v["users"] for k, (v, _) in store.items.items() if str(old) in k)
+    # deleted: meta is gone (its current bucket's entry went first), the other one stays
+    await index.remove("u1", new)
+    await index.add("u1", IndexEntry(created_at=now - 600, last_activity=now - 600, turns=1))
+    del conversations.metas["u1"]
+    assert await listed(index, now) == ["u2"]
+    # a new conversation of the same user is not the old entry's
+    conversations.exist("u1", now - 5, 0)
+    await index.add("u1", IndexEntry(created_at=now - 600, last_activity=now - 600, turns=1))
+    assert await listed(index, now) == ["u2"]
 
+
+async def test_a_page_reads_a_bounded_number_of_keys_past_empty_buckets() -> None:
+    store, conversations = CountingStore(), Conversations()
+    index = index_of(store, conversations, index_page_keys=100)
+    today = 10 * 86400.0
+    now = today + 80000
+    at = today - 1000  # the day before, below 1000 empty buckets of today
+    bucket = await index.add("old", IndexEntry(created_at=at, last_activity=at, turns=1))
+    conversations.exist("old", at, bucket)
+    # (older than PRUNE_AFTER_S: nobody adds to them any more)
+    empty = list(range(index.bucket(now) - 1020, index.bucket(now) - 20))
+    await store.put("sessions|day|10.0", {"buckets": empty}, None)
+    found: list[str] = []
+    reads: list[int] = []
+    after: str | None = None
+    while len(reads) < 100:
+        store.reads = 0
+        page = await index.page(10, after, now)
+        reads.append(store.reads)
+        found += [s.id for s in page.sessions]
+        after = page.next_after
+        if after is None:
+            break
+    assert found == ["old"]
+    # 100 keys, and the bucket it may finish (3 shards), or the entries it may check
+    assert max(reads) <= 100 + 3, reads
+    assert len(reads) > 10
+    # the empty buckets crossed left today's day key: the next walk is one page
+    assert (await index.page(10, None, now)).next_after is None
+    assert (await store.get("sessions|day|10.0"))[0] == {"buckets": []}
+
+
+async def test_an_empty_shard_written_meanwhile_is_kept() -> None:
     store = InMemoryStateStore()
     await store.put("k", {"users": {}}, None)
     _, etag = await store.get("k")
