@@ -11,11 +11,13 @@
     │   └── UnknownAgent             unknown_agent        422
     ├── Unauthorized                 unauthorized         401
     ├── Forbidden                    forbidden            403
+    │   └── ApproverRequired         approver_required    403
     ├── RateLimited                  rate_limited         429
     ├── TurnLimitReached             turn_limit           409
     ├── AgentConflict                agent_conflict       409
     ├── TurnInProgress               turn_in_progress     409
     ├── NotAwaitingApproval          not_awaiting_approval 409
+    ├── ApprovalStale                approval_stale       409
     ├── TurnNotFound                 turn_not_found       404
     ├── TurnInterrupted              turn_interrupted     503
     ├── ActorUnavailable             actor_unavailable    503
@@ -94,6 +96,13 @@ class Forbidden(AgentActorsError):
     status = 403
 
 
+class ApproverRequired(Forbidden):
+    """An approval sent with a key that may not approve: once any API key is an approver
+    (``AGENT_ACTORS_AUTH__API_KEYS``), only approver keys decide on tool calls."""
+
+    code = "approver_required"
+
+
 class RateLimited(AgentActorsError):
     """An API key sent more requests than ``AGENT_ACTORS_AUTH__RATE_PER_S`` allows."""
 
@@ -132,6 +141,15 @@ class NotAwaitingApproval(AgentActorsError):
     """An approval for a turn that is not waiting for one (already decided, done, failed)."""
 
     code = "not_awaiting_approval"
+    status = 409
+
+
+class ApprovalStale(AgentActorsError):
+    """An approval that names another call than the one the turn waits for, or that differs
+    from the decision already taken on the call it names: it changes nothing (an approval
+    never decides on a call its sender did not see)."""
+
+    code = "approval_stale"
     status = 409
 
 

@@ -147,7 +147,8 @@ def test_an_mcp_tool_that_needs_approval_runs_once_approved(
     assert len(sent(stub, user)) == 1  # the tool has not run: no result went to the model
     location = resp.headers["Location"]
     decided = time.monotonic()
-    assert app.post(f"{location}/approval", json={"approve": True}).status_code == 202
+    approval = {"call_id": asked["call_id"], "approve": True}
+    assert app.post(f"{location}/approval", json=approval).status_code == 202
     done = app.get(location, params={"wait": 30}).json()
     committed_s = time.monotonic() - decided
     assert done["status"] == "done", done

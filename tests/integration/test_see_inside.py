@@ -276,6 +276,7 @@ def test_the_inspector_approves_a_waiting_tool_call(
     asked = seen.app.post(f"/chat/{CAROL}", json=body, headers=AUTH)
     assert asked.status_code == 202, asked.text
     assert asked.json()["status"] == "awaiting_approval"
+    call_id = asked.json()["approval"]["call_id"]
 
     page = browser.new_page()
     page.goto(f"{seen.app_url}/ui?user={CAROL}")
@@ -283,10 +284,18 @@ def test_the_inspector_approves_a_waiting_tool_call(
     page.get_by_role("button", name="Inspect").click()
     expect(page.locator("#open-turn")).to_contain_text("Turn 1 awaiting approval")
     expect(page.locator("#open-turn-call")).to_contain_text("current_time")
+    expect(page.locator("#open-turn-call")).to_contain_text(call_id)
     expect(page.get_by_role("button", name="Deny")).to_be_visible()
 
     page.get_by_label("Note").fill("from the page")
-    page.get_by_role("button", name="Approve").click()
+    # The button's decision names the call the page shows.
+    with page.expect_request(lambda r: r.url.endswith("/turns/1/approval")) as sent:
+        page.get_by_role("button", name="Approve").click()
+    assert sent.value.post_data_json == {
+        "call_id": call_id,
+        "approve": True,
+        "note": "from the page",
+    }
     expect(page.locator("#turn-info")).to_contain_text("Turn 1 committed")
     expect(page.locator("#reply")).to_contain_text("tool current_time said: ")
     expect(page.locator("#open-turn")).to_have_text("None.")

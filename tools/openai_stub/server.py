@@ -15,6 +15,8 @@ pick a behaviour per request, so concurrent tests never disturb each other:
     [[tool:NAME]] / [[tool:NAME:QUERY]]  call tool NAME (QUERY -> {"query": QUERY}; a QUERY
                              starting with "{" is the arguments' JSON as it is), then,
                              once the tool result is in the prompt, answer with it
+    [[tools:NAME|NAME:QUERY]]  call several tools in one answer (each as [[tool:…]] has
+                             it), then, once every result is in the prompt, answer with them
     [[tool_loop]]            call current_time forever
     [[bad_tool_name]]        always call a tool that does not exist
     [[bad_tool_args]]        always call search_history with arguments that are not JSON
@@ -89,7 +91,7 @@ class StubState:
 class Answer:
     status: int = 200
     content: str = ""
-    tool: tuple[str, str] | None = None  # (name, arguments)
+    tools: list[tuple[str, str]] = field(default_factory=list)  # (name, arguments) each
     garbage: bool = False
 
 
@@ -107,7 +109,14 @@ def current_message(messages: list[dict[str, Any]]) -> tuple[str, bool, int]:
     return "", repair, tool_results
 
 
-def decide(state: StubState, text: str, repair: bool, tool_results: int, last_tool: str) -> Answer:
+def arguments(query: str) -> str:
+    return query if query.startswith("{") else json.dumps({"query": query} if query else {})
+
+
+def decide(
+    state: StubState, text: str, repair: bool, tool_results: int, results: list[str]
+) -> Answer:
+    last_tool = results[-1] if results else ""
     markers = {m.group(1): m.group(2) for m in MARKER.finditer(text)}
     if not markers and state.mode:
         markers = {m.group(1): m.group(2) for m in MARKER.finditer(f"[[{state.mode}]]")}
@@ -124,19 +133,24 @@ def decide(state: StubState, text: str, repair: bool, tool_results: int, last_to
     if "empty" in markers:
         return Answer(content="")
     if "bad_tool_name" in markers or ("bad_tool_once" in markers and not repair):
-        return Answer(tool=("no_such_tool", "{}"))
+        return Answer(tools=[("no_such_tool", "{}")])
     if "bad_tool_args" in markers:
-        return Answer(tool=("search_history", '{"query": '))
+        return Answer(tools=[("search_history", '{"query": ')])
     if "tool_loop" in markers:
-        return Answer(tool=("current_time", "{}"))
+        return Answer(tools=[("current_time", "{}")])
     if "tool" in markers:
         name, _, query = (markers["tool"] or "").partition(":")
         if tool_results == 0:
-            raw = query if query.startswith("{") else json.dumps({"query": query} if query else {})
+            raw = arguments(query)
             if "surrogate" in markers:
                 raw = with_lone_surrogates(raw)
-            return Answer(tool=(name, raw))
+            return Answer(tools=[(name, raw)])
         return Answer(content=f"tool {name} said: {last_tool}")
+    if "tools" in markers:
+        asked = [c.partition(":") for c in (markers["tools"] or "").split("|")]
+        if tool_results < len(asked):
+            return Answer(tools=[(name, arguments(query)) for name, _, query in asked])
+        return Answer(content=f"tools said: {' | '.join(results[-len(asked) :])}")
     if "verbatim" in markers:
         return Answer(content=clean)
     if "long" in markers:
@@ -160,8 +174,8 @@ def tokens(text: str) -> list[str]:
 
 def completion(answer: Answer, model: str, prompt_tokens: int) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": answer.content or None}
-    if answer.tool:
-        message["tool_calls"] = [tool_call(answer.tool)]
+    if answer.tools:
+        message["tool_calls"] = [tool_call(i, t) for i, t in enumerate(answer.tools)]
     return {
         "id": "chatcmpl-stub",
         "object": "chat.completion",
@@ -171,16 +185,16 @@ def completion(answer: Answer, model: str, prompt_tokens: int) -> dict[str, Any]
             {
                 "index": 0,
                 "message": message,
-                "finish_reason": "tool_calls" if answer.tool else "stop",
+                "finish_reason": "tool_calls" if answer.tools else "stop",
             }
         ],
-        "usage": usage(prompt_tokens, len(tokens(answer.content)) + (1 if answer.tool else 0)),
+        "usage": usage(prompt_tokens, len(tokens(answer.content)) + len(answer.tools)),
     }
 
 
-def tool_call(tool: tuple[str, str]) -> dict[str, Any]:
+def tool_call(index: int, tool: tuple[str, str]) -> dict[str, Any]:
     return {
-        "id": "call_stub_1",
+        "id": f"call_stub_{index + 1}",
         "type": "function",
         "function": {"name": tool[0], "arguments": tool[1]},
     }
@@ -217,19 +231,18 @@ async def stream_answer(
         if token_delay:
             await asyncio.sleep(token_delay)
         yield chunk(model, {"content": piece})
-    if answer.tool:
-        name, arguments = answer.tool
-        half = len(arguments) // 2
+    for index, (name, raw) in enumerate(answer.tools):
+        half = len(raw) // 2
         first = {
-            "index": 0,
-            "id": "call_stub_1",
+            "index": index,
+            "id": f"call_stub_{index + 1}",
             "type": "function",
-            "function": {"name": name, "arguments": arguments[:half]},
+            "function": {"name": name, "arguments": raw[:half]},
         }
         yield chunk(model, {"tool_calls": [first]})
-        rest = {"index": 0, "function": {"arguments": arguments[half:]}}
+        rest = {"index": index, "function": {"arguments": raw[half:]}}
         yield chunk(model, {"tool_calls": [rest]})
-    yield chunk(model, {}, "tool_calls" if answer.tool else "stop")
+    yield chunk(model, {}, "tool_calls" if answer.tools else "stop")
     if with_usage:
         body = {
             "id": "chatcmpl-stub",
@@ -237,7 +250,7 @@ async def stream_answer(
             "model": model,
             "created": int(time.time()),
             "choices": [],
-            "usage": usage(prompt_tokens, len(pieces) + (1 if answer.tool else 0)),
+            "usage": usage(prompt_tokens, len(pieces) + len(answer.tools)),
         }
         yield f"data: {json.dumps(body)}\n\n"
     yield "data: [DONE]\n\n"
@@ -257,9 +270,8 @@ async def chat_completions(request: Request) -> Response:
     body = await request.json()
     messages = body.get("messages") or []
     text, repair, tool_results = current_message(messages)
-    last_tool = next(
-        (str(m.get("content")) for m in reversed(messages) if m.get("role") == "tool"), ""
-    )
+    # The tool results in the prompt, in order (the newest last).
+    results = [str(m.get("content")) for m in messages if m.get("role") == "tool"]
     record = Recorded(
         n=next(state.counter),
         started=time.monotonic(),
@@ -280,7 +292,7 @@ async def chat_completions(request: Request) -> Response:
         delay = float(markers["delay"]) if "delay" in markers else state.delay
         hang = "hang" in markers or state.mode == "hang"
         await wait_unless_gone(request, state.hang_s if hang else delay)
-        answer = decide(state, text, repair, tool_results, last_tool)
+        answer = decide(state, text, repair, tool_results, results)
     except asyncio.CancelledError:
         record.ended, record.status = time.monotonic(), 499
         return Response(status_code=499)

@@ -41,6 +41,10 @@ class TurnError(BaseModel):
 
 
 class ApprovalView(BaseModel):
+    call_id: str = Field(
+        description="the waiting call's id: the approval names it (another id: 409 "
+        "approval_stale); each call asked about has its own"
+    )
     tool: str = Field(description="the tool the model asked to call")
     arguments: str = Field(description="its arguments: the JSON text the model wrote")
     deadline: float = Field(description="Unix time after which the call is denied")
@@ -77,9 +81,11 @@ class TurnQuery(BaseModel):
 
 
 class ApprovalAnswer(BaseModel):
-    """ChatAgent.DecideApproval: a person's decision on the tool call a turn waits for."""
+    """ChatAgent.DecideApproval: a person's decision on the tool call ``call_id`` of turn
+    ``seq`` (the one it waits for, or one decided already: then the same decision again)."""
 
     seq: int
+    call_id: str
     approve: bool
     note: str = ""
     by: str = "anonymous"

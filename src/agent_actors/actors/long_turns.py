@@ -11,7 +11,10 @@ a short call under ChatAgent's turn lock:
                     a reply is committed as any turn is (history, outbox, index) -> done
                     a tool call that needs approval                     -> awaiting_approval
                     an error                                            -> failed
-    DecideApproval  a person's decision; a new run resumes the reply            -> pending
+    DecideApproval  a person's decision on the call named (the one waiting); a new run
+                    resumes the reply                                           -> pending
+                    the same decision again: the same answer, nothing changes; another
+                    call named, or another decision on a decided call: approval_stale
     the reminder    (every limits.turn_check_s, in Dapr's scheduler: it survives restarts)
                     a pending turn whose run is not in this process any more (the app
                     crashed, the actor moved) -> failed, turn_interrupted; an approval past
@@ -52,10 +55,11 @@ from agent_actors.actors.interfaces import (
     TurnRequest,
     TurnView,
 )
-from agent_actors.actors.state import ChatMeta
+from agent_actors.actors.state import RECENT_APPROVALS, ChatMeta, DecidedCall
 from agent_actors.actors.turn_record import LONG_TURN_REMINDER, TURN_KEY, LongTurn
 from agent_actors.errors import (
     ActorUnavailable,
+    ApprovalStale,
     IdempotencyConflict,
     InvalidInput,
     NotAwaitingApproval,
@@ -166,6 +170,17 @@ class LongTurns(Actor):
     async def decide_approval(self, answer: dict[str, Any]) -> dict[str, Any]:
         asked = ApprovalAnswer.model_validate(answer)
         meta = await self._meta()
+        decided = meta.decided(asked.seq, asked.call_id)
+        if decided is not None:
+            # Sent again (a lost answer retried, a second click): the same answer as the
+            # first time, whatever the turn did since; anything else about the call is stale.
+            if decided.same(asked.approve, asked.note):
+                return TurnView(seq=asked.seq, status="pending").model_dump()
+            raise ApprovalStale(
+                f"call {asked.call_id} of turn {asked.seq} was already "
+                f"{'approved' if decided.approve else 'denied'} by {decided.by}; this "
+                "approval differs from that decision and changes nothing"
+            )
         if 1 <= asked.seq <= meta.turns:
             raise NotAwaitingApproval(f"turn {asked.seq} is done; it awaits no approval")
         turn = await self._open_turn(meta)
@@ -176,8 +191,14 @@ class LongTurns(Actor):
                 f"turn {asked.seq} is {turn.status.replace('_', ' ')}, not awaiting an approval "
                 "(already decided?)"
             )
+        if asked.call_id != turn.asked_call_id:
+            raise ApprovalStale(
+                f"turn {asked.seq} awaits a decision on call {turn.asked_call_id}, not "
+                f"{asked.call_id}: GET /chat/{{id}}/turns/{asked.seq} shows it; nothing was "
+                "decided"
+            )
         decision = Decision(approve=asked.approve, note=asked.note, by=asked.by)
-        await self._resume(turn, decision)
+        await self._resume(meta, turn, decision)
         return turn.view().model_dump()
 
     @actor_method
@@ -287,7 +308,8 @@ class LongTurns(Actor):
                     timeout = self._deps.settings.limits.approval_timeout_s
                     log.info("user=%s seq=%d: approval deadline passed", self._user, turn.seq)
                     note = f"no decision within {timeout:g} s"
-                    await self._resume(turn, Decision(approve=False, note=note, by="deadline"))
+                    denial = Decision(approve=False, note=note, by="deadline")
+                    await self._resume(meta, turn, denial)
                 return
             if turn_runner.running(self._user, turn.run_id):
                 return
@@ -343,13 +365,24 @@ class LongTurns(Actor):
         await self._state_manager.set_state(TURN_KEY, turn.model_dump(mode="json"))
         await self._state_manager.save_state()
 
-    async def _resume(self, turn: LongTurn, decision: Decision) -> None:
-        """Record ``decision`` and start the run that goes on with the reply."""
+    async def _resume(self, meta: ChatMeta, turn: LongTurn, decision: Decision) -> None:
+        """Record ``decision`` (on the turn, and in meta's recent approvals) and start the run
+        that goes on with the reply."""
         assert turn.paused is not None
+        # meta is saved below: never from a stale copy (another replica committed meanwhile).
+        await self._check_not_moved_on(meta)
         turn.note_decision(decision)
         turn.paused = turn.paused.decided(decision)
+        decided = DecidedCall(
+            seq=turn.seq,
+            call_id=turn.asked_call_id,
+            approve=decision.approve,
+            note_sha=DecidedCall.digest(decision.note),
+            by=decision.by,
+        )
+        meta.recent_approvals = [*meta.recent_approvals, decided][-RECENT_APPROVALS:]
         turn.status, turn.run_id, turn.runs = "pending", uuid.uuid4().hex, turn.runs + 1
-        await self._save_turn(None, turn)
+        await self._save_turn(meta, turn)
         log.info(
             "user=%s seq=%d: %s %s (by %s)",
             self._user,

@@ -4,7 +4,7 @@ Dapr stores each key as ``agent-actors||<ActorType>||<actor id>||<key>`` in Redi
 
 ChatAgent (id ``user1``)
     ``meta``            ChatMeta: committed turns (= last seq), published seq, page size,
-                        the conversation's id and agent profile
+                        the conversation's id and agent profile, the newest approvals
     ``idempotency``     IdempotencyLog: the newest Idempotency-Key values and their turns
     ``turn``            LongTurn (``turn_record.py``): the long turn not over, or the last one
                         that failed (until the next turn takes its seq)
@@ -23,9 +23,36 @@ a method never mutates the SDK's state cache in place (it keeps that cache after
 
 from __future__ import annotations
 
+import hashlib
+
 from pydantic import BaseModel, Field
 
 from agent_actors.models import CallRecord, ChatMessage
+
+
+class DecidedCall(BaseModel):
+    """A decision taken on a tool call (an approval, or the deadline's denial): the same
+    approval sent again gets the same answer, and any other one about the call is stale."""
+
+    seq: int
+    call_id: str
+    approve: bool
+    # The note's SHA-256 (16 hex digits): the same approval has the same note, and meta (read
+    # by every turn) does not grow by the notes.
+    note_sha: str
+    by: str
+
+    @staticmethod
+    def digest(note: str) -> str:
+        return hashlib.sha256(note.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+    def same(self, approve: bool, note: str) -> bool:
+        return self.approve == approve and self.note_sha == self.digest(note)
+
+
+# Decisions meta keeps: a turn asks about one call at a time, so these cover the retries of
+# any recent approval (an older one, if ever sent again, is stale or not awaited: a 409).
+RECENT_APPROVALS = 16
 
 
 class ChatMeta(BaseModel):
@@ -56,6 +83,13 @@ class ChatMeta(BaseModel):
     # The seq of a long turn that is reserved and not over (key ``turn`` holds it); 0: none.
     # Kept here so that an ordinary turn learns there is none without another read.
     open_turn: int = 0
+    # The newest decisions on tool calls (RECENT_APPROVALS), whichever turn they were in.
+    recent_approvals: list[DecidedCall] = Field(default_factory=list)
+
+    def decided(self, seq: int, call_id: str) -> DecidedCall | None:
+        return next(
+            (d for d in self.recent_approvals if d.seq == seq and d.call_id == call_id), None
+        )
 
     @property
     def entries(self) -> int:

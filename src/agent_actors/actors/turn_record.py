@@ -10,6 +10,7 @@ record stays, for ``GET /chat/{id}/turns/{seq}``, until the next turn takes that
 from __future__ import annotations
 
 import time
+import uuid
 
 from pydantic import BaseModel, Field
 
@@ -43,6 +44,9 @@ class LongTurn(BaseModel):
     run_id: str = ""
     runs: int = 0
     paused: PausedReply | None = None
+    # The id of the call awaiting a decision, new at each pause: an approval must name it,
+    # so a retried or stale one never decides on a call its sender did not see.
+    asked_call_id: str = ""
     approval_deadline: float = 0.0
     # The turn's model calls so far: saved to ResponseAgent's call log when the turn ends.
     records: list[CallRecord] = Field(default_factory=list)
@@ -66,6 +70,9 @@ class LongTurn(BaseModel):
         """Stop, no run going, for a decision on ``paused``'s call within ``timeout_s``."""
         self.status, self.paused, self.records = "awaiting_approval", paused, records
         self.run_id, self.approval_deadline = "", time.time() + timeout_s
+        # Random, not the model's id (servers repeat theirs: "call_1" in every answer), nor a
+        # count (a failed turn's seq is taken again by the next turn).
+        self.asked_call_id = uuid.uuid4().hex[:16]
 
     @property
     def open(self) -> bool:
@@ -76,6 +83,7 @@ class LongTurn(BaseModel):
         if self.status == "awaiting_approval" and self.paused is not None:
             asked = self.paused.asked
             approval = ApprovalView(
+                call_id=self.asked_call_id,
                 tool=asked.grant or asked.name,
                 arguments=asked.arguments,
                 deadline=self.approval_deadline,

@@ -5,7 +5,9 @@ check it, so ``SidecarTokenMiddleware`` does. Plain ASGI (not ``BaseHTTPMiddlewa
 on the path of every actor call, and the base class costs a task and a stream per request.
 
 API keys (``AGENT_ACTORS_AUTH__API_KEYS``) are bound to user ids; a key bound to ``*`` is an
-admin key: any user, and the service-wide views (``/events/stats``).
+admin key: any user, and the service-wide views (``/events/stats``). A key may have a label
+(its name in records) and be an approver: once any key is, only approver keys approve tool
+calls, so the key that sent a turn approves it only if it is one.
 
 Every secret is compared as bytes with ``hmac.compare_digest``: on ``str`` it raises
 ``TypeError`` for non-ASCII text, which a client controls (a 500 instead of a 401).
@@ -23,8 +25,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from agent_actors.errors import Forbidden, Misconfigured, Unauthorized
-from agent_actors.settings import AuthSettings
+from agent_actors.errors import ApproverRequired, Forbidden, Misconfigured, Unauthorized
+from agent_actors.settings import ApiKey, AuthSettings
 
 SIDECAR_ONLY = ("/actors/", "/subscribe")
 # What daprd calls and nobody else needs: kept out of /docs (/dapr/config stays open: daprd
@@ -81,34 +83,52 @@ def _api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
             yield route
 
 
-def key_users(keys: dict[str, str], header: str) -> set[str]:
-    """The user ids the request's ``Authorization: Bearer <key>`` opens (``*``: all)."""
+def key_grant(keys: dict[str, ApiKey], header: str) -> ApiKey:
+    """What the request's ``Authorization: Bearer <key>`` may do."""
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key:
         raise Unauthorized("this service needs an API key: `Authorization: Bearer <key>`")
     given = _header_bytes(key)
-    allowed = next((v for k, v in keys.items() if hmac.compare_digest(k.encode(), given)), None)
-    if allowed is None:
+    grant = next((v for k, v in keys.items() if hmac.compare_digest(k.encode(), given)), None)
+    if grant is None:
         raise Unauthorized("unknown API key")
-    return {u.strip() for u in allowed.split(",")}
+    return grant
 
 
-def authorize_user(keys: dict[str, str], header: str, user_id: str) -> None:
+def key_users(keys: dict[str, ApiKey], header: str) -> set[str]:
+    """The user ids the request's ``Authorization: Bearer <key>`` opens (``*``: all)."""
+    return set(key_grant(keys, header).users)
+
+
+def authorize_user(keys: dict[str, ApiKey], header: str, user_id: str) -> None:
     """An API key is bound to user ids: it opens only their conversations."""
     users = key_users(keys, header)
     if ANY_USER not in users and user_id not in users:
         raise Forbidden(f"this API key is not bound to user {user_id!r}")
 
 
-def authorize_admin(keys: dict[str, str], header: str) -> None:
+def authorize_admin(keys: dict[str, ApiKey], header: str) -> None:
     """Service-wide views need a key bound to every user (``*``)."""
     if ANY_USER not in key_users(keys, header):
         raise Forbidden('this view needs an admin API key (one bound to "*")')
 
 
-def key_identity(header: str) -> str:
-    """Who an API key is in records (an approval's ``approved_by``): ``key:`` and the first
-    12 hex digits of its SHA-256, never the key itself."""
+def authorize_approval(auth: AuthSettings, header: str) -> None:
+    """Once any key is an approver, only approver keys decide on tool calls (the key that
+    sent the turn included: four eyes, unless it is an approver itself)."""
+    if auth.approvers_set and not key_grant(auth.api_keys, header).approver:
+        raise ApproverRequired(
+            "this API key may not approve tool calls: only keys marked approver in "
+            "AGENT_ACTORS_AUTH__API_KEYS may"
+        )
+
+
+def key_identity(keys: dict[str, ApiKey], header: str) -> str:
+    """Who an API key is in records (an approval's ``approved_by``): its label, or ``key:``
+    and the first 12 hex digits of its SHA-256; never the key itself."""
+    label = key_grant(keys, header).label
+    if label is not None:
+        return label
     _scheme, _, key = header.partition(" ")
     return "key:" + hashlib.sha256(_header_bytes(key)).hexdigest()[:12]
 

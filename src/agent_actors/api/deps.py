@@ -85,10 +85,18 @@ class CallerFirst(APIRoute):
 
 
 async def get_caller(request: Request, _user: Annotated[str, Depends(get_user_id)]) -> str:
-    """Who calls a user's route, as records name them: the API key's identity (never the key
-    itself), or ``anonymous`` when API keys are off."""
+    """Who calls a user's route, as records name them: the API key's label or identity (never
+    the key itself), or ``anonymous`` when API keys are off."""
+    keys = request.app.state.settings.auth.api_keys
+    return auth.key_identity(keys, _authorization(request)) if keys else "anonymous"
+
+
+async def get_approver(request: Request, caller: Annotated[str, Depends(get_caller)]) -> str:
+    """The caller, if it may approve tool calls (403 approver_required otherwise)."""
     settings: Settings = request.app.state.settings
-    return auth.key_identity(_authorization(request)) if settings.auth.api_keys else "anonymous"
+    if settings.auth.api_keys:
+        auth.authorize_approval(settings.auth, _authorization(request))
+    return caller
 
 
 async def require_admin(request: Request, _key: BearerKey) -> None:
@@ -137,6 +145,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 Deps = Annotated[ActorDeps, Depends(get_deps)]
 UserId = Annotated[str, Depends(get_user_id)]
 Caller = Annotated[str, Depends(get_caller)]
+Approver = Annotated[str, Depends(get_approver)]
 AdminOnly = Depends(require_admin)  # a route-level `dependencies=[AdminOnly]`
 AnyKey = Depends(require_key)  # a route-level `dependencies=[AnyKey]`
 Stats = Annotated[SubscriptionStats, Depends(get_stats)]

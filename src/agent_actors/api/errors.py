@@ -21,11 +21,14 @@ log = logging.getLogger(__name__)
 # one error body, so /docs shows them (and not FastAPI's own validation-error shape).
 ERROR_STATUS = {
     401: "no known API key (only when API keys are set): unauthorized",
-    403: "the API key is not bound to this user id, or is not an admin key: forbidden",
+    403: "the API key is not bound to this user id, or is not an admin key: forbidden; an "
+    "approval with a key that is not an approver (once one is set): approver_required",
     409: "the request conflicts with the committed history, the conversation has "
     "AGENT_ACTORS_LIMITS__MAX_TURNS turns (turn_limit), the turn names another agent "
     "than the conversation's (agent_conflict), a long turn of the conversation is not over "
-    "(turn_in_progress), or the turn awaits no approval (not_awaiting_approval)",
+    "(turn_in_progress), the turn awaits no approval (not_awaiting_approval), or an approval "
+    "names another call than the one waiting, or differs from the decision taken on its call "
+    "(approval_stale)",
     404: "no such turn in this conversation: turn_not_found",
     413: "content over the size limit: content_too_large; a body over "
     "AGENT_ACTORS_LIMITS__MAX_BODY_BYTES: body_too_large",

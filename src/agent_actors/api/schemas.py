@@ -53,11 +53,20 @@ class MessageIn(BaseModel):
 
 
 class ApprovalIn(BaseModel):
+    call_id: str = Field(
+        min_length=1,
+        max_length=64,
+        description="the call decided on: GET /chat/{id}/turns/{seq} shows it (approval.call_id)",
+    )
     approve: bool = Field(description="true: the tool call runs; false: the model is told no")
     note: str = Field("", max_length=1000, description="why, for the call record (and the model)")
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"approve": True, "note": "ok, the order is mine"}]}
+        json_schema_extra={
+            "examples": [
+                {"call_id": "9f1c2a7b3d4e5f60", "approve": True, "note": "ok, the order is mine"}
+            ]
+        }
     )
 
 

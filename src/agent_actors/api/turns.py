@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from agent_actors.actors import turn_runner
 from agent_actors.actors.interfaces import ApprovalAnswer, TurnReply, TurnView
 from agent_actors.api.chat import ACCEPTED, accepted
-from agent_actors.api.deps import Caller, CallerFirst, ChatActor, SettingsDep, UserId
+from agent_actors.api.deps import Approver, CallerFirst, ChatActor, SettingsDep, UserId
 from agent_actors.api.errors import USER_ROUTE, responses
 from agent_actors.api.schemas import MAX_INT, ApprovalIn
 
@@ -65,11 +65,19 @@ async def approval(
     decision: ApprovalIn,
     chat_agent: ChatActor,
     user_id: UserId,
-    caller: Caller,
+    approver: Approver,
     seq: Seq,
 ) -> JSONResponse:
-    """Approve or deny the tool call a turn waits for; the turn goes on (202, pending): a
-    denied call is answered to the model as a tool error. Not awaiting one: 409."""
-    answer = ApprovalAnswer(seq=seq, approve=decision.approve, note=decision.note, by=caller)
+    """Approve or deny the tool call a turn waits for, named by its call_id; the turn goes on
+    (202, pending): a denied call is answered to the model as a tool error. The same approval
+    sent again gets the same answer; another call named, or another decision on a decided
+    call: 409 approval_stale, nothing changes. A key that may not approve: 403."""
+    answer = ApprovalAnswer(
+        seq=seq,
+        call_id=decision.call_id,
+        approve=decision.approve,
+        note=decision.note,
+        by=approver,
+    )
     view = await chat_agent.decide_approval(answer)
     return accepted(user_id, TurnReply(role="assistant", content="", seq=seq, turn=view))

@@ -4,6 +4,7 @@ at-most-once commit, the reminder that never leaves a turn pending, and the appr
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -13,8 +14,11 @@ import pytest
 from agent_actors.actors import naming, turn_runner
 from agent_actors.actors.boundary import unwrap
 from agent_actors.actors.interfaces import ChatAgentInterface, ResponseAgentInterface
+from agent_actors.actors.state import ChatMeta
 from agent_actors.actors.turn_record import LONG_TURN_REMINDER, TURN_KEY
 from agent_actors.errors import (
+    ApprovalStale,
+    ConversationMoved,
     IdempotencyConflict,
     NotAwaitingApproval,
     ResponderTimeout,
@@ -256,17 +260,26 @@ async def test_an_approval_pauses_the_turn_without_the_lock_and_resumes_it() -> 
     assert await history_total(actors) == 0
     with pytest.raises(TurnInProgress):
         await turn(actors, "meanwhile")
-    answer = {"seq": 1, "approve": True, "note": "fine", "by": "key:abc"}
+    call_id = asked["approval"]["call_id"]
+    # Naming another call decides nothing.
+    with pytest.raises(ApprovalStale):
+        unwrap(await chat(actors).DecideApproval({"seq": 1, "call_id": "other", "approve": True}))
+    assert (await view(actors, 1)) == asked
+    answer = {"seq": 1, "call_id": call_id, "approve": True, "note": "fine", "by": "key:abc"}
     resumed = unwrap(await chat(actors).DecideApproval(answer))
-    assert resumed["status"] == "pending"
-    # Approving twice: the turn is pending again, awaiting nothing.
-    with pytest.raises(NotAwaitingApproval):
-        unwrap(await chat(actors).DecideApproval(answer))
+    assert resumed == {**asked, "status": "pending", "approval": None}
+    # Approving twice: the same answer; another decision on that call is stale.
+    assert unwrap(await chat(actors).DecideApproval(answer)) == resumed
+    for other in ({"approve": False}, {"note": "changed"}):
+        with pytest.raises(ApprovalStale):
+            unwrap(await chat(actors).DecideApproval({**answer, **other}))
     await settled()
     done = await view(actors, 1)
     assert done["response"]["content"] == "deleted"
+    # Once the turn is committed too.
+    assert unwrap(await chat(actors).DecideApproval(answer)) == resumed
     with pytest.raises(NotAwaitingApproval):
-        unwrap(await chat(actors).DecideApproval(answer))
+        unwrap(await chat(actors).DecideApproval({**answer, "call_id": "other"}))
     [record] = await calls(actors)
     assert record["tool_calls"][0]["approved_by"] == "key:abc"
     assert record["tool_calls"][0]["approval_note"] == "fine"
@@ -279,7 +292,9 @@ async def test_a_first_turn_awaiting_approval_already_shows_its_agent() -> None:
     assert paused["turn"]["status"] == "awaiting_approval"
     # Nothing committed yet, but the conversation has picked its agent: not the default's.
     assert unwrap(await chat(actors).GetSummary())["agent"] == "support"
-    unwrap(await chat(actors).DecideApproval({"seq": 1, "approve": False, "by": "key:abc"}))
+    call_id = paused["turn"]["approval"]["call_id"]
+    denial = {"seq": 1, "call_id": call_id, "approve": False, "by": "key:abc"}
+    unwrap(await chat(actors).DecideApproval(denial))
     await settled()
     assert unwrap(await chat(actors).GetSummary())["agent"] == "support"
 
@@ -290,8 +305,10 @@ async def test_a_denial_goes_back_to_the_model_and_is_recorded() -> None:
     await start(actors, "delete a")
     first_run = state(actors)[TURN_KEY]["run_id"]
     await settled()
-    assert (await view(actors, 1))["status"] == "awaiting_approval"
-    unwrap(await chat(actors).DecideApproval({"seq": 1, "approve": False, "note": "no"}))
+    asked = await view(actors, 1)
+    assert asked["status"] == "awaiting_approval"
+    denial = {"seq": 1, "call_id": asked["approval"]["call_id"], "approve": False, "note": "no"}
+    unwrap(await chat(actors).DecideApproval(denial))
     # The first run's result delivered again (a retried report) is not this run's: dropped.
     stale = {"seq": 1, "run_id": first_run, "reply": {"role": "assistant", "content": "stale"}}
     assert unwrap(await chat(actors).EndRun(stale)) == {"ended": False}
@@ -305,7 +322,7 @@ async def test_a_denial_goes_back_to_the_model_and_is_recorded() -> None:
 async def test_an_approval_past_its_deadline_is_denied_by_the_reminder() -> None:
     deps, actors, _ = make_deps(settings(approval_timeout_s=0.01))
     deps.responder = ApprovalResponder()
-    await turn(actors, "delete a")
+    paused = await turn(actors, "delete a")
     await asyncio.sleep(0.02)
     await fire(actors)
     await settled()
@@ -314,6 +331,10 @@ async def test_an_approval_past_its_deadline_is_denied_by_the_reminder() -> None
     [record] = await calls(actors)
     assert record["tool_calls"][0]["error"] == "denied by deadline"
     assert LONG_TURN_REMINDER not in reminders(actors)
+    # A late click approves nothing: the deadline decided.
+    late = {"seq": 1, "call_id": paused["turn"]["approval"]["call_id"], "approve": True}
+    with pytest.raises(ApprovalStale, match="denied by deadline"):
+        unwrap(await chat(actors).DecideApproval(late))
 
 
 async def test_a_long_turn_after_published_turns_publishes_each_event_once() -> None:
@@ -329,3 +350,22 @@ async def test_a_long_turn_after_published_turns_publishes_each_event_once() -> 
     await settled()
     assert (await view(actors, 3))["status"] == "done"
     assert [e.seq for e in publisher.published] == [1, 2, 3]
+
+
+async def test_an_approval_saves_nothing_from_a_copy_the_conversation_moved_past() -> None:
+    # The decision is saved with meta (its recent approvals): if this object outlived a move
+    # of the actor and another replica committed turns, its meta must not be written back.
+    deps, actors, _ = make_deps()
+    deps.responder = ApprovalResponder()
+    asked = (await turn(actors, "delete a"))["turn"]
+    before = copy.deepcopy(state(actors))
+
+    class Elsewhere:
+        async def meta(self) -> ChatMeta:
+            return ChatMeta(turns=3)
+
+    actors.actor(naming.CHAT, USER)._committed = Elsewhere()
+    answer = {"seq": 1, "call_id": asked["approval"]["call_id"], "approve": True}
+    with pytest.raises(ConversationMoved):
+        unwrap(await chat(actors).DecideApproval(answer))
+    assert state(actors) == before

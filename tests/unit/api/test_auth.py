@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from agent_actors.api import auth
 from agent_actors.api.auth import NO_APP_TOKEN
@@ -77,11 +79,12 @@ def test_keys_are_compared_as_the_bytes_sent(sent: bytes, status: int) -> None:
     # What the server hands over: the header's bytes decoded as latin-1 (the TestClient
     # re-encodes header values as UTF-8, so it cannot send these bytes as they are).
     header = "Bearer " + sent.decode("latin-1")
+    keys = AuthSettings.model_validate({"api_keys": KEYS}).api_keys
     if status == 200:
-        assert auth.key_users(KEYS, header) == {"alice"}
+        assert auth.key_users(keys, header) == {"alice"}
     else:
         with pytest.raises(Unauthorized):
-            auth.key_users(KEYS, header)
+            auth.key_users(keys, header)
 
 
 def test_a_non_ascii_sidecar_token_is_a_401(keyed: TestClient) -> None:
@@ -125,3 +128,50 @@ def test_event_stats_never_show_message_content(keyed: TestClient) -> None:
 def test_without_api_keys_event_stats_stay_open() -> None:
     with TestClient(create_app(Settings(auth=AuthSettings(app_api_token=TOKEN)))) as client:
         assert client.get("/events/stats").status_code == 200
+
+
+def test_a_key_is_its_users_alone_or_an_object_with_a_label_and_the_right_to_approve() -> None:
+    keys = AuthSettings.model_validate(
+        {
+            "api_keys": {
+                "k1": "alice, bob",
+                "k2": {"users": ["*"], "label": "ops@example", "approver": True},
+                "k3": {"users": "carol"},
+            }
+        }
+    ).api_keys
+    assert (keys["k1"].users, keys["k1"].label, keys["k1"].approver) == (
+        ["alice", "bob"],
+        None,
+        False,
+    )
+    assert (keys["k2"].users, keys["k2"].label, keys["k2"].approver) == (["*"], "ops@example", True)
+    assert auth.key_identity(keys, "Bearer k2") == "ops@example"
+    # No label: the key's hash, never the key.
+    assert auth.key_identity(keys, "Bearer k3") == "key:" + hashlib.sha256(b"k3").hexdigest()[:12]
+
+
+def test_keys_from_the_environment_take_both_forms(monkeypatch: pytest.MonkeyPatch) -> None:
+    value = '{"k1": "alice", "k2": {"users": "*", "label": "ops", "approver": true}}'
+    monkeypatch.setenv("AGENT_ACTORS_AUTH__API_KEYS", value)
+    auth_settings = Settings().auth
+    assert auth_settings.api_keys["k1"].users == ["alice"]
+    assert auth_settings.approvers_set
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        {"k1": {"users": "a", "label": "x"}, "k2": {"users": "b", "label": "x"}},
+        {"k1": {"users": "a", "label": "has space"}},
+        {"k1": {"users": "a", "label": "key:abc"}},
+        {"k1": {"users": "a", "label": "deadline"}},
+        {"k1": {"users": "a", "label": "x" * 65}},
+        {"k1": {"users": "a", "approve": True}},
+        {"k1": {"label": "x"}},
+    ],
+    ids=["same-label", "space", "colon", "reserved", "long", "unknown-field", "no-users"],
+)
+def test_a_bad_key_entry_is_refused_at_start(keys: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        AuthSettings.model_validate({"api_keys": keys})

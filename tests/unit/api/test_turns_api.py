@@ -16,6 +16,7 @@ from tests.unit.twins import LocalActors, make_deps
 
 Twins = tuple[TestClient, LocalActors]
 ASYNC = {"Prefer": "respond-async"}
+APPROVE = {"call_id": "c1", "approve": True}
 
 
 def test_prefer_respond_async_answers_202_with_the_turns_location(twins: Twins) -> None:
@@ -50,9 +51,17 @@ def test_other_preferences_and_no_preference_keep_the_synchronous_answer(twins: 
         ("get", "/chat/user1/turns/7", None, 404, "turn_not_found"),
         ("get", "/chat/user1/turns/0", None, 422, "invalid_input"),
         ("get", "/chat/user1/turns/1?wait=-1", None, 422, "invalid_input"),
-        ("post", "/chat/user1/turns/1/approval", {"approve": True}, 409, "not_awaiting_approval"),
-        ("post", "/chat/user1/turns/2/approval", {"approve": True}, 404, "turn_not_found"),
-        ("post", "/chat/user1/turns/1/approval", {"note": "x"}, 422, "invalid_input"),
+        ("post", "/chat/user1/turns/1/approval", APPROVE, 409, "not_awaiting_approval"),
+        ("post", "/chat/user1/turns/2/approval", APPROVE, 404, "turn_not_found"),
+        (
+            "post",
+            "/chat/user1/turns/1/approval",
+            {"call_id": "c", "note": "x"},
+            422,
+            "invalid_input",
+        ),
+        ("post", "/chat/user1/turns/1/approval", {"approve": True}, 422, "invalid_input"),
+        ("post", "/chat/user1/turns/1/approval", {**APPROVE, "call_id": ""}, 422, "invalid_input"),
     ],
 )
 def test_bad_turn_requests_are_a_4xx_with_a_code(
@@ -64,10 +73,9 @@ def test_bad_turn_requests_are_a_4xx_with_a_code(
     assert (resp.status_code, resp.json()["code"]) == (status, code), resp.text
 
 
-@pytest.fixture
-def keyed() -> Iterator[tuple[TestClient, LocalActors]]:
+def keyed_app(api_keys: dict[str, object]) -> Iterator[Twins]:
     settings = Settings(
-        auth=AuthSettings(api_keys={"k1": "alice"}, app_api_token="t"),
+        auth=AuthSettings.model_validate({"api_keys": api_keys, "app_api_token": "t"}),
         limits=LimitSettings(turn_wait_max_s=5),
     )
     with TestClient(create_app(settings)) as client:
@@ -77,11 +85,38 @@ def keyed() -> Iterator[tuple[TestClient, LocalActors]]:
         yield client, actors
 
 
+@pytest.fixture
+def keyed() -> Iterator[Twins]:
+    yield from keyed_app({"k1": "alice"})
+
+
+@pytest.fixture
+def with_approvers() -> Iterator[Twins]:
+    yield from keyed_app(
+        {
+            "k1": "alice",
+            "k-admin": {"users": "*", "label": "admin"},
+            "k-ops": {"users": "alice", "label": "ops", "approver": True},
+        }
+    )
+
+
+BY_K1 = {"authorization": "Bearer k1"}
+
+
+def paused_turn(client: TestClient) -> tuple[str, dict[str, object]]:
+    resp = client.post("/chat/alice", json={"content": "delete a"}, headers=BY_K1)
+    assert resp.status_code == 202, resp.text
+    asked: dict[str, object] = resp.json()
+    assert asked["status"] == "awaiting_approval"
+    return resp.headers["Location"], asked
+
+
 def test_a_turn_waiting_for_approval_is_a_202_and_the_approver_is_recorded(
     keyed: Twins,
 ) -> None:
     client, _ = keyed
-    auth = {"authorization": "Bearer k1"}
+    auth = BY_K1
     resp = client.post("/chat/alice", json={"content": "delete a"}, headers=auth)
     assert resp.status_code == 202, resp.text
     assert "Preference-Applied" not in resp.headers
@@ -91,18 +126,58 @@ def test_a_turn_waiting_for_approval_is_a_202_and_the_approver_is_recorded(
     assert asked["approval"]["tool"] == "files.delete"
     # No wait while it awaits a person: ?wait returns at once.
     assert client.get(location, params={"wait": 30}, headers=auth).json() == asked
-    assert client.post(f"{location}/approval", json={"approve": True}).status_code == 401
-    approved = client.post(f"{location}/approval", json={"approve": True}, headers=auth)
+    body = {"call_id": asked["approval"]["call_id"], "approve": True}
+    assert client.post(f"{location}/approval", json=body).status_code == 401
+    # An approval names the call it decides on.
+    unnamed = client.post(f"{location}/approval", json={"approve": True}, headers=auth)
+    assert (unnamed.status_code, unnamed.json()["code"]) == (422, "invalid_input")
+    approved = client.post(f"{location}/approval", json=body, headers=auth)
     assert approved.status_code == 202
     assert approved.headers["Location"] == location
     assert approved.json()["status"] == "pending"
-    again = client.post(f"{location}/approval", json={"approve": True}, headers=auth)
-    assert (again.status_code, again.json()["code"]) == (409, "not_awaiting_approval")
+    # Sent again: the same answer.
+    again = client.post(f"{location}/approval", json=body, headers=auth)
+    assert (again.status_code, again.json()) == (202, approved.json())
+    denied = client.post(f"{location}/approval", json={**body, "approve": False}, headers=auth)
+    assert (denied.status_code, denied.json()["code"]) == (409, "approval_stale")
     done = client.get(location, params={"wait": 5}, headers=auth).json()
     assert done["response"]["content"] == "deleted"
     [record] = client.get("/chat/alice/calls", headers=auth).json()["calls"]
+    # No label: the key's hash names it, never the key.
     identity = "key:" + hashlib.sha256(b"k1").hexdigest()[:12]
     assert record["tool_calls"][0]["approved_by"] == identity
+
+
+def test_once_a_key_is_an_approver_only_approvers_approve(with_approvers: Twins) -> None:
+    client, _ = with_approvers
+    location, asked = paused_turn(client)
+    approval = asked["approval"]
+    assert isinstance(approval, dict)
+    body = {"call_id": approval["call_id"], "approve": True, "note": "mine"}
+    # The key that sent the turn, and an admin key, are no approvers: refused, nothing decided.
+    for key in ("k1", "k-admin"):
+        refused = client.post(
+            f"{location}/approval", json=body, headers={"authorization": f"Bearer {key}"}
+        )
+        assert (refused.status_code, refused.json()["code"]) == (403, "approver_required"), key
+    assert client.get(location, headers=BY_K1).json() == asked
+    ops = {"authorization": "Bearer k-ops"}
+    assert client.post(f"{location}/approval", json=body, headers=ops).status_code == 202
+    client.get(location, params={"wait": 5}, headers=BY_K1)
+    [record] = client.get("/chat/alice/calls", headers=BY_K1).json()["calls"]
+    # The approver's label, not the key.
+    assert record["tool_calls"][0]["approved_by"] == "ops"
+
+
+def test_an_approver_key_approves_the_turns_it_sends() -> None:
+    for client, _ in keyed_app({"k-ops": {"users": "alice", "label": "ops", "approver": True}}):
+        ops = {"authorization": "Bearer k-ops"}
+        resp = client.post("/chat/alice", json={"content": "delete a"}, headers=ops)
+        body = {"call_id": resp.json()["approval"]["call_id"], "approve": True}
+        assert (
+            client.post(f"{resp.headers['Location']}/approval", json=body, headers=ops).status_code
+            == 202
+        )
 
 
 def test_a_streamed_turn_that_waits_for_approval_is_the_same_202(twins: Twins) -> None:

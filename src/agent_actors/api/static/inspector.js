@@ -226,6 +226,8 @@ function showTurn(seq, turn) {
   call.hidden = !awaiting;
   form.hidden = !awaiting;
   form.dataset.seq = seq;
+  // The decision names the call shown: one that comes after it is never decided unseen.
+  form.dataset.callId = awaiting ? turn.approval.call_id : "";
   if (turn === null) {
     text.textContent = "None.";
   } else if (turn.status === "pending") {
@@ -234,6 +236,7 @@ function showTurn(seq, turn) {
     text.textContent = `Turn ${seq} awaiting approval: a tool call waits for a person.`;
     call.replaceChildren();
     for (const [term, value] of [
+      ["call", turn.approval.call_id],
       ["tool", turn.approval.tool],
       ["arguments", turn.approval.arguments],
       ["deadline", new Date(turn.approval.deadline * 1000).toLocaleString()],
@@ -260,7 +263,11 @@ async function decide(event) {
     const resp = await fetch(userPath("/chat", `/turns/${seq}/approval`), {
       method: "POST",
       headers: headers({ "Content-Type": "application/json" }),
-      body: JSON.stringify({ approve, note: $("approval-note").value }),
+      body: JSON.stringify({
+        call_id: form.dataset.callId,
+        approve,
+        note: $("approval-note").value,
+      }),
     });
     if (!resp.ok) throw new ApiError(resp.status, await resp.json().catch(() => null));
     fail("agent", null);
