@@ -82,6 +82,6 @@ def test_the_agents_file_refuses_names_with_a_newline(tmp_path: Path) -> None:
     "after", ["nan:u1", "inf:u1", "-inf:u1", "NaN:u1", "1.5:u1\n", "1.5:a|b", "x:u1", "1.5"]
 )
 async def test_a_sessions_cursor_is_a_finite_time_and_a_user_id(after: str) -> None:
-    index = SessionIndex(store=None, limits=LimitSettings())  # type: ignore[arg-type]
+    index = SessionIndex(store=None, limits=LimitSettings(), load=None)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput):
         await index.page(20, after, 0.0)
