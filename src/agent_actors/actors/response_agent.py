@@ -9,7 +9,7 @@ from dapr.actor import Actor, ActorId
 from dapr.actor.runtime.context import ActorRuntimeContext
 
 from agent_actors import logs
-from agent_actors.actors import call_log
+from agent_actors.actors import call_log, payload
 from agent_actors.actors.boundary import actor_method
 from agent_actors.actors.cache import BoundedStateCache, cached_value
 from agent_actors.actors.call_log import CallLog
@@ -113,7 +113,11 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
     def _call_log(self) -> CallLog:
         llm = self._deps.settings.llm
         return CallLog(
-            self._state_manager, llm.calls_kept, llm.calls_page_size, llm.calls_page_bytes
+            self._state_manager,
+            llm.calls_kept,
+            llm.calls_page_size,
+            llm.calls_page_bytes,
+            payload.budget(self._deps.settings.dapr),
         )
 
     @actor_method

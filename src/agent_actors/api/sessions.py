@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from agent_actors.actors.clients import ResponseAgentClient
 from agent_actors.actors.interfaces import CallsQuery, ExportQuery, SessionSummary
 from agent_actors.actors.session_index import SessionPage
+from agent_actors.api.calls import newest_calls
 from agent_actors.api.deps import (
     AdminOnly,
     ChatActor,
@@ -160,13 +161,13 @@ async def export(
 
 
 async def call_records(agent: ResponseAgentClient, llm: LlmSettings) -> AsyncIterator[CallRecord]:
-    """The kept call records, oldest first, one stored page per actor call (a page is at most
-    ``llm.calls_page_bytes``; all of them at once could near daprd's request limit)."""
+    """The kept call records, oldest first, a stored page's worth at a time (the app holds no
+    more than that; each actor answer stays under daprd's max body size)."""
     newest = await agent.calls(CallsQuery(limit=1))
     start = max(0, newest.total - llm.calls_kept)
     while start < newest.total:
         end = min(newest.total, start + llm.calls_page_size)
-        page = await agent.calls(CallsQuery(limit=end - start, before=end))
+        page = await newest_calls(agent, end - start, end)
         for record in page.calls:
             yield record
         start = end
