@@ -9,6 +9,7 @@ Memory's, under its turn lock) and the user's dead letters.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -31,10 +32,12 @@ from agent_actors.api.deps import (
     UserId,
 )
 from agent_actors.api.errors import USER_ROUTE, responses
+from agent_actors.errors import AgentActorsError
 from agent_actors.llm.profiles import AgentProfile, model_ask
 from agent_actors.models import CallRecord
 from agent_actors.settings import LlmSettings, Settings
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["sessions"], responses=responses(*USER_ROUTE))
 # Entries per actor call of an export: one or two stored pages.
 EXPORT_PAGE = 50
@@ -157,7 +160,27 @@ async def export(
         async for record in call_records(response_agent, deps.settings.llm):
             yield line({"type": "call", **record.model_dump(mode="json")})
 
-    return StreamingResponse(lines(), media_type="application/x-ndjson")
+    return StreamingResponse(ended_by_error(lines(), id), media_type="application/x-ndjson")
+
+
+async def ended_by_error(lines: AsyncIterator[bytes], user: str) -> AsyncIterator[bytes]:
+    """``lines``, and when one fails after the 200 went out, a last ``error`` line saying why
+    (the status cannot change any more): a cut export never looks like a whole one."""
+    try:
+        async for part in lines:
+            yield part
+    except AgentActorsError as exc:
+        log.warning("export of user=%s cut by %s: %s", user, exc.code, exc.message)
+        yield line({"type": "error", "code": exc.code, "detail": exc.message})
+    except Exception:
+        log.exception("export of user=%s cut by an unexpected error", user)
+        yield line(
+            {
+                "type": "error",
+                "code": "internal_error",
+                "detail": "an unexpected error happened; it has been logged",
+            }
+        )
 
 
 async def call_records(agent: ResponseAgentClient, llm: LlmSettings) -> AsyncIterator[CallRecord]:

@@ -12,7 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agent_actors.actors import naming
+from agent_actors.actors.clients import MemoryAgentClient
 from agent_actors.actors.state import page_key
+from agent_actors.errors import ActorUnavailable
 from agent_actors.llm.responder import ReplyContext, ReplyRequest
 from agent_actors.main import create_app
 from agent_actors.models import CallRecord, RecordedMessage
@@ -95,3 +97,23 @@ def test_the_export_has_every_entry_and_call_each_line_json(small_twins: Twins) 
     assert [x["content"] for x in entries] == [e["content"] for e in stored(actors)]
     assert len([x for x in lines if x["type"] == "call"]) == TURNS * CALLS_PER_TURN
     assert lines[-1]["type"] == "call"
+
+
+def test_an_export_cut_after_its_200_ends_with_an_error_line(
+    small_twins: Twins, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _ = small_twins
+
+    async def fail(_self: object) -> None:
+        raise ActorUnavailable()
+
+    monkeypatch.setattr(MemoryAgentClient, "status", fail)
+    resp = client.get("/chat/u1/export")
+    assert resp.status_code == 200
+    lines = [json.loads(x) for x in resp.text.splitlines()]
+    assert len([x for x in lines if x["type"] == "entry"]) == 40
+    assert lines[-1] == {
+        "type": "error",
+        "code": "actor_unavailable",
+        "detail": "the actor runtime could not complete the call",
+    }
