@@ -135,7 +135,8 @@ async def export(
     deps: Deps,
 ) -> StreamingResponse:
     """The whole conversation as JSON Lines: a `session` line, every `entry` (index, seq,
-    role, content, commit time), the `memory` window, the `call` records (the newest kept)."""
+    role, content, commit time), the `memory` window, the `call` records (the newest kept);
+    cut by an error after the 200, it ends with an `error` line {code, detail}."""
     # Read before the 200 goes out, so an unavailable actor is still an error status.
     summary = await chat_agent.summary()
 
