@@ -24,6 +24,7 @@ from agent_actors.actors.interfaces import (
 )
 from agent_actors.actors.replies import ReplyWork
 from agent_actors.actors.state import CallLogMeta, ResponseStats
+from agent_actors.llm import audit
 from agent_actors.llm.approvals import ApprovalRequired
 from agent_actors.llm.responder import CallBuffer
 from agent_actors.models import CallRecord, ChatMessage
@@ -73,7 +74,7 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
         stats = counted(await self._stats(), job.seq)
         work = ReplyWork(self._deps, self._user, self._runtime_ctx.state_provider.try_load_state)
         ask = await work.request(job, stats.count)
-        calls = CallBuffer()
+        calls = CallBuffer(audit.record_bytes(self._deps.settings.llm))
         log_ = self._call_log()
         try:
             content = work.storable(await self._deps.responder.reply(ask, work.context(calls)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from pydantic import ValidationError
 
@@ -12,9 +14,12 @@ from agent_actors.actors.clients import ChatAgentClient
 from agent_actors.actors.interfaces import ExportQuery, HistoryQuery, ReplyJob, TurnRequest
 from agent_actors.actors.replies import ReplyWork
 from agent_actors.actors.serializer import SERIALIZER
-from agent_actors.models import ChatMessage
+from agent_actors.llm import audit
+from agent_actors.llm.responder import ReplyContext, ReplyRequest
+from agent_actors.models import CallRecord, ChatMessage, RecordedMessage
 from agent_actors.settings import MIN_BODY_BYTES, DaprSettings, LimitSettings, Settings
 from tests.unit.actors.test_call_log import DictState, record
+from tests.unit.actors.test_long_turns import calls, settled, start, view
 from tests.unit.twins import LocalActors, make_deps
 
 USER = "u1"
@@ -139,3 +144,37 @@ async def test_a_call_log_answer_carries_the_newest_records_that_fit() -> None:
     assert seqs[-1] == 100
     assert newest["next_before"] == 100 - len(seqs)
     assert sum(len(SERIALIZER.serialize(c)) + 1 for c in newest["calls"]) <= 4000
+
+
+class BigRecords:
+    """Records model calls whose texts are long emoji (what a deep conversation's are)."""
+
+    async def reply(self, request: ReplyRequest, context: ReplyContext) -> str:
+        text = EMOJI * 2000
+        for n in range(5):
+            context.calls.record(
+                CallRecord(
+                    seq=request.seq,
+                    at=datetime.now(UTC),
+                    model="m",
+                    request_id=str(n),
+                    content_recorded=True,
+                    messages=[RecordedMessage(role="user", content=text, chars=2000)] * 3,
+                    answer=text,
+                )
+            )
+        return "ok"
+
+
+async def test_a_long_turns_model_calls_reach_its_end_under_the_max_body_size() -> None:
+    """A long turn's records travel in actor calls (its outcome to EndRun, then to the call
+    log): 5 records of ~96 KB each would pass 256 KiB; each is cut to its share of a page."""
+    deps, actors, _ = make_deps(small_body())
+    deps.responder = BigRecords()
+    assert (await start(actors, "go"))["seq"] == 1
+    await settled()
+    assert (await view(actors, 1))["status"] == "done"
+    recorded = await calls(actors)
+    assert [c["request_id"] for c in recorded] == ["0", "1", "2", "3", "4"]
+    share = audit.record_bytes(deps.settings.llm)
+    assert all(len(SERIALIZER.serialize(c)) <= share for c in recorded)
