@@ -274,6 +274,10 @@ class Stack:
             f"127.0.0.1:{s.placement_port}",
             "--scheduler-host-address",
             f"127.0.0.1:{s.scheduler_port}",
+            # The app splits its actor payloads to stay under this size: it gets the same
+            # setting (_app).
+            "--max-body-size",
+            str(d.max_body_bytes),
             "--resources-path",
             str(s.components_dir),
             "--config",
@@ -334,6 +338,7 @@ class Stack:
         env = {
             "AGENT_ACTORS_DAPR__HTTP_PORT": str(pair.http),
             "AGENT_ACTORS_DAPR__GRPC_PORT": str(pair.grpc),
+            "AGENT_ACTORS_DAPR__MAX_BODY_BYTES": str(self.settings.dapr.max_body_bytes),
             **(jaeger.app_env(self.settings) if self.settings.tracing.enabled else {}),
             **self.app_env,
             "APP_API_TOKEN": self.app_token,

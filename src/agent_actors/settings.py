@@ -20,6 +20,17 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+# The smallest max body size accepted: a history entry of the default limits (16,000
+# characters at up to 12 bytes each in an actor payload) must fit with room to spare.
+MIN_BODY_BYTES = 256 * 1024
+# What an actor payload keeps for everything beside the entries it carries (the envelope, its
+# other fields): the rest of daprd's max body size is the entries' budget (actors/payload.py).
+PAYLOAD_HEADROOM = 16 * 1024
+# An actor payload writes a character as up to 12 bytes (JSON escapes every non-ASCII one:
+# \u00e9, an emoji as a surrogate pair); an entry adds its field names around it.
+BYTES_PER_CHAR = 12
+ENTRY_OVERHEAD = 64
+
 
 class DaprSettings(BaseModel):
     """Where the app finds its sidecar and what it calls things on the wire."""
@@ -34,6 +45,14 @@ class DaprSettings(BaseModel):
     state_store: str = Field("statestore", description="state store component (dead letters)")
     actor_call_timeout_s: float = Field(
         60.0, gt=0, description="timeout of one call to daprd (actor calls, publish)"
+    )
+    max_body_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=MIN_BODY_BYTES,
+        description="daprd's max body size in bytes (its `--max-body-size`; in Kubernetes the "
+        "`dapr.io/max-body-size` annotation, which must say the same): the local stack starts "
+        "daprd with it, and actor calls whose size follows the conversation (history, export, "
+        "prompt history, call log) are split to stay under it, counted in encoded bytes",
     )
 
 
@@ -437,6 +456,26 @@ class Settings(BaseSettings):
     llm: LlmSettings = LlmSettings()
     agents: AgentSettings = AgentSettings()
     tracing: TracingSettings = TracingSettings()
+
+    @model_validator(mode="after")
+    def _whole_writes_fit_the_sidecar(self) -> Settings:
+        """A history page and the memory window cannot be split: each is written (and the
+        window read) whole through daprd. Refuse limits under which one could pass daprd's
+        max body size when every character of its entries takes 12 bytes."""
+        limits = self.limits
+        entry = BYTES_PER_CHAR * max(limits.max_content_chars, limits.max_reply_chars)
+        entry += ENTRY_OVERHEAD
+        budget = self.dapr.max_body_bytes - PAYLOAD_HEADROOM
+        for name in ("history_page_size", "memory_window"):
+            count = getattr(limits, name)
+            if count * entry > budget:
+                raise ValueError(
+                    f"limits.{name} ({count}) entries of up to {entry} bytes each (12 per "
+                    f"character of max_content_chars/max_reply_chars) could pass "
+                    f"dapr.max_body_bytes ({self.dapr.max_body_bytes}): lower the one or "
+                    "raise the other (with daprd's --max-body-size)"
+                )
+        return self
 
     @classmethod
     def settings_customise_sources(

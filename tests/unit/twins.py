@@ -14,7 +14,9 @@ from agent_actors.actors.chat_agent import ChatAgent
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.memory_agent import MemoryAgentActor
 from agent_actors.actors.response_agent import ResponseAgent
+from agent_actors.actors.serializer import SERIALIZER
 from agent_actors.actors.session_index import SessionIndex
+from agent_actors.errors import ActorUnavailable
 from agent_actors.events.dead_letters import DeadLetterStore, InMemoryStateStore
 from agent_actors.events.publisher import InMemoryPublisher
 from agent_actors.llm.offline import OfflineResponder
@@ -55,6 +57,16 @@ class LocalActors:
         state = self.actor(actor_type, actor_id)._state_manager._mock_state
         return (key in state, state.get(key))
 
+    def check_size(self, method: str, what: str, payload: Any) -> None:
+        """daprd refuses a request body over its max body size, and an answer from another
+        replica's actor travels under the same bound: the twin refuses both, as the SDK would
+        encode them."""
+        assert self.deps is not None
+        limit = self.deps.settings.dapr.max_body_bytes
+        size = len(SERIALIZER.serialize(payload)) if payload is not None else 0
+        if size > limit:
+            raise ActorUnavailable(f"{method}'s {what} has {size} bytes; daprd takes {limit}")
+
     def create(self, actor_type: str, actor_id: str, interface: type) -> LocalProxy:
         return LocalProxy(self, actor_type, actor_id, interface)
 
@@ -72,10 +84,12 @@ class LocalProxy:
 
         async def call(*args: Any) -> Any:
             actor = self._actors.actor(self._type, self._id)
+            self._actors.check_size(wire_name, "request", args[0] if args else None)
             async with self._actors.locks[(self._type, self._id)]:
                 result = await getattr(actor, method_name)(*args)
                 await actor._state_manager.save_state()
-                return result
+            self._actors.check_size(wire_name, "answer", result)
+            return result
 
         return call
 

@@ -22,7 +22,9 @@ pick a behaviour per request, so concurrent tests never disturb each other:
     [[bad_tool_args]]        always call search_history with arguments that are not JSON
     [[bad_tool_once]]        call an unknown tool once; after the repair note, answer
     [[verbatim]]             answer with the message itself (markers removed)
-    [[long:N]]               answer with N characters
+    [[long:N]]               answer with N characters ("x")
+    [[long:N:TEXT]]          answer with N characters of TEXT repeated ("[[long:8000:😀]]":
+                             8,000 emoji, 12 bytes each in an actor payload)
     [[surrogate]]            answer with text holding a lone surrogate ("\\ud800" in the JSON);
                              with [[tool:…]], put "half a pair: \\ud800 " before each string
                              value of the call's arguments (a lone surrogate in their text)
@@ -154,7 +156,8 @@ def decide(
     if "verbatim" in markers:
         return Answer(content=clean)
     if "long" in markers:
-        return Answer(content="x" * int(markers["long"] or 1))
+        count, _, text = (markers["long"] or "1").partition(":")
+        return Answer(content=((text or "x") * int(count))[: int(count)])
     if "surrogate" in markers:
         return Answer(content=f"half a pair: \ud800 {clean}")
     return Answer(content=f"stub reply to: {clean}")

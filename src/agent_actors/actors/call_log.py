@@ -8,16 +8,18 @@ meta, whatever the length of the conversation.
 A record holds what its request asked and got back (``llm/audit.py``), so its size follows
 the conversation's text: each one is cut to ``page_bytes / page_size`` as it is appended, and
 a page stays under ``page_bytes`` (``llm.calls_page_bytes``, 32 KB by default), far below
-daprd's 4 MB request limit, however long the messages were. Each turn with a model call
-rewrites the page its records land on, so pages are small (5 records by default): a log keeps
-the page size it started with, and one started with bigger pages gets its records cut to
-``page_bytes`` over that size.
+daprd's max body size, however long the messages were. Each turn with a model call rewrites
+the page its records land on, so pages are small (5 records by default): a log keeps the page
+size it started with, and one started with bigger pages gets its records cut to
+``page_bytes`` over that size. A read of many records answers the newest that fit under
+daprd's max body size (``payload.py``) and says where to page on.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from agent_actors.actors import payload
 from agent_actors.actors.state import CallLogMeta, CallPage
 from agent_actors.llm import audit
 from agent_actors.models import CallRecord
@@ -34,8 +36,12 @@ def slots(meta: CallLogMeta, kept: int) -> int:
 
 
 class CallLog:
-    def __init__(self, state_manager: Any, kept: int, page_size: int, page_bytes: int) -> None:
+    def __init__(
+        self, state_manager: Any, kept: int, page_size: int, page_bytes: int, budget: int
+    ) -> None:
         self._sm = state_manager
+        # Bytes of records one answer may carry (actors/payload.py).
+        self._budget = budget
         self._kept = kept
         self._default_page_size = page_size
         self._page_bytes = page_bytes
@@ -88,6 +94,10 @@ class CallLog:
                 base = number * meta.page_size
                 records = (await self._page(meta, number)).records
                 out.extend(records[max(0, start - base) : max(0, end - base)])
+            # The newest of them that fit in one answer through daprd; the caller pages on
+            # from next_before.
+            out = payload.newest_that_fit(out, self._budget)
+            start = end - len(out)
         return {
             "calls": [r.model_dump(mode="json") for r in out],
             "total": meta.total,

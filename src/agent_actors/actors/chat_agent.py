@@ -23,7 +23,7 @@ from dapr.actor import Actor, ActorId, Remindable
 from dapr.actor.runtime.context import ActorRuntimeContext
 
 from agent_actors import logs, metrics
-from agent_actors.actors import turn_runner
+from agent_actors.actors import payload, turn_runner
 from agent_actors.actors.boundary import actor_method
 from agent_actors.actors.cache import BoundedStateCache, cached_value
 from agent_actors.actors.clients import MemoryAgentClient, ResponseAgentClient
@@ -67,6 +67,9 @@ RETENTION_REMINDER = "retention"
 # Bounds the catch-up work one turn or one reminder tick does, so a long outage never turns
 # one call into an unbounded one; the reminder keeps going until the outbox is empty.
 PUBLISH_BATCH = 50
+# The share of an actor payload a turn's job gives the prompt history it carries: the job
+# also holds the message, and a long turn keeps it in its record with the model calls.
+PROMPT_SHARE = 4
 
 
 # Remindable is named as a direct base: the SDK only fires reminders of a class that has it
@@ -83,6 +86,8 @@ class ChatAgent(
         self._deps = deps
         self._user = self.id.id
         self._history = HistoryStore(self._state_manager, deps.settings.limits.history_page_size)
+        # Bytes of entries one actor payload may carry (daprd's max body size).
+        self._budget = payload.budget(deps.settings.dapr)
         # This actor's committed state as the store has it (not the SDK's cache), and the
         # reader of other actors' saved state (a long turn's run reads Memory's window).
         self._load = self._runtime_ctx.state_provider.try_load_state
@@ -153,7 +158,19 @@ class ChatAgent(
         limits = self._deps.settings.limits
         window = limits.prompt_history if profile.prompt_history is None else profile.prompt_history
         recent = await self._history.tail(meta, window)
-        return ReplyJob(seq=seq, message=message, recent=recent, stream_id=stream_id, agent=agent)
+        # Only the newest that fit a share of the payload travel in the job (and in a long
+        # turn's record, beside the rest of the turn); ResponseAgent reads the older ones
+        # from the committed history, where they are the same entries.
+        inline = payload.newest_that_fit(recent, self._budget // PROMPT_SHARE) if recent else []
+        return ReplyJob(
+            seq=seq,
+            message=message,
+            recent=inline,
+            earlier_start=meta.entries - len(recent),
+            earlier_end=meta.entries - len(inline),
+            stream_id=stream_id,
+            agent=agent,
+        )
 
     async def _commit_turn(
         self, meta: ChatMeta, job: ReplyJob, reply: ChatMessage, origin: TurnOrigin
@@ -325,9 +342,14 @@ class ChatAgent(
         meta = await self._meta()
         limit = asked.limit or self._deps.settings.limits.history_view
         end = meta.entries if asked.before is None else max(0, min(asked.before, meta.entries))
-        start = max(0, end - limit)
+        # The newest of them that fit in one answer through daprd; the caller pages on from
+        # next_before for the rest (api/chat.py).
+        history = payload.newest_that_fit(
+            await self._history.range(meta, max(0, end - limit), end), self._budget
+        )
+        start = end - len(history)
         return HistoryView(
-            history=await self._history.range(meta, start, end),
+            history=history,
             total=meta.entries,
             next_before=start if start > 0 else None,
             pending_events=len(meta.pending),
@@ -377,6 +399,9 @@ class ChatAgent(
                 index += 1
             if stop <= offset:
                 break  # a page shorter than meta says: never expected, never loop
+        # The first of them that fit in one answer through daprd: the export asks again from
+        # where this page ends.
+        out = payload.oldest_that_fit(out, self._budget)
         return ExportPage(entries=out, total=meta.entries).model_dump()
 
     @actor_method

@@ -139,6 +139,11 @@ class ReplyJob(BaseModel):
     seq: int
     message: ChatMessage
     recent: list[ChatMessage] = Field(default_factory=list)
+    # The older part of the prompt history, left out to keep this payload under daprd's max
+    # body size: entries [earlier_start, earlier_end) of the committed history, which
+    # ResponseAgent reads from the state store and puts before ``recent``.
+    earlier_start: int = 0
+    earlier_end: int = 0
     stream_id: str | None = None
     # The conversation's agent profile ("": the default, a ChatAgent from before profiles).
     agent: str = ""

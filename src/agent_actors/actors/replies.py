@@ -13,7 +13,7 @@ from agent_actors.actors.committed import StateLoader, committed_history, commit
 from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.history_search import CommittedHistory
 from agent_actors.actors.interfaces import ReplyJob
-from agent_actors.errors import ReplyTooLarge
+from agent_actors.errors import ConversationMoved, ReplyTooLarge
 from agent_actors.llm.responder import CallRecorder, ReplyContext, ReplyRequest
 from agent_actors.models import ChatMessage, as_unicode_text
 
@@ -48,12 +48,25 @@ class ReplyWork:
             seq=job.seq,
             message=job.message,
             memory=tuple(memory),
-            recent=tuple(job.recent),
+            recent=(*await self._earlier(job), *job.recent),
             count=count,
             stream_id=job.stream_id,
             profile=profile,
             default_profile=profile.name == book.default,
         )
+
+    async def _earlier(self, job: ReplyJob) -> list[ChatMessage]:
+        """The prompt history's entries that did not fit in the job (``ReplyJob``), from
+        ChatAgent's committed pages: entries below its ``meta.entries`` never change."""
+        if job.earlier_end <= job.earlier_start:
+            return []
+        meta = await self._committed.meta()
+        if meta.entries < job.earlier_end:
+            # Not the conversation the job was made from (deleted since, or a stale object).
+            raise ConversationMoved(
+                "this conversation changed while its turn started; retry the request"
+            )
+        return await self._committed.range(meta, job.earlier_start, job.earlier_end)
 
     async def _memory(self, window: int | None) -> list[ChatMessage]:
         """The memory window, or the newest ``window`` entries of it (the profile's)."""

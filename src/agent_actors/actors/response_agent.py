@@ -9,7 +9,7 @@ from dapr.actor import Actor, ActorId
 from dapr.actor.runtime.context import ActorRuntimeContext
 
 from agent_actors import logs
-from agent_actors.actors import call_log
+from agent_actors.actors import call_log, payload
 from agent_actors.actors.boundary import actor_method
 from agent_actors.actors.cache import BoundedStateCache, cached_value
 from agent_actors.actors.call_log import CallLog
@@ -24,6 +24,7 @@ from agent_actors.actors.interfaces import (
 )
 from agent_actors.actors.replies import ReplyWork
 from agent_actors.actors.state import CallLogMeta, ResponseStats
+from agent_actors.llm import audit
 from agent_actors.llm.approvals import ApprovalRequired
 from agent_actors.llm.responder import CallBuffer
 from agent_actors.models import CallRecord, ChatMessage
@@ -73,7 +74,7 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
         stats = counted(await self._stats(), job.seq)
         work = ReplyWork(self._deps, self._user, self._runtime_ctx.state_provider.try_load_state)
         ask = await work.request(job, stats.count)
-        calls = CallBuffer()
+        calls = CallBuffer(audit.record_bytes(self._deps.settings.llm))
         log_ = self._call_log()
         try:
             content = work.storable(await self._deps.responder.reply(ask, work.context(calls)))
@@ -113,7 +114,11 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
     def _call_log(self) -> CallLog:
         llm = self._deps.settings.llm
         return CallLog(
-            self._state_manager, llm.calls_kept, llm.calls_page_size, llm.calls_page_bytes
+            self._state_manager,
+            llm.calls_kept,
+            llm.calls_page_size,
+            llm.calls_page_bytes,
+            payload.budget(self._deps.settings.dapr),
         )
 
     @actor_method

@@ -27,6 +27,7 @@ from agent_actors.actors.interfaces import RunOutcome, TurnError
 from agent_actors.actors.replies import ReplyWork
 from agent_actors.actors.turn_record import LongTurn
 from agent_actors.errors import ActorUnavailable, AgentActorsError, ConversationMoved
+from agent_actors.llm import audit
 from agent_actors.llm.approvals import ApprovalRequired, Resumable, Resumption
 from agent_actors.llm.responder import CallBuffer, ReplyContext, ReplyRequest
 from agent_actors.models import ChatMessage
@@ -116,7 +117,7 @@ async def _reply(deps: ActorDeps, user: str, load: StateLoader, turn: LongTurn) 
     """The run's result: a reply, a pause for an approval, or an error; never raises (but
     for a cancellation)."""
     budget = deps.settings.limits.long_turn_timeout_s
-    calls = CallBuffer()
+    calls = CallBuffer(audit.record_bytes(deps.settings.llm))
     outcome = RunOutcome(seq=turn.seq, run_id=turn.run_id)
     work = ReplyWork(deps, user, load)
     try:

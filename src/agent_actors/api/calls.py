@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from agent_actors.actors.clients import ResponseAgentClient
 from agent_actors.actors.interfaces import CallsQuery, CallsView
 from agent_actors.api.deps import ResponseActor
 from agent_actors.api.errors import USER_ROUTE, responses
@@ -23,4 +24,18 @@ async def calls(
 ) -> CallsView:
     """The latest model calls (oldest first: time, model, latency, tokens, tools, status);
     page back with ?before=next_before."""
-    return await response_agent.calls(CallsQuery(limit=limit, before=before))
+    return await newest_calls(response_agent, limit, before)
+
+
+async def newest_calls(agent: ResponseAgentClient, limit: int, before: int | None) -> CallsView:
+    """Up to ``limit`` records before ``before``: one actor answer carries the newest that fit
+    under daprd's max body size (``actors/payload.py``), so ask on for the older ones."""
+    view = await agent.calls(CallsQuery(limit=limit, before=before))
+    records = view.calls
+    older = view
+    while len(records) < limit and older.next_before is not None:
+        older = await agent.calls(CallsQuery(limit=limit - len(records), before=older.next_before))
+        if not older.calls:
+            break
+        records = older.calls + records
+    return view.model_copy(update={"calls": records, "next_before": older.next_before})

@@ -189,4 +189,22 @@ async def history(
 ) -> HistoryView:
     """The latest entries of the conversation (default: the history view); page with ?before=."""
     limit = min(limit or settings.limits.history_view, settings.limits.history_view_max)
-    return await chat_agent.history(HistoryQuery(limit=limit, before=before))
+    return await newest_entries(chat_agent, limit, before)
+
+
+async def newest_entries(
+    chat_agent: ChatAgentClient, limit: int, before: int | None
+) -> HistoryView:
+    """Up to ``limit`` entries before ``before``: one actor answer carries the newest that fit
+    under daprd's max body size (``actors/payload.py``), so ask on for the older ones."""
+    view = await chat_agent.history(HistoryQuery(limit=limit, before=before))
+    entries = view.history
+    older = view
+    while len(entries) < limit and older.next_before is not None:
+        older = await chat_agent.history(
+            HistoryQuery(limit=limit - len(entries), before=older.next_before)
+        )
+        if not older.history:
+            break
+        entries = older.history + entries
+    return view.model_copy(update={"history": entries, "next_before": older.next_before})

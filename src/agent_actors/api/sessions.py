@@ -9,6 +9,7 @@ Memory's, under its turn lock) and the user's dead letters (ChatAgent too).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -20,6 +21,7 @@ from pydantic import BaseModel, Field
 from agent_actors.actors.clients import ResponseAgentClient
 from agent_actors.actors.interfaces import CallsQuery, ExportQuery, SessionSummary
 from agent_actors.actors.session_index import SessionPage
+from agent_actors.api.calls import newest_calls
 from agent_actors.api.deps import (
     AdminOnly,
     ChatActor,
@@ -29,10 +31,12 @@ from agent_actors.api.deps import (
     UserId,
 )
 from agent_actors.api.errors import USER_ROUTE, responses
+from agent_actors.errors import AgentActorsError
 from agent_actors.llm.profiles import AgentProfile, model_ask
 from agent_actors.models import CallRecord
 from agent_actors.settings import LlmSettings, Settings
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["sessions"], responses=responses(*USER_ROUTE))
 # Entries per actor call of an export: one or two stored pages.
 EXPORT_PAGE = 50
@@ -132,7 +136,8 @@ async def export(
     deps: Deps,
 ) -> StreamingResponse:
     """The whole conversation as JSON Lines: a `session` line, every `entry` (index, seq,
-    role, content, commit time), the `memory` window, the `call` records (the newest kept)."""
+    role, content, commit time), the `memory` window, the `call` records (the newest kept);
+    cut by an error after the 200, it ends with an `error` line {code, detail}."""
     # Read before the 200 goes out, so an unavailable actor is still an error status.
     summary = await chat_agent.summary()
 
@@ -157,17 +162,37 @@ async def export(
         async for record in call_records(response_agent, deps.settings.llm):
             yield line({"type": "call", **record.model_dump(mode="json")})
 
-    return StreamingResponse(lines(), media_type="application/x-ndjson")
+    return StreamingResponse(ended_by_error(lines(), id), media_type="application/x-ndjson")
+
+
+async def ended_by_error(lines: AsyncIterator[bytes], user: str) -> AsyncIterator[bytes]:
+    """``lines``, and when one fails after the 200 went out, a last ``error`` line saying why
+    (the status cannot change any more): a cut export never looks like a whole one."""
+    try:
+        async for part in lines:
+            yield part
+    except AgentActorsError as exc:
+        log.warning("export of user=%s cut by %s: %s", user, exc.code, exc.message)
+        yield line({"type": "error", "code": exc.code, "detail": exc.message})
+    except Exception:
+        log.exception("export of user=%s cut by an unexpected error", user)
+        yield line(
+            {
+                "type": "error",
+                "code": "internal_error",
+                "detail": "an unexpected error happened; it has been logged",
+            }
+        )
 
 
 async def call_records(agent: ResponseAgentClient, llm: LlmSettings) -> AsyncIterator[CallRecord]:
-    """The kept call records, oldest first, one stored page per actor call (a page is at most
-    ``llm.calls_page_bytes``; all of them at once could near daprd's request limit)."""
+    """The kept call records, oldest first, a stored page's worth at a time (the app holds no
+    more than that; each actor answer stays under daprd's max body size)."""
     newest = await agent.calls(CallsQuery(limit=1))
     start = max(0, newest.total - llm.calls_kept)
     while start < newest.total:
         end = min(newest.total, start + llm.calls_page_size)
-        page = await agent.calls(CallsQuery(limit=end - start, before=end))
+        page = await newest_calls(agent, end - start, end)
         for record in page.calls:
             yield record
         start = end

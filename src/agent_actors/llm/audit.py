@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from agent_actors.models import CallRecord, RecordedMessage, ToolCallRecord
+from agent_actors.settings import LlmSettings
 
 # Shorter and shorter caps tried on every text of a record that is over its budget.
 CAPS = (1000, 400, 160, 60, 20)
@@ -73,6 +74,11 @@ def note_results(
 def size(record: CallRecord) -> int:
     """The record's size as the state store keeps it (JSON, non-ASCII escaped)."""
     return len(json.dumps(record.model_dump(mode="json")))
+
+
+def record_bytes(llm: LlmSettings) -> int:
+    """A record's share of a call-log page as the settings size it."""
+    return llm.calls_page_bytes // llm.calls_page_size
 
 
 def fit(record: CallRecord, max_bytes: int) -> CallRecord:

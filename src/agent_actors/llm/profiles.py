@@ -105,7 +105,9 @@ class ProfileBook(BaseModel):
 
 
 # A bound on a profile's prompt history: each entry may be a whole reply (16,000 characters
-# by default) and they all travel in one actor call, far under daprd's 4 MB.
+# by default, up to 12 bytes each in an actor payload). The newest that fit travel in the
+# turn's actor call and ResponseAgent reads the rest from the state store (ReplyJob), so no
+# call passes daprd's max body size; the bound keeps the prompt and those reads in check.
 PROMPT_HISTORY_MAX = 100
 PACKAGED_FILE = Path(__file__).resolve().parent.parent / "agents.yaml"
 

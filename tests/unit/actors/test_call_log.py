@@ -6,9 +6,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from agent_actors.actors import payload
 from agent_actors.actors.call_log import CallLog
 from agent_actors.models import CallRecord, RecordedMessage
-from agent_actors.settings import LlmSettings
+from agent_actors.settings import DaprSettings, LlmSettings
 
 
 class DictState:
@@ -23,6 +24,7 @@ class DictState:
 
 
 PAGE_BYTES = LlmSettings().calls_page_bytes
+BUDGET = payload.budget(DaprSettings())
 
 
 def record(seq: int) -> CallRecord:
@@ -30,7 +32,7 @@ def record(seq: int) -> CallRecord:
 
 
 async def test_records_page_back_with_a_cursor() -> None:
-    log = CallLog(DictState(), kept=100, page_size=3, page_bytes=PAGE_BYTES)
+    log = CallLog(DictState(), kept=100, page_size=3, page_bytes=PAGE_BYTES, budget=BUDGET)
     await log.append([record(i) for i in range(1, 8)])
     newest = await log.range(limit=4, before=None)
     assert [c["seq"] for c in newest["calls"]] == [4, 5, 6, 7]
@@ -42,7 +44,7 @@ async def test_records_page_back_with_a_cursor() -> None:
 
 async def test_only_the_kept_records_are_stored_and_shown() -> None:
     state = DictState()
-    log = CallLog(state, kept=5, page_size=2, page_bytes=PAGE_BYTES)
+    log = CallLog(state, kept=5, page_size=2, page_bytes=PAGE_BYTES, budget=BUDGET)
     for i in range(1, 31):
         await log.append([record(i)])
     shown = await log.range(limit=100, before=None)
@@ -66,7 +68,13 @@ def big(seq: int) -> CallRecord:
 async def test_a_page_of_large_records_stays_under_its_byte_bound() -> None:
     llm = LlmSettings()
     state = DictState()
-    log = CallLog(state, kept=100, page_size=llm.calls_page_size, page_bytes=llm.calls_page_bytes)
+    log = CallLog(
+        state,
+        kept=100,
+        page_size=llm.calls_page_size,
+        page_bytes=llm.calls_page_bytes,
+        budget=BUDGET,
+    )
     for seq in range(llm.calls_page_size):
         await log.append([big(seq)])
     (page,) = [v for k, v in state.data.items() if k != "calls-meta"]
@@ -77,10 +85,10 @@ async def test_a_page_of_large_records_stays_under_its_byte_bound() -> None:
 
 async def test_a_log_started_with_bigger_pages_keeps_them_and_cuts_new_records_to_fit() -> None:
     state = DictState()
-    await CallLog(state, kept=100, page_size=20, page_bytes=131072).append([big(0)])
+    await CallLog(state, kept=100, page_size=20, page_bytes=131072, budget=BUDGET).append([big(0)])
     # The settings changed since: the log keeps pages of 20, each new record cut to 1/20 of
     # the byte bound.
-    log = CallLog(state, kept=100, page_size=5, page_bytes=32768)
+    log = CallLog(state, kept=100, page_size=5, page_bytes=32768, budget=BUDGET)
     for seq in range(1, 20):
         await log.append([big(seq)])
     assert (await log.meta()).page_size == 20

@@ -3,6 +3,7 @@ that it agrees with the image, the Secrets and the app's settings."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import dockerfile
@@ -42,6 +43,35 @@ def test_sidecar_identity_matches_the_app() -> None:
     assert ANNOTATIONS["dapr.io/app-protocol"] == "http"
     ports = {p["name"]: p["containerPort"] for p in APP["ports"]}
     assert ports["http"] == port
+
+
+# Kubernetes resource quantities as daprd parses --max-body-size (binary suffixes, or bytes).
+QUANTITY = re.compile(r"^(\d+)(Ki|Mi|Gi)?$")
+
+
+def quantity_bytes(text: str) -> int:
+    match = QUANTITY.fullmatch(text)
+    assert match, f"not a quantity daprd reads as bytes: {text!r}"
+    return int(match[1]) << {"": 0, "Ki": 10, "Mi": 20, "Gi": 30}[match[2] or ""]
+
+
+def test_max_body_size_annotation_matches_the_apps_setting() -> None:
+    """The app splits its actor payloads by the size its setting names: the sidecar must
+    enforce that very size (the setting's default, unless the pod sets the variable)."""
+    size = quantity_bytes(ANNOTATIONS["dapr.io/max-body-size"])
+    env = {e["name"]: e.get("value") for e in APP["env"]}
+    setting = env.get("AGENT_ACTORS_DAPR__MAX_BODY_BYTES")
+    expected = int(setting) if setting is not None else DaprSettings().max_body_bytes
+    assert size == expected == 4 * 1024 * 1024
+
+
+def test_quantities_read_as_daprd_reads_them() -> None:
+    assert [quantity_bytes(q) for q in ("4Mi", "512Ki", "1Gi", "400")] == [
+        4 << 20,
+        512 << 10,
+        1 << 30,
+        400,
+    ]
 
 
 def test_config_annotation_names_the_k8s_configuration() -> None:

@@ -61,3 +61,15 @@ def test_daprd_runs_on_one_core_of_go_workers_unless_told_otherwise(tmp_path: Pa
     settings.stack.daprd_gomaxprocs = 0  # Go's own default: one per CPU
     stack = Stack(settings)
     assert "GOMAXPROCS" not in stack._daprd(Path("/nonexistent/daprd"), stack.pairs[0]).env
+
+
+def test_daprd_and_the_app_get_the_same_max_body_size(tmp_path: Path) -> None:
+    """The app splits its actor payloads to stay under the size daprd enforces: one setting
+    configures both (by default daprd's own default, 4 MiB)."""
+    settings = private_settings(tmp_path)
+    assert settings.dapr.max_body_bytes == 4 * 1024 * 1024
+    settings.dapr.max_body_bytes = 1536 * 1024
+    stack = Stack(settings)
+    daprd = stack._daprd(Path("/nonexistent/daprd"), stack.pairs[0])
+    assert daprd.argv[daprd.argv.index("--max-body-size") + 1] == str(1536 * 1024)
+    assert stack._app(stack.pairs[0]).env["AGENT_ACTORS_DAPR__MAX_BODY_BYTES"] == str(1536 * 1024)
