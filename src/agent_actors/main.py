@@ -41,7 +41,7 @@ from agent_actors.api import (
 )
 from agent_actors.api.actor_calls import ActorMethodCalls
 from agent_actors.api.auth import SidecarTokenMiddleware
-from agent_actors.api.body_limit import DAPRD_MAX_BODY_BYTES, BodyLimit
+from agent_actors.api.body_limit import BodyLimit
 from agent_actors.api.sidecar_watch import SidecarWatch
 from agent_actors.api.subscription import EventDeliveries
 from agent_actors.errors import Misconfigured
@@ -165,7 +165,7 @@ def create_app(
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.limits.max_body_bytes,
-        sidecar_max_bytes=DAPRD_MAX_BODY_BYTES,
+        sidecar_max_bytes=settings.dapr.max_body_bytes,
     )
     if settings.auth.app_api_token is not None:
         app.add_middleware(

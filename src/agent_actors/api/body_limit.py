@@ -9,7 +9,8 @@ byte of the body is read; a body without one (chunked) is counted as it streams,
 anything.
 
 The public routes take ``limits.max_body_bytes``; daprd's calls (``/actors/...``,
-``/subscribe``) carry actor payloads and events, bounded by the sidecar's own limit instead.
+``/subscribe``) carry actor payloads and events, bounded by the sidecar's own limit instead
+(``dapr.max_body_bytes``, which also sets daprd's ``--max-body-size``).
 Plain ASGI, like the token check: it is on the path of every request.
 """
 
@@ -20,9 +21,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from agent_actors.api.auth import SIDECAR_ONLY
 from agent_actors.api.errors import error_body
 from agent_actors.errors import BodyTooLarge
-
-# daprd's default --max-body-size (4 MiB): what it sends the app is never larger.
-DAPRD_MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
 class _Refused(Exception):
@@ -90,7 +88,7 @@ class _Counted:
 
 
 async def _refuse(send: Send, limit: int, seen: str) -> None:
-    error = BodyTooLarge(f"{seen}; the limit is {limit} (AGENT_ACTORS_LIMITS__MAX_BODY_BYTES)")
+    error = BodyTooLarge(f"{seen}; the limit is {limit} bytes")
     body = error_body(error)
     await send(
         {
