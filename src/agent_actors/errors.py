@@ -31,7 +31,7 @@
     └── Misconfigured                misconfigured        (app start: one sentence, exit 1)
 
 Actors raise these; they cross the actor boundary as ``{"code", "message"}`` (see
-``actors/boundary.py``) and are raised again on the caller's side, so the API answers with
+``sidecar/boundary.py``) and are raised again on the caller's side, so the API answers with
 the same code whichever actor failed.
 """
 

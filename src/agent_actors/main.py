@@ -14,46 +14,44 @@ from fastapi import FastAPI
 from agent_actors import logs, tracing
 from agent_actors.actors.bench_actor import BenchActor
 from agent_actors.actors.chat_agent import ChatAgent
-from agent_actors.actors.client import PooledActorClient, ProxyFactory
-from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.memory_agent import MemoryAgentActor
 from agent_actors.actors.response_agent import ResponseAgent
-from agent_actors.actors.runtime_config import runtime_config
-from agent_actors.actors.serializer import SERIALIZER
-from agent_actors.actors.session_index import SessionIndex
-from agent_actors.api import (
+from agent_actors.actors.services import ActorDeps
+from agent_actors.api import auth, errors, schemas
+from agent_actors.api.auth import SidecarTokenMiddleware
+from agent_actors.api.middleware.actor_calls import ActorMethodCalls
+from agent_actors.api.middleware.body_limit import BodyLimit
+from agent_actors.api.middleware.sidecar_watch import SidecarWatch
+from agent_actors.api.routes import (
     agents,
-    auth,
-    cache,
     calls,
     chat,
-    errors,
-    inspector,
     memory,
-    prometheus,
     runtime,
-    schemas,
     sessions,
     stream,
     subscription,
     turns,
     views,
 )
-from agent_actors.api.actor_calls import ActorMethodCalls
-from agent_actors.api.auth import SidecarTokenMiddleware
-from agent_actors.api.body_limit import BodyLimit
-from agent_actors.api.sidecar_watch import SidecarWatch
-from agent_actors.api.subscription import EventDeliveries
+from agent_actors.api.routes import inspect as cache
+from agent_actors.api.routes import metrics as prometheus
+from agent_actors.api.routes import ui as inspector
+from agent_actors.api.routes.subscription import EventDeliveries
 from agent_actors.errors import Misconfigured
-from agent_actors.events.dead_letters import DaprStateStore, dapr_dead_letters
 from agent_actors.events.publisher import DaprPublisher, Publisher
 from agent_actors.llm.factory import build_responder
 from agent_actors.llm.profiles import ProfileBook, load_book
 from agent_actors.llm.responder import Responder
-from agent_actors.llm.streams import STREAMS
 from agent_actors.llm.tools import DEFAULT_TOOLS
 from agent_actors.settings import Settings, get_settings
-from agent_actors.sidecar import Sidecar
+from agent_actors.sidecar.actor_client import PooledActorClient, ProxyFactory
+from agent_actors.sidecar.client import Sidecar
+from agent_actors.sidecar.runtime_config import runtime_config
+from agent_actors.sidecar.serializer import SERIALIZER
+from agent_actors.store.dead_letters import DaprStateStore, dapr_dead_letters
+from agent_actors.store.session_index import SessionIndex
+from agent_actors.streams.hub import STREAMS
 
 ACTORS = (ChatAgent, ResponseAgent, MemoryAgentActor)
 

@@ -1,15 +1,17 @@
 """The vocabulary every layer shares: messages, model-call records, user ids.
 
 The ground of the package (with ``settings`` and ``errors``): it imports nothing above it.
-Storage layouts live in ``actors/state.py``, the event in ``events/schemas.py``, the HTTP
+Storage layouts live in ``store/state.py``, the event in ``events/schemas.py``, the HTTP
 schemas in ``api/schemas.py``.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -38,6 +40,26 @@ def as_unicode_text(text: str) -> str:
     if is_unicode_text(text):
         return text
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+class ActorTypes:
+    """The actor types, as daprd and the state store's keys name them.
+
+    A user's three actors all have the user's id as their actor id.
+
+    Placement picks an actor's host by hashing its id on a ring built from the hosts alone (Dapr's
+    ``placement/hashing``: virtual nodes are hashes of host names), so actors of different types
+    with the same id always share a replica. A user's ChatAgent, ResponseAgent and
+    MemoryAgentActor therefore live together: a turn's actor calls never cross to another
+    replica, and a failover moves a user's three actors at once. (The tutorial's ids,
+    ``response-<user>`` and ``memory-<user>``, spread them over the replicas; state kept under
+    those ids is read no more: ResponseAgent's count is rebuilt from the committed history, and
+    ``POST /memory/{id}/rebuild`` refills a window, see docs/architecture.md.)
+    """
+
+    CHAT = "ChatAgent"
+    RESPONSE = "ResponseAgent"
+    MEMORY = "MemoryAgentActor"
 
 
 Purpose = Literal["reply", "tool_step", "repair"]
@@ -113,3 +135,59 @@ def check_user_id(user_id: str, max_chars: int) -> str:
             "'_', '.', '@', '-'"
         )
     return user_id
+
+
+# Shorter and shorter caps tried on every text of a record that is over its budget.
+CAPS = (1000, 400, 160, 60, 20)
+
+
+def cut(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: max(0, chars - 1)] + "…"
+
+
+def record_size(record: CallRecord) -> int:
+    """The record's size as the state store keeps it (JSON, non-ASCII escaped)."""
+    return len(json.dumps(record.model_dump(mode="json")))
+
+
+def fit_record(record: CallRecord, max_bytes: int) -> CallRecord:
+    """``record``, cut until its stored JSON is at most ``max_bytes`` (a copy when cut)."""
+    if record_size(record) <= max_bytes:
+        return record
+    record = record.model_copy(deep=True)
+    for cap in CAPS:
+        for text in texts(record):
+            text.cap(cap)
+        if record_size(record) <= max_bytes:
+            return record
+    while len(record.messages) > 1 and record_size(record) > max_bytes:
+        # The oldest after the system prompt go first: the newest say what was asked.
+        del record.messages[1 if len(record.messages) > 2 else 0]
+    # Only a pathological answer gets here (dozens of tool calls with huge names): the
+    # record keeps its numbers, and as many of the calls as fit.
+    while record.tool_calls and record_size(record) > max_bytes:
+        record.tool_calls.pop()
+    return record
+
+
+class _Text:
+    """One text field of a record, to cut in place."""
+
+    def __init__(self, owner: Any, field: str) -> None:
+        self._owner, self._field = owner, field
+
+    def cap(self, chars: int) -> None:
+        value = getattr(self._owner, self._field)
+        if value:
+            setattr(self._owner, self._field, cut(value, chars))
+
+
+def texts(record: CallRecord) -> Iterator[_Text]:
+    yield _Text(record, "answer")
+    yield _Text(record, "error")
+    for call in record.tool_calls:
+        yield from (_Text(call, f) for f in ("arguments", "result", "error", "approval_note"))
+    for message in record.messages:
+        yield _Text(message, "content")
+        for call in message.tool_calls:
+            yield _Text(call, "arguments")

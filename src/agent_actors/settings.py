@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 # characters at up to 12 bytes each in an actor payload) must fit with room to spare.
 MIN_BODY_BYTES = 256 * 1024
 # What an actor payload keeps for everything beside the entries it carries (the envelope, its
-# other fields): the rest of daprd's max body size is the entries' budget (actors/payload.py).
+# other fields): the rest of daprd's max body size is the entries' budget (store/payload.py).
 PAYLOAD_HEADROOM = 16 * 1024
 # An actor payload writes a character as up to 12 bytes (JSON escapes every non-ASCII one:
 # \u00e9, an emoji as a surrogate pair); an entry adds its field names around it.

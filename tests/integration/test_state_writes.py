@@ -1,4 +1,4 @@
-"""The ETag'd writes of dead letters and the session index (events/dead_letters.py), against
+"""The ETag'd writes of dead letters and the session index (store/dead_letters.py), against
 real daprd and Redis: which answers are conflicts, read again and retried, and which are
 failures, raised at once."""
 
@@ -9,8 +9,8 @@ import uuid
 import pytest
 
 from agent_actors.errors import StoreUnavailable
-from agent_actors.events.dead_letters import DaprStateStore
-from agent_actors.sidecar import Sidecar
+from agent_actors.sidecar.client import Sidecar
+from agent_actors.store.dead_letters import DaprStateStore
 from tests.integration.stack_fixture import RunningStack
 
 

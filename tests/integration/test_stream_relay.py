@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from agent_actors.llm.streams import StreamHub
+from agent_actors.streams.hub import StreamHub
 from tests.integration.stack_fixture import RunningStack
 
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from agent_actors.actors.session_index import SessionIndex
 from agent_actors.errors import InvalidInput, InvalidUserId, Misconfigured
 from agent_actors.llm.mcp_tools import WIRE_NAME
 from agent_actors.llm.profiles import load_book
 from agent_actors.main import create_app
 from agent_actors.models import AGENT_NAME, USER_ID, check_user_id
 from agent_actors.settings import AuthSettings, LimitSettings, Settings
+from agent_actors.store.session_index import SessionIndex
 from tests.unit.twins import make_deps
 
 

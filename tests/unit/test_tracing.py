@@ -7,9 +7,9 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 
 from agent_actors import tracing
-from agent_actors.actors.boundary import actor_method
 from agent_actors.errors import ResponderTimeout
 from agent_actors.settings import TracingSettings
+from agent_actors.sidecar.boundary import actor_method
 
 
 @pytest.mark.parametrize(

@@ -9,23 +9,23 @@ from typing import Any
 
 from dapr.actor.runtime.mock_actor import create_mock_actor
 
-from agent_actors.actors import naming
 from agent_actors.actors.chat_agent import ChatAgent
-from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.memory_agent import MemoryAgentActor
 from agent_actors.actors.response_agent import ResponseAgent
-from agent_actors.actors.serializer import SERIALIZER
-from agent_actors.actors.session_index import SessionIndex
+from agent_actors.actors.services import ActorDeps
 from agent_actors.errors import ActorUnavailable
-from agent_actors.events.dead_letters import DeadLetterStore, InMemoryStateStore
 from agent_actors.events.publisher import InMemoryPublisher
 from agent_actors.llm.offline import OfflineResponder
+from agent_actors.models import ActorTypes
 from agent_actors.settings import Settings
+from agent_actors.sidecar.serializer import SERIALIZER
+from agent_actors.store.dead_letters import DeadLetterStore, InMemoryStateStore
+from agent_actors.store.session_index import SessionIndex
 
 TYPES: dict[str, type] = {
-    naming.CHAT: ChatAgent,
-    naming.RESPONSE: ResponseAgent,
-    naming.MEMORY: MemoryAgentActor,
+    ActorTypes.CHAT: ChatAgent,
+    ActorTypes.RESPONSE: ResponseAgent,
+    ActorTypes.MEMORY: MemoryAgentActor,
 }
 
 

@@ -23,13 +23,7 @@ from dapr.actor import Actor, ActorId, Remindable
 from dapr.actor.runtime.context import ActorRuntimeContext
 
 from agent_actors import logs, metrics
-from agent_actors.actors import payload, turn_runner
-from agent_actors.actors.boundary import actor_method
-from agent_actors.actors.cache import BoundedStateCache, cached_value
-from agent_actors.actors.clients import MemoryAgentClient, ResponseAgentClient
-from agent_actors.actors.committed import committed_history
-from agent_actors.actors.deps import ActorDeps
-from agent_actors.actors.history import META_KEY, HistoryStore
+from agent_actors.actors import turn_runner
 from agent_actors.actors.interfaces import (
     ChatAgentInterface,
     ExportEntry,
@@ -44,9 +38,8 @@ from agent_actors.actors.interfaces import (
     TurnRequest,
 )
 from agent_actors.actors.long_turns import LongTurns, TurnOrigin, checked_message
-from agent_actors.actors.reminders import NamedReminders
-from agent_actors.actors.session_index import IndexEntry
-from agent_actors.actors.state import ChatMeta, IdempotencyLog, IdempotencyRecord, page_key
+from agent_actors.actors.proxies import MemoryAgentClient, ResponseAgentClient
+from agent_actors.actors.services import ActorDeps
 from agent_actors.actors.turn_record import LONG_TURN_REMINDER, TURN_KEY
 from agent_actors.errors import (
     AgentConflict,
@@ -57,6 +50,15 @@ from agent_actors.errors import (
 from agent_actors.events.publisher import PublishFailed, Unpublishable
 from agent_actors.events.schemas import ConversationUpdated
 from agent_actors.models import ChatMessage
+from agent_actors.sidecar.actor_runtime import saved_state_reader
+from agent_actors.sidecar.boundary import actor_method
+from agent_actors.sidecar.reminders import NamedReminders
+from agent_actors.sidecar.state_cache import BoundedStateCache, cached_value
+from agent_actors.store import payload
+from agent_actors.store.committed import committed_history
+from agent_actors.store.history import META_KEY, HistoryStore
+from agent_actors.store.session_index import IndexEntry
+from agent_actors.store.state import ChatMeta, IdempotencyLog, IdempotencyRecord, page_key
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +92,7 @@ class ChatAgent(
         self._budget = payload.budget(deps.settings.dapr)
         # This actor's committed state as the store has it (not the SDK's cache), and the
         # reader of other actors' saved state (a long turn's run reads Memory's window).
-        self._load = self._runtime_ctx.state_provider.try_load_state
+        self._load = saved_state_reader(self)
         self._committed = committed_history(
             self._load, self._user, deps.settings.limits.history_page_size
         )
@@ -343,7 +345,7 @@ class ChatAgent(
         limit = asked.limit or self._deps.settings.limits.history_view
         end = meta.entries if asked.before is None else max(0, min(asked.before, meta.entries))
         # The newest of them that fit in one answer through daprd; the caller pages on from
-        # next_before for the rest (api/chat.py).
+        # next_before for the rest (api/routes/chat.py).
         history = payload.newest_that_fit(
             await self._history.range(meta, max(0, end - limit), end), self._budget
         )

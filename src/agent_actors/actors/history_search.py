@@ -13,9 +13,9 @@ at most ``max_pages`` of them.
 
 from __future__ import annotations
 
-from agent_actors.actors.history import HistoryStore
 from agent_actors.llm.tools import matches
 from agent_actors.models import ChatMessage
+from agent_actors.store.history import HistoryStore
 
 
 class CommittedHistory:

@@ -25,7 +25,7 @@ class TurnRequest(BaseModel):
 
     role: Role = "user"
     content: str
-    # POST /chat/{id}/stream: where ResponseAgent sends the tokens (llm/streams.py).
+    # POST /chat/{id}/stream: where ResponseAgent sends the tokens (streams/hub.py).
     stream_id: str | None = None
     idempotency_key: str | None = None
     # One per HTTP request (the API's): a second delivery of the same call is not a new turn.

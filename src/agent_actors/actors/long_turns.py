@@ -38,11 +38,6 @@ from dapr.actor import Actor
 
 from agent_actors import logs
 from agent_actors.actors import turn_runner
-from agent_actors.actors.boundary import actor_method
-from agent_actors.actors.clients import ResponseAgentClient
-from agent_actors.actors.committed import StateLoader
-from agent_actors.actors.deps import ActorDeps
-from agent_actors.actors.history import HistoryStore
 from agent_actors.actors.interfaces import (
     ApprovalAnswer,
     PausedJob,
@@ -55,7 +50,8 @@ from agent_actors.actors.interfaces import (
     TurnRequest,
     TurnView,
 )
-from agent_actors.actors.state import RECENT_APPROVALS, ChatMeta, DecidedCall
+from agent_actors.actors.proxies import ResponseAgentClient
+from agent_actors.actors.services import ActorDeps
 from agent_actors.actors.turn_record import LONG_TURN_REMINDER, TURN_KEY, LongTurn
 from agent_actors.errors import (
     ActorUnavailable,
@@ -67,9 +63,12 @@ from agent_actors.errors import (
     TurnLimitReached,
     TurnNotFound,
 )
-from agent_actors.llm import audit
 from agent_actors.llm.approvals import Decision
-from agent_actors.models import CallRecord, ChatMessage, is_unicode_text
+from agent_actors.models import CallRecord, ChatMessage, fit_record, is_unicode_text
+from agent_actors.sidecar.actor_runtime import StateLoader
+from agent_actors.sidecar.boundary import actor_method
+from agent_actors.store.history import HistoryStore
+from agent_actors.store.state import RECENT_APPROVALS, ChatMeta, DecidedCall
 
 log = logging.getLogger(__name__)
 
@@ -441,4 +440,4 @@ class LongTurns(Actor):
         """Records as the call log would store them: the turn's state stays bounded."""
         llm = self._deps.settings.llm
         budget = llm.calls_page_bytes // llm.calls_page_size
-        return [audit.fit(r, budget) for r in records]
+        return [fit_record(r, budget) for r in records]

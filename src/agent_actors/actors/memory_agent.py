@@ -19,21 +19,22 @@ from dapr.actor import Actor, ActorId, Remindable
 from dapr.actor.runtime.context import ActorRuntimeContext
 
 from agent_actors import logs, metrics
-from agent_actors.actors.boundary import actor_method
-from agent_actors.actors.committed import committed_history
-from agent_actors.actors.deps import ActorDeps
-from agent_actors.actors.history import HistoryStore
 from agent_actors.actors.interfaces import (
     CatchUpQuery,
     MemoryAgentInterface,
     MemoryUpdate,
     MemoryView,
 )
-from agent_actors.actors.reminders import NamedReminders
-from agent_actors.actors.state import MEMORY_KEY, ChatMeta, MemoryState
+from agent_actors.actors.services import ActorDeps
 from agent_actors.errors import HistoryBehind
 from agent_actors.events.schemas import ConversationUpdated
 from agent_actors.models import ChatMessage
+from agent_actors.sidecar.actor_runtime import saved_state_reader
+from agent_actors.sidecar.boundary import actor_method
+from agent_actors.sidecar.reminders import NamedReminders
+from agent_actors.store.committed import committed_history
+from agent_actors.store.history import HistoryStore
+from agent_actors.store.state import MEMORY_KEY, ChatMeta, MemoryState
 
 log = logging.getLogger(__name__)
 CATCH_UP_REMINDER = "catch-up"
@@ -52,7 +53,7 @@ class MemoryAgentActor(Actor, MemoryAgentInterface, NamedReminders, Remindable):
         self._user = self.id.id
         self._window = deps.settings.limits.memory_window
         self._history = committed_history(
-            self._runtime_ctx.state_provider.try_load_state,
+            saved_state_reader(self),
             self._user,
             deps.settings.limits.history_page_size,
         )

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 
-from agent_actors.actors.committed import StateLoader, committed_history, committed_window
-from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.history_search import CommittedHistory
 from agent_actors.actors.interfaces import ReplyJob
+from agent_actors.actors.services import ActorDeps
 from agent_actors.errors import ConversationMoved, ReplyTooLarge
 from agent_actors.llm.responder import CallRecorder, ReplyContext, ReplyRequest
 from agent_actors.models import ChatMessage, as_unicode_text
+from agent_actors.sidecar.actor_runtime import StateLoader
+from agent_actors.store.committed import committed_history, committed_window
 
 log = logging.getLogger(__name__)
 

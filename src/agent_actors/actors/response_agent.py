@@ -9,12 +9,6 @@ from dapr.actor import Actor, ActorId
 from dapr.actor.runtime.context import ActorRuntimeContext
 
 from agent_actors import logs
-from agent_actors.actors import call_log, payload
-from agent_actors.actors.boundary import actor_method
-from agent_actors.actors.cache import BoundedStateCache, cached_value
-from agent_actors.actors.call_log import CallLog
-from agent_actors.actors.committed import committed_history
-from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.interfaces import (
     CallsQuery,
     PausedJob,
@@ -23,11 +17,18 @@ from agent_actors.actors.interfaces import (
     ResponseAgentInterface,
 )
 from agent_actors.actors.replies import ReplyWork
-from agent_actors.actors.state import CallLogMeta, ResponseStats
+from agent_actors.actors.services import ActorDeps
 from agent_actors.llm import audit
 from agent_actors.llm.approvals import ApprovalRequired
 from agent_actors.llm.responder import CallBuffer
 from agent_actors.models import CallRecord, ChatMessage
+from agent_actors.sidecar.actor_runtime import saved_state_reader
+from agent_actors.sidecar.boundary import actor_method
+from agent_actors.sidecar.state_cache import BoundedStateCache, cached_value
+from agent_actors.store import call_log, payload
+from agent_actors.store.call_log import CallLog
+from agent_actors.store.committed import committed_history
+from agent_actors.store.state import CallLogMeta, ResponseStats
 
 log = logging.getLogger(__name__)
 STATS_KEY = "stats"
@@ -43,7 +44,7 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
         self._deps = deps
         self._user = self.id.id
         self._committed = committed_history(
-            self._runtime_ctx.state_provider.try_load_state,
+            saved_state_reader(self),
             self._user,
             deps.settings.limits.history_page_size,
         )
@@ -63,7 +64,7 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
         if found:
             return ResponseStats.model_validate(raw)
         # No count yet: a new conversation (0 turns), or one whose count was kept under the
-        # tutorial's actor id (naming.py): one reply per committed turn.
+        # tutorial's actor id (models.ActorTypes): one reply per committed turn.
         turns = (await self._committed.meta()).turns
         return ResponseStats(count=turns, last_seq=turns)
 
@@ -72,7 +73,7 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
         job = ReplyJob.model_validate(request)
         logs.bind(user=self._user, seq=job.seq)
         stats = counted(await self._stats(), job.seq)
-        work = ReplyWork(self._deps, self._user, self._runtime_ctx.state_provider.try_load_state)
+        work = ReplyWork(self._deps, self._user, saved_state_reader(self))
         ask = await work.request(job, stats.count)
         calls = CallBuffer(audit.record_bytes(self._deps.settings.llm))
         log_ = self._call_log()

@@ -20,17 +20,17 @@ import logging
 from dataclasses import dataclass, field
 
 from agent_actors import logs
-from agent_actors.actors.clients import ChatAgentClient, ResponseAgentClient
-from agent_actors.actors.committed import StateLoader
-from agent_actors.actors.deps import ActorDeps
 from agent_actors.actors.interfaces import RunOutcome, TurnError
+from agent_actors.actors.proxies import ChatAgentClient, ResponseAgentClient
 from agent_actors.actors.replies import ReplyWork
+from agent_actors.actors.services import ActorDeps
 from agent_actors.actors.turn_record import LongTurn
 from agent_actors.errors import ActorUnavailable, AgentActorsError, ConversationMoved
 from agent_actors.llm import audit
 from agent_actors.llm.approvals import ApprovalRequired, Resumable, Resumption
 from agent_actors.llm.responder import CallBuffer, ReplyContext, ReplyRequest
 from agent_actors.models import ChatMessage
+from agent_actors.sidecar.actor_runtime import StateLoader
 
 log = logging.getLogger(__name__)
 # Reporting a finished run: tries and the first pause between them (doubling). Past them the

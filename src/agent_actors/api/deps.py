@@ -16,14 +16,14 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from agent_actors import logs
-from agent_actors.actors.clients import ChatAgentClient, MemoryAgentClient, ResponseAgentClient
-from agent_actors.actors.deps import ActorDeps
+from agent_actors.actors.proxies import ChatAgentClient, MemoryAgentClient, ResponseAgentClient
+from agent_actors.actors.services import ActorDeps
 from agent_actors.api import auth
 from agent_actors.api.ratelimit import RateLimiter
 from agent_actors.api.schemas import SubscriptionStats
-from agent_actors.events.dead_letters import DeadLetterStore
 from agent_actors.models import check_user_id
 from agent_actors.settings import Settings
+from agent_actors.store.dead_letters import DeadLetterStore
 
 
 async def get_settings_dep(request: Request) -> Settings:

@@ -10,8 +10,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent_actors.actors.interfaces import MemoryView
-from agent_actors.events.dead_letters import DeadLetter
 from agent_actors.models import ChatMessage
+from agent_actors.store.dead_letters import DeadLetter
 
 # The largest integer a query or path parameter takes: every JSON client reads it exactly
 # (2^53 - 1; JavaScript's numbers are doubles). Seqs and counts never come near it.

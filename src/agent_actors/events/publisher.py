@@ -1,7 +1,7 @@
 """The publishing port, with Dapr's HTTP publish API behind it and an in-memory twin.
 
-The Dapr side uses the app's sidecar pool (``sidecar.py``): the tutorial's sync ``DaprClient``
-created per publish blocked the event loop (and so every actor in the process).
+The Dapr side uses the app's sidecar pool (``sidecar/client.py``): the tutorial's sync
+``DaprClient`` created per publish blocked the event loop (and so every actor in the process).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from agent_actors.events.schemas import ConversationUpdated
-from agent_actors.sidecar import Sidecar, SidecarUnreachable
+from agent_actors.sidecar.client import Sidecar, SidecarUnreachable
 
 log = logging.getLogger(__name__)
 

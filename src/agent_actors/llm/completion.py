@@ -23,8 +23,8 @@ from agent_actors.errors import (
     ResponderTimeout,
     ResponderUnavailable,
 )
-from agent_actors.llm.streams import StreamHub
 from agent_actors.models import as_unicode_text
+from agent_actors.streams.hub import StreamHub
 
 Message = dict[str, Any]
 

@@ -40,10 +40,10 @@ from agent_actors.llm.mcp_tools import ToolCatalog
 from agent_actors.llm.profiles import model_ask
 from agent_actors.llm.prompt import build_messages
 from agent_actors.llm.responder import ReplyContext, ReplyRequest
-from agent_actors.llm.streams import STREAMS, StreamHub
 from agent_actors.llm.tools import InvalidToolCall, ToolContext, ToolFailed, ToolRegistry
-from agent_actors.models import CallRecord, Purpose, ToolCallRecord
+from agent_actors.models import CallRecord, Purpose, ToolCallRecord, cut
 from agent_actors.settings import LlmSettings
+from agent_actors.streams.hub import STREAMS, StreamHub
 
 log = logging.getLogger(__name__)
 PREVIEW_CHARS = 200
@@ -314,12 +314,12 @@ class OpenAIResponder:
         record.response_id = turn.response_id
         count_answer(ask.model, turn)
         content, chars = self._s.record_content, self._s.record_chars
-        record.answer = audit.cut(turn.content, chars) if content else None
+        record.answer = cut(turn.content, chars) if content else None
         record.tool_calls = [
             ToolCallRecord(
                 name=c.name[:PREVIEW_CHARS],
                 id=c.id,
-                arguments=audit.cut(c.arguments, chars) if content else "",
+                arguments=cut(c.arguments, chars) if content else "",
             )
             for c in turn.tool_calls
         ]

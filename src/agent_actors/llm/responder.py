@@ -6,9 +6,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agent_actors.llm import audit
 from agent_actors.llm.profiles import AgentProfile
-from agent_actors.models import CallRecord, ChatMessage
+from agent_actors.models import CallRecord, ChatMessage, fit_record
 
 # Searches this user's committed history: (query, limit) -> matching entries, newest first.
 HistorySearch = Callable[[str, int], Awaitable[list[ChatMessage]]]
@@ -42,7 +41,7 @@ class CallBuffer:
     """Records kept in memory until the actor saves them (with the turn, or alone when the
     turn failed: its model calls happened all the same).
 
-    Each is cut to ``max_bytes`` as it comes (its share of a call-log page, ``audit.fit``):
+    Each is cut to ``max_bytes`` as it comes (its share of a call-log page, ``models.fit_record``):
     before they reach the log, a turn's records travel in actor calls through daprd (a paused
     reply's, a long turn's outcome) and in its ``turn`` record, and uncut one may hold 24
     messages of 2,000 characters at up to 12 bytes each: a few of them would pass daprd's
@@ -52,7 +51,7 @@ class CallBuffer:
     records: list[CallRecord] = field(default_factory=list)
 
     def record(self, call: CallRecord) -> None:
-        self.records.append(call if self.max_bytes is None else audit.fit(call, self.max_bytes))
+        self.records.append(call if self.max_bytes is None else fit_record(call, self.max_bytes))
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 from dapr.actor.runtime._type_information import ActorTypeInformation
 
-from agent_actors.actors import naming
-from agent_actors.actors.boundary import unwrap
 from agent_actors.actors.chat_agent import OUTBOX_REMINDER, OUTBOX_TIMER, ChatAgent
 from agent_actors.actors.interfaces import ChatAgentInterface, MemoryAgentInterface
 from agent_actors.actors.memory_agent import MemoryAgentActor
 from agent_actors.errors import IdempotencyConflict, InvalidInput
+from agent_actors.models import ActorTypes
 from agent_actors.settings import LimitSettings, Settings
+from agent_actors.sidecar.boundary import unwrap
 from tests.unit.twins import make_deps
 
 
@@ -23,7 +23,7 @@ def settings(**limits: object) -> Settings:
 
 def delivering_to_memory(actors: Any, publisher: Any, user: str) -> Any:
     """The user's Memory actor, with every published event delivered to it (as pub/sub does)."""
-    memory = actors.create(naming.MEMORY, naming.memory_id(user), MemoryAgentInterface)
+    memory = actors.create(ActorTypes.MEMORY, user, MemoryAgentInterface)
 
     async def deliver(event: object) -> None:
         unwrap(await memory.UpdateMemory(event.model_dump(mode="json")))  # type: ignore[attr-defined]
@@ -33,7 +33,7 @@ def delivering_to_memory(actors: Any, publisher: Any, user: str) -> Any:
 
 
 async def turn(actors: object, user: str, content: str) -> dict[str, object]:
-    proxy = actors.create(naming.CHAT, user, ChatAgentInterface)  # type: ignore[attr-defined]
+    proxy = actors.create(ActorTypes.CHAT, user, ChatAgentInterface)  # type: ignore[attr-defined]
     result: dict[str, object] = unwrap(
         await proxy.ProcessMessage({"role": "user", "content": content})
     )
@@ -45,13 +45,13 @@ async def test_a_turn_commits_history_counts_and_publishes() -> None:
     for i in range(3):
         reply = await turn(actors, "u1", f"m{i}")
         assert reply["seq"] == i + 1
-    chat = actors.actor(naming.CHAT, "u1")
+    chat = actors.actor(ActorTypes.CHAT, "u1")
     state = chat._state_manager._mock_state
     assert state["meta"]["turns"] == 3
     # The last turn's published_seq rides on the next write of meta (no second transaction):
     # the actor knows it is published, the store has it after the next turn or outbox tick.
     assert state["meta"]["published_seq"] == 2
-    summary = unwrap(await actors.create(naming.CHAT, "u1", ChatAgentInterface).GetSummary())
+    summary = unwrap(await actors.create(ActorTypes.CHAT, "u1", ChatAgentInterface).GetSummary())
     assert summary["pending_events"] == 0
     # 6 entries in pages of 4: the layout is paged, not one growing list
     assert len(state["history-0"]["entries"]) == 4
@@ -66,7 +66,7 @@ async def test_a_turn_commits_history_counts_and_publishes() -> None:
     assert OUTBOX_REMINDER not in chat._state_manager._mock_reminders
     assert [e.seq for e in publisher.published] == [1, 2, 3]
     page = unwrap(
-        await actors.create(naming.CHAT, "u1", ChatAgentInterface).GetConversationHistory(
+        await actors.create(ActorTypes.CHAT, "u1", ChatAgentInterface).GetConversationHistory(
             {"limit": 5}
         )
     )
@@ -79,7 +79,7 @@ async def test_a_failed_publish_stays_pending_and_the_reminder_republishes_in_or
     publisher.failing = True
     await turn(actors, "u1", "a")
     await turn(actors, "u1", "b")
-    chat = actors.actor(naming.CHAT, "u1")
+    chat = actors.actor(ActorTypes.CHAT, "u1")
     assert chat._state_manager._mock_state["meta"]["published_seq"] == 0
     # a failed publish switches the reminder to the fast republish period
     reminder = chat._state_manager._mock_reminders[OUTBOX_REMINDER]
@@ -95,11 +95,11 @@ async def test_a_failed_publish_stays_pending_and_the_reminder_republishes_in_or
 
 async def test_a_message_with_another_role_is_refused_without_state() -> None:
     _, actors, _ = make_deps()
-    proxy = actors.create(naming.CHAT, "u1", ChatAgentInterface)
+    proxy = actors.create(ActorTypes.CHAT, "u1", ChatAgentInterface)
     envelope = await proxy.ProcessMessage({"role": "assistant", "content": "x"})
     with pytest.raises(InvalidInput):
         unwrap(envelope)
-    assert actors.actor(naming.CHAT, "u1")._state_manager._mock_state == {}
+    assert actors.actor(ActorTypes.CHAT, "u1")._state_manager._mock_state == {}
 
 
 async def test_memory_follows_published_events() -> None:
@@ -124,7 +124,7 @@ async def test_response_agent_reads_the_committed_window_without_calling_memory(
         return []
 
     # One inbound request and one actor lock fewer per turn: the state API, no actor call.
-    actors.actor(naming.MEMORY, naming.memory_id("u1")).get_memory = get_memory
+    actors.actor(ActorTypes.MEMORY, "u1").get_memory = get_memory
     second = await turn(actors, "u1", "second")
     assert "user: first" in str(second["content"])
     assert called == []
@@ -142,16 +142,16 @@ async def test_a_hanging_publish_after_the_commit_still_answers_the_turn() -> No
     deps.publisher = HangingPublisher()
     reply = await asyncio.wait_for(turn(actors, "u1", "a"), timeout=5)
     assert reply["seq"] == 1
-    meta = actors.actor(naming.CHAT, "u1")._state_manager._mock_state["meta"]
+    meta = actors.actor(ActorTypes.CHAT, "u1")._state_manager._mock_state["meta"]
     assert (meta["turns"], meta["published_seq"]) == (1, 0)
     # The watchdog armed before the commit covers the pending event.
-    assert OUTBOX_REMINDER in actors.actor(naming.CHAT, "u1")._state_manager._mock_reminders
+    assert OUTBOX_REMINDER in actors.actor(ActorTypes.CHAT, "u1")._state_manager._mock_reminders
 
 
 async def test_a_turn_whose_event_is_published_is_one_transaction() -> None:
     _, actors, _ = make_deps()
     await turn(actors, "u1", "a")
-    chat = actors.actor(naming.CHAT, "u1")
+    chat = actors.actor(ActorTypes.CHAT, "u1")
     real_set = chat._state_manager.set_state
     staged: list[str] = []
 
@@ -170,10 +170,10 @@ async def test_a_published_seq_lost_with_the_object_means_one_republish_never_a_
     memory = delivering_to_memory(actors, publisher, "u1")
     await turn(actors, "u1", "a")
     await turn(actors, "u1", "b")
-    chat = actors.actor(naming.CHAT, "u1")
+    chat = actors.actor(ActorTypes.CHAT, "u1")
     # Deactivated (or crashed) before its next write of meta: a new object, the saved state.
     chat._bind(actors.deps)
-    summary = unwrap(await actors.create(naming.CHAT, "u1", ChatAgentInterface).GetSummary())
+    summary = unwrap(await actors.create(ActorTypes.CHAT, "u1", ChatAgentInterface).GetSummary())
     assert summary["pending_events"] == 1
     assert OUTBOX_REMINDER in chat._state_manager._mock_reminders
     await chat.receive_reminder(OUTBOX_REMINDER, b"{}", None, None)
@@ -187,19 +187,19 @@ async def test_a_new_conversation_after_a_delete_publishes_from_seq_one() -> Non
     _, actors, publisher = make_deps()
     await turn(actors, "u1", "a")
     await turn(actors, "u1", "b")
-    proxy = actors.create(naming.CHAT, "u1", ChatAgentInterface)
+    proxy = actors.create(ActorTypes.CHAT, "u1", ChatAgentInterface)
     unwrap(await proxy.Delete())
     await turn(actors, "u1", "c")
     assert [e.seq for e in publisher.published] == [1, 2, 1]
     assert unwrap(await proxy.GetSummary())["pending_events"] == 0
-    assert actors.actor(naming.CHAT, "u1")._state_manager._mock_state["meta"]["turns"] == 1
+    assert actors.actor(ActorTypes.CHAT, "u1")._state_manager._mock_state["meta"]["turns"] == 1
 
 
 async def test_a_failed_save_after_the_commit_is_not_a_failed_turn() -> None:
     _, actors, publisher = make_deps()
     # A failed publish changes meta after the commit (the fast reminder): a second save.
     publisher.failing = True
-    chat = actors.actor(naming.CHAT, "u1")
+    chat = actors.actor(ActorTypes.CHAT, "u1")
     real_save = chat._state_manager.save_state
     saves = 0
 
@@ -215,7 +215,7 @@ async def test_a_failed_save_after_the_commit_is_not_a_failed_turn() -> None:
     assert reply["seq"] == 1
     assert saves >= 2  # the commit, the failed one (and the runtime's own, a no-op)
     page = unwrap(
-        await actors.create(naming.CHAT, "u1", ChatAgentInterface).GetConversationHistory({})
+        await actors.create(ActorTypes.CHAT, "u1", ChatAgentInterface).GetConversationHistory({})
     )
     assert page["total"] == 2
 
@@ -224,7 +224,7 @@ async def test_the_reminder_stays_until_meta_says_nothing_is_pending() -> None:
     _, actors, publisher = make_deps()
     publisher.failing = True
     await turn(actors, "u1", "a")
-    chat = actors.actor(naming.CHAT, "u1")
+    chat = actors.actor(ActorTypes.CHAT, "u1")
     publisher.failing = False
 
     async def save_fails() -> None:
@@ -243,7 +243,7 @@ async def test_the_reminder_stays_until_meta_says_nothing_is_pending() -> None:
 
 async def test_a_failed_reminder_registration_is_counted_and_retried_next_turn() -> None:
     deps, actors, _ = make_deps()
-    chat = actors.actor(naming.CHAT, "u1")
+    chat = actors.actor(ActorTypes.CHAT, "u1")
     real_register = chat.register_reminder
     attempts = 0
 
@@ -269,7 +269,7 @@ async def test_a_failed_reminder_registration_is_counted_and_retried_next_turn()
 
 async def test_an_idempotency_key_replays_the_committed_turn_and_saves_nothing() -> None:
     _, actors, publisher = make_deps(settings(idempotency_keys=2))
-    proxy = actors.create(naming.CHAT, "u1", ChatAgentInterface)
+    proxy = actors.create(ActorTypes.CHAT, "u1", ChatAgentInterface)
     first = unwrap(
         await proxy.ProcessMessage({"role": "user", "content": "a", "idempotency_key": "k"})
     )
@@ -287,21 +287,21 @@ async def test_an_idempotency_key_replays_the_committed_turn_and_saves_nothing()
         await proxy.ProcessMessage({"role": "user", "content": "a", "idempotency_key": "k"})
     )
     assert forgotten["seq"] == 4
-    state = actors.actor(naming.CHAT, "u1")._state_manager._mock_state
+    state = actors.actor(ActorTypes.CHAT, "u1")._state_manager._mock_state
     assert [r["key"] for r in state["idempotency"]["records"]] == ["k3", "k"]
 
 
 async def test_a_lone_surrogate_never_reaches_the_state() -> None:
     _, actors, _ = make_deps()
-    proxy = actors.create(naming.CHAT, "u1", ChatAgentInterface)
+    proxy = actors.create(ActorTypes.CHAT, "u1", ChatAgentInterface)
     with pytest.raises(InvalidInput):
         unwrap(await proxy.ProcessMessage({"role": "user", "content": "x\ud800"}))
-    assert actors.actor(naming.CHAT, "u1")._state_manager._mock_state == {}
+    assert actors.actor(ActorTypes.CHAT, "u1")._state_manager._mock_state == {}
 
 
 async def test_a_timer_covers_the_outbox_while_the_scheduler_refuses_reminders() -> None:
     _, actors, publisher = make_deps()
-    chat = actors.actor(naming.CHAT, "u1")
+    chat = actors.actor(ActorTypes.CHAT, "u1")
 
     async def scheduler_down(*args: object) -> None:
         raise RuntimeError("scheduler unavailable")
@@ -328,7 +328,7 @@ async def test_the_same_request_delivered_twice_is_one_turn() -> None:
     # daprd may deliver an actor call again (its retries while an actor moves): the API gives
     # each request an id, and a second delivery returns the committed turn.
     _, actors, publisher = make_deps()
-    proxy = actors.create(naming.CHAT, "u1", ChatAgentInterface)
+    proxy = actors.create(ActorTypes.CHAT, "u1", ChatAgentInterface)
     call = {"role": "user", "content": "once", "request_id": "r-1"}
     first = unwrap(await proxy.ProcessMessage(call))
     again = unwrap(await proxy.ProcessMessage(call))

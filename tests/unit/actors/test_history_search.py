@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent_actors.actors.committed import committed_history
 from agent_actors.actors.history_search import CommittedHistory
-from agent_actors.actors.state import ChatMeta, HistoryPage
+from agent_actors.store.committed import committed_history
+from agent_actors.store.state import ChatMeta, HistoryPage
 
 
 def store(entries: list[str], page_size: int) -> dict[tuple[str, str, str], Any]:

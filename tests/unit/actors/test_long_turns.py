@@ -11,10 +11,8 @@ from typing import Any
 
 import pytest
 
-from agent_actors.actors import naming, turn_runner
-from agent_actors.actors.boundary import unwrap
+from agent_actors.actors import turn_runner
 from agent_actors.actors.interfaces import ChatAgentInterface, ResponseAgentInterface
-from agent_actors.actors.state import ChatMeta
 from agent_actors.actors.turn_record import LONG_TURN_REMINDER, TURN_KEY
 from agent_actors.errors import (
     ApprovalStale,
@@ -27,8 +25,10 @@ from agent_actors.errors import (
 )
 from agent_actors.llm.approvals import ApprovalRequired, AskedCall, PausedReply, Resumption
 from agent_actors.llm.responder import ReplyContext, ReplyRequest
-from agent_actors.models import CallRecord, ToolCallRecord
+from agent_actors.models import ActorTypes, CallRecord, ToolCallRecord
 from agent_actors.settings import LimitSettings, Settings
+from agent_actors.sidecar.boundary import unwrap
+from agent_actors.store.state import ChatMeta
 from tests.unit.twins import LocalActors, make_deps
 
 USER = "u1"
@@ -78,7 +78,7 @@ class ApprovalResponder:
 
 
 def chat(actors: LocalActors, user: str = USER) -> Any:
-    return actors.create(naming.CHAT, user, ChatAgentInterface)
+    return actors.create(ActorTypes.CHAT, user, ChatAgentInterface)
 
 
 async def start(actors: LocalActors, content: str, **extra: Any) -> dict[str, Any]:
@@ -112,24 +112,24 @@ async def settled(user: str = USER) -> None:
 
 async def fire(actors: LocalActors, user: str = USER) -> None:
     """The long-turn reminder firing, as daprd delivers it: under the actor's turn lock."""
-    actor = actors.actor(naming.CHAT, user)
-    async with actors.locks[(naming.CHAT, user)]:
+    actor = actors.actor(ActorTypes.CHAT, user)
+    async with actors.locks[(ActorTypes.CHAT, user)]:
         await actor.receive_reminder(LONG_TURN_REMINDER, b"{}", None, None)
         await actor._state_manager.save_state()
 
 
 def state(actors: LocalActors, user: str = USER) -> dict[str, Any]:
-    stored: dict[str, Any] = actors.actor(naming.CHAT, user)._state_manager._mock_state
+    stored: dict[str, Any] = actors.actor(ActorTypes.CHAT, user)._state_manager._mock_state
     return stored
 
 
 def reminders(actors: LocalActors, user: str = USER) -> dict[str, Any]:
-    armed: dict[str, Any] = actors.actor(naming.CHAT, user)._state_manager._mock_reminders
+    armed: dict[str, Any] = actors.actor(ActorTypes.CHAT, user)._state_manager._mock_reminders
     return armed
 
 
 async def calls(actors: LocalActors) -> list[dict[str, Any]]:
-    proxy = actors.create(naming.RESPONSE, naming.response_id(USER), ResponseAgentInterface)
+    proxy = actors.create(ActorTypes.RESPONSE, USER, ResponseAgentInterface)
     found: list[dict[str, Any]] = unwrap(await proxy.GetCalls({"limit": 20}))["calls"]
     return found
 
@@ -167,7 +167,7 @@ async def test_a_long_turn_holds_its_seq_runs_outside_the_call_and_commits() -> 
     assert state(actors)["meta"]["open_turn"] == 0
     assert TURN_KEY not in state(actors)
     assert LONG_TURN_REMINDER not in reminders(actors)
-    count = actors.create(naming.RESPONSE, naming.response_id(USER), ResponseAgentInterface)
+    count = actors.create(ActorTypes.RESPONSE, USER, ResponseAgentInterface)
     assert unwrap(await count.GetMessageCount()) == 1
     # The next turn is seq 2, as after any turn.
     assert (await turn(actors, "next"))["seq"] == 2
@@ -243,7 +243,7 @@ async def test_a_deleted_conversation_is_not_brought_back_by_its_long_turn() -> 
     outcome = {"seq": 1, "run_id": run_id, "reply": {"role": "assistant", "content": "late"}}
     assert unwrap(await chat(actors).EndRun(outcome)) == {"ended": False}
     assert state(actors) == {}
-    assert actors.actor(naming.RESPONSE, naming.response_id(USER))._state_manager._mock_state == {}
+    assert actors.actor(ActorTypes.RESPONSE, USER)._state_manager._mock_state == {}
     assert publisher.published == []
 
 
@@ -364,7 +364,7 @@ async def test_an_approval_saves_nothing_from_a_copy_the_conversation_moved_past
         async def meta(self) -> ChatMeta:
             return ChatMeta(turns=3)
 
-    actors.actor(naming.CHAT, USER)._committed = Elsewhere()
+    actors.actor(ActorTypes.CHAT, USER)._committed = Elsewhere()
     answer = {"seq": 1, "call_id": asked["approval"]["call_id"], "approve": True}
     with pytest.raises(ConversationMoved):
         unwrap(await chat(actors).DecideApproval(answer))

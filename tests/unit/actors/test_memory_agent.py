@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from agent_actors.actors import naming
-from agent_actors.actors.boundary import unwrap
 from agent_actors.actors.interfaces import ChatAgentInterface, MemoryAgentInterface
 from agent_actors.errors import HistoryBehind
 from agent_actors.events.schemas import ConversationUpdated
+from agent_actors.models import ActorTypes
 from agent_actors.settings import LimitSettings, Settings
+from agent_actors.sidecar.boundary import unwrap
 from tests.unit.twins import LocalActors, make_deps
 
 USER = "u1"
@@ -21,14 +21,14 @@ USER = "u1"
 async def setup(turns: int, **limits: Any) -> tuple[LocalActors, list[ConversationUpdated]]:
     """``turns`` committed turns whose events were published but delivered to no one."""
     _, actors, publisher = make_deps(Settings(limits=LimitSettings(**limits)))
-    chat = actors.create(naming.CHAT, USER, ChatAgentInterface)
+    chat = actors.create(ActorTypes.CHAT, USER, ChatAgentInterface)
     for i in range(1, turns + 1):
         unwrap(await chat.ProcessMessage({"role": "user", "content": f"q{i}"}))
     return actors, publisher.published
 
 
 def memory(actors: LocalActors) -> Any:
-    return actors.create(naming.MEMORY, naming.memory_id(USER), MemoryAgentInterface)
+    return actors.create(ActorTypes.MEMORY, USER, MemoryAgentInterface)
 
 
 async def deliver(actors: LocalActors, event: ConversationUpdated) -> dict[str, Any]:
@@ -43,15 +43,13 @@ async def window(actors: LocalActors) -> list[str]:
 
 
 async def history_tail(actors: LocalActors, count: int) -> list[str]:
-    chat = actors.create(naming.CHAT, USER, ChatAgentInterface)
+    chat = actors.create(ActorTypes.CHAT, USER, ChatAgentInterface)
     page = unwrap(await chat.GetConversationHistory({"limit": count}))
     return [m["content"] for m in page["history"]]
 
 
 def stored(actors: LocalActors) -> dict[str, Any]:
-    state: dict[str, Any] = actors.actor(
-        naming.MEMORY, naming.memory_id(USER)
-    )._state_manager._mock_state
+    state: dict[str, Any] = actors.actor(ActorTypes.MEMORY, USER)._state_manager._mock_state
     return state
 
 
@@ -113,7 +111,7 @@ async def test_a_gap_costs_reads_of_the_window_not_of_the_gap() -> None:
         reads.append(key)
         return await actors.try_load_state(actor_type, actor_id, key)
 
-    memory_actor = actors.actor(naming.MEMORY, naming.memory_id(USER))
+    memory_actor = actors.actor(ActorTypes.MEMORY, USER)
     memory_actor._runtime_ctx.state_provider.try_load_state = counting
     memory_actor._bind(memory_actor._deps)
     assert (await deliver(actors, events[59]))["last_seq"] == 60

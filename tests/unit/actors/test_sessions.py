@@ -9,19 +9,19 @@ from typing import Any
 
 import pytest
 
-from agent_actors.actors import naming, turn_runner
-from agent_actors.actors.boundary import unwrap
+from agent_actors.actors import turn_runner
 from agent_actors.actors.chat_agent import OUTBOX_REMINDER, RETENTION_REMINDER
-from agent_actors.actors.clients import ChatAgentClient, MemoryAgentClient
 from agent_actors.actors.interfaces import ExportQuery, MemoryAgentInterface, TurnRequest
-from agent_actors.actors.session_index import IndexEntry, SessionIndex
+from agent_actors.actors.proxies import ChatAgentClient, MemoryAgentClient
 from agent_actors.actors.turn_record import TURN_KEY
 from agent_actors.api.ratelimit import RateLimiter
 from agent_actors.errors import RateLimited, ResponderError, TurnLimitReached
-from agent_actors.events.dead_letters import DeadLetter, InMemoryStateStore
 from agent_actors.llm.responder import ReplyContext, ReplyRequest
-from agent_actors.models import CallRecord
+from agent_actors.models import ActorTypes, CallRecord
 from agent_actors.settings import LimitSettings, Settings
+from agent_actors.sidecar.boundary import unwrap
+from agent_actors.store.dead_letters import DeadLetter, InMemoryStateStore
+from agent_actors.store.session_index import IndexEntry, SessionIndex
 from tests.unit.twins import LocalActors, make_deps
 
 USER = "u1"
@@ -51,7 +51,7 @@ async def chat(actors: object, n: int, prefix: str = "m") -> list[int]:
 
 
 async def deliver(actors: object, event: object) -> dict[str, object]:
-    proxy = actors.create(naming.MEMORY, naming.memory_id(USER), MemoryAgentInterface)  # type: ignore[attr-defined]
+    proxy = actors.create(ActorTypes.MEMORY, USER, MemoryAgentInterface)  # type: ignore[attr-defined]
     result: dict[str, object] = unwrap(
         await proxy.UpdateMemory(event.model_dump(mode="json"))  # type: ignore[attr-defined]
     )
@@ -63,18 +63,18 @@ async def test_delete_erases_every_actor_and_the_next_turn_is_seq_1() -> None:
     await chat(actors, 5)
     for event in publisher.published:
         await deliver(actors, event)
-    assert state_of(actors, naming.MEMORY, naming.memory_id(USER))
+    assert state_of(actors, ActorTypes.MEMORY, USER)
     old_events = list(publisher.published)
     client = ChatAgentClient(actors, USER)  # type: ignore[arg-type]
     await client.delete()
     await client.delete()  # idempotent
-    assert state_of(actors, naming.CHAT, USER) == {}
-    assert state_of(actors, naming.RESPONSE, naming.response_id(USER)) == {}
-    assert state_of(actors, naming.MEMORY, naming.memory_id(USER)) == {}
-    assert OUTBOX_REMINDER not in reminders_of(actors, naming.CHAT, USER)
+    assert state_of(actors, ActorTypes.CHAT, USER) == {}
+    assert state_of(actors, ActorTypes.RESPONSE, USER) == {}
+    assert state_of(actors, ActorTypes.MEMORY, USER) == {}
+    assert OUTBOX_REMINDER not in reminders_of(actors, ActorTypes.CHAT, USER)
     # a late event of the deleted conversation resurrects nothing
     assert (await deliver(actors, old_events[0]))["status"] == "stale"
-    assert state_of(actors, naming.MEMORY, naming.memory_id(USER)) == {}
+    assert state_of(actors, ActorTypes.MEMORY, USER) == {}
     assert await chat(actors, 1, "new") == [1]
     # ...nor once a new conversation exists: its seq 2 is not the old seq 2
     assert (await deliver(actors, old_events[1]))["status"] == "stale"
@@ -111,23 +111,23 @@ async def test_the_export_pages_carry_seq_and_commit_time() -> None:
 async def test_retention_erases_an_idle_conversation_and_rearms_for_an_active_one() -> None:
     _, actors, _ = make_deps(settings(retention_s=100.0))
     await chat(actors, 2)
-    agent = actors.actor(naming.CHAT, USER)
-    assert RETENTION_REMINDER in reminders_of(actors, naming.CHAT, USER)
-    assert state_of(actors, naming.CHAT, USER)["meta"]["retention_armed"] is True  # type: ignore[index]
+    agent = actors.actor(ActorTypes.CHAT, USER)
+    assert RETENTION_REMINDER in reminders_of(actors, ActorTypes.CHAT, USER)
+    assert state_of(actors, ActorTypes.CHAT, USER)["meta"]["retention_armed"] is True  # type: ignore[index]
     # fires while the conversation is active: re-armed for the rest, nothing erased
     await agent.receive_reminder(RETENTION_REMINDER, b"{}", None, None)
     await agent._state_manager.save_state()
-    assert state_of(actors, naming.CHAT, USER)["meta"]["turns"] == 2  # type: ignore[index]
+    assert state_of(actors, ActorTypes.CHAT, USER)["meta"]["turns"] == 2  # type: ignore[index]
     # idle past the retention (the last activity set back): erased like a delete
-    meta = dict(state_of(actors, naming.CHAT, USER)["meta"])  # type: ignore[call-overload]
+    meta = dict(state_of(actors, ActorTypes.CHAT, USER)["meta"])  # type: ignore[call-overload]
     meta["last_activity"] -= 101
     agent._state_manager._mock_state["meta"] = meta
     await agent._state_manager.clear_cache()
     await agent.receive_reminder(RETENTION_REMINDER, b"{}", None, None)
     await agent._state_manager.save_state()
-    assert state_of(actors, naming.CHAT, USER) == {}
-    assert state_of(actors, naming.RESPONSE, naming.response_id(USER)) == {}
-    assert RETENTION_REMINDER not in reminders_of(actors, naming.CHAT, USER)
+    assert state_of(actors, ActorTypes.CHAT, USER) == {}
+    assert state_of(actors, ActorTypes.RESPONSE, USER) == {}
+    assert RETENTION_REMINDER not in reminders_of(actors, ActorTypes.CHAT, USER)
 
 
 class FailingModel:
@@ -141,8 +141,8 @@ class FailingModel:
 
 async def fire_retention(actors: LocalActors) -> None:
     """The retention reminder, as daprd delivers it: under the actor's turn lock."""
-    agent = actors.actor(naming.CHAT, USER)
-    async with actors.locks[(naming.CHAT, USER)]:
+    agent = actors.actor(ActorTypes.CHAT, USER)
+    async with actors.locks[(ActorTypes.CHAT, USER)]:
         await agent.receive_reminder(RETENTION_REMINDER, b"{}", None, None)
         await agent._state_manager.save_state()
 
@@ -153,12 +153,12 @@ async def test_a_conversation_whose_only_turn_failed_is_armed_and_erased() -> No
     with pytest.raises(ResponderError):
         await chat(actors, 1)
     # nothing of the turn in ChatAgent, but its model call's record: retention is armed
-    assert state_of(actors, naming.CHAT, USER) == {}
-    assert "calls-meta" in state_of(actors, naming.RESPONSE, naming.response_id(USER))
-    assert RETENTION_REMINDER in reminders_of(actors, naming.CHAT, USER)
+    assert state_of(actors, ActorTypes.CHAT, USER) == {}
+    assert "calls-meta" in state_of(actors, ActorTypes.RESPONSE, USER)
+    assert RETENTION_REMINDER in reminders_of(actors, ActorTypes.CHAT, USER)
     await fire_retention(actors)
-    assert state_of(actors, naming.RESPONSE, naming.response_id(USER)) == {}
-    assert RETENTION_REMINDER not in reminders_of(actors, naming.CHAT, USER)
+    assert state_of(actors, ActorTypes.RESPONSE, USER) == {}
+    assert RETENTION_REMINDER not in reminders_of(actors, ActorTypes.CHAT, USER)
 
 
 async def test_a_failed_long_turn_is_activity_then_erased_with_its_records() -> None:
@@ -172,16 +172,16 @@ async def test_a_failed_long_turn_is_activity_then_erased_with_its_records() -> 
     while (run := turn_runner.RUNS.get(USER)) is not None:
         await asyncio.wait({run.task})
     assert (await client.turn(1)).status == "failed"
-    assert RETENTION_REMINDER in reminders_of(actors, naming.CHAT, USER)
+    assert RETENTION_REMINDER in reminders_of(actors, ActorTypes.CHAT, USER)
     # 50 s after the turn started: not idle long enough, re-armed, nothing erased
     now[0] += 50
     await fire_retention(actors)
-    assert TURN_KEY in state_of(actors, naming.CHAT, USER)
-    assert RETENTION_REMINDER in reminders_of(actors, naming.CHAT, USER)
+    assert TURN_KEY in state_of(actors, ActorTypes.CHAT, USER)
+    assert RETENTION_REMINDER in reminders_of(actors, ActorTypes.CHAT, USER)
     now[0] += 60
     await fire_retention(actors)
-    assert state_of(actors, naming.CHAT, USER) == {}
-    assert state_of(actors, naming.RESPONSE, naming.response_id(USER)) == {}
+    assert state_of(actors, ActorTypes.CHAT, USER) == {}
+    assert state_of(actors, ActorTypes.RESPONSE, USER) == {}
 
 
 async def test_retention_and_delete_erase_the_users_dead_letters() -> None:
@@ -198,7 +198,7 @@ async def test_retention_and_delete_erase_the_users_dead_letters() -> None:
         else:
             await ChatAgentClient(actors, USER).delete()  # type: ignore[arg-type]
         assert (await deps.dead_letters.user(USER)).letters == [], erase
-        assert state_of(actors, naming.CHAT, USER) == {}, erase
+        assert state_of(actors, ActorTypes.CHAT, USER) == {}, erase
 
 
 def test_the_token_bucket_refuses_past_the_burst_with_retry_after() -> None:
@@ -227,7 +227,7 @@ class Conversations:
         self.metas[user] = {"turns": 1, "created_at": created_at, "indexed_bucket": bucket}
 
     async def load(self, actor_type: str, actor_id: str, key: str) -> tuple[bool, object]:
-        assert (actor_type, key) == (naming.CHAT, "meta")
+        assert (actor_type, key) == (ActorTypes.CHAT, "meta")
         meta = self.metas.get(actor_id)
         return (meta is not None, meta)
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import httpx
 from fastapi.testclient import TestClient
 
-from agent_actors.actors import naming
-from agent_actors.actors.boundary import unwrap
 from agent_actors.actors.interfaces import ChatAgentInterface
 from agent_actors.llm.profiles import packaged_book
 from agent_actors.llm.responder import ReplyContext, ReplyRequest
-from agent_actors.models import ChatMessage
+from agent_actors.models import ActorTypes, ChatMessage
+from agent_actors.sidecar.boundary import unwrap
 from tests.sse import events_of
 from tests.unit.twins import LocalActors, make_deps
 
@@ -109,9 +108,9 @@ async def test_the_profile_bounds_the_memory_and_history_in_the_prompt() -> None
     book.agents["support"].memory_window = 1
     deps.profiles = book
     window = [ChatMessage(role="user", content=f"m{i}").model_dump() for i in range(3)]
-    memory = actors.actor(naming.MEMORY, naming.memory_id("u4"))
+    memory = actors.actor(ActorTypes.MEMORY, "u4")
     memory._state_manager._mock_state["memory"] = {"window": window, "last_seq": 0}
-    chat = actors.create(naming.CHAT, "u4", ChatAgentInterface)
+    chat = actors.create(ActorTypes.CHAT, "u4", ChatAgentInterface)
     for i in range(4):
         unwrap(await chat.ProcessMessage({"content": f"turn {i}", "agent": "support"}))
     last = recording.requests[-1]

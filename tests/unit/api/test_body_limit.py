@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
-from agent_actors.api.body_limit import BodyLimit
+from agent_actors.api.middleware.body_limit import BodyLimit
 from agent_actors.main import create_app
 from agent_actors.settings import AuthSettings, LimitSettings, Settings
 from tests.unit.twins import make_deps

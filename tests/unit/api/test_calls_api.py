@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 
-from agent_actors.actors import naming
 from agent_actors.llm.responder import ReplyContext, ReplyRequest
-from agent_actors.models import CallRecord
+from agent_actors.models import ActorTypes, CallRecord
 from agent_actors.settings import LlmSettings
 from tests.unit.twins import LocalActors
 
@@ -40,7 +39,7 @@ def test_calls_and_the_export_page_across_many_stored_pages(twins: Twins) -> Non
     for i in range(turns):
         assert client.post("/chat/u1", json={"content": f"m{i}"}).is_success
     every = [f"{seq}.{n}" for seq in range(1, turns + 1) for n in range(CALLS_PER_TURN)]
-    state = actors.actor(naming.RESPONSE, naming.response_id("u1"))._state_manager._mock_state
+    state = actors.actor(ActorTypes.RESPONSE, "u1")._state_manager._mock_state
     pages = [k for k in state if k.startswith("calls-") and k != "calls-meta"]
     assert LlmSettings().calls_page_size == 5
     assert len(pages) == 6

@@ -64,7 +64,7 @@ def test_a_sidecar_failure_is_a_503_without_internals(twins: Twins) -> None:
     client, actors = twins
 
     def broken(*_args: object) -> object:
-        # What sidecar.py raises for any failed call to daprd.
+        # What sidecar/client.py raises for any failed call to daprd.
         raise ActorUnavailable(cause="daprd answered 500: secret internals")
 
     actors.create = broken  # type: ignore[method-assign]

@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from agent_actors.events.dead_letters import InMemoryStateStore
 from agent_actors.main import create_app
 from agent_actors.settings import AuthSettings, Settings
+from agent_actors.store.dead_letters import InMemoryStateStore
 from tests.unit.twins import LocalActors, make_deps
 
 Twins = tuple[TestClient, LocalActors]

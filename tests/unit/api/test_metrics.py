@@ -7,8 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent_actors.llm.stream_relay import RedisRelay
-from agent_actors.llm.streams import STREAMS
+from agent_actors.streams.hub import STREAMS
+from agent_actors.streams.relay import RedisRelay
 from tests.unit.api.test_subscription import TOKEN, cloud_event
 from tests.unit.llm.fake_openai import FakeModel, message, streamed
 from tests.unit.twins import LocalActors

@@ -11,15 +11,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from agent_actors.actors import naming
-from agent_actors.actors.clients import MemoryAgentClient
-from agent_actors.actors.state import page_key
+from agent_actors.actors.proxies import MemoryAgentClient
 from agent_actors.errors import ActorUnavailable
 from agent_actors.llm.responder import ReplyContext, ReplyRequest
 from agent_actors.main import create_app
-from agent_actors.models import CallRecord, RecordedMessage
+from agent_actors.models import ActorTypes, CallRecord, RecordedMessage
 from agent_actors.settings import AuthSettings
-from tests.unit.actors.test_payload import CHARS, EMOJI, small_body
+from agent_actors.store.state import page_key
+from tests.unit.store.test_payload import CHARS, EMOJI, small_body
 from tests.unit.twins import LocalActors, make_deps
 
 Twins = tuple[TestClient, LocalActors]
@@ -64,7 +63,7 @@ def small_twins() -> Iterator[Twins]:
 
 
 def stored(actors: LocalActors) -> list[dict[str, Any]]:
-    state = actors.actor(naming.CHAT, "u1")._state_manager._mock_state
+    state = actors.actor(ActorTypes.CHAT, "u1")._state_manager._mock_state
     pages = range(len([k for k in state if k.startswith("history-")]))
     return [e for n in pages for e in state[page_key(n)]["entries"]]
 

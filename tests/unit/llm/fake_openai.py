@@ -11,8 +11,8 @@ from openai import AsyncOpenAI
 
 from agent_actors.llm.mcp_tools import ToolCatalog
 from agent_actors.llm.openai_client import OpenAIResponder, Pauses
-from agent_actors.llm.streams import StreamHub
 from agent_actors.settings import LlmSettings
+from agent_actors.streams.hub import StreamHub
 
 Answer = Callable[[dict[str, Any]], Awaitable[httpx.Response]]
 

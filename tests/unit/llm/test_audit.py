@@ -9,7 +9,7 @@ from typing import Any
 from agent_actors.llm import audit
 from agent_actors.llm.profiles import AgentProfile
 from agent_actors.llm.responder import CallBuffer, ReplyContext, ReplyRequest
-from agent_actors.models import CallRecord, ChatMessage, ToolCallRecord
+from agent_actors.models import CallRecord, ChatMessage, ToolCallRecord, fit_record, record_size
 from tests.unit.llm.fake_openai import FakeModel, message, tool
 
 
@@ -116,9 +116,9 @@ def big_record(text: str, messages: int = 20) -> CallRecord:
 def test_fit_cuts_a_record_under_its_budget_keeping_the_newest_message() -> None:
     # Non-ASCII text is stored escaped (6 bytes a character): the budget is in stored bytes.
     record = big_record("é" * 5000 + "the end")
-    assert audit.size(record) > 100_000
-    fitted = audit.fit(record, 6000)
-    assert audit.size(fitted) <= 6000
+    assert record_size(record) > 100_000
+    fitted = fit_record(record, 6000)
+    assert record_size(fitted) <= 6000
     assert fitted.messages, "some messages are kept"
     assert fitted.messages[-1].chars == 5007
     assert record.answer == "é" * 5000 + "the end", "the original is untouched"
@@ -126,12 +126,12 @@ def test_fit_cuts_a_record_under_its_budget_keeping_the_newest_message() -> None
 
 def test_fit_leaves_a_small_record_alone() -> None:
     record = big_record("short", messages=2)
-    assert audit.fit(record, 6000) is record
+    assert fit_record(record, 6000) is record
 
 
 def test_fit_keeps_the_numbers_of_a_pathological_record() -> None:
     record = big_record("x")
     record.tool_calls = [ToolCallRecord(name="n" * 200 + str(i)) for i in range(500)]
-    fitted = audit.fit(record, 2048)
-    assert audit.size(fitted) <= 2048
+    fitted = fit_record(record, 2048)
+    assert record_size(fitted) <= 2048
     assert (fitted.seq, fitted.model) == (1, "m")

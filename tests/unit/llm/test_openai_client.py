@@ -13,8 +13,8 @@ from agent_actors.errors import ResponderError, ResponderTimeout, ResponderUnava
 from agent_actors.llm.completion import retry_after_s
 from agent_actors.llm.openai_client import Pauses
 from agent_actors.llm.responder import CallBuffer, ReplyContext, ReplyRequest
-from agent_actors.llm.streams import StreamHub
 from agent_actors.models import ChatMessage
+from agent_actors.streams.hub import StreamHub
 from tests.unit.llm.fake_openai import FakeModel, message, streamed, tool
 
 

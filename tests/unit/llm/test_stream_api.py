@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agent_actors.llm.responder import ReplyContext, ReplyRequest
-from agent_actors.llm.streams import STREAMS
 from agent_actors.main import create_app
 from agent_actors.settings import AuthSettings, Settings, StreamSettings
+from agent_actors.streams.hub import STREAMS
 from tests.sse import events_of
 from tests.unit.llm.fake_openai import FakeModel, streamed
 from tests.unit.twins import LocalActors, make_deps

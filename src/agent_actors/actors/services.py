@@ -1,0 +1,35 @@
+"""What the actors (and the routes, through ``app.state.deps``) are given."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agent_actors.events.publisher import Publisher
+from agent_actors.llm.profiles import ProfileBook, packaged_book
+from agent_actors.llm.responder import Responder
+from agent_actors.settings import Settings
+from agent_actors.sidecar.actor_client import ProxyFactory
+from agent_actors.sidecar.breaker import Breaker
+from agent_actors.store.dead_letters import DeadLetterStore
+from agent_actors.store.session_index import SessionIndex
+
+
+@dataclass
+class ActorDeps:
+    settings: Settings
+    proxies: ProxyFactory
+    publisher: Publisher
+    responder: Responder
+    # Used by the dead-letter route and the memory routes, and by ChatAgent's erasure (a
+    # DELETE, a retention erase): a user's dead letters go with the conversation.
+    dead_letters: DeadLetterStore
+    # Open after a reminder registration failed: the scheduler is skipped for a while.
+    reminders: Breaker = field(default_factory=lambda: Breaker(5.0))
+    # The session index (GET /sessions); None: not kept.
+    sessions: SessionIndex | None = None
+    # The agent profiles (agents.file), checked at start-up.
+    profiles: ProfileBook = field(default_factory=packaged_book)
+    # Unix time now: where a deadline is decided (retention), so tests move it, not sleep.
+    clock: Callable[[], float] = time.time
