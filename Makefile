@@ -110,7 +110,7 @@ format: setup ## apply ruff's fixes and formatting
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
 
-docs: setup ## regenerate README's configuration table from the settings (service + devstack)
+docs: setup ## regenerate docs/configuration.md's table from the settings (service + devstack)
 	$(PY) -m devstack.settings_doc
 
 bench: setup runtime ## benchmarks on private real stacks (quick, ~5 min; FULL=1: the full profile, ~40 min) -> docs/BENCHMARKS.md
