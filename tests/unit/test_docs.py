@@ -36,3 +36,16 @@ def test_the_inspector_guide_shows_the_browser_tests_screenshot() -> None:
     assert "](inspector.png)" in guide
     png = (REPO_ROOT / "docs" / "inspector.png").read_bytes()
     assert png.startswith(b"\x89PNG")
+
+
+def test_benchmarks_show_the_newest_run_of_the_run_log() -> None:
+    # `make bench` appends each whole run to docs/bench/runs.md and puts the same table
+    # between these markers in docs/BENCHMARKS.md (bench/markdown.py); chart links differ
+    # only by the folder each file sits in.
+    start, end = "<!-- latest-run:start -->", "<!-- latest-run:end -->"
+    summary = (REPO_ROOT / "docs" / "BENCHMARKS.md").read_text()
+    assert summary.count(start) == summary.count(end) == 1
+    latest = summary.split(start, 1)[1].split(end, 1)[0]
+    runs = (REPO_ROOT / "docs" / "bench" / "runs.md").read_text()
+    newest = runs[runs.rindex("\n### ") :]
+    assert latest.replace("](bench/", "](").strip() == newest.strip()
