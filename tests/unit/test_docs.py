@@ -25,6 +25,11 @@ def test_the_readme_points_to_the_configuration_table_and_holds_none() -> None:
     assert "](docs/configuration.md)" in readme
 
 
+def test_the_readme_is_read_in_a_minute() -> None:
+    # What it is, a picture, the quickstart, the tests, links: details belong in docs/.
+    assert len((REPO_ROOT / "README.md").read_text().splitlines()) <= 150
+
+
 def test_the_readme_links_to_every_doc() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
     docs = sorted(p.name for p in (REPO_ROOT / "docs").glob("*.md"))
