@@ -110,10 +110,10 @@ format: setup ## apply ruff's fixes and formatting
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
 
-docs: setup ## regenerate README's configuration table from the settings (service + devstack)
+docs: setup ## regenerate docs/configuration.md's table from the settings (service + devstack)
 	$(PY) -m devstack.settings_doc
 
-bench: setup runtime ## benchmarks on private real stacks (quick, ~5 min; FULL=1: the full profile, ~40 min) -> docs/BENCHMARKS.md
+bench: setup runtime ## benchmarks on private real stacks (quick, ~5 min; FULL=1: the full profile, ~40 min) -> docs/BENCHMARKS.md, docs/bench/runs.md
 	$(PY) -m bench $(if $(FULL),--full,)
 
 bench-tracing: setup runtime jaeger ## W1 with tracing off and on, same run: what tracing costs (SIZE=tiny|quick|full)

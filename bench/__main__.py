@@ -30,6 +30,8 @@ from devstack.settings import REPO_ROOT, get_settings
 
 log = logging.getLogger("bench")
 
+RUN_LOG = REPO_ROOT / "docs" / "bench" / "runs.md"
+SUMMARY = REPO_ROOT / "docs" / "BENCHMARKS.md"
 WORKLOADS = ("w0", "w1", "w2", "w3", "w4", "w5", "w7")
 # The tiny harness size leaves out W4 and W5: three more stacks, and W5 must wait out
 # placement's failover (~7 s), which would double the harness test's time; the subset test
@@ -54,8 +56,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--docs",
         type=Path,
-        default=REPO_ROOT / "docs" / "BENCHMARKS.md",
-        help="the Markdown file the summary table is appended to",
+        default=RUN_LOG,
+        help="the Markdown run log the summary table is appended to",
+    )
+    p.add_argument(
+        "--summary",
+        type=Path,
+        default=None,
+        help="the Markdown file whose latest-run table is replaced "
+        "(default: docs/BENCHMARKS.md when --docs is the default)",
     )
     p.add_argument("--no-docs", action="store_true", help="write no table and no charts")
     p.add_argument(
@@ -171,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         drawn = charts.draw(doc, args.charts_dir)
         markdown.append(doc, drawn, args.docs)
         written += [*drawn, args.docs]
+        summary = args.summary or (SUMMARY if args.docs == RUN_LOG else None)
+        if summary is not None and markdown.set_latest(doc, drawn, summary):
+            written.append(summary)
     out = sys.stdout
     out.write(markdown.section(doc, [], args.docs) + "\n")
     out.writelines(f"wrote {path}\n" for path in written)

@@ -1,4 +1,5 @@
-"""The summary table appended to docs/BENCHMARKS.md after each run."""
+"""The summary table of a run: appended to the run log (docs/bench/runs.md), and put in
+place of the previous run's in docs/BENCHMARKS.md ("Latest run", between its markers)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 from bench import scale_report
 
 CPU_PARTS = ("app", "daprd", "redis", "bench client")
-HEADER = "# Benchmarks\n\nRuns of `make bench`, newest last.\n\n## Runs\n"
+HEADER = "# Benchmark runs\n\nEvery run of `make bench`, newest last.\n"
+LATEST_START, LATEST_END = "<!-- latest-run:start -->", "<!-- latest-run:end -->"
 
 
 def _mark(met: bool | None) -> str:
@@ -153,3 +155,24 @@ def append(doc: dict[str, Any], charts: list[Path], docs_file: Path) -> None:
         docs_file.write_text(HEADER)
     with docs_file.open("a") as out:
         out.write(section(doc, charts, docs_file))
+
+
+def replace_latest(text: str, block: str) -> str | None:
+    """``text`` with ``block`` between the latest-run markers; None when it has none."""
+    if LATEST_START not in text or LATEST_END not in text:
+        return None
+    head, rest = text.split(LATEST_START, 1)
+    _, tail = rest.split(LATEST_END, 1)
+    return f"{head}{LATEST_START}{block}{LATEST_END}{tail}"
+
+
+def set_latest(doc: dict[str, Any], charts: list[Path], summary_file: Path) -> bool:
+    """Put this run's table in place of the previous run's in ``summary_file``; False when
+    the file or its markers are missing (nothing written)."""
+    if not summary_file.exists():
+        return False
+    text = replace_latest(summary_file.read_text(), section(doc, charts, summary_file))
+    if text is None:
+        return False
+    summary_file.write_text(text)
+    return True

@@ -1,6 +1,6 @@
-"""The README's configuration table, generated from the settings so they never drift
-(``make docs`` rewrites it; a unit test fails when it is stale): the service's settings, then
-the dev stack's section (``AGENT_ACTORS_STACK__*``)."""
+"""The configuration table of docs/configuration.md, generated from the settings so they
+never drift (``make docs`` rewrites it; a unit test fails when it is stale): the service's
+settings, then the dev stack's section (``AGENT_ACTORS_STACK__*``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from devstack.settings import REPO_ROOT, DevSettings
 
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"
+DOC = REPO_ROOT / "docs" / "configuration.md"
 
 
 def _default(value: object) -> str:
@@ -41,15 +42,14 @@ def rows() -> list[str]:
     return out
 
 
-def render(readme: str) -> str:
-    head, rest = readme.split(START, 1)
+def render(doc: str) -> str:
+    head, rest = doc.split(START, 1)
     _, tail = rest.split(END, 1)
     return f"{head}{START}\n" + "\n".join(rows()) + f"\n{END}{tail}"
 
 
 def main() -> int:
-    path = REPO_ROOT / "README.md"
-    path.write_text(render(path.read_text()))
+    DOC.write_text(render(DOC.read_text()))
     return 0
 
 

@@ -230,7 +230,7 @@ def test_metrics_move_as_turns_happen(seen: RunningStack) -> None:
     assert sample(after, "process_resident_memory_bytes") > 0
     # Open like /healthz, also with API keys on: no series names a user.
     assert ALICE not in seen.app.get("/metrics").text
-    # daprd's own, where the README says they are.
+    # daprd's own, where docs/observability.md says they are.
     port = seen.settings.stack.daprd_metrics_port
     daprd = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
     assert daprd.status_code == 200

@@ -35,7 +35,7 @@ def test_every_socket_of_the_stack_is_on_loopback_but_the_two_health_ports(
 ) -> None:
     """TCP listeners and unconnected UDP sockets (mDNS was one: UDP 5353 on every interface)
     of every process. Placement's and scheduler's health servers listen on every interface
-    whatever their flags say (Dapr 1.18.2's pkg/healthz/server binds ":port"): the README
+    whatever their flags say (Dapr 1.18.2's pkg/healthz/server binds ":port"): docs/devstack.md
     says so, and this test fails the day a runtime honours --healthz-listen-address."""
     found = {
         (proc.name, *sock)

@@ -83,7 +83,7 @@ def test_daprd_api_and_control_plane_are_on_loopback_as_in_the_stack(app: dict) 
 
 
 def test_the_run_file_can_set_no_other_listen_address() -> None:
-    # What dapr.yaml (and the README) say: the CLI maps apiListenAddresses to daprd's
+    # What dapr.yaml (and docs/devstack.md) say: the CLI maps apiListenAddresses to daprd's
     # --dapr-listen-addresses, and has no field for the internal gRPC or metrics address.
     run = (dapr_cli_dir() / "pkg" / "standalone" / "run.go").read_text()
     fields = dict(re.findall(r'arg:"([a-z-]+)"[^`]*yaml:"(\w+)"', run))

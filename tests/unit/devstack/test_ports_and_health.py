@@ -26,7 +26,7 @@ from tests.unit.devstack.sockets import (
     tcp_states,
 )
 
-# The documented interfaces keep Dapr's and the app's well-known numbers (README, Quickstart).
+# The documented interfaces keep Dapr's and the app's well-known numbers (docs/devstack.md).
 WELL_KNOWN = {"app", "daprd HTTP", "daprd gRPC", "placement", "scheduler"}
 
 
