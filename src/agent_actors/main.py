@@ -26,15 +26,15 @@ from agent_actors.api.routes import (
     agents,
     calls,
     chat,
+    events,
+    inspect,
     memory,
-    runtime,
+    response,
     sessions,
     stream,
     subscription,
     turns,
-    views,
 )
-from agent_actors.api.routes import inspect as cache
 from agent_actors.api.routes import metrics as prometheus
 from agent_actors.api.routes import ui as inspector
 from agent_actors.api.routes.subscription import EventDeliveries
@@ -142,13 +142,13 @@ def create_app(
     app.include_router(turns.router)
     app.include_router(sessions.router)
     app.include_router(agents.router)
-    app.include_router(views.router)
     app.include_router(stream.router)
     app.include_router(calls.router)
-    app.include_router(cache.router)
-    app.include_router(subscription.router)
+    app.include_router(response.router)
     app.include_router(memory.router)
-    app.include_router(runtime.router)
+    app.include_router(events.router)
+    app.include_router(inspect.router)
+    app.include_router(subscription.router)
     app.include_router(prometheus.router)
     app.include_router(inspector.router)
     auth.hide_sidecar_routes(app)
