@@ -18,9 +18,10 @@ from agent_actors.actors.memory_agent import MemoryAgentActor
 from agent_actors.actors.response_agent import ResponseAgent
 from agent_actors.actors.services import ActorDeps
 from agent_actors.api import auth, errors, schemas
-from agent_actors.api.auth import SidecarTokenMiddleware
 from agent_actors.api.middleware.actor_calls import ActorMethodCalls
 from agent_actors.api.middleware.body_limit import BodyLimit
+from agent_actors.api.middleware.event_deliveries import EventDeliveries
+from agent_actors.api.middleware.sidecar_token import SidecarTokenMiddleware
 from agent_actors.api.middleware.sidecar_watch import SidecarWatch
 from agent_actors.api.routes import (
     agents,
@@ -37,7 +38,6 @@ from agent_actors.api.routes import (
 )
 from agent_actors.api.routes import metrics as prometheus
 from agent_actors.api.routes import ui as inspector
-from agent_actors.api.routes.subscription import EventDeliveries
 from agent_actors.errors import Misconfigured
 from agent_actors.events.publisher import DaprPublisher, Publisher
 from agent_actors.llm.factory import build_responder

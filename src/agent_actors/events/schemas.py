@@ -1,14 +1,16 @@
-"""The event ChatAgent publishes after each committed turn, and Dapr's subscription answers."""
+"""The event ChatAgent publishes after each committed turn, how a delivery of it is read, and
+Dapr's subscription answers."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
-from agent_actors.models import ChatMessage
+from agent_actors.errors import InvalidInput
+from agent_actors.models import ChatMessage, check_user_id
 
 
 class ConversationUpdated(BaseModel):
@@ -32,3 +34,23 @@ class SubscriptionStatus(StrEnum):
     SUCCESS = "SUCCESS"
     RETRY = "RETRY"
     DROP = "DROP"
+
+
+def parse_event(body: Any, max_id_chars: int) -> ConversationUpdated:
+    """The ConversationUpdated in a CloudEvent as Dapr delivers it (``data``), its user id
+    checked as the API checks one."""
+    if not isinstance(body, dict):
+        raise InvalidInput("the body is not a CloudEvent object")
+    event = ConversationUpdated.model_validate(body.get("data"))
+    check_user_id(event.user_id, max_id_chars)
+    return event
+
+
+def why_unreadable(exc: Exception) -> str:
+    """Which fields failed and how, never their values (they may be a user's messages)."""
+    if isinstance(exc, InvalidInput):
+        return exc.message[:200]
+    if isinstance(exc, ValidationError):
+        errors = exc.errors(include_input=False, include_url=False)[:5]
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'data'}: {e['type']}" for e in errors)
+    return "the body is not JSON"

@@ -16,6 +16,6 @@ The other prefixes:
 - ``events.py``: ``/events/...`` (subscription counters, unreadable dead letters; admin)
 - ``inspect.py``: ``/inspect/...`` (this process's actor cache, daprd's runtime view)
 - ``subscription.py``: ``/subscribe/dead-letter`` (daprd's; ``/subscribe`` itself is served
-  before routing, by ``EventDeliveries``)
+  before routing, by ``api/middleware/event_deliveries.py``)
 - ``metrics.py``: ``/metrics`` (Prometheus) · ``ui.py``: ``/ui`` (the inspector page)
 """
