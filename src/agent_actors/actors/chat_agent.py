@@ -47,8 +47,8 @@ from agent_actors.errors import (
     IdempotencyConflict,
     UnknownAgent,
 )
+from agent_actors.events.conversation import ConversationUpdated
 from agent_actors.events.publisher import PublishFailed, Unpublishable
-from agent_actors.events.schemas import ConversationUpdated
 from agent_actors.models import ChatMessage
 from agent_actors.sidecar.actor_runtime import saved_state_reader
 from agent_actors.sidecar.boundary import actor_method

@@ -19,7 +19,7 @@ from agent_actors import metrics
 from agent_actors.actors.proxies import MemoryAgentClient
 from agent_actors.api.deps import DeadLetters, Deps, Stats
 from agent_actors.errors import AgentActorsError, InvalidInput, StoreUnavailable
-from agent_actors.events.schemas import SubscriptionStatus, parse_event, why_unreadable
+from agent_actors.events.conversation import SubscriptionStatus, parse_event, why_unreadable
 from agent_actors.store.dead_letters import DeadLetter, UnparsedDeadLetter
 
 log = logging.getLogger(__name__)
