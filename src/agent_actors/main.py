@@ -17,7 +17,7 @@ from agent_actors.actors.chat_agent import ChatAgent
 from agent_actors.actors.memory_agent import MemoryAgentActor
 from agent_actors.actors.response_agent import ResponseAgent
 from agent_actors.actors.services import ActorDeps
-from agent_actors.api import auth, errors, schemas
+from agent_actors.api import auth, http_errors, schemas
 from agent_actors.api.middleware.actor_calls import ActorMethodCalls
 from agent_actors.api.middleware.body_limit import BodyLimit
 from agent_actors.api.middleware.event_deliveries import EventDeliveries
@@ -30,13 +30,13 @@ from agent_actors.api.routes import (
     events,
     inspect,
     memory,
+    prometheus,
     response,
     sessions,
     stream,
     subscription,
     turns,
 )
-from agent_actors.api.routes import metrics as prometheus
 from agent_actors.api.routes import ui as inspector
 from agent_actors.errors import Misconfigured
 from agent_actors.events.publisher import DaprPublisher, Publisher
@@ -128,7 +128,7 @@ def create_app(
         title="agent-actors",
         description="AI chat agents as Dapr virtual actors",
         lifespan=lifespan,
-        responses=errors.responses(500),
+        responses=http_errors.responses(500),
         # FastAPI's own OpenTelemetry hooks are off: tracing.py instruments the app when
         # tracing is on, and left on they look up the global providers (os.environ) on every
         # request, ~3 % of the app's CPU under load.
@@ -152,7 +152,7 @@ def create_app(
     app.include_router(prometheus.router)
     app.include_router(inspector.router)
     auth.hide_sidecar_routes(app)
-    errors.install(app)
+    http_errors.install(app)
     # Innermost: behind the sidecar-token check and tracing, before FastAPI's routing (the
     # two paths daprd takes on every turn: actor methods, and event deliveries).
     app.add_middleware(ActorMethodCalls)

@@ -17,5 +17,6 @@ The other prefixes:
 - ``inspect.py``: ``/inspect/...`` (this process's actor cache, daprd's runtime view)
 - ``subscription.py``: ``/subscribe/dead-letter`` (daprd's; ``/subscribe`` itself is served
   before routing, by ``api/middleware/event_deliveries.py``)
-- ``metrics.py``: ``/metrics`` (Prometheus) · ``ui.py``: ``/ui`` (the inspector page)
+- ``prometheus.py``: ``/metrics`` (named for its format: ``metrics.py`` is the series)
+- ``ui.py``: ``/ui`` (the inspector page)
 """

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from agent_actors.api.deps import AdminOnly, DeadLetters, Stats
-from agent_actors.api.errors import responses
+from agent_actors.api.http_errors import responses
 from agent_actors.api.schemas import EventStats
 from agent_actors.store.dead_letters import UnparsedDeadLetters
 

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from agent_actors.api.deps import AnyKey, SettingsDep, UserId
-from agent_actors.api.errors import responses
+from agent_actors.api.http_errors import responses
 from agent_actors.settings import Settings
 from agent_actors.sidecar.client import Sidecar
 from agent_actors.sidecar.state_cache import resident_keys_of

@@ -12,7 +12,7 @@ from fastapi import APIRouter
 
 from agent_actors.actors.interfaces import MemoryView
 from agent_actors.api.deps import DeadLetters, MemoryActor, UserId
-from agent_actors.api.errors import USER_ROUTE, responses
+from agent_actors.api.http_errors import USER_ROUTE, responses
 from agent_actors.api.schemas import DeadLettersView, MemoryOut, ReplayAnswer
 
 # Tags per route: the window is listed with the read-only views ("inspect" in /docs), the

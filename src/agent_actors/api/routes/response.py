@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from agent_actors.api.deps import ResponseActor
-from agent_actors.api.errors import USER_ROUTE, responses
+from agent_actors.api.http_errors import USER_ROUTE, responses
 from agent_actors.api.schemas import CountOut
 
 router = APIRouter(tags=["inspect"])

@@ -35,7 +35,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from agent_actors import metrics
 from agent_actors.actors.interfaces import TurnReply
 from agent_actors.api.deps import CallerFirst, ChatActor, SettingsDep, UserId
-from agent_actors.api.errors import USER_ROUTE, responses
+from agent_actors.api.http_errors import USER_ROUTE, responses
 from agent_actors.api.routes.chat import (
     ACCEPTED,
     IdempotencyKey,

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from agent_actors.actors import turn_runner
 from agent_actors.actors.interfaces import ApprovalAnswer, TurnReply, TurnView
 from agent_actors.api.deps import Approver, CallerFirst, ChatActor, SettingsDep, UserId
-from agent_actors.api.errors import USER_ROUTE, responses
+from agent_actors.api.http_errors import USER_ROUTE, responses
 from agent_actors.api.routes.chat import ACCEPTED, accepted
 from agent_actors.api.schemas import MAX_INT, ApprovalIn
 
