@@ -16,6 +16,7 @@ from agent_actors.actors.bench_actor import BenchActor
 from agent_actors.actors.chat_agent import ChatAgent
 from agent_actors.actors.memory_agent import MemoryAgentActor
 from agent_actors.actors.response_agent import ResponseAgent
+from agent_actors.actors.runs import TurnRuns
 from agent_actors.actors.services import ActorDeps
 from agent_actors.api import auth, http_errors, schemas
 from agent_actors.api.middleware.actor_calls import ActorMethodCalls
@@ -51,7 +52,7 @@ from agent_actors.sidecar.runtime_config import runtime_config
 from agent_actors.sidecar.serializer import SERIALIZER
 from agent_actors.store.dead_letters import DaprStateStore, dapr_dead_letters
 from agent_actors.store.session_index import SessionIndex
-from agent_actors.streams.hub import STREAMS
+from agent_actors.streams.hub import StreamHub
 
 ACTORS = (ChatAgent, ResponseAgent, MemoryAgentActor)
 
@@ -76,6 +77,10 @@ def create_app(
         # alone and exits with status 1.
         raise SystemExit(exc.message) from exc
     tracer_provider = tracing.configure(settings.tracing, settings.dapr.app_id)
+    # What the app's parts share while it runs, made here, one of each per app (never a
+    # module's global): apps built side by side in one process (the unit tests) stay apart.
+    streams = StreamHub()
+    runs = TurnRuns()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,7 +93,7 @@ def create_app(
                 proxies=ProxyFactory(client),
                 publisher=publisher
                 or DaprPublisher(sidecar, settings.dapr.pubsub_name, settings.dapr.topic),
-                responder=responder or build_responder(settings, profiles),
+                responder=responder or build_responder(settings, profiles, streams),
                 dead_letters=dapr_dead_letters(sidecar, settings),
                 sessions=SessionIndex(
                     DaprStateStore(sidecar, settings.dapr.state_store),
@@ -98,6 +103,7 @@ def create_app(
                 if settings.limits.session_index
                 else None,
                 profiles=profiles,
+                runs=runs,
             )
             app.state.deps = deps
             app.state.sidecar = sidecar
@@ -112,11 +118,11 @@ def create_app(
                     state_serializer=SERIALIZER,
                 )
             if settings.streams.relay_url:
-                await STREAMS.start_relay(
+                await streams.start_relay(
                     settings.streams.relay_url, settings.streams.relay_outbox_max
                 )
             yield
-            await STREAMS.stop_relay()
+            await streams.stop_relay()
             closer = getattr(deps.responder, "aclose", None)
             if closer is not None:
                 await closer()
@@ -136,6 +142,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.subscription_stats = schemas.SubscriptionStats()
+    app.state.streams = streams
+    app.state.stream_turns = set()
     ActorRuntime.set_actor_config(runtime_config(settings.actors))
     dapr_actor = DaprActor(app)
     app.include_router(chat.router)

@@ -23,7 +23,6 @@ from dapr.actor import Actor, ActorId, Remindable
 from dapr.actor.runtime.context import ActorRuntimeContext
 
 from agent_actors import logs, metrics
-from agent_actors.actors import turn_runner
 from agent_actors.actors.interfaces import (
     ChatAgentInterface,
     ExportEntry,
@@ -430,7 +429,7 @@ class ChatAgent(
         await self._state_manager.save_state()
         # A long turn's run of this process stops; one elsewhere finds its turn gone (EndRun
         # drops its result: it cannot bring the conversation back).
-        turn_runner.cancel(self._user)
+        self._deps.runs.cancel(self._user)
         for name in (OUTBOX_REMINDER, LONG_TURN_REMINDER):
             await self._drop_reminder_of_deleted(name)
         if self._timer_armed:
