@@ -1,4 +1,4 @@
-"""The domain error tree, mapped to HTTP in one place (``api/errors.py``).
+"""The domain error tree, mapped to HTTP in one place (``api/http_errors.py``).
 
 ::
 

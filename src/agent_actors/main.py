@@ -16,28 +16,29 @@ from agent_actors.actors.bench_actor import BenchActor
 from agent_actors.actors.chat_agent import ChatAgent
 from agent_actors.actors.memory_agent import MemoryAgentActor
 from agent_actors.actors.response_agent import ResponseAgent
+from agent_actors.actors.runs import TurnRuns
 from agent_actors.actors.services import ActorDeps
-from agent_actors.api import auth, errors, schemas
-from agent_actors.api.auth import SidecarTokenMiddleware
+from agent_actors.api import auth, http_errors, schemas
 from agent_actors.api.middleware.actor_calls import ActorMethodCalls
 from agent_actors.api.middleware.body_limit import BodyLimit
+from agent_actors.api.middleware.event_deliveries import EventDeliveries
+from agent_actors.api.middleware.sidecar_token import SidecarTokenMiddleware
 from agent_actors.api.middleware.sidecar_watch import SidecarWatch
 from agent_actors.api.routes import (
     agents,
     calls,
     chat,
+    events,
+    inspect,
     memory,
-    runtime,
+    prometheus,
+    response,
     sessions,
     stream,
     subscription,
     turns,
-    views,
 )
-from agent_actors.api.routes import inspect as cache
-from agent_actors.api.routes import metrics as prometheus
 from agent_actors.api.routes import ui as inspector
-from agent_actors.api.routes.subscription import EventDeliveries
 from agent_actors.errors import Misconfigured
 from agent_actors.events.publisher import DaprPublisher, Publisher
 from agent_actors.llm.factory import build_responder
@@ -51,7 +52,7 @@ from agent_actors.sidecar.runtime_config import runtime_config
 from agent_actors.sidecar.serializer import SERIALIZER
 from agent_actors.store.dead_letters import DaprStateStore, dapr_dead_letters
 from agent_actors.store.session_index import SessionIndex
-from agent_actors.streams.hub import STREAMS
+from agent_actors.streams.hub import StreamHub
 
 ACTORS = (ChatAgent, ResponseAgent, MemoryAgentActor)
 
@@ -76,6 +77,10 @@ def create_app(
         # alone and exits with status 1.
         raise SystemExit(exc.message) from exc
     tracer_provider = tracing.configure(settings.tracing, settings.dapr.app_id)
+    # What the app's parts share while it runs, made here, one of each per app (never a
+    # module's global): apps built side by side in one process (the unit tests) stay apart.
+    streams = StreamHub()
+    runs = TurnRuns()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,7 +93,7 @@ def create_app(
                 proxies=ProxyFactory(client),
                 publisher=publisher
                 or DaprPublisher(sidecar, settings.dapr.pubsub_name, settings.dapr.topic),
-                responder=responder or build_responder(settings, profiles),
+                responder=responder or build_responder(settings, profiles, streams),
                 dead_letters=dapr_dead_letters(sidecar, settings),
                 sessions=SessionIndex(
                     DaprStateStore(sidecar, settings.dapr.state_store),
@@ -98,6 +103,7 @@ def create_app(
                 if settings.limits.session_index
                 else None,
                 profiles=profiles,
+                runs=runs,
             )
             app.state.deps = deps
             app.state.sidecar = sidecar
@@ -112,11 +118,11 @@ def create_app(
                     state_serializer=SERIALIZER,
                 )
             if settings.streams.relay_url:
-                await STREAMS.start_relay(
+                await streams.start_relay(
                     settings.streams.relay_url, settings.streams.relay_outbox_max
                 )
             yield
-            await STREAMS.stop_relay()
+            await streams.stop_relay()
             closer = getattr(deps.responder, "aclose", None)
             if closer is not None:
                 await closer()
@@ -128,7 +134,7 @@ def create_app(
         title="agent-actors",
         description="AI chat agents as Dapr virtual actors",
         lifespan=lifespan,
-        responses=errors.responses(500),
+        responses=http_errors.responses(500),
         # FastAPI's own OpenTelemetry hooks are off: tracing.py instruments the app when
         # tracing is on, and left on they look up the global providers (os.environ) on every
         # request, ~3 % of the app's CPU under load.
@@ -136,23 +142,25 @@ def create_app(
     )
     app.state.settings = settings
     app.state.subscription_stats = schemas.SubscriptionStats()
+    app.state.streams = streams
+    app.state.stream_turns = set()
     ActorRuntime.set_actor_config(runtime_config(settings.actors))
     dapr_actor = DaprActor(app)
     app.include_router(chat.router)
     app.include_router(turns.router)
     app.include_router(sessions.router)
     app.include_router(agents.router)
-    app.include_router(views.router)
     app.include_router(stream.router)
     app.include_router(calls.router)
-    app.include_router(cache.router)
-    app.include_router(subscription.router)
+    app.include_router(response.router)
     app.include_router(memory.router)
-    app.include_router(runtime.router)
+    app.include_router(events.router)
+    app.include_router(inspect.router)
+    app.include_router(subscription.router)
     app.include_router(prometheus.router)
     app.include_router(inspector.router)
     auth.hide_sidecar_routes(app)
-    errors.install(app)
+    http_errors.install(app)
     # Innermost: behind the sidecar-token check and tracing, before FastAPI's routing (the
     # two paths daprd takes on every turn: actor methods, and event deliveries).
     app.add_middleware(ActorMethodCalls)

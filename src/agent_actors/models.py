@@ -1,7 +1,7 @@
 """The vocabulary every layer shares: messages, model-call records, user ids.
 
 The ground of the package (with ``settings`` and ``errors``): it imports nothing above it.
-Storage layouts live in ``store/state.py``, the event in ``events/schemas.py``, the HTTP
+Storage layouts live in ``store/state.py``, the event in ``events/conversation.py``, the HTTP
 schemas in ``api/schemas.py``.
 """
 

@@ -82,7 +82,8 @@ def _name_actor_call(span: trace.Span, scope: dict[str, Any]) -> None:
     if not span.is_recording():
         return
     if scope.get("path") == "/subscribe":
-        # Served before FastAPI's routing (api/routes/subscription.py): no route to name it after.
+        # Served before FastAPI's routing (api/middleware/event_deliveries.py): no route to
+        # name it after.
         span.update_name(f"{scope.get('method')} /subscribe")
         return
     parts = str(scope.get("path", "")).split("/")  # ["", "actors", type, id, "method", name…]

@@ -47,7 +47,7 @@ FAULT_AT_S = 3.0  # every user has committed turns by then
 CLIENT_TIMEOUT_S = 30.0
 CONVERGE_S = 10.0
 LOG_PATTERNS = (" ERROR ", " WARNING ", "level=error", "level=fatal")
-UNEXPECTED = "unexpected error on"  # api/errors.py's catch-all (a 500)
+UNEXPECTED = "unexpected error on"  # api/http_errors.py's catch-all (a 500)
 ASGI_CRASH = "Exception in ASGI application"
 
 

@@ -23,7 +23,6 @@ from dapr.actor import Actor, ActorId, Remindable
 from dapr.actor.runtime.context import ActorRuntimeContext
 
 from agent_actors import logs, metrics
-from agent_actors.actors import turn_runner
 from agent_actors.actors.interfaces import (
     ChatAgentInterface,
     ExportEntry,
@@ -47,8 +46,8 @@ from agent_actors.errors import (
     IdempotencyConflict,
     UnknownAgent,
 )
+from agent_actors.events.conversation import ConversationUpdated
 from agent_actors.events.publisher import PublishFailed, Unpublishable
-from agent_actors.events.schemas import ConversationUpdated
 from agent_actors.models import ChatMessage
 from agent_actors.sidecar.actor_runtime import saved_state_reader
 from agent_actors.sidecar.boundary import actor_method
@@ -430,7 +429,7 @@ class ChatAgent(
         await self._state_manager.save_state()
         # A long turn's run of this process stops; one elsewhere finds its turn gone (EndRun
         # drops its result: it cannot bring the conversation back).
-        turn_runner.cancel(self._user)
+        self._deps.runs.cancel(self._user)
         for name in (OUTBOX_REMINDER, LONG_TURN_REMINDER):
             await self._drop_reminder_of_deleted(name)
         if self._timer_armed:

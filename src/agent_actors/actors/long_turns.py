@@ -226,7 +226,7 @@ class LongTurns(Actor):
         else:
             error = got.error or TurnError(code="internal_error", detail="the run failed")
             await self._fail(meta, turn, error, records)
-        turn_runner.changed(self._user)
+        self._deps.runs.changed(self._user)
         return {"ended": True}
 
     # -- shared with ProcessMessage ----------------------------------------------------------
@@ -310,7 +310,7 @@ class LongTurns(Actor):
                     denial = Decision(approve=False, note=note, by="deadline")
                     await self._resume(meta, turn, denial)
                 return
-            if turn_runner.running(self._user, turn.run_id):
+            if self._deps.runs.running(self._user, turn.run_id):
                 return
             log.warning(
                 "user=%s seq=%d: the run of this long turn is gone (the app restarted or the "
@@ -325,7 +325,7 @@ class LongTurns(Actor):
                 "message again",
             )
             await self._fail(meta, turn, error, turn.records, run_id=f"{turn.run_id}-lost")
-            turn_runner.changed(self._user)
+            self._deps.runs.changed(self._user)
         except BaseException:
             await self._state_manager.clear_cache()
             raise  # the reminder fires again
@@ -391,7 +391,7 @@ class LongTurns(Actor):
             decision.by,
         )
         turn_runner.start(self._deps, self._user, self._load, turn)
-        turn_runner.changed(self._user)
+        self._deps.runs.changed(self._user)
 
     async def _commit_long_turn(
         self, meta: ChatMeta, turn: LongTurn, reply: ChatMessage, records: list[CallRecord]

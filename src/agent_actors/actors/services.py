@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from agent_actors.actors.runs import TurnRuns
 from agent_actors.events.publisher import Publisher
 from agent_actors.llm.profiles import ProfileBook, packaged_book
 from agent_actors.llm.responder import Responder
@@ -33,3 +34,5 @@ class ActorDeps:
     profiles: ProfileBook = field(default_factory=packaged_book)
     # Unix time now: where a deadline is decided (retention), so tests move it, not sleep.
     clock: Callable[[], float] = time.time
+    # The long-turn runs in this process (create_app makes one per app; GET ?wait= reads it).
+    runs: TurnRuns = field(default_factory=TurnRuns)

@@ -8,21 +8,22 @@ ResponseAgent and Memory for what the reply needs (short calls), runs the respon
 reports through ``ChatAgent.EndRun``, which commits only while the turn still waits for this
 very run (its ``run_id``): a late, repeated or superseded result commits nothing.
 
-Runs are known per process (``RUNS``): ChatAgent's reminder fails a turn whose run is not in
-this process any more (the app crashed and restarted, or the actor moved to another replica),
-so a turn never stays pending for ever; a run is never started twice for one result.
+Runs are known per process (``runs.py``, held in ``ActorDeps.runs``): ChatAgent's reminder
+fails a turn whose run is not in this process any more (the app crashed and restarted, or the
+actor moved to another replica), so a turn never stays pending for ever; a run is never
+started twice for one result.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
 
 from agent_actors import logs
 from agent_actors.actors.interfaces import RunOutcome, TurnError
 from agent_actors.actors.proxies import ChatAgentClient, ResponseAgentClient
 from agent_actors.actors.replies import ReplyWork
+from agent_actors.actors.runs import Run
 from agent_actors.actors.services import ActorDeps
 from agent_actors.actors.turn_record import LongTurn
 from agent_actors.errors import ActorUnavailable, AgentActorsError, ConversationMoved
@@ -39,71 +40,10 @@ REPORT_TRIES = 6
 REPORT_BACKOFF_S = 0.5
 
 
-@dataclass
-class Run:
-    seq: int
-    run_id: str
-    task: asyncio.Task[None]
-
-
-# user -> the run of that user's long turn in this process.
-RUNS: dict[str, Run] = {}
-
-
-@dataclass
-class _Signal:
-    event: asyncio.Event = field(default_factory=asyncio.Event)
-    waiters: int = 0
-
-
-# user -> set whenever one of that user's turns changes state here (GET ?wait= wakes on it).
-_changed: dict[str, _Signal] = {}
-
-
-def running(user: str, run_id: str) -> bool:
-    run = RUNS.get(user)
-    return run is not None and run.run_id == run_id and not run.task.done()
-
-
 def start(deps: ActorDeps, user: str, load: StateLoader, turn: LongTurn) -> None:
     """Run ``turn``'s reply in the background (its state, with ``run_id``, is saved)."""
     task = asyncio.create_task(_run(deps, user, load, turn), name=f"long-turn {user} {turn.seq}")
-    run = Run(turn.seq, turn.run_id, task)
-    RUNS[user] = run
-
-    def forget(_task: asyncio.Task[None]) -> None:
-        if RUNS.get(user) is run:
-            del RUNS[user]
-
-    task.add_done_callback(forget)
-
-
-def cancel(user: str) -> None:
-    """Stop this process's run of ``user`` (its conversation was deleted)."""
-    run = RUNS.pop(user, None)
-    if run is not None:
-        run.task.cancel()
-
-
-def changed(user: str) -> None:
-    signal = _changed.pop(user, None)
-    if signal is not None:
-        signal.event.set()
-
-
-async def wait_for_change(user: str, timeout_s: float) -> None:
-    """Until one of ``user``'s turns changes state in this process, or ``timeout_s``."""
-    signal = _changed.setdefault(user, _Signal())
-    signal.waiters += 1
-    try:
-        async with asyncio.timeout(timeout_s):
-            await signal.event.wait()
-    except TimeoutError:
-        pass
-    finally:
-        signal.waiters -= 1
-        if not signal.waiters and _changed.get(user) is signal:
-            del _changed[user]
+    deps.runs.add(user, Run(turn.seq, turn.run_id, task))
 
 
 async def _run(deps: ActorDeps, user: str, load: StateLoader, turn: LongTurn) -> None:
@@ -185,4 +125,4 @@ async def _report(deps: ActorDeps, user: str, outcome: RunOutcome) -> None:
                 log.exception("user=%s seq=%d: reporting the long turn failed", user, outcome.seq)
                 return
     finally:
-        changed(user)
+        deps.runs.changed(user)

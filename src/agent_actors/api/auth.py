@@ -1,8 +1,7 @@
 """Who may call what: the sidecar token, the API keys, and the start-up rule joining them.
 
 daprd sends ``dapr-api-token: $APP_API_TOKEN`` on every call to the app; the SDK does not
-check it, so ``SidecarTokenMiddleware`` does. Plain ASGI (not ``BaseHTTPMiddleware``): it sits
-on the path of every actor call, and the base class costs a task and a stream per request.
+check it, so ``api/middleware/sidecar_token.py`` does, on the paths named here.
 
 API keys (``AGENT_ACTORS_AUTH__API_KEYS``) are bound to user ids; a key bound to ``*`` is an
 admin key: any user, and the service-wide views (``/events/stats``). A key may have a label
@@ -21,9 +20,7 @@ from collections.abc import Iterator, Sequence
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent_actors.errors import ApproverRequired, Forbidden, Misconfigured, Unauthorized
 from agent_actors.settings import ApiKey, AuthSettings
@@ -44,25 +41,6 @@ def check_startup(auth: AuthSettings) -> None:
     """API keys without an app token guard the front door and leave the back door open."""
     if auth.api_keys and auth.app_api_token is None:
         raise Misconfigured(NO_APP_TOKEN)
-
-
-class SidecarTokenMiddleware:
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self._app = app
-        self._token = token.encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(SIDECAR_ONLY):
-            # Raw header bytes, whatever they hold: compare_digest on bytes never raises.
-            given = dict(scope["headers"]).get(b"dapr-api-token", b"")
-            if not hmac.compare_digest(given, self._token):
-                refusal = JSONResponse(
-                    {"detail": "this route is for the Dapr sidecar only", "code": "unauthorized"},
-                    status_code=401,
-                )
-                await refusal(scope, receive, send)
-                return
-        await self._app(scope, receive, send)
 
 
 def hide_sidecar_routes(app: FastAPI) -> None:

@@ -8,6 +8,7 @@ dependency in its thread pool, a thread hop per dependency per request (on a tur
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from agent_actors import logs
 from agent_actors.actors.proxies import ChatAgentClient, MemoryAgentClient, ResponseAgentClient
+from agent_actors.actors.runs import TurnRuns
 from agent_actors.actors.services import ActorDeps
 from agent_actors.api import auth
 from agent_actors.api.ratelimit import RateLimiter
@@ -24,6 +26,7 @@ from agent_actors.api.schemas import SubscriptionStats
 from agent_actors.models import check_user_id
 from agent_actors.settings import Settings
 from agent_actors.store.dead_letters import DeadLetterStore
+from agent_actors.streams.hub import StreamHub
 
 
 async def get_settings_dep(request: Request) -> Settings:
@@ -141,6 +144,22 @@ async def get_dead_letters(request: Request) -> DeadLetterStore:
     return store
 
 
+async def get_streams(request: Request) -> StreamHub:
+    hub: StreamHub = request.app.state.streams
+    return hub
+
+
+async def get_stream_turns(request: Request) -> set[asyncio.Task[Any]]:
+    turns: set[asyncio.Task[Any]] = request.app.state.stream_turns
+    return turns
+
+
+async def get_runs(request: Request) -> TurnRuns:
+    # The actors' own (ActorDeps): a wait wakes when the actors signal a change.
+    runs: TurnRuns = request.app.state.deps.runs
+    return runs
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 Deps = Annotated[ActorDeps, Depends(get_deps)]
 UserId = Annotated[str, Depends(get_user_id)]
@@ -150,6 +169,10 @@ AdminOnly = Depends(require_admin)  # a route-level `dependencies=[AdminOnly]`
 AnyKey = Depends(require_key)  # a route-level `dependencies=[AnyKey]`
 Stats = Annotated[SubscriptionStats, Depends(get_stats)]
 DeadLetters = Annotated[DeadLetterStore, Depends(get_dead_letters)]
+Streams = Annotated[StreamHub, Depends(get_streams)]
+# Streamed turns whose client left keep running: holding the task keeps it from being collected.
+StreamTurns = Annotated[set[asyncio.Task[Any]], Depends(get_stream_turns)]
+Runs = Annotated[TurnRuns, Depends(get_runs)]
 
 
 async def chat_agent(deps: Deps, user_id: UserId) -> ChatAgentClient:

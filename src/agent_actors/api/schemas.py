@@ -18,8 +18,9 @@ from agent_actors.store.dead_letters import DeadLetter
 MAX_INT = 2**53 - 1
 
 
+# Built from the error tree in api/http_errors.py.
 class ErrorOut(BaseModel):
-    """Every error answer (``api/errors.py``)."""
+    """Every error answer."""
 
     detail: str = Field(description="what went wrong, in a sentence")
     code: str = Field(description="stable and machine-readable: invalid_user_id, forbidden, ...")

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from agent_actors.events.schemas import ConversationUpdated
+from agent_actors.events.conversation import ConversationUpdated
 from agent_actors.sidecar.client import Sidecar, SidecarUnreachable
 
 log = logging.getLogger(__name__)

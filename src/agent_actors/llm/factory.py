@@ -12,14 +12,18 @@ from agent_actors.llm.openai_client import OpenAIResponder
 from agent_actors.llm.profiles import ProfileBook
 from agent_actors.llm.responder import Responder
 from agent_actors.settings import Settings
+from agent_actors.streams.hub import StreamHub
 
 log = logging.getLogger(__name__)
 # Local servers (Ollama, vLLM, llama.cpp) ignore the key, but the SDK insists on one.
 NO_KEY = "not-needed"
 
 
-def build_responder(settings: Settings, profiles: ProfileBook | None = None) -> Responder:
-    """``profiles``' MCP servers are connected on first use and closed by ``aclose``."""
+def build_responder(
+    settings: Settings, profiles: ProfileBook | None = None, streams: StreamHub | None = None
+) -> Responder:
+    """``profiles``' MCP servers are connected on first use and closed by ``aclose``; a
+    model's tokens go to ``streams`` (the app's hub)."""
     llm = settings.llm
     if not llm.base_url and llm.api_key is None:
         log.info("responder: offline (set OPENAI_BASE_URL or OPENAI_API_KEY for a model)")
@@ -41,4 +45,4 @@ def build_responder(settings: Settings, profiles: ProfileBook | None = None) -> 
     )
     log.info("responder: model %s at %s", llm.model, llm.base_url or "the OpenAI API")
     servers = profiles.mcp_servers if profiles is not None else {}
-    return OpenAIResponder(llm, client, tools=ToolCatalog(servers))
+    return OpenAIResponder(llm, client, tools=ToolCatalog(servers), streams=streams)

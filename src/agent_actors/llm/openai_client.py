@@ -43,7 +43,7 @@ from agent_actors.llm.responder import ReplyContext, ReplyRequest
 from agent_actors.llm.tools import InvalidToolCall, ToolContext, ToolFailed, ToolRegistry
 from agent_actors.models import CallRecord, Purpose, ToolCallRecord, cut
 from agent_actors.settings import LlmSettings
-from agent_actors.streams.hub import STREAMS, StreamHub
+from agent_actors.streams.hub import StreamHub
 
 log = logging.getLogger(__name__)
 PREVIEW_CHARS = 200
@@ -75,13 +75,14 @@ class OpenAIResponder:
         client: AsyncOpenAI,
         *,
         tools: ToolCatalog | None = None,
-        streams: StreamHub = STREAMS,
+        streams: StreamHub | None = None,
         pauses: Pauses | None = None,
     ) -> None:
         self._s = settings
         self._client = client
         self._tools = tools or ToolCatalog()
-        self._streams = streams
+        # No hub given: nobody listens, so nothing streams (the turn still commits).
+        self._streams = streams if streams is not None else StreamHub()
         self._pauses = pauses or Pauses()
 
     async def aclose(self) -> None:

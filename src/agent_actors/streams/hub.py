@@ -29,7 +29,8 @@ class StreamEvent:
 
 class StreamHub:
     """Where the streaming route and the responder meet: in this process, or (with a relay)
-    across replicas."""
+    across replicas. One per app: ``create_app`` makes it (``app.state.streams``) and hands
+    it to the responder."""
 
     def __init__(self) -> None:
         self._queues: dict[str, asyncio.Queue[StreamEvent]] = {}
@@ -85,7 +86,3 @@ class StreamHub:
             queue.put_nowait(
                 StreamEvent("token" if kind == "token" else "reset", data.get("text", ""))
             )
-
-
-# One hub per process: the streaming route and the responder meet here.
-STREAMS = StreamHub()

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from agent_actors.actors import turn_runner
 from agent_actors.actors.interfaces import ChatAgentInterface, ResponseAgentInterface
+from agent_actors.actors.services import ActorDeps
 from agent_actors.actors.turn_record import LONG_TURN_REMINDER, TURN_KEY
 from agent_actors.errors import (
     ApprovalStale,
@@ -104,9 +104,9 @@ async def history_total(actors: LocalActors) -> int:
     return int(unwrap(await chat(actors).GetConversationHistory({}))["total"])
 
 
-async def settled(user: str = USER) -> None:
-    """Until this process runs no long turn of ``user``."""
-    while (run := turn_runner.RUNS.get(user)) is not None:
+async def settled(deps: ActorDeps, user: str = USER) -> None:
+    """Until this app runs no long turn of ``user``."""
+    while (run := deps.runs.get(user)) is not None:
         await asyncio.wait({run.task})
 
 
@@ -158,7 +158,7 @@ async def test_a_long_turn_holds_its_seq_runs_outside_the_call_and_commits() -> 
     await fire(actors)
     assert (await view(actors, 1))["status"] == "pending"
     responder.gate.set()
-    await settled()
+    await settled(deps)
     done = await view(actors, 1)
     assert done["status"] == "done"
     assert done["response"] == {"role": "assistant", "content": "reply to slow one"}
@@ -185,7 +185,7 @@ async def test_a_repeated_request_is_the_same_turn_pending_or_done() -> None:
     sync = await turn(actors, "a", idempotency_key="k1")
     assert sync["turn"]["status"] == "pending"
     responder.gate.set()
-    await settled()
+    await settled(deps)
     assert len(responder.asked) == 1
     done = await start(actors, "a", idempotency_key="k1")
     assert done["turn"]["status"] == "done"
@@ -201,7 +201,7 @@ async def test_a_lost_run_ends_failed_at_the_reminder_and_its_late_result_is_dro
     await start(actors, "crashes")
     run_id = state(actors)[TURN_KEY]["run_id"]
     # The app dies mid-turn: its run is gone from this process.
-    turn_runner.cancel(USER)
+    deps.runs.cancel(USER)
     await fire(actors)
     failed = await view(actors, 1)
     assert failed["status"] == "failed"
@@ -225,7 +225,7 @@ async def test_a_turn_whose_reply_fails_ends_failed_with_the_code() -> None:
     responder = deps.responder = GatedResponder(ResponderTimeout("the model did not answer"))
     responder.gate.set()
     await start(actors, "x")
-    await settled()
+    await settled(deps)
     failed = await view(actors, 1)
     assert (failed["status"], failed["error"]["code"]) == ("failed", "responder_timeout")
     assert state(actors)["meta"]["open_turn"] == 0
@@ -238,7 +238,7 @@ async def test_a_deleted_conversation_is_not_brought_back_by_its_long_turn() -> 
     await start(actors, "x")
     run_id = state(actors)[TURN_KEY]["run_id"]
     unwrap(await chat(actors).Delete())
-    assert USER not in turn_runner.RUNS
+    assert deps.runs.get(USER) is None
     assert LONG_TURN_REMINDER not in reminders(actors)
     outcome = {"seq": 1, "run_id": run_id, "reply": {"role": "assistant", "content": "late"}}
     assert unwrap(await chat(actors).EndRun(outcome)) == {"ended": False}
@@ -273,7 +273,7 @@ async def test_an_approval_pauses_the_turn_without_the_lock_and_resumes_it() -> 
     for other in ({"approve": False}, {"note": "changed"}):
         with pytest.raises(ApprovalStale):
             unwrap(await chat(actors).DecideApproval({**answer, **other}))
-    await settled()
+    await settled(deps)
     done = await view(actors, 1)
     assert done["response"]["content"] == "deleted"
     # Once the turn is committed too.
@@ -295,7 +295,7 @@ async def test_a_first_turn_awaiting_approval_already_shows_its_agent() -> None:
     call_id = paused["turn"]["approval"]["call_id"]
     denial = {"seq": 1, "call_id": call_id, "approve": False, "by": "key:abc"}
     unwrap(await chat(actors).DecideApproval(denial))
-    await settled()
+    await settled(deps)
     assert unwrap(await chat(actors).GetSummary())["agent"] == "support"
 
 
@@ -304,7 +304,7 @@ async def test_a_denial_goes_back_to_the_model_and_is_recorded() -> None:
     deps.responder = ApprovalResponder()
     await start(actors, "delete a")
     first_run = state(actors)[TURN_KEY]["run_id"]
-    await settled()
+    await settled(deps)
     asked = await view(actors, 1)
     assert asked["status"] == "awaiting_approval"
     denial = {"seq": 1, "call_id": asked["approval"]["call_id"], "approve": False, "note": "no"}
@@ -312,7 +312,7 @@ async def test_a_denial_goes_back_to_the_model_and_is_recorded() -> None:
     # The first run's result delivered again (a retried report) is not this run's: dropped.
     stale = {"seq": 1, "run_id": first_run, "reply": {"role": "assistant", "content": "stale"}}
     assert unwrap(await chat(actors).EndRun(stale)) == {"ended": False}
-    await settled()
+    await settled(deps)
     assert (await view(actors, 1))["response"]["content"] == "not deleted: no"
     [record] = await calls(actors)
     assert record["tool_calls"][0]["approved_by"] is None
@@ -325,7 +325,7 @@ async def test_an_approval_past_its_deadline_is_denied_by_the_reminder() -> None
     paused = await turn(actors, "delete a")
     await asyncio.sleep(0.02)
     await fire(actors)
-    await settled()
+    await settled(deps)
     done = await view(actors, 1)
     assert done["response"]["content"] == "not deleted: no decision within 0.01 s"
     [record] = await calls(actors)
@@ -347,7 +347,7 @@ async def test_a_long_turn_after_published_turns_publishes_each_event_once() -> 
     responder = deps.responder = GatedResponder()
     await start(actors, "slow")
     responder.gate.set()
-    await settled()
+    await settled(deps)
     assert (await view(actors, 3))["status"] == "done"
     assert [e.seq for e in publisher.published] == [1, 2, 3]
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from agent_actors.actors import turn_runner
 from agent_actors.actors.chat_agent import OUTBOX_REMINDER, RETENTION_REMINDER
 from agent_actors.actors.interfaces import ExportQuery, MemoryAgentInterface, TurnRequest
 from agent_actors.actors.proxies import ChatAgentClient, MemoryAgentClient
@@ -169,7 +168,7 @@ async def test_a_failed_long_turn_is_activity_then_erased_with_its_records() -> 
     client = ChatAgentClient(actors, USER)  # type: ignore[arg-type]
     started = await client.start_turn(TurnRequest(content="later?"))
     assert started.turn is not None
-    while (run := turn_runner.RUNS.get(USER)) is not None:
+    while (run := deps.runs.get(USER)) is not None:
         await asyncio.wait({run.task})
     assert (await client.turn(1)).status == "failed"
     assert RETENTION_REMINDER in reminders_of(actors, ActorTypes.CHAT, USER)

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import TracerProvider
 
 from agent_actors.api.routes.chat import trace_response
-from agent_actors.api.routes.runtime import runtime_view, trace_url
+from agent_actors.api.routes.inspect import runtime_view, trace_url
 from agent_actors.main import create_app
 from agent_actors.settings import AuthSettings, Settings, TracingSettings
 

@@ -7,7 +7,6 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent_actors.streams.hub import STREAMS
 from agent_actors.streams.relay import RedisRelay
 from tests.unit.api.test_subscription import TOKEN, cloud_event
 from tests.unit.llm.fake_openai import FakeModel, message, streamed
@@ -46,7 +45,7 @@ def client(twins: Twins) -> TestClient:
 
 
 def use_model(client: TestClient, model: FakeModel) -> None:
-    client.app.state.deps.responder = model.responder(STREAMS)  # type: ignore[attr-defined]
+    client.app.state.deps.responder = model.responder(client.app.state.streams)  # type: ignore[attr-defined]
 
 
 def test_turns_are_counted_by_outcome_and_timed(client: TestClient) -> None:

@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 from agent_actors.llm.responder import ReplyContext, ReplyRequest
 from agent_actors.main import create_app
 from agent_actors.settings import AuthSettings, Settings, StreamSettings
-from agent_actors.streams.hub import STREAMS
 from tests.sse import events_of
 from tests.unit.llm.fake_openai import FakeModel, streamed
 from tests.unit.twins import LocalActors, make_deps
@@ -30,8 +29,8 @@ def events(client: TestClient, user: str, content: str) -> list[tuple[str, dict[
 
 
 def use_model(client: TestClient, model: FakeModel) -> None:
-    # The route and the responder meet on the process's hub, as in the app.
-    client.app.state.deps.responder = model.responder(STREAMS)  # type: ignore[attr-defined]
+    # The route and the responder meet on the app's hub, as in the app.
+    client.app.state.deps.responder = model.responder(client.app.state.streams)  # type: ignore[attr-defined]
 
 
 def test_tokens_then_the_committed_turn(twins: Twins) -> None:
@@ -97,7 +96,9 @@ def test_a_failure_after_tokens_ends_the_stream_with_an_error_event(twins: Twins
     stalling = httpx.Response(
         200, headers={"content-type": "text/event-stream"}, stream=StallingStream()
     )
-    client.app.state.deps.responder = FakeModel(stalling).responder(STREAMS, max_retries=0)  # type: ignore[attr-defined]
+    client.app.state.deps.responder = FakeModel(stalling).responder(
+        client.app.state.streams, max_retries=0
+    )  # type: ignore[attr-defined]
     got = events(client, "user1", "hi")
     assert got[0] == ("token", {"text": "Hel"})
     assert got[-1] == (

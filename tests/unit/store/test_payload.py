@@ -172,7 +172,7 @@ async def test_a_long_turns_model_calls_reach_its_end_under_the_max_body_size() 
     deps, actors, _ = make_deps(small_body())
     deps.responder = BigRecords()
     assert (await start(actors, "go"))["seq"] == 1
-    await settled()
+    await settled(deps)
     assert (await view(actors, 1))["status"] == "done"
     recorded = await calls(actors)
     assert [c["request_id"] for c in recorded] == ["0", "1", "2", "3", "4"]

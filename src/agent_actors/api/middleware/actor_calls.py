@@ -11,8 +11,9 @@ check and the tracing middleware, so both still see every call.
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from agent_actors.api.middleware.plain_asgi import read_body, respond
 from agent_actors.sidecar.actor_runtime import dispatch
 
 REENTRANCY_HEADER = b"dapr-reentrancy-id"
@@ -42,22 +43,4 @@ class ActorMethodCalls:
             body,
             None if reentrancy is None else reentrancy.decode("latin-1"),
         )
-        await respond(send, status, result)
-
-
-async def respond(send: Send, status: int, body: bytes, content_type: bytes = CONTENT_TYPE) -> None:
-    """A whole answer of a path served before FastAPI's routing."""
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def read_body(receive: Receive) -> bytes | None:
-    chunks: list[bytes] = []
-    while True:
-        message: Message = await receive()
-        if message["type"] != "http.request":
-            return None  # http.disconnect
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+        await respond(send, status, result, CONTENT_TYPE)

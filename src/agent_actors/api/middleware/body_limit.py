@@ -19,7 +19,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent_actors.api.auth import SIDECAR_ONLY
-from agent_actors.api.errors import error_body
+from agent_actors.api.http_errors import error_body
 from agent_actors.errors import BodyTooLarge
 
 

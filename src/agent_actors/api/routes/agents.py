@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from agent_actors.api.deps import AnyKey, Deps
-from agent_actors.api.errors import responses
+from agent_actors.api.http_errors import responses
 from agent_actors.api.routes.sessions import ProfileInUse, profile_in_use
 from agent_actors.llm.profiles import AgentProfile
 from agent_actors.settings import Settings

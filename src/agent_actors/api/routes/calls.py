@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from agent_actors.actors.interfaces import CallsQuery, CallsView
 from agent_actors.actors.proxies import ResponseAgentClient
 from agent_actors.api.deps import ResponseActor
-from agent_actors.api.errors import USER_ROUTE, responses
+from agent_actors.api.http_errors import USER_ROUTE, responses
 from agent_actors.api.schemas import MAX_INT
 
 router = APIRouter(tags=["chat"], responses=responses(*USER_ROUTE))

@@ -21,7 +21,7 @@ from agent_actors.actors.interfaces import (
 )
 from agent_actors.actors.proxies import ChatAgentClient
 from agent_actors.api.deps import CallerFirst, ChatActor, SettingsDep, UserId
-from agent_actors.api.errors import USER_ROUTE, responses
+from agent_actors.api.http_errors import USER_ROUTE, responses
 from agent_actors.api.schemas import MAX_INT, ChatReply, MessageIn
 from agent_actors.errors import AgentActorsError, ContentTooLarge, InvalidInput
 from agent_actors.models import AGENT_NAME, ChatMessage, is_unicode_text

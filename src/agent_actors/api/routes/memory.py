@@ -1,7 +1,7 @@
-"""Memory's repair routes: rebuild from the history, and the dead letters (view, replay).
+"""/memory/{id}: MemoryAgentActor's window, its rebuild, and its dead letters (view, replay).
 
-``GET /memory/{id}`` itself is in ``views.py``. Replay needs no stored message: the turns of
-a dead-lettered seq are in ChatAgent's committed history, which MemoryAgentActor reads.
+Replay needs no stored message: the turns of a dead-lettered seq are in ChatAgent's committed
+history, which MemoryAgentActor reads.
 """
 
 from __future__ import annotations
@@ -11,22 +11,29 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 
 from agent_actors.actors.interfaces import MemoryView
-from agent_actors.api.deps import AdminOnly, DeadLetters, MemoryActor, UserId
-from agent_actors.api.errors import USER_ROUTE, responses
-from agent_actors.api.schemas import DeadLettersView, ReplayAnswer
-from agent_actors.store.dead_letters import UnparsedDeadLetters
+from agent_actors.api.deps import DeadLetters, MemoryActor, UserId
+from agent_actors.api.http_errors import USER_ROUTE, responses
+from agent_actors.api.schemas import DeadLettersView, MemoryOut, ReplayAnswer
 
-router = APIRouter(tags=["memory"])
+# Tags per route: the window is listed with the read-only views ("inspect" in /docs), the
+# repairs under "memory".
+router = APIRouter()
 USER_ERRORS = responses(*USER_ROUTE)
 
 
-@router.post("/memory/{id}/rebuild", responses=USER_ERRORS)
+@router.get("/memory/{id}", tags=["inspect"], responses=USER_ERRORS)
+async def memory(memory_agent: MemoryActor) -> MemoryOut:
+    """MemoryAgentActor({id})'s window, oldest first."""
+    return MemoryOut(memory=await memory_agent.window())
+
+
+@router.post("/memory/{id}/rebuild", tags=["memory"], responses=USER_ERRORS)
 async def rebuild(memory_agent: MemoryActor) -> MemoryView:
     """Rebuild MemoryAgentActor({id})'s window from the committed history."""
     return await memory_agent.rebuild()
 
 
-@router.get("/memory/{id}/dead-letters", responses=USER_ERRORS)
+@router.get("/memory/{id}/dead-letters", tags=["memory"], responses=USER_ERRORS)
 async def dead_letters(
     id: UserId, memory_agent: MemoryActor, store: DeadLetters
 ) -> DeadLettersView:
@@ -38,7 +45,7 @@ async def dead_letters(
     )
 
 
-@router.post("/memory/{id}/dead-letters/replay", responses=USER_ERRORS)
+@router.post("/memory/{id}/dead-letters/replay", tags=["memory"], responses=USER_ERRORS)
 async def replay(id: UserId, memory_agent: MemoryActor, store: DeadLetters) -> ReplayAnswer:
     """Apply the turns of this user's dead letters (from the history); marks them replayed."""
     waiting = [letter.seq for letter in (await store.user(id)).letters if not letter.replayed_at]
@@ -48,9 +55,3 @@ async def replay(id: UserId, memory_agent: MemoryActor, store: DeadLetters) -> R
     result = await memory_agent.catch_up(max(waiting))
     replayed = await store.mark_replayed(id, result.last_seq, datetime.now(UTC))
     return ReplayAnswer(**result.model_dump(), replayed=replayed)
-
-
-@router.get("/events/dead-letters", dependencies=[AdminOnly], responses=responses(401, 403, 503))
-async def unparsed_dead_letters(store: DeadLetters) -> UnparsedDeadLetters:
-    """Dead letters that were not a readable ConversationUpdated: why, never content (admin)."""
-    return await store.unparsed()

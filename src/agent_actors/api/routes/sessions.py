@@ -28,7 +28,7 @@ from agent_actors.api.deps import (
     ResponseActor,
     UserId,
 )
-from agent_actors.api.errors import USER_ROUTE, responses
+from agent_actors.api.http_errors import USER_ROUTE, responses
 from agent_actors.api.routes.calls import newest_calls
 from agent_actors.errors import AgentActorsError
 from agent_actors.llm.profiles import AgentProfile, model_ask

@@ -26,16 +26,23 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from agent_actors import metrics
 from agent_actors.actors.interfaces import TurnReply
-from agent_actors.api.deps import CallerFirst, ChatActor, SettingsDep, UserId
-from agent_actors.api.errors import USER_ROUTE, responses
+from agent_actors.api.deps import (
+    CallerFirst,
+    ChatActor,
+    SettingsDep,
+    Streams,
+    StreamTurns,
+    UserId,
+)
+from agent_actors.api.http_errors import USER_ROUTE, responses
 from agent_actors.api.routes.chat import (
     ACCEPTED,
     IdempotencyKey,
@@ -47,7 +54,7 @@ from agent_actors.api.routes.chat import (
 )
 from agent_actors.api.schemas import MessageIn
 from agent_actors.errors import AgentActorsError
-from agent_actors.streams.hub import STREAMS, StreamEvent, StreamHub
+from agent_actors.streams.hub import StreamEvent
 
 router = APIRouter(route_class=CallerFirst, tags=["chat"])
 
@@ -100,15 +107,6 @@ SSE_RESPONSE: dict[str, Any] = {
         }
     },
 }
-# Turns whose client left keep running; holding the task keeps it from being collected.
-_running: set[asyncio.Task[Any]] = set()
-
-
-async def get_hub() -> StreamHub:
-    return STREAMS
-
-
-Hub = Annotated[StreamHub, Depends(get_hub)]
 
 
 def sse(event: str, data: dict[str, Any]) -> ServerSentEvent:
@@ -185,7 +183,8 @@ async def chat_stream(
     chat_agent: ChatActor,
     user_id: UserId,
     settings: SettingsDep,
-    hub: Hub,
+    hub: Streams,
+    running: StreamTurns,
     idempotency_key: IdempotencyKey = None,
 ) -> EventSourceResponse | JSONResponse:
     """Send a user message; the reply streams back as Server-Sent Events, then the turn."""
@@ -193,8 +192,8 @@ async def chat_stream(
     request = turn_request(message, idempotency_key, settings, stream_id=stream_id)
     queue = await hub.open(stream_id)
     turn = asyncio.create_task(metered_turn(chat_agent, request))
-    _running.add(turn)
-    turn.add_done_callback(_running.discard)
+    running.add(turn)
+    turn.add_done_callback(running.discard)
     try:
         first = await first_event(queue, turn, settings.streams.ping_s)
     except BaseException:

@@ -14,10 +14,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
-from agent_actors.actors import turn_runner
 from agent_actors.actors.interfaces import ApprovalAnswer, TurnReply, TurnView
-from agent_actors.api.deps import Approver, CallerFirst, ChatActor, SettingsDep, UserId
-from agent_actors.api.errors import USER_ROUTE, responses
+from agent_actors.api.deps import Approver, CallerFirst, ChatActor, Runs, SettingsDep, UserId
+from agent_actors.api.http_errors import USER_ROUTE, responses
 from agent_actors.api.routes.chat import ACCEPTED, accepted
 from agent_actors.api.schemas import MAX_INT, ApprovalIn
 
@@ -33,6 +32,7 @@ async def turn(
     chat_agent: ChatActor,
     user_id: UserId,
     settings: SettingsDep,
+    runs: Runs,
     seq: Seq,
     wait: Annotated[
         float,
@@ -52,7 +52,7 @@ async def turn(
         left = deadline - loop.time()
         if view.status != "pending" or left <= 0:
             return view
-        await turn_runner.wait_for_change(user_id, min(left, POLL_S))
+        await runs.wait_for_change(user_id, min(left, POLL_S))
 
 
 @router.post(
