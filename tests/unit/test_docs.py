@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 from devstack.settings import REPO_ROOT
@@ -94,3 +95,18 @@ def test_the_docs_stay_inside_the_repository() -> None:
         if not (page.parent / target.partition("#")[0]).resolve().is_relative_to(REPO_ROOT)
     ]
     assert outside == []
+
+
+def test_no_file_holds_a_merge_conflicts_markers() -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    marker = re.compile(r"^(<{7}|>{7}) ", re.M)
+    found = [
+        name
+        for name in tracked
+        if (REPO_ROOT / name).is_file()
+        and (REPO_ROOT / name).suffix in {".md", ".py", ".toml", ".yaml", ".js", ".html", ".css"}
+        and marker.search((REPO_ROOT / name).read_text(errors="replace"))
+    ]
+    assert found == []
