@@ -36,6 +36,9 @@ class RedisRelay:
         # adding tokens, and an unbounded queue would hold them all.
         self._outbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue(outbox_max)
         self._dropping = False
+        # Streams that lost an event since their last reset (see send), oldest first; bounded
+        # like the outbox (a stream that ended in a spell of drops is never heard of again).
+        self._holed: dict[str, None] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -74,19 +77,38 @@ class RedisRelay:
 
     def send(self, stream_id: str, event: dict[str, str]) -> None:
         """Queue an event for publishing; dropped (and counted) when the outbox is full: a
-        stream is best effort, and its client still gets the committed reply (``done``)."""
+        stream is best effort, and its client still gets the committed reply (``done``).
+
+        A stream that lost an event has a hole: a lost ``token`` would leave text out, a lost
+        ``reset`` would let a retried attempt's tokens follow the failed one's. So once one of
+        its events is dropped, the rest are dropped too until there is room for a ``reset``
+        ahead of the next one: the client drops what it has and keeps what follows whole.
+        """
+        channel = PREFIX + stream_id
+        if stream_id in self._holed:
+            if self._outbox.maxsize - self._outbox.qsize() < 2:
+                self._dropped()
+                return
+            del self._holed[stream_id]
+            self._outbox.put_nowait((channel, json.dumps({"kind": "reset", "text": ""})))
         try:
-            self._outbox.put_nowait((PREFIX + stream_id, json.dumps(event)))
+            self._outbox.put_nowait((channel, json.dumps(event)))
         except asyncio.QueueFull:
-            metrics.STREAM_RELAY_DROPPED.inc()
-            if not self._dropping:  # once per spell of drops, not once per token
-                self._dropping = True
-                log.warning(
-                    "stream relay: %d events wait for Redis; dropping new ones",
-                    self._outbox.maxsize,
-                )
+            self._holed[stream_id] = None
+            if len(self._holed) > self._outbox.maxsize:
+                del self._holed[next(iter(self._holed))]
+            self._dropped()
             return
         self._dropping = False
+
+    def _dropped(self) -> None:
+        metrics.STREAM_RELAY_DROPPED.inc()
+        if not self._dropping:  # once per spell of drops, not once per token
+            self._dropping = True
+            log.warning(
+                "stream relay: %d events wait for Redis; dropping new ones",
+                self._outbox.maxsize,
+            )
 
     async def _send(self) -> None:
         while True:
