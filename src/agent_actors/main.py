@@ -104,6 +104,7 @@ def create_app(
                 else None,
                 profiles=profiles,
                 runs=runs,
+                saved_state=client.try_load_state,
             )
             app.state.deps = deps
             app.state.sidecar = sidecar

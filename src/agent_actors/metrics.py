@@ -47,7 +47,8 @@ OUTBOX_PENDING = Gauge(
 )
 DEAD_LETTERS = Counter(
     "agent_actors_dead_letters",
-    "Dead letters recorded: turn (a valid event pub/sub gave up on) or unparsed",
+    "Dead letters: turn (a valid event pub/sub gave up on) or unparsed, recorded; erased (its "
+    "conversation was deleted meanwhile), dropped",
     ["kind"],
 )
 MEMORY_LAG_SECONDS = Histogram(

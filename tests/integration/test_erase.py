@@ -128,3 +128,37 @@ def test_retention_erases_the_users_dead_letters(failing: RunningStack, user: st
     # The topics' streams keep their last events (maxLenApprox in components/pubsub.yaml)
     # whatever becomes of the conversation: only the app's own keys are checked here.
     erased(failing, user, streams=False)
+
+
+def test_a_dead_letter_of_an_erased_conversation_is_not_recorded(
+    failing: RunningStack, user: str
+) -> None:
+    """A DELETE while an event is in pub/sub's retries: the letter that arrives afterwards
+    would bring the user's data back, and nothing would erase it again."""
+    resp = failing.app.post(f"/chat/{user}", json={"role": "user", "content": "[[delay:0]] hi"})
+    assert resp.status_code == 200, resp.text
+    assert failing.app.delete(f"/chat/{user}").status_code == 204
+    before = failing.app.get("/events/stats").json()
+    event = {
+        "event_type": "ConversationUpdated",
+        "user_id": user,
+        "conversation": "c",
+        "seq": 1,
+        "input": {"role": "user", "content": "q"},
+        "output": {"role": "assistant", "content": "a"},
+        "timestamp": datetime.now(UTC).isoformat(),
+    }
+    d = failing.settings.dapr
+    published = failing.daprd.post(
+        f"/v1.0/publish/{d.pubsub_name}/{d.dead_letter_topic}", json=event
+    )
+    assert published.status_code == 204, published.text
+    # The dead-letter route answered it (daprd's consumer group holds nothing unacked).
+    answered = eventually(
+        lambda: [g["pending"] for g in failing.redis.xinfo_groups(d.dead_letter_topic)],
+        lambda pending: pending == [0] * len(pending) and pending != [],
+    )
+    assert answered, "no consumer group on the dead-letter topic"
+    assert all(p == 0 for p in answered), answered
+    assert failing.app.get("/events/stats").json()["dead_letters"] == before["dead_letters"]
+    erased(failing, user, streams=False)

@@ -12,6 +12,7 @@ from agent_actors.llm.profiles import ProfileBook, packaged_book
 from agent_actors.llm.responder import Responder
 from agent_actors.settings import Settings
 from agent_actors.sidecar.actor_client import ProxyFactory
+from agent_actors.sidecar.actor_runtime import StateLoader
 from agent_actors.sidecar.breaker import Breaker
 from agent_actors.store.dead_letters import DeadLetterStore
 from agent_actors.store.session_index import SessionIndex
@@ -36,3 +37,6 @@ class ActorDeps:
     clock: Callable[[], float] = time.time
     # The long-turn runs in this process (create_app makes one per app; GET ?wait= reads it).
     runs: TurnRuns = field(default_factory=TurnRuns)
+    # Any actor's state as saved (daprd's actor state API, no lock), for the routes; None: the
+    # unit twins, which have no sidecar.
+    saved_state: StateLoader | None = None

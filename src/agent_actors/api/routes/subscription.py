@@ -20,7 +20,9 @@ from agent_actors.actors.proxies import MemoryAgentClient
 from agent_actors.api.deps import DeadLetters, Deps, Stats
 from agent_actors.errors import AgentActorsError, InvalidInput, StoreUnavailable
 from agent_actors.events.conversation import SubscriptionStatus, parse_event, why_unreadable
+from agent_actors.models import ActorTypes
 from agent_actors.store.dead_letters import DeadLetter, UnparsedDeadLetter
+from agent_actors.store.history import META_KEY
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["events"], include_in_schema=False)
@@ -58,6 +60,12 @@ async def on_dead_letter(
             )
         else:
             summary.update(user_id=event.user_id, seq=event.seq, reason=RETRIES_EXHAUSTED)
+            if await erased(deps, event.user_id):
+                # Deleted (or erased by retention) while the event was in pub/sub's retries:
+                # recorded, the letter would bring the user's data back after the erase.
+                metrics.DEAD_LETTERS.labels("erased").inc()
+                log.info("dead letter of an erased conversation dropped: %s", summary)
+                return {"status": SubscriptionStatus.SUCCESS}
             letter = DeadLetter(seq=event.seq, event_id=summary.get("id"), at=now)
             await store.record(event.user_id, letter)
     except StoreUnavailable as exc:
@@ -70,6 +78,15 @@ async def on_dead_letter(
     if "user_id" in summary:
         await schedule_catch_up(deps, str(summary["user_id"]))
     return {"status": SubscriptionStatus.SUCCESS}
+
+
+async def erased(deps: Deps, user_id: str) -> bool:
+    """Whether ``user_id``'s conversation is gone: ChatAgent has no saved ``meta`` (a dead
+    letter is of a committed turn, and a commit saves it), read without its turn lock."""
+    if deps.saved_state is None:
+        return False
+    found, _raw = await deps.saved_state(ActorTypes.CHAT, user_id, META_KEY)
+    return not found
 
 
 async def schedule_catch_up(deps: Deps, user_id: str) -> None:
