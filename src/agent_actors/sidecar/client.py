@@ -14,13 +14,9 @@ from __future__ import annotations
 
 import aiohttp
 
-from agent_actors.errors import ActorUnavailable
 from agent_actors.settings import DaprSettings
+from agent_actors.sidecar import failures
 from agent_actors.sidecar.http1 import Http1Pool, HttpError
-
-
-class SidecarUnreachable(Exception):
-    """daprd did not answer (connection refused, reset, timed out)."""
 
 
 class Sidecar:
@@ -61,14 +57,16 @@ class Sidecar:
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
     ) -> tuple[int, bytes]:
+        """daprd's answer, whatever its status. No answer at all is raised as the domain error
+        of the path's API (``failures.unreachable``), here and nowhere else."""
         sent = {"Content-Type": "application/json", **(headers or {})}
         if self._pool is not None:
             try:
                 return await self._pool.request(method, path, body, sent)
             except HttpError as exc:
-                raise SidecarUnreachable(f"daprd did not answer {method} {path}: {exc}") from exc
+                raise failures.unreachable(method, path, exc) from exc
         if self._session is None:
-            raise SidecarUnreachable("the sidecar client is not started (app not started?)")
+            raise failures.unreachable(method, path, "the sidecar client is not started")
         try:
             async with self._session.request(
                 method,
@@ -78,16 +76,10 @@ class Sidecar:
             ) as resp:
                 return resp.status, await resp.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise SidecarUnreachable(f"daprd did not answer {method} {path}: {exc!r}") from exc
+            raise failures.unreachable(method, path, repr(exc)) from exc
 
     async def call(self, method: str, path: str, body: bytes | None = None) -> bytes:
-        """``request``, where anything but a 2xx is the one sidecar failure the service
-        knows: ``ActorUnavailable`` (503 to a client, RETRY to pub/sub)."""
-        try:
-            status, answer = await self.request(method, path, body)
-        except SidecarUnreachable as exc:
-            raise ActorUnavailable(cause=str(exc)) from exc
-        if status >= 300:
-            text = answer[:500].decode(errors="replace")
-            raise ActorUnavailable(cause=f"daprd answered {status} to {method} {path}: {text}")
-        return answer
+        """``request`` where only a 2xx is an answer: any other status is raised as the domain
+        error of the path's API (``failures.refused``)."""
+        status, answer = await self.request(method, path, body)
+        return failures.ok(method, path, status, answer)
