@@ -23,6 +23,7 @@
     ├── ActorUnavailable             actor_unavailable    503
     ├── ConversationMoved            conversation_moved   503
     ├── StoreUnavailable             store_unavailable    503
+    ├── PublishFailed                publish_failed       503 (never answered: stays in the outbox)
     ├── HistoryBehind                history_behind       409
     ├── ResponderError               responder_error      502
     │   ├── ReplyTooLarge            reply_too_large      502
@@ -30,7 +31,8 @@
     │   └── ResponderUnavailable     responder_unavailable 503
     └── Misconfigured                misconfigured        (app start: one sentence, exit 1)
 
-Actors raise these; they cross the actor boundary as ``{"code", "message"}`` (see
+A failed call to daprd becomes one of these in one place (``sidecar/failures.py``). Actors
+raise these; they cross the actor boundary as ``{"code", "message"}`` (see
 ``sidecar/boundary.py``) and are raised again on the caller's side, so the API answers with
 the same code whichever actor failed.
 """
@@ -194,6 +196,15 @@ class StoreUnavailable(AgentActorsError):
     """daprd's state API could not complete a read or write (dead letters)."""
 
     code = "store_unavailable"
+    status = 503
+    retry_after_s = 1
+
+
+class PublishFailed(AgentActorsError):
+    """daprd's publish API did not take an event (``events/publisher.py``): it stays in the
+    outbox and goes again on the outbox's next round, so no client ever sees this error."""
+
+    code = "publish_failed"
     status = 503
     retry_after_s = 1
 

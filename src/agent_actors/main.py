@@ -84,7 +84,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        sidecar = Sidecar(settings.dapr, tracing.sidecar_trace_configs(tracer_provider))
+        sidecar = Sidecar(settings.dapr, tracer_provider)
         await sidecar.start()
         try:
             client = PooledActorClient(sidecar)

@@ -1,11 +1,12 @@
 """Distributed tracing with OpenTelemetry: W3C trace context across every hop of a turn.
 
-Off by default (``settings.tracing``). On, the app exports its spans over OTLP/HTTP and the
-instrumentations carry ``traceparent`` both ways: FastAPI's for what comes in (the public API,
-daprd's actor calls, pub/sub deliveries), aiohttp's for what goes out to daprd (actor calls,
-state, reminders, publish). daprd continues the trace and puts it into each CloudEvent it
-publishes, so the memory update that arrives through pub/sub lands in the turn's trace.
-Off, nothing is instrumented and the spans the code opens are non-recording no-ops.
+Off by default (``settings.tracing``). On, the app exports its spans over OTLP/HTTP and
+carries ``traceparent`` both ways: FastAPI's instrumentation for what comes in (the public API,
+daprd's actor calls, pub/sub deliveries), the sidecar client itself for what goes out to daprd
+(actor calls, state, reminders, publish: ``sidecar/http1.py``). daprd continues the trace and
+puts it into each CloudEvent it publishes, so the memory update that arrives through pub/sub
+lands in the turn's trace. Off, nothing is instrumented and the spans the code opens are
+non-recording no-ops.
 
 daprd's calls into actors are named as daprd names them (``ChatAgent.ProcessMessage``), the
 calls to daprd by their route with ids as placeholders. Spans carry names, ids, counts and
@@ -17,10 +18,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import aiohttp
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -101,17 +100,6 @@ def _name_actor_call(span: trace.Span, scope: dict[str, Any]) -> None:
             "dapr.actor.id": actor_id,
         }
     )
-
-
-def sidecar_trace_configs(provider: TracerProvider | None) -> list[aiohttp.TraceConfig]:
-    """Client spans (and ``traceparent``) on the app's requests to daprd."""
-    if provider is None:
-        return []
-    return [create_trace_config(request_hook=_name_client_span, tracer_provider=provider)]
-
-
-def _name_client_span(span: trace.Span, params: aiohttp.TraceRequestStartParams) -> None:
-    span.update_name(f"{params.method} {client_route(params.url.path)}")
 
 
 def client_route(path: str) -> str:

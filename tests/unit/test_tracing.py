@@ -64,7 +64,6 @@ def test_the_current_trace_id_is_the_one_a_backend_shows() -> None:
 
 def test_off_installs_nothing() -> None:
     assert tracing.configure(TracingSettings(), "agent-actors") is None
-    assert tracing.sidecar_trace_configs(None) == []
     assert not isinstance(trace.get_tracer_provider(), TracerProvider)
 
 

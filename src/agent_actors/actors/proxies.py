@@ -2,7 +2,7 @@
 
 ``ChatAgentClient(proxies, user).process_message(TurnRequest(...)) -> TurnReply``: actor
 types, ids (``models.ActorTypes``), proxies and envelopes stay in here. A sidecar failure arrives as
-``ActorUnavailable`` (translated once, in ``sidecar/client.py``), a domain error as its own class.
+``ActorUnavailable`` (translated once, in ``sidecar/failures.py``), a domain error as its own class.
 """
 
 from __future__ import annotations

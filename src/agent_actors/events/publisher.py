@@ -10,14 +10,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from agent_actors.errors import PublishFailed
 from agent_actors.events.conversation import ConversationUpdated
-from agent_actors.sidecar.client import Sidecar, SidecarUnreachable
+from agent_actors.sidecar.client import Sidecar
 
 log = logging.getLogger(__name__)
 
-
-class PublishFailed(Exception):
-    """The event was not accepted by the broker; it stays in the outbox."""
+__all__ = ["DaprPublisher", "InMemoryPublisher", "PublishFailed", "Publisher", "Unpublishable"]
 
 
 class Unpublishable(PublishFailed):
@@ -40,13 +39,8 @@ class DaprPublisher:
             data = event.model_dump_json().encode()
         except Exception as exc:
             raise Unpublishable(f"the event cannot be encoded as JSON: {exc}") from exc
-        try:
-            status, body = await self._sidecar.request("POST", self._path, data)
-        except SidecarUnreachable as exc:
-            raise PublishFailed(str(exc)) from exc
-        if status >= 300:
-            text = body[:300].decode(errors="replace")
-            raise PublishFailed(f"daprd refused the publish ({status}): {text}")
+        # Any failure is PublishFailed (sidecar/failures.py): the event stays in the outbox.
+        await self._sidecar.call("POST", self._path, data)
 
 
 class InMemoryPublisher:

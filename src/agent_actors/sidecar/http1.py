@@ -5,7 +5,8 @@ Why not aiohttp: a turn makes about nine requests to daprd, and aiohttp spent ~7
 on each (URL objects, cookie and redirect handling, trace hooks, its stream reader), the
 largest single cost left in the app's profile. This client spends about a third of that; it
 does only what talking to a local sidecar needs: no TLS, proxies, redirects, cookies or
-compression. Tracing keeps aiohttp (its OpenTelemetry instrumentation makes the client spans).
+compression. With a tracer it makes each request's OpenTelemetry client span itself and sends
+``traceparent`` (what aiohttp's instrumentation did), so tracing on runs this same client.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import re
 import time
 import urllib.parse
 from collections import deque
+from collections.abc import Callable
 from typing import cast
 
 import httptools
+from opentelemetry import propagate, trace
 
 # Characters a path may hold as they are (RFC 3986 pchar, '/', '?', '%'); others are quoted.
 PATH_SAFE = "/?%:@!$&'()*+,;=-._~"
@@ -120,9 +123,21 @@ class Http1Pool:
     """
 
     def __init__(
-        self, host: str, port: int, timeout_s: float, connect_s: float = 5.0, idle_s: float = 15.0
+        self,
+        host: str,
+        port: int,
+        timeout_s: float,
+        connect_s: float = 5.0,
+        idle_s: float = 15.0,
+        tracer: trace.Tracer | None = None,
+        route: Callable[[str], str] = str,
     ) -> None:
         self._host, self._port = host, port
+        # None: no spans at all. Not a no-op tracer: its span, context switch and inject
+        # cost ~8 µs a request, half of what the request itself costs.
+        self._tracer = tracer
+        self._route = route  # a path -> its span name's route (ids out: tracing.client_route)
+        self._origin = f"http://{host}:{port}"
         self._timeout_s, self._connect_s, self._idle_s = timeout_s, connect_s, idle_s
         self._idle: deque[_Connection] = deque()
         self._open: set[_Connection] = set()  # idle or lent: all that close() must close
@@ -169,6 +184,27 @@ class Http1Pool:
         self, method: str, path: str, body: bytes | None, headers: dict[str, str]
     ) -> tuple[int, bytes]:
         """One request; the status and the whole body. ``HttpError`` when there is none."""
+        if self._tracer is None:
+            return await self._request(method, path, body, headers)
+        # A client span with the HTTP attributes aiohttp's instrumentation set (the semantic
+        # conventions' defaults, as FastAPI's server spans have), current while the request
+        # runs so that ``traceparent`` names it as daprd's parent.
+        with self._tracer.start_as_current_span(
+            f"{method} {self._route(path)}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={"http.method": method, "http.url": self._origin + path},
+        ) as span:
+            headers = dict(headers)
+            propagate.inject(headers)
+            status, answer = await self._request(method, path, body, headers)
+            span.set_attribute("http.status_code", status)
+            if status >= 400:
+                span.set_status(trace.StatusCode.ERROR)
+            return status, answer
+
+    async def _request(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
         if method == "HEAD":
             raise ValueError("HEAD is not supported (its answer has no body to wait for)")
         target = urllib.parse.quote(path, safe=PATH_SAFE) if NEEDS_QUOTING.search(path) else path

@@ -26,7 +26,8 @@ from pydantic import BaseModel, Field
 
 from agent_actors.errors import StoreUnavailable
 from agent_actors.settings import Settings
-from agent_actors.sidecar.client import Sidecar, SidecarUnreachable
+from agent_actors.sidecar import failures
+from agent_actors.sidecar.client import Sidecar
 
 # Conflicting writers of one key are one user's dead letters in flight at once (a burst when
 # the same outage dead-letters several of its events): retried with a jittered backoff.
@@ -172,20 +173,14 @@ class DaprStateStore:
 
     async def get(self, key: str) -> tuple[Any, str | None]:
         # The bulk API answers with the ETag in the body (the single-key one, in a header).
-        status, body = await self._request("POST", f"{self._path}/bulk", {"keys": [key]})
-        if status != 200:
-            raise StoreUnavailable(f"daprd answered {status} reading {key!r}: {body[:200]!r}")
-        item = json.loads(body)[0]
+        item = json.loads(await self._read([key]))[0]
         if item.get("error"):
             raise StoreUnavailable(f"reading {key!r} failed: {str(item['error'])[:200]}")
         return item.get("data"), item.get("etag") or None
 
     async def get_many(self, keys: list[str]) -> list[Any]:
         """The values of ``keys`` (None: absent) in one round trip, without ETags."""
-        status, body = await self._request("POST", f"{self._path}/bulk", {"keys": keys})
-        if status != 200:
-            raise StoreUnavailable(f"daprd answered {status} reading {len(keys)} keys")
-        found = {item["key"]: item for item in json.loads(body)}
+        found = {item["key"]: item for item in json.loads(await self._read(keys))}
         for item in found.values():
             if item.get("error"):
                 raise StoreUnavailable(f"reading {item['key']!r} failed: {item['error']!s:.200}")
@@ -202,7 +197,7 @@ class DaprStateStore:
         if etag is not None:
             item["etag"] = etag
         status, body = await self._request("POST", self._path, [item])
-        if status < 300:
+        if 200 <= status < 300:
             return True
         if status in CONFLICT_STATUSES:
             return False  # written since our read: read again
@@ -212,28 +207,27 @@ class DaprStateStore:
             return False
         # Anything else is a failure, raised at once: retried as a conflict it cost 16 round
         # trips and the cause.
-        raise StoreUnavailable(f"daprd answered {status} writing {key!r}: {body[:200]!r}")
+        raise failures.refused("POST", self._path, status, body)
 
     async def delete(self, key: str, etag: str | None = None) -> bool:
         # A missing key is a success (204), as for any delete of daprd's state API.
         path = f"{self._path}/{urllib.parse.quote(key, safe='')}"
         headers = None if etag is None else {"If-Match": etag}
-        try:
-            status, body = await self._sidecar.request("DELETE", path, None, headers)
-        except SidecarUnreachable as exc:
-            raise StoreUnavailable(str(exc)) from exc
+        status, body = await self._sidecar.request("DELETE", path, None, headers)
         if etag is not None and status in CONFLICT_STATUSES:
             return False  # written meanwhile
-        if status >= 300:
-            raise StoreUnavailable(f"daprd answered {status} deleting {key!r}: {body[:200]!r}")
+        failures.ok("DELETE", path, status, body)
         return True
 
+    async def _read(self, keys: list[str]) -> bytes:
+        """The bulk API's answer for ``keys`` (each item: key, data, etag or error)."""
+        path = f"{self._path}/bulk"
+        status, body = await self._request("POST", path, {"keys": keys})
+        return failures.ok("POST", path, status, body)
+
     async def _request(self, method: str, path: str, payload: Any) -> tuple[int, bytes]:
-        try:
-            data = None if payload is None else json.dumps(payload).encode()
-            return await self._sidecar.request(method, path, data)
-        except SidecarUnreachable as exc:
-            raise StoreUnavailable(str(exc)) from exc
+        # A failure to reach daprd is StoreUnavailable already (sidecar/failures.py).
+        return await self._sidecar.request(method, path, json.dumps(payload).encode())
 
 
 def dapr_dead_letters(sidecar: Sidecar, settings: Settings) -> DeadLetterStore:

@@ -9,8 +9,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from agent_actors.sidecar.http1 import NEEDS_QUOTING, PATH_SAFE, Http1Pool, HttpError
+from agent_actors.tracing import client_route
 
 # (the request's head + body, requests answered on its connection before) -> the raw
 # response; None: never answer; CLOSE: close the connection without answering.
@@ -234,3 +239,67 @@ async def test_the_retry_after_a_closed_connection_goes_on_a_new_one() -> None:
         assert await pool.request("GET", "/", None, {}) == (200, b"x")
         pool.close()
     assert len(conns) == 3  # the burst's two, then the retry's new one
+
+
+def traced() -> tuple[trace.Tracer, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider.get_tracer("t"), exporter
+
+
+async def test_with_a_tracer_each_request_is_a_client_span_daprd_continues() -> None:
+    tracer, exporter = traced()
+    status = iter([b"200 OK", b"500 Internal Server Error"])
+
+    def answer(_req: bytes, _n: int) -> bytes:
+        return b"HTTP/1.1 %s\r\nContent-Length: 2\r\n\r\n{}" % next(status)
+
+    async with server(answer) as (port, seen, _):
+        pool = Http1Pool("127.0.0.1", port, timeout_s=5, tracer=tracer, route=client_route)
+        headers = {"Content-Type": "application/json"}
+        with tracer.start_as_current_span("POST /chat/{id}") as parent:
+            await pool.request(
+                "POST", "/v1.0/actors/ChatAgent/u1/method/ProcessMessage", b"", headers
+            )
+            await pool.request("GET", "/v1.0/actors/ChatAgent/u1/state/meta", None, headers)
+        pool.close()
+    assert headers == {"Content-Type": "application/json"}  # the caller's dict is left alone
+    call, read = exporter.get_finished_spans()[:2]
+    assert call.name == "POST /v1.0/actors/ChatAgent/{id}/method/ProcessMessage"
+    assert read.name == "GET /v1.0/actors/ChatAgent/{id}/state/{key}"
+    assert call.kind is trace.SpanKind.CLIENT
+    assert call.parent is not None
+    assert call.parent.span_id == parent.get_span_context().span_id
+    assert dict(call.attributes or {}) == {
+        "http.method": "POST",
+        "http.url": f"http://127.0.0.1:{port}/v1.0/actors/ChatAgent/u1/method/ProcessMessage",
+        "http.status_code": 200,
+    }
+    assert call.status.status_code is trace.StatusCode.UNSET
+    assert read.status.status_code is trace.StatusCode.ERROR  # a 500
+    for request, span in zip(seen, (call, read), strict=True):
+        ctx = span.get_span_context()
+        sent = f"traceparent: 00-{ctx.trace_id:032x}-{ctx.span_id:016x}-".encode()
+        assert sent in request
+
+
+async def test_a_request_without_an_answer_fails_its_span() -> None:
+    tracer, exporter = traced()
+    async with server(lambda req, _n: CLOSE) as (port, _, _):
+        pool = Http1Pool("127.0.0.1", port, timeout_s=5, tracer=tracer)
+        with pytest.raises(HttpError):
+            await pool.request("POST", "/x", b"", {})
+        pool.close()
+    (span,) = exporter.get_finished_spans()
+    assert (span.name, span.status.status_code) == ("POST /x", trace.StatusCode.ERROR)
+
+
+async def test_without_a_tracer_no_traceparent_is_sent() -> None:
+    async with server(lambda req, _n: ok(b"")) as (port, seen, _):
+        pool = Http1Pool("127.0.0.1", port, timeout_s=5)
+        tracer, _ = traced()
+        with tracer.start_as_current_span("outer"):
+            await pool.request("GET", "/", None, {})
+        pool.close()
+    assert b"traceparent" not in seen[0]
