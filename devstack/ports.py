@@ -78,7 +78,7 @@ def check_ports_free(settings: DevSettings, pairs: list[PairPorts] | None = None
         if not port_is_free(port, "0.0.0.0" if name in ALL_INTERFACES else "127.0.0.1"):
             raise StackError(
                 f"port {port} ({name}) is already in use by another process: stop it or "
-                f"choose another port in the settings (see README, Configuration){_hint(port)}."
+                f"choose another port in the settings (docs/configuration.md){_hint(port)}."
             )
 
 

@@ -138,7 +138,7 @@ def create_app(
         responses=http_errors.responses(500),
         # FastAPI's own OpenTelemetry hooks are off: tracing.py instruments the app when
         # tracing is on, and left on they look up the global providers (os.environ) on every
-        # request, ~3 % of the app's CPU under load.
+        # request, a measurable share of the app's CPU under load (docs/BENCHMARKS.md).
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings

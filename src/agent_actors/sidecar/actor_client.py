@@ -71,9 +71,10 @@ class InterfaceProxy(ActorProxy):
     """``ActorProxy`` with its interface's method map computed once per interface.
 
     The SDK builds the map on a proxy's first method call by inspecting the whole interface
-    (signatures and type hints of every method), and a proxy is made per request: that was
-    2-3 % of the app's CPU per turn. The map only depends on the interface, so the proxies of
-    one interface share it (the SDK only ever adds the same entries to it)."""
+    (signatures and type hints of every method), and a proxy is made per request: that showed in
+    the app's profile (docs/BENCHMARKS.md, "Figures behind the code's comments"). The map only
+    depends on the interface, so the proxies of one interface share it (the SDK only ever adds
+    the same entries to it)."""
 
     def __init__(self, client: DaprActorClientBase, actor_type: str, actor_id: str, iface: Any):
         super().__init__(client, actor_type, ActorId(actor_id), iface, SERIALIZER)

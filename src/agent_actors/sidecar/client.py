@@ -1,13 +1,13 @@
 """The app's one connection pool to its daprd (actor calls, actor state, reminders, publish).
 
-``http1.Http1Pool`` carries the requests, tracing on or off: about 14 µs of CPU each where
-aiohttp took 60-70 (docs/BENCHMARKS.md), and a turn makes about nine; with tracing on it also
-makes their client spans. Not httpx: under load the cost of httpcore's pool grows with the
-number of pooled connections (it rescans them on every request: ~10 ms of CPU per request at
-64 concurrent turns, measured by `make bench`). The pool is unbounded on purpose: actor calls
-nest (API -> ChatAgent -> ResponseAgent -> MemoryAgentActor), so with a bounded pool the outer
-calls can hold every connection while the inner ones they wait for queue for one — a deadlock
-until the timeout. What a failed call is to the service is ``failures``' one table.
+``http1.Http1Pool`` carries the requests, tracing on or off, at a fraction of aiohttp's CPU per
+request, and a turn makes about nine; with tracing on it also makes their client spans. Not
+httpx: under load the cost of httpcore's pool grows with the number of pooled connections (it
+rescans them on every request). Figures: docs/BENCHMARKS.md, "Figures behind the code's
+comments". The pool is unbounded on purpose: actor calls nest (API -> ChatAgent -> ResponseAgent
+-> MemoryAgentActor), so with a bounded pool the outer calls can hold every connection while the
+inner ones they wait for queue for one — a deadlock until the timeout. What a failed call is to
+the service is ``failures``' one table.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """A small HTTP/1.1 client for the app's hot path to its own daprd: keep-alive connections
 on loopback, one request at a time each, responses parsed by httptools (uvicorn's C parser).
 
-Why not aiohttp: a turn makes about nine requests to daprd, and aiohttp spent ~70 µs of CPU
-on each (URL objects, cookie and redirect handling, trace hooks, its stream reader), the
-largest single cost left in the app's profile. This client spends about a third of that; it
-does only what talking to a local sidecar needs: no TLS, proxies, redirects, cookies or
-compression. With a tracer it makes each request's OpenTelemetry client span itself and sends
-``traceparent`` (what aiohttp's instrumentation did), so tracing on runs this same client.
+Why not aiohttp: a turn makes about nine requests to daprd, and aiohttp's work on each (URL
+objects, cookie and redirect handling, trace hooks, its stream reader) was the largest single
+cost left in the app's profile. This client does a fraction of that work (figures:
+docs/BENCHMARKS.md, "Figures behind the code's comments"); it does only what talking to a local
+sidecar needs: no TLS, proxies, redirects, cookies or compression. With a tracer it makes each
+request's OpenTelemetry client span itself and sends ``traceparent`` (what aiohttp's
+instrumentation did), so tracing on runs this same client.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from opentelemetry import propagate, trace
 
 # Characters a path may hold as they are (RFC 3986 pchar, '/', '?', '%'); others are quoted.
 PATH_SAFE = "/?%:@!$&'()*+,;=-._~"
-# Any other character: only then is the path quoted (quoting every path was ~2 % of the CPU).
+# Any other character: only then is the path quoted (quoting every path showed in the app's
+# profile: docs/BENCHMARKS.md, "Figures behind the code's comments").
 NEEDS_QUOTING = re.compile(r"[^A-Za-z0-9" + re.escape(PATH_SAFE) + "]")
 
 
@@ -133,8 +135,9 @@ class Http1Pool:
         route: Callable[[str], str] = str,
     ) -> None:
         self._host, self._port = host, port
-        # None: no spans at all. Not a no-op tracer: its span, context switch and inject
-        # cost ~8 µs a request, half of what the request itself costs.
+        # None: no spans at all. Not a no-op tracer: its span, context switch and inject cost
+        # about half of what the request itself costs (docs/BENCHMARKS.md, "Figures behind
+        # the code's comments").
         self._tracer = tracer
         self._route = route  # a path -> its span name's route (ids out: tracing.client_route)
         self._origin = f"http://{host}:{port}"

@@ -22,7 +22,8 @@ class HistoryStore:
         # Pages already validated, with the raw value each was made from. The SDK's state
         # manager hands back the very object it holds until it reloads the key or is given a
         # new value, so identity says the page is still the one validated. Validating a page
-        # of up to page_size messages on every read and append was ~5 % of the app's CPU.
+        # of up to page_size messages on every read and append showed in the app's profile
+        # (docs/BENCHMARKS.md, "Figures behind the code's comments").
         self._validated: dict[int, tuple[Any, HistoryPage]] = {}
 
     async def meta(self) -> ChatMeta:

@@ -1,7 +1,7 @@
 """GET /metrics: the app's metrics (``metrics.py``) in Prometheus's text format.
 
 Open like /healthz, also with API keys: the series carry codes and counts, never a user id
-or a message. daprd serves its own metrics on its metrics port (README: "See inside").
+or a message. daprd serves its own metrics on its metrics port (docs/observability.md, "Metrics").
 """
 
 from __future__ import annotations
