@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -181,7 +180,7 @@ class ChatAgent(
         it (ProcessMessage, and a long turn's EndRun: with what it staged)."""
         seq, message = job.seq, job.message
         limits = self._deps.settings.limits
-        now = time.time()
+        now = self._deps.clock()
         if not meta.conversation:
             # A new conversation (one from before ids gets one too: at its first event with
             # the id, Memory starts a window for it, filled from the history).

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from datetime import timedelta
 from typing import Any, Protocol
@@ -146,7 +145,7 @@ class LongTurns(Actor):
             return known.model_dump()
         job = await self._reply_job(meta, request, message, None)
         await self._arm_retention_first(meta)
-        turn = LongTurn.of(request, job)
+        turn = LongTurn.of(request, job, self._deps.clock())
         turn.run_id, turn.runs = uuid.uuid4().hex, 1
         await self._open(meta, turn)
         log.info("turn user=%s seq=%d: long turn started", self._user, turn.seq)
@@ -220,7 +219,7 @@ class LongTurns(Actor):
         if got.reply is not None:
             await self._commit_long_turn(meta, turn, got.reply, records)
         elif got.paused is not None:
-            turn.await_approval(got.paused, records, self._deps.settings.limits.approval_timeout_s)
+            turn.await_approval(got.paused, records, self._approval_deadline())
             await self._save_turn(None, turn)
             self._log_awaiting(turn)
         else:
@@ -282,12 +281,15 @@ class LongTurns(Actor):
         """ProcessMessage's reply stopped before a tool call that needs approval: the turn
         becomes a long one, awaiting that approval (the caller gets a 202)."""
         # The stream it had is the route's, which answers now and closes it.
-        turn = LongTurn.of(request, job.model_copy(update={"stream_id": None}))
-        timeout = self._deps.settings.limits.approval_timeout_s
-        turn.await_approval(paused.paused, self._fitted(paused.records), timeout)
+        stream_off = job.model_copy(update={"stream_id": None})
+        turn = LongTurn.of(request, stream_off, self._deps.clock())
+        turn.await_approval(paused.paused, self._fitted(paused.records), self._approval_deadline())
         await self._open(meta, turn)
         self._log_awaiting(turn)
         return TurnReply(role="assistant", content="", seq=job.seq, turn=turn.view())
+
+    def _approval_deadline(self) -> float:
+        return self._deps.clock() + self._deps.settings.limits.approval_timeout_s
 
     def _log_awaiting(self, turn: LongTurn) -> None:
         asked = turn.paused.asked.name if turn.paused is not None else "?"
@@ -303,7 +305,7 @@ class LongTurns(Actor):
                 await self._drop_long_turn_reminder()
                 return
             if turn.status == "awaiting_approval":
-                if time.time() >= turn.approval_deadline:
+                if self._deps.clock() >= turn.approval_deadline:
                     timeout = self._deps.settings.limits.approval_timeout_s
                     log.info("user=%s seq=%d: approval deadline passed", self._user, turn.seq)
                     note = f"no decision within {timeout:g} s"
