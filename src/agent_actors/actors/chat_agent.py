@@ -14,7 +14,6 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,10 +48,10 @@ from agent_actors.errors import (
 from agent_actors.events.publisher import PublishFailed, Unpublishable
 from agent_actors.events.schemas import ConversationUpdated
 from agent_actors.models import ChatMessage
+from agent_actors.sidecar import reminders
 from agent_actors.sidecar.actor_runtime import saved_state_reader
 from agent_actors.sidecar.boundary import actor_method
-from agent_actors.sidecar.reminders import NamedReminders
-from agent_actors.sidecar.state_cache import BoundedStateCache, cached_value
+from agent_actors.sidecar.state_cache import cached_value, keep_bounded
 from agent_actors.store import payload
 from agent_actors.store.committed import committed_history
 from agent_actors.store.history import META_KEY, HistoryStore
@@ -75,9 +74,7 @@ PROMPT_SHARE = 4
 
 # Remindable is named as a direct base: the SDK only fires reminders of a class that has it
 # in __bases__ (ActorTypeInformation.is_remindable).
-class ChatAgent(
-    BoundedStateCache, LongTurns, Actor, ChatAgentInterface, NamedReminders, Remindable
-):
+class ChatAgent(LongTurns, Actor, ChatAgentInterface, Remindable):
     def __init__(self, ctx: ActorRuntimeContext, actor_id: ActorId, deps: ActorDeps) -> None:
         super().__init__(ctx, actor_id)
         self._bind(deps)
@@ -100,6 +97,7 @@ class ChatAgent(
         # changed after the commit, so it rides on the next write of meta (the next turn's
         # transaction, or the outbox tick) instead of a transaction of its own per turn.
         self._unsaved_published: tuple[str, int] = ("", 0)
+        keep_bounded(self, self._cache_keep)
 
     async def _meta(self) -> ChatMeta:
         """``meta`` as saved, with what this object published since (see ``_after_commit``).
@@ -516,12 +514,20 @@ class ChatAgent(
             await self._state_manager.clear_cache()
             raise  # the reminder fires again
 
-    def _reminder_handlers(self) -> dict[str, Callable[[], Awaitable[object]]]:
-        return {
+    async def receive_reminder(
+        self,
+        name: str,
+        state: bytes,
+        due_time: timedelta,
+        period: timedelta,
+        ttl: timedelta | None = None,
+    ) -> None:
+        handlers = {
             OUTBOX_REMINDER: self._outbox_tick,
             RETENTION_REMINDER: self._retention_tick,
             LONG_TURN_REMINDER: self._long_turn_tick,
         }
+        await reminders.fire(handlers, name)
 
     async def _outbox_tick(self) -> ChatMeta:
         """Publish what is pending; drop the reminder once nothing is."""

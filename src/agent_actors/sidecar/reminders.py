@@ -1,31 +1,19 @@
-"""The SDK's reminder callback, routed by name: an actor lists its reminders' handlers.
+"""Reminders as the actors use them: fired by name.
 
-An actor using it still names ``Remindable`` among its own bases: the SDK checks
-``Remindable in cls.__bases__`` before it fires a reminder.
+An actor that has reminders names ``Remindable`` among its own bases (the SDK checks
+``Remindable in cls.__bases__`` before it fires one) and passes its handlers to ``fire``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Mapping
 
-from dapr.actor import Remindable
+# Reminder name -> what firing it does.
+Handlers = Mapping[str, Callable[[], Awaitable[object]]]
 
 
-class NamedReminders(Remindable):
-    def _reminder_handlers(self) -> dict[str, Callable[[], Awaitable[object]]]:
-        """Reminder name -> what firing it does (override)."""
-        return {}
-
-    async def receive_reminder(
-        self,
-        name: str,
-        state: bytes,
-        due_time: timedelta,
-        period: timedelta,
-        ttl: timedelta | None = None,
-    ) -> None:
-        # An unknown name is a reminder of an older version of the actor: nothing to do.
-        handler = self._reminder_handlers().get(name)
-        if handler is not None:
-            await handler()
+async def fire(handlers: Handlers, name: str) -> None:
+    # An unknown name is a reminder of an older version of the actor: nothing to do.
+    handler = handlers.get(name)
+    if handler is not None:
+        await handler()
