@@ -346,7 +346,7 @@ async def test_an_approval_past_its_deadline_is_denied_by_the_reminder() -> None
 
 async def test_a_long_turn_after_published_turns_publishes_each_event_once() -> None:
     # The published_seq of the last ordinary turn is kept in the object until the next write
-    # of meta (ChatAgent._meta): a long turn's steps must read meta with it, or its commit
+    # of meta (Conversation.meta): a long turn's steps must read meta with it, or its commit
     # republishes events that were already out.
     deps, actors, publisher = make_deps()
     await turn(actors, "a")
@@ -371,7 +371,7 @@ async def test_an_approval_saves_nothing_from_a_copy_the_conversation_moved_past
         async def meta(self) -> ChatMeta:
             return ChatMeta(turns=3)
 
-    actors.actor(ActorTypes.CHAT, USER)._committed = Elsewhere()
+    actors.actor(ActorTypes.CHAT, USER)._conversation.committed = Elsewhere()
     answer = {"seq": 1, "call_id": asked["approval"]["call_id"], "approve": True}
     with pytest.raises(ConversationMoved):
         unwrap(await chat(actors).DecideApproval(answer))

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from agent_actors.actors import turn_runner
-from agent_actors.actors.chat_agent import OUTBOX_REMINDER, RETENTION_REMINDER
 from agent_actors.actors.interfaces import ExportQuery, MemoryAgentInterface, TurnRequest
+from agent_actors.actors.outbox import OUTBOX_REMINDER
 from agent_actors.actors.proxies import ChatAgentClient, MemoryAgentClient
+from agent_actors.actors.retention import RETENTION_REMINDER
 from agent_actors.actors.turn_record import TURN_KEY
 from agent_actors.api.ratelimit import RateLimiter
 from agent_actors.errors import RateLimited, ResponderError, TurnLimitReached
