@@ -26,7 +26,10 @@ from tools.openai_stub.server import StubServer
 from tests.integration.chat_client import eventually, history
 from tests.integration.stack_fixture import RunningStack, start_stack
 
-APPROVAL_S = 8
+# Short, so the deadline test waits little real time, yet long enough for the other tests'
+# few calls between a pause and its decision; the reminder checks every TURN_CHECK_S.
+APPROVAL_S = 4
+TURN_CHECK_S = 0.5
 SENDER = {"Authorization": "Bearer sender-key"}
 APPROVER = {"Authorization": "Bearer approver-key"}
 APPROVER_LABEL = "approver-1"
@@ -63,7 +66,11 @@ def approvals(stub: StubServer, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "AGENT_ACTORS_AUTH__API_KEYS": json.dumps(KEYS),
     }
     for running in start_stack(
-        run_dir, extra_env=env, turn_check_s=1, approval_timeout_s=APPROVAL_S, turn_wait_max_s=30
+        run_dir,
+        extra_env=env,
+        turn_check_s=TURN_CHECK_S,
+        approval_timeout_s=APPROVAL_S,
+        turn_wait_max_s=30,
     ):
         running.app.headers.update(SENDER)
         yield running

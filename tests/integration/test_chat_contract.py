@@ -66,7 +66,7 @@ def test_tutorial_validation_points(fresh: RunningStack) -> None:
         "DEBUG agent_actors.actors.chat_agent turn user=user1 seq=1: delegating to ResponseAgent",
         "DEBUG agent_actors.actors.response_agent user=user1 seq=1: ResponseAgent processed",
         "INFO agent_actors.actors.chat_agent turn user=user1 seq=1: committed",
-        "DEBUG agent_actors.actors.chat_agent user=user1 seq=1: published ConversationUpdated",
+        "DEBUG agent_actors.actors.outbox user=user1 seq=1: published ConversationUpdated",
         "DEBUG agent_actors.api.middleware.event_deliveries received event user=user1 seq=1",
         "INFO agent_actors.actors.memory_agent user=user1 seq=1: memory applied",
     ):

@@ -178,7 +178,11 @@ def test_an_idle_conversation_is_erased_after_the_retention(stack: RunningStack,
     assert keys_of(stack, user) != []
     # the reminder fires RETENTION_S after the first turn (scheduler time, not ours)
     assert eventually(lambda: keys_of(stack, user), lambda k: k == [], timeout=60) == []
-    assert reminder(stack, "ChatAgent", user, "retention") != 200
+    # The erasure drops its own reminder last, after the keys (erasure.py): soon, not at once.
+    armed = eventually(
+        lambda: reminder(stack, "ChatAgent", user, "retention"), lambda s: s != 200, timeout=10
+    )
+    assert armed != 200
     resp = stack.app.post(f"/chat/{user}", json={"role": "user", "content": "back"})
     assert resp.headers["Turn-Seq"] == "1"
     stack.app.delete(f"/chat/{user}")

@@ -23,21 +23,22 @@ a short call under ChatAgent's turn lock:
     GetTurn         pending / awaiting_approval / done (from the history) / failed
 
 A failed turn saves nothing but its model-call records; its seq goes to the next turn.
+ChatAgent holds a ``LongTurns`` and calls it from those methods and from the reminder; the
+commit of a reply is ChatAgent's own, as for any turn.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from datetime import timedelta
-from typing import Any, Protocol
 
 from dapr.actor import Actor
 
 from agent_actors import logs
 from agent_actors.actors import turn_runner
+from agent_actors.actors.conversation import Conversation
 from agent_actors.actors.interfaces import (
     ApprovalAnswer,
     PausedJob,
@@ -45,7 +46,6 @@ from agent_actors.actors.interfaces import (
     ReplyJob,
     RunOutcome,
     TurnError,
-    TurnQuery,
     TurnReply,
     TurnRequest,
     TurnView,
@@ -56,125 +56,67 @@ from agent_actors.actors.turn_record import LONG_TURN_REMINDER, TURN_KEY, LongTu
 from agent_actors.errors import (
     ActorUnavailable,
     ApprovalStale,
-    IdempotencyConflict,
-    InvalidInput,
     NotAwaitingApproval,
-    TurnInProgress,
-    TurnLimitReached,
     TurnNotFound,
 )
 from agent_actors.llm.approvals import Decision
-from agent_actors.models import CallRecord, ChatMessage, fit_record, is_unicode_text
+from agent_actors.models import CallRecord, fit_record
 from agent_actors.sidecar.actor_runtime import StateLoader
-from agent_actors.sidecar.boundary import actor_method
-from agent_actors.store.history import HistoryStore
 from agent_actors.store.state import RECENT_APPROVALS, ChatMeta, DecidedCall
 
 log = logging.getLogger(__name__)
 
 
-class TurnOrigin(Protocol):
-    """What a turn's commit remembers of its request, so that a retry finds the turn: the
-    request's id (daprd delivering it twice) and its ``Idempotency-Key``. A ``TurnRequest``
-    has them, and a ``LongTurn`` keeps them."""
-
-    @property
-    def request_id(self) -> str | None: ...
-
-    @property
-    def idempotency_key(self) -> str | None: ...
-
-
-def checked_message(request: TurnRequest) -> ChatMessage:
-    message = ChatMessage(role=request.role, content=request.content)
-    if message.role != "user":
-        raise InvalidInput("a chat turn starts with a message whose role is 'user'")
-    if not is_unicode_text(message.content):
-        raise InvalidInput("content is not valid Unicode text (a lone surrogate)")
-    return message
-
-
-class LongTurns(Actor):
-    """Mixed into ChatAgent (which provides the stubs below)."""
-
-    _deps: ActorDeps
-    _user: str
-    _history: HistoryStore
-    # ChatAgent's committed pages, read without the lock (the run's search_history tool).
-    _committed: HistoryStore
-    _load: StateLoader
-
-    async def _meta(self) -> ChatMeta:
-        """meta with the published_seq not saved yet: read as any turn reads it, or a long
-        turn's commit republishes events already out."""
-        raise NotImplementedError
-
-    async def _reply_job(
-        self, meta: ChatMeta, request: TurnRequest, message: ChatMessage, stream_id: str | None
-    ) -> ReplyJob:
-        raise NotImplementedError
-
-    async def _commit_turn(
-        self, meta: ChatMeta, job: ReplyJob, reply: ChatMessage, origin: TurnOrigin
+class LongTurns:
+    def __init__(
+        self, actor: Actor, deps: ActorDeps, conversation: Conversation, load: StateLoader
     ) -> None:
-        raise NotImplementedError
+        self._actor = actor
+        self._deps = deps
+        self._conversation = conversation
+        # How a run reads the user's other actors' saved state (Memory's window).
+        self._load = load
+        self._user = actor.id.id
 
-    async def _check_not_moved_on(self, meta: ChatMeta) -> None:
-        raise NotImplementedError
+    # -- the steps of ChatAgent's methods ----------------------------------------------------
 
-    async def _arm_retention_first(self, meta: ChatMeta) -> None:
-        raise NotImplementedError
-
-    async def _replay(self, meta: ChatMeta, key: str, message: ChatMessage) -> TurnReply | None:
-        raise NotImplementedError
-
-    async def _committed_reply(self, meta: ChatMeta, seq: int) -> TurnReply:
-        raise NotImplementedError
-
-    # -- the calls ---------------------------------------------------------------------------
-
-    @actor_method
-    async def start_turn(self, user_input: dict[str, Any]) -> dict[str, Any]:
-        request = TurnRequest.model_validate(user_input)
-        message = checked_message(request)
-        meta = await self._meta()
-        known = await self._known_turn(meta, request, message)
-        if known is not None:
-            if known.turn is None:
-                done = ChatMessage(role=known.role, content=known.content)
-                known.turn = TurnView(seq=known.seq, status="done", response=done)
-            return known.model_dump()
-        job = await self._reply_job(meta, request, message, None)
-        await self._arm_retention_first(meta)
-        turn = LongTurn.of(request, job)
+    async def start(self, meta: ChatMeta, request: TurnRequest, job: ReplyJob) -> TurnReply:
+        """StartTurn's new turn: reserved, then its run started."""
+        turn = LongTurn.of(request, job, self._deps.clock())
         turn.run_id, turn.runs = uuid.uuid4().hex, 1
         await self._open(meta, turn)
         log.info("turn user=%s seq=%d: long turn started", self._user, turn.seq)
         turn_runner.start(self._deps, self._user, self._load, turn)
-        return TurnReply(role="assistant", content="", seq=turn.seq, turn=turn.view()).model_dump()
+        return TurnReply(role="assistant", content="", seq=turn.seq, turn=turn.view())
 
-    @actor_method
-    async def get_turn(self, query: dict[str, Any]) -> dict[str, Any]:
-        seq = TurnQuery.model_validate(query).seq
-        meta = await self._meta()
-        if 1 <= seq <= meta.turns:
-            _user, reply = await self._history.turn(meta, seq)
-            return TurnView(seq=seq, status="done", response=reply).model_dump()
-        turn = await self._turn_record() if seq == meta.turns + 1 else None
+    async def pause(
+        self, meta: ChatMeta, request: TurnRequest, job: ReplyJob, paused: PausedJob
+    ) -> TurnReply:
+        """ProcessMessage's reply stopped before a tool call that needs approval: the turn
+        becomes a long one, awaiting that approval (the caller gets a 202)."""
+        # The stream it had is the route's, which answers now and closes it.
+        stream_off = job.model_copy(update={"stream_id": None})
+        turn = LongTurn.of(request, stream_off, self._deps.clock())
+        turn.await_approval(paused.paused, self._fitted(paused.records), self._approval_deadline())
+        await self._open(meta, turn)
+        self._log_awaiting(turn)
+        return TurnReply(role="assistant", content="", seq=job.seq, turn=turn.view())
+
+    async def view(self, meta: ChatMeta, seq: int) -> TurnView:
+        """GetTurn of a turn not committed: the open one, or the last that failed."""
+        turn = await self._conversation.turn_record() if seq == meta.turns + 1 else None
         if turn is None or turn.seq != seq:
             raise TurnNotFound(f"this conversation has no turn {seq} ({meta.turns} committed)")
-        return turn.view().model_dump()
+        return turn.view()
 
-    @actor_method
-    async def decide_approval(self, answer: dict[str, Any]) -> dict[str, Any]:
-        asked = ApprovalAnswer.model_validate(answer)
-        meta = await self._meta()
+    async def decide(self, meta: ChatMeta, asked: ApprovalAnswer) -> TurnView:
+        """DecideApproval: a person's decision on the call the open turn waits for."""
         decided = meta.decided(asked.seq, asked.call_id)
         if decided is not None:
             # Sent again (a lost answer retried, a second click): the same answer as the
             # first time, whatever the turn did since; anything else about the call is stale.
             if decided.same(asked.approve, asked.note):
-                return TurnView(seq=asked.seq, status="pending").model_dump()
+                return TurnView(seq=asked.seq, status="pending")
             raise ApprovalStale(
                 f"call {asked.call_id} of turn {asked.seq} was already "
                 f"{'approved' if decided.approve else 'denied'} by {decided.by}; this "
@@ -182,7 +124,7 @@ class LongTurns(Actor):
             )
         if 1 <= asked.seq <= meta.turns:
             raise NotAwaitingApproval(f"turn {asked.seq} is done; it awaits no approval")
-        turn = await self._open_turn(meta)
+        turn = await self._conversation.open_turn(meta)
         if turn is None or turn.seq != asked.seq:
             raise TurnNotFound(f"this conversation has no open turn {asked.seq}")
         if turn.status != "awaiting_approval":
@@ -198,13 +140,11 @@ class LongTurns(Actor):
             )
         decision = Decision(approve=asked.approve, note=asked.note, by=asked.by)
         await self._resume(meta, turn, decision)
-        return turn.view().model_dump()
+        return turn.view()
 
-    @actor_method
-    async def end_run(self, outcome: dict[str, Any]) -> dict[str, Any]:
-        got = RunOutcome.model_validate(outcome)
-        meta = await self._meta()
-        turn = await self._open_turn(meta)
+    async def ended_by(self, meta: ChatMeta, got: RunOutcome) -> LongTurn | None:
+        """EndRun: the open turn ``got`` ends, or None if it is not that run's to end."""
+        turn = await self._conversation.open_turn(meta)
         if turn is None or turn.seq != got.seq or turn.run_id != got.run_id:
             # The conversation was deleted, the turn failed (its run was taken for lost) or
             # another run owns it: this result must not be committed, nor its calls recorded.
@@ -214,96 +154,53 @@ class LongTurns(Actor):
                 got.seq,
                 got.run_id,
             )
-            return {"ended": False}
+            return None
         logs.bind(user=self._user, seq=turn.seq)
+        return turn
+
+    async def close(self, meta: ChatMeta, turn: LongTurn, got: RunOutcome) -> None:
+        """Before ``turn``'s reply is committed (by ChatAgent, as any turn is): its calls
+        recorded, its reservation and record gone, staged with the commit."""
+        await self._conversation.check_not_moved_on(meta)
+        # First ResponseAgent's count and the calls (once per run: a retried EndRun records
+        # nothing twice), then the turn, as ProcessMessage does.
         records = self._fitted(got.records)
-        if got.reply is not None:
-            await self._commit_long_turn(meta, turn, got.reply, records)
-        elif got.paused is not None:
-            turn.await_approval(got.paused, records, self._deps.settings.limits.approval_timeout_s)
+        job = RecordJob(seq=turn.seq, run_id=turn.run_id, replied=True, records=records)
+        await ResponseAgentClient(self._deps.proxies, self._user).record_reply(job)
+        meta.open_turn = 0
+        await self._conversation.state.try_remove_state(TURN_KEY)
+
+    async def stop(self, meta: ChatMeta, turn: LongTurn, got: RunOutcome) -> None:
+        """A run that ended without a reply: paused for an approval, or failed."""
+        records = self._fitted(got.records)
+        if got.paused is not None:
+            turn.await_approval(got.paused, records, self._approval_deadline())
             await self._save_turn(None, turn)
             self._log_awaiting(turn)
-        else:
-            error = got.error or TurnError(code="internal_error", detail="the run failed")
-            await self._fail(meta, turn, error, records)
-        self._deps.runs.changed(self._user)
-        return {"ended": True}
+            return
+        error = got.error or TurnError(code="internal_error", detail="the run failed")
+        await self._fail(meta, turn, error, records)
 
-    # -- shared with ProcessMessage ----------------------------------------------------------
-
-    async def _known_turn(
-        self, meta: ChatMeta, request: TurnRequest, message: ChatMessage
-    ) -> TurnReply | None:
-        """The turn this request already is (a second delivery, a repeated Idempotency-Key),
-        or None for a new one; a new one while a long turn is open is a 409."""
-        delivered = dict(meta.recent_requests).get(request.request_id or "")
-        if delivered is not None:
-            log.warning(
-                "user=%s seq=%d: the same request delivered again, nothing saved",
-                self._user,
-                delivered,
-            )
-            return await self._committed_reply(meta, delivered)
-        turn = await self._open_turn(meta)
-        key = request.idempotency_key
-        if turn is not None and (
-            (request.request_id and turn.request_id == request.request_id)
-            or (key and turn.idempotency_key == key)
-        ):
-            if turn.job.message != message:
-                raise IdempotencyConflict(
-                    "this Idempotency-Key was used for a turn with another message"
-                )
-            return TurnReply(
-                role="assistant", content="", seq=turn.seq, replayed=True, turn=turn.view()
-            )
-        if key:
-            done = await self._replay(meta, key, message)
-            if done is not None:
-                return done
-        if turn is not None:
-            raise TurnInProgress(
-                f"turn {turn.seq} of this conversation is {turn.status.replace('_', ' ')}: "
-                f"GET /chat/{{id}}/turns/{turn.seq}; a new turn can start once it is over"
-            )
-        return None
-
-    def _check_turn_limit(self, meta: ChatMeta) -> None:
-        limit = self._deps.settings.limits.max_turns
-        if limit is not None and meta.turns >= limit:
-            raise TurnLimitReached(
-                f"this conversation has {meta.turns} turns, the limit; "
-                "DELETE /chat/{id} starts a new one"
-            )
-
-    async def _pause_turn(
-        self, meta: ChatMeta, request: TurnRequest, job: ReplyJob, paused: PausedJob
-    ) -> TurnReply:
-        """ProcessMessage's reply stopped before a tool call that needs approval: the turn
-        becomes a long one, awaiting that approval (the caller gets a 202)."""
-        # The stream it had is the route's, which answers now and closes it.
-        turn = LongTurn.of(request, job.model_copy(update={"stream_id": None}))
-        timeout = self._deps.settings.limits.approval_timeout_s
-        turn.await_approval(paused.paused, self._fitted(paused.records), timeout)
-        await self._open(meta, turn)
-        self._log_awaiting(turn)
-        return TurnReply(role="assistant", content="", seq=job.seq, turn=turn.view())
-
-    def _log_awaiting(self, turn: LongTurn) -> None:
-        asked = turn.paused.asked.name if turn.paused is not None else "?"
-        log.info("user=%s seq=%d: waiting for an approval of %s", self._user, turn.seq, asked)
+    async def disarm(self) -> None:
+        """No turn is open any more: the reminder goes."""
+        try:
+            async with asyncio.timeout(self._deps.settings.limits.post_commit_timeout_s):
+                await self._actor.unregister_reminder(LONG_TURN_REMINDER)
+        except Exception as exc:
+            # It fires again, finds no open turn and tries again: harmless.
+            log.info("user=%s: the long-turn reminder stays for now: %r", self._user, exc)
 
     # -- the reminder ------------------------------------------------------------------------
 
-    async def _long_turn_tick(self) -> None:
+    async def tick(self) -> None:
         try:
-            meta = await self._meta()
-            turn = await self._open_turn(meta)
+            meta = await self._conversation.meta()
+            turn = await self._conversation.open_turn(meta)
             if turn is None:
-                await self._drop_long_turn_reminder()
+                await self.disarm()
                 return
             if turn.status == "awaiting_approval":
-                if time.time() >= turn.approval_deadline:
+                if self._deps.clock() >= turn.approval_deadline:
                     timeout = self._deps.settings.limits.approval_timeout_s
                     log.info("user=%s seq=%d: approval deadline passed", self._user, turn.seq)
                     note = f"no decision within {timeout:g} s"
@@ -327,29 +224,19 @@ class LongTurns(Actor):
             await self._fail(meta, turn, error, turn.records, run_id=f"{turn.run_id}-lost")
             self._deps.runs.changed(self._user)
         except BaseException:
-            await self._state_manager.clear_cache()
+            await self._conversation.state.clear_cache()
             raise  # the reminder fires again
 
     # -- steps -------------------------------------------------------------------------------
 
-    async def _turn_record(self) -> LongTurn | None:
-        found, raw = await self._state_manager.try_get_state(TURN_KEY)
-        return LongTurn.model_validate(raw) if found else None
-
-    async def _open_turn(self, meta: ChatMeta) -> LongTurn | None:
-        if not meta.open_turn:
-            return None
-        turn = await self._turn_record()
-        return turn if turn is not None and turn.open and turn.seq == meta.open_turn else None
-
     async def _open(self, meta: ChatMeta, turn: LongTurn) -> None:
         """Reserve ``turn``'s seq: its reminder first (a turn no reminder covers could stay
         pending for ever), then its state, with meta, in one transaction."""
-        await self._check_not_moved_on(meta)
+        await self._conversation.check_not_moved_on(meta)
         period = timedelta(seconds=self._deps.settings.limits.turn_check_s)
         try:
             async with asyncio.timeout(self._deps.settings.limits.post_commit_timeout_s):
-                await self.register_reminder(LONG_TURN_REMINDER, b"{}", period, period)
+                await self._actor.register_reminder(LONG_TURN_REMINDER, b"{}", period, period)
         except Exception as exc:
             raise ActorUnavailable(
                 "the scheduler did not take the long turn's reminder; nothing was saved",
@@ -360,16 +247,17 @@ class LongTurns(Actor):
 
     async def _save_turn(self, meta: ChatMeta | None, turn: LongTurn) -> None:
         if meta is not None:
-            await self._history.save_meta(meta)
-        await self._state_manager.set_state(TURN_KEY, turn.model_dump(mode="json"))
-        await self._state_manager.save_state()
+            await self._conversation.history.save_meta(meta)
+        state = self._conversation.state
+        await state.set_state(TURN_KEY, turn.model_dump(mode="json"))
+        await state.save_state()
 
     async def _resume(self, meta: ChatMeta, turn: LongTurn, decision: Decision) -> None:
         """Record ``decision`` (on the turn, and in meta's recent approvals) and start the run
         that goes on with the reply."""
         assert turn.paused is not None
         # meta is saved below: never from a stale copy (another replica committed meanwhile).
-        await self._check_not_moved_on(meta)
+        await self._conversation.check_not_moved_on(meta)
         turn.note_decision(decision)
         turn.paused = turn.paused.decided(decision)
         decided = DecidedCall(
@@ -393,19 +281,6 @@ class LongTurns(Actor):
         turn_runner.start(self._deps, self._user, self._load, turn)
         self._deps.runs.changed(self._user)
 
-    async def _commit_long_turn(
-        self, meta: ChatMeta, turn: LongTurn, reply: ChatMessage, records: list[CallRecord]
-    ) -> None:
-        await self._check_not_moved_on(meta)
-        # First ResponseAgent's count and the calls (once per run: a retried EndRun records
-        # nothing twice), then the turn, as ProcessMessage does.
-        job = RecordJob(seq=turn.seq, run_id=turn.run_id, replied=True, records=records)
-        await ResponseAgentClient(self._deps.proxies, self._user).record_reply(job)
-        meta.open_turn = 0
-        await self._state_manager.try_remove_state(TURN_KEY)
-        await self._commit_turn(meta, turn.job, reply, turn)
-        await self._drop_long_turn_reminder()
-
     async def _fail(
         self,
         meta: ChatMeta,
@@ -415,7 +290,7 @@ class LongTurns(Actor):
         run_id: str | None = None,
     ) -> None:
         """End ``turn`` as failed: nothing saved but its model calls' records."""
-        await self._check_not_moved_on(meta)
+        await self._conversation.check_not_moved_on(meta)
         if records:
             job = RecordJob(
                 seq=turn.seq, run_id=run_id or turn.run_id, replied=False, records=records
@@ -426,15 +301,14 @@ class LongTurns(Actor):
         meta.open_turn = 0
         await self._save_turn(meta, turn)
         log.warning("user=%s seq=%d: long turn failed: %s", self._user, turn.seq, error.code)
-        await self._drop_long_turn_reminder()
+        await self.disarm()
 
-    async def _drop_long_turn_reminder(self) -> None:
-        try:
-            async with asyncio.timeout(self._deps.settings.limits.post_commit_timeout_s):
-                await self.unregister_reminder(LONG_TURN_REMINDER)
-        except Exception as exc:
-            # It fires again, finds no open turn and tries again: harmless.
-            log.info("user=%s: the long-turn reminder stays for now: %r", self._user, exc)
+    def _approval_deadline(self) -> float:
+        return self._deps.clock() + self._deps.settings.limits.approval_timeout_s
+
+    def _log_awaiting(self, turn: LongTurn) -> None:
+        asked = turn.paused.asked.name if turn.paused is not None else "?"
+        log.info("user=%s seq=%d: waiting for an approval of %s", self._user, turn.seq, asked)
 
     def _fitted(self, records: list[CallRecord]) -> list[CallRecord]:
         """Records as the call log would store them: the turn's state stays bounded."""

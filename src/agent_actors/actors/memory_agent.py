@@ -11,7 +11,6 @@ costs at most ``memory_window`` entries (one or two pages).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,9 +28,9 @@ from agent_actors.actors.services import ActorDeps
 from agent_actors.errors import HistoryBehind
 from agent_actors.events.conversation import ConversationUpdated
 from agent_actors.models import ChatMessage
+from agent_actors.sidecar import reminders
 from agent_actors.sidecar.actor_runtime import saved_state_reader
 from agent_actors.sidecar.boundary import actor_method
-from agent_actors.sidecar.reminders import NamedReminders
 from agent_actors.store.committed import committed_history
 from agent_actors.store.history import HistoryStore
 from agent_actors.store.state import MEMORY_KEY, ChatMeta, MemoryState
@@ -42,7 +41,7 @@ CATCH_UP_REMINDER = "catch-up"
 
 # Remindable is named as a direct base: the SDK only fires reminders of a class that has it
 # in __bases__ (ActorTypeInformation.is_remindable).
-class MemoryAgentActor(Actor, MemoryAgentInterface, NamedReminders, Remindable):
+class MemoryAgentActor(Actor, MemoryAgentInterface, Remindable):
     def __init__(self, ctx: ActorRuntimeContext, actor_id: ActorId, deps: ActorDeps) -> None:
         super().__init__(ctx, actor_id)
         self._bind(deps)
@@ -154,8 +153,15 @@ class MemoryAgentActor(Actor, MemoryAgentInterface, NamedReminders, Remindable):
         await self.register_reminder(CATCH_UP_REMINDER, b"{}", period, period)
         return {"scheduled": True}
 
-    def _reminder_handlers(self) -> dict[str, Callable[[], Awaitable[object]]]:
-        return {CATCH_UP_REMINDER: self._on_catch_up_reminder}
+    async def receive_reminder(
+        self,
+        name: str,
+        state: bytes,
+        due_time: timedelta,
+        period: timedelta,
+        ttl: timedelta | None = None,
+    ) -> None:
+        await reminders.fire({CATCH_UP_REMINDER: self._on_catch_up_reminder}, name)
 
     async def _on_catch_up_reminder(self) -> None:
         try:

@@ -24,7 +24,7 @@ from agent_actors.llm.responder import CallBuffer
 from agent_actors.models import CallRecord, ChatMessage
 from agent_actors.sidecar.actor_runtime import saved_state_reader
 from agent_actors.sidecar.boundary import actor_method
-from agent_actors.sidecar.state_cache import BoundedStateCache, cached_value
+from agent_actors.sidecar.state_cache import cached_value, keep_bounded
 from agent_actors.store import call_log, payload
 from agent_actors.store.call_log import CallLog
 from agent_actors.store.committed import committed_history
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 STATS_KEY = "stats"
 
 
-class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
+class ResponseAgent(Actor, ResponseAgentInterface):
     def __init__(self, ctx: ActorRuntimeContext, actor_id: ActorId, deps: ActorDeps) -> None:
         super().__init__(ctx, actor_id)
         self._bind(deps)
@@ -48,6 +48,7 @@ class ResponseAgent(BoundedStateCache, Actor, ResponseAgentInterface):
             self._user,
             deps.settings.limits.history_page_size,
         )
+        keep_bounded(self, self._cache_keep)
 
     def _cache_keep(self) -> set[str]:
         """The count and the call log's meta and current page: older pages of the log are

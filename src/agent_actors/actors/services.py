@@ -33,7 +33,9 @@ class ActorDeps:
     sessions: SessionIndex | None = None
     # The agent profiles (agents.file), checked at start-up.
     profiles: ProfileBook = field(default_factory=packaged_book)
-    # Unix time now: where a deadline is decided (retention), so tests move it, not sleep.
+    # Unix time now, wherever a deadline is set or decided (a turn's commit time, which
+    # retention counts from; a long turn's start; an approval's deadline): tests move it
+    # instead of sleeping.
     clock: Callable[[], float] = time.time
     # The long-turn runs in this process (create_app makes one per app; GET ?wait= reads it).
     runs: TurnRuns = field(default_factory=TurnRuns)

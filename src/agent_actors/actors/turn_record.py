@@ -9,7 +9,6 @@ record stays, for ``GET /chat/{id}/turns/{seq}``, until the next turn takes that
 
 from __future__ import annotations
 
-import time
 import uuid
 
 from pydantic import BaseModel, Field
@@ -53,23 +52,24 @@ class LongTurn(BaseModel):
     error: TurnError | None = None
 
     @classmethod
-    def of(cls, request: TurnRequest, job: ReplyJob) -> LongTurn:
-        """A new long turn, pending: ``request``'s, its reply to be written from ``job``."""
+    def of(cls, request: TurnRequest, job: ReplyJob, now: float) -> LongTurn:
+        """A new long turn, pending since ``now``: ``request``'s, its reply to be written
+        from ``job``."""
         return cls(
             seq=job.seq,
             status="pending",
             job=job,
             request_id=request.request_id,
             idempotency_key=request.idempotency_key,
-            created_at=time.time(),
+            created_at=now,
         )
 
     def await_approval(
-        self, paused: PausedReply, records: list[CallRecord], timeout_s: float
+        self, paused: PausedReply, records: list[CallRecord], deadline: float
     ) -> None:
-        """Stop, no run going, for a decision on ``paused``'s call within ``timeout_s``."""
+        """Stop, no run going, for a decision on ``paused``'s call until ``deadline``."""
         self.status, self.paused, self.records = "awaiting_approval", paused, records
-        self.run_id, self.approval_deadline = "", time.time() + timeout_s
+        self.run_id, self.approval_deadline = "", deadline
         # Random, not the model's id (servers repeat theirs: "call_1" in every answer), nor a
         # count (a failed turn's seq is taken again by the next turn).
         self.asked_call_id = uuid.uuid4().hex[:16]

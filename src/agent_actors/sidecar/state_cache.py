@@ -3,9 +3,8 @@
 The SDK caches every key an actor reads or writes until the actor is deactivated (after an
 hour idle: never, for an active user), and ``save_state`` walks every cached key on each call.
 A long conversation's pages would all stay in the app's memory, and each turn would cost more
-than the one before. After each save (``_save_state_internal`` runs after every method,
-reminder and timer), this mixin drops the clean cached keys the actor does not name in
-``_cache_keep``. Keys with unsaved changes are never dropped.
+than the one before. After each save, ``keep_bounded`` drops the clean cached keys the actor
+does not name as the ones its next call needs. Keys with unsaved changes are never dropped.
 
 It reaches into the SDK's tracker (``dapr`` 1.19, pinned in ``uv.lock``): the SDK offers only
 ``clear_cache``, which drops everything and runs in a thread. ``cached_keys`` lets the
@@ -14,8 +13,10 @@ inspect route and the tests see the cache's size.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from dapr.actor import Actor
 from dapr.actor.runtime.runtime import ActorRuntime
 from dapr.actor.runtime.state_change import StateChangeKind
 
@@ -44,16 +45,18 @@ def trim(state_manager: Any, keep: set[str]) -> None:
             del tracker[key]
 
 
-class BoundedStateCache:
-    _state_manager: Any
+def keep_bounded(actor: Actor, keep: Callable[[], set[str]]) -> None:
+    """After each save of ``actor``'s state, drop its clean cached keys not in ``keep()``.
 
-    def _cache_keep(self) -> set[str]:
-        """The keys the next call will read (override)."""
-        return set()
+    The SDK saves through ``_save_state_internal`` after every method, reminder, timer and
+    activation, and offers no hook after it: this instance's one is replaced by one that
+    saves, then trims (binding again replaces it, never stacks it)."""
 
-    async def _save_state_internal(self) -> None:
-        await super()._save_state_internal()  # type: ignore[misc]
-        trim(self._state_manager, self._cache_keep())
+    async def save_then_trim() -> None:
+        await Actor._save_state_internal(actor)  # type: ignore[no-untyped-call]
+        trim(actor._state_manager, keep())
+
+    actor._save_state_internal = save_then_trim  # type: ignore[method-assign]
 
 
 def resident_keys(actor_type: str, actor_id: str) -> list[str] | None:

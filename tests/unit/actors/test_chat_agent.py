@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 from dapr.actor.runtime._type_information import ActorTypeInformation
 
-from agent_actors.actors.chat_agent import OUTBOX_REMINDER, OUTBOX_TIMER, ChatAgent
+from agent_actors.actors.chat_agent import ChatAgent
 from agent_actors.actors.interfaces import ChatAgentInterface, MemoryAgentInterface
 from agent_actors.actors.memory_agent import MemoryAgentActor
+from agent_actors.actors.outbox import OUTBOX_REMINDER, OUTBOX_TIMER
 from agent_actors.errors import IdempotencyConflict, InvalidInput
 from agent_actors.models import ActorTypes
 from agent_actors.settings import LimitSettings, Settings

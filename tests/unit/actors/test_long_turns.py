@@ -320,14 +320,21 @@ async def test_a_denial_goes_back_to_the_model_and_is_recorded() -> None:
 
 
 async def test_an_approval_past_its_deadline_is_denied_by_the_reminder() -> None:
-    deps, actors, _ = make_deps(settings(approval_timeout_s=0.01))
+    deps, actors, _ = make_deps(settings(approval_timeout_s=60))
     deps.responder = ApprovalResponder()
+    now = [time.time()]
+    deps.clock = lambda: now[0]
     paused = await turn(actors, "delete a")
-    await asyncio.sleep(0.02)
+    assert paused["turn"]["approval"]["deadline"] == now[0] + 60
+    # Before the deadline the reminder leaves the approval waiting.
+    now[0] += 59
+    await fire(actors)
+    assert (await view(actors, 1))["status"] == "awaiting_approval"
+    now[0] += 1
     await fire(actors)
     await settled(deps)
     done = await view(actors, 1)
-    assert done["response"]["content"] == "not deleted: no decision within 0.01 s"
+    assert done["response"]["content"] == "not deleted: no decision within 60 s"
     [record] = await calls(actors)
     assert record["tool_calls"][0]["error"] == "denied by deadline"
     assert LONG_TURN_REMINDER not in reminders(actors)
@@ -339,7 +346,7 @@ async def test_an_approval_past_its_deadline_is_denied_by_the_reminder() -> None
 
 async def test_a_long_turn_after_published_turns_publishes_each_event_once() -> None:
     # The published_seq of the last ordinary turn is kept in the object until the next write
-    # of meta (ChatAgent._meta): a long turn's steps must read meta with it, or its commit
+    # of meta (Conversation.meta): a long turn's steps must read meta with it, or its commit
     # republishes events that were already out.
     deps, actors, publisher = make_deps()
     await turn(actors, "a")
@@ -364,7 +371,7 @@ async def test_an_approval_saves_nothing_from_a_copy_the_conversation_moved_past
         async def meta(self) -> ChatMeta:
             return ChatMeta(turns=3)
 
-    actors.actor(ActorTypes.CHAT, USER)._committed = Elsewhere()
+    actors.actor(ActorTypes.CHAT, USER)._conversation.committed = Elsewhere()
     answer = {"seq": 1, "call_id": asked["approval"]["call_id"], "approve": True}
     with pytest.raises(ConversationMoved):
         unwrap(await chat(actors).DecideApproval(answer))

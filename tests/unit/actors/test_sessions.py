@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from agent_actors.actors.chat_agent import OUTBOX_REMINDER, RETENTION_REMINDER
 from agent_actors.actors.interfaces import ExportQuery, MemoryAgentInterface, TurnRequest
+from agent_actors.actors.outbox import OUTBOX_REMINDER
 from agent_actors.actors.proxies import ChatAgentClient, MemoryAgentClient
+from agent_actors.actors.retention import RETENTION_REMINDER
 from agent_actors.actors.turn_record import TURN_KEY
 from agent_actors.api.ratelimit import RateLimiter
 from agent_actors.errors import RateLimited, ResponderError, TurnLimitReached
@@ -107,23 +108,30 @@ async def test_the_export_pages_carry_seq_and_commit_time() -> None:
     assert all(e.at is not None for e in entries)
 
 
-async def test_retention_erases_an_idle_conversation_and_rearms_for_an_active_one() -> None:
-    _, actors, _ = make_deps(settings(retention_s=100.0))
-    await chat(actors, 2)
+async def fire_retention(actors: LocalActors) -> None:
+    """The retention reminder, as daprd delivers it: under the actor's turn lock."""
     agent = actors.actor(ActorTypes.CHAT, USER)
+    async with actors.locks[(ActorTypes.CHAT, USER)]:
+        await agent.receive_reminder(RETENTION_REMINDER, b"{}", None, None)
+        await agent._state_manager.save_state()
+
+
+async def test_retention_erases_an_idle_conversation_and_rearms_for_an_active_one() -> None:
+    deps, actors, _ = make_deps(settings(retention_s=100.0))
+    now = [time.time()]
+    deps.clock = lambda: now[0]
+    await chat(actors, 2)
     assert RETENTION_REMINDER in reminders_of(actors, ActorTypes.CHAT, USER)
     assert state_of(actors, ActorTypes.CHAT, USER)["meta"]["retention_armed"] is True  # type: ignore[index]
     # fires while the conversation is active: re-armed for the rest, nothing erased
-    await agent.receive_reminder(RETENTION_REMINDER, b"{}", None, None)
-    await agent._state_manager.save_state()
+    now[0] += 60
+    await fire_retention(actors)
     assert state_of(actors, ActorTypes.CHAT, USER)["meta"]["turns"] == 2  # type: ignore[index]
-    # idle past the retention (the last activity set back): erased like a delete
-    meta = dict(state_of(actors, ActorTypes.CHAT, USER)["meta"])  # type: ignore[call-overload]
-    meta["last_activity"] -= 101
-    agent._state_manager._mock_state["meta"] = meta
-    await agent._state_manager.clear_cache()
-    await agent.receive_reminder(RETENTION_REMINDER, b"{}", None, None)
-    await agent._state_manager.save_state()
+    due = reminders_of(actors, ActorTypes.CHAT, USER)[RETENTION_REMINDER].due_time
+    assert due == timedelta(seconds=40)
+    # idle past the retention: erased like a delete
+    now[0] += 41
+    await fire_retention(actors)
     assert state_of(actors, ActorTypes.CHAT, USER) == {}
     assert state_of(actors, ActorTypes.RESPONSE, USER) == {}
     assert RETENTION_REMINDER not in reminders_of(actors, ActorTypes.CHAT, USER)
@@ -136,14 +144,6 @@ class FailingModel:
         at = datetime.now(UTC)
         context.calls.record(CallRecord(seq=request.seq, at=at, model="m", status="error"))
         raise ResponderError("the model is down")
-
-
-async def fire_retention(actors: LocalActors) -> None:
-    """The retention reminder, as daprd delivers it: under the actor's turn lock."""
-    agent = actors.actor(ActorTypes.CHAT, USER)
-    async with actors.locks[(ActorTypes.CHAT, USER)]:
-        await agent.receive_reminder(RETENTION_REMINDER, b"{}", None, None)
-        await agent._state_manager.save_state()
 
 
 async def test_a_conversation_whose_only_turn_failed_is_armed_and_erased() -> None:

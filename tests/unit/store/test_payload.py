@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from agent_actors.actors.chat_agent import PROMPT_SHARE
 from agent_actors.actors.interfaces import ExportQuery, HistoryQuery, ReplyJob, TurnRequest
 from agent_actors.actors.proxies import ChatAgentClient
 from agent_actors.actors.replies import ReplyWork
+from agent_actors.actors.reply_job import PROMPT_SHARE
 from agent_actors.llm import audit
 from agent_actors.llm.responder import ReplyContext, ReplyRequest
 from agent_actors.models import ActorTypes, CallRecord, ChatMessage, RecordedMessage
@@ -94,7 +94,7 @@ async def test_a_history_answer_carries_the_newest_entries_that_fit() -> None:
 
 async def stored(actors: LocalActors, start: int, end: int) -> list[ChatMessage]:
     chat = actors.actor(ActorTypes.CHAT, USER)
-    return list(await chat._history.range(await chat._meta(), start, end))
+    return list(await chat._history.range(await chat._conversation.meta(), start, end))
 
 
 async def test_an_export_page_carries_the_first_entries_that_fit() -> None:
@@ -113,8 +113,8 @@ async def test_a_turn_carries_the_newest_of_its_prompt_history_and_points_at_the
     deps, actors, _ = make_deps(settings)
     await turns(actors, 20)
     chat = actors.actor(ActorTypes.CHAT, USER)
-    meta = await chat._meta()
-    job = await chat._reply_job(
+    meta = await chat._conversation.meta()
+    job = await chat._jobs.next(
         meta, TurnRequest(content="next"), ChatMessage(role="user", content="n"), None
     )
     share = payload.budget(settings.dapr) // PROMPT_SHARE
