@@ -165,7 +165,7 @@ class ChatAgent(Actor, ChatAgentInterface, Remindable):
         meta.turns, meta.last_activity, meta.agent = seq, now, job.agent
         if origin.request_id:
             meta.recent_requests = [*meta.recent_requests, (origin.request_id, seq)][-16:]
-        await self._retention.ensure_armed(meta)
+        await self._retention.ensure_armed(meta, at_commit=True)
         if origin.idempotency_key:
             await self._idempotency.remember(origin.idempotency_key, seq, message)
         if not meta.outbox_period_s:

@@ -30,16 +30,20 @@ class Retention:
         self._conversation = conversation
         self._user = actor.id.id
 
-    async def ensure_armed(self, meta: ChatMeta) -> None:
+    async def ensure_armed(self, meta: ChatMeta, *, at_commit: bool = False) -> None:
         """Arm retention before a turn's first write of any kind, not only at its commit: a
         turn that fails still leaves its model calls' records (and a long turn its ``turn``
         key and ``meta``), and a conversation whose every turn failed must be erased too. A
         failed turn saves no ``meta``, so the next one arms it again (which also moves the
         erasure to ``retention_s`` after the newest failed turn); once a ``meta`` saying
-        armed is saved, no turn pays for it again."""
+        armed is saved, no turn pays for it again.
+
+        The attempt before the reply skips the scheduler while the breaker is open (another
+        registration failed just now); the one at the commit (``at_commit``) does not: a
+        conversation that never has another turn would otherwise never be erased."""
         retention = self._deps.settings.limits.retention_s
         if retention is not None and not meta.retention_armed:
-            await self._arm(meta, retention)
+            await self._arm(meta, retention, even_if_tripped=at_commit)
 
     async def tick(self, erase: Callable[[], Awaitable[None]]) -> None:
         """The reminder: ``erase`` the conversation if it is idle past the retention, else
@@ -68,7 +72,9 @@ class Retention:
             await self._conversation.state.clear_cache()
             raise  # the reminder fires again
 
-    async def _arm(self, meta: ChatMeta, retention_s: float, due_s: float = 0) -> None:
+    async def _arm(
+        self, meta: ChatMeta, retention_s: float, due_s: float = 0, *, even_if_tripped: bool = False
+    ) -> None:
         due = timedelta(seconds=due_s or retention_s)
         try:
             # A turn tries before its reply and again at its commit: with the scheduler
@@ -80,6 +86,7 @@ class Retention:
                 due,
                 timedelta(seconds=retention_s),
                 self._deps.settings.limits.post_commit_timeout_s,
+                even_if_tripped=even_if_tripped,
             )
         except Exception as exc:
             # meta says unarmed: the next turn tries again.

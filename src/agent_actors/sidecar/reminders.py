@@ -33,13 +33,15 @@ async def register_unless_tripped(
     due: timedelta,
     period: timedelta,
     budget_s: float,
+    *,
+    even_if_tripped: bool = False,
 ) -> None:
     """Register ``actor``'s reminder ``name``, or raise. While ``breaker`` is open (a
-    registration failed just now) the scheduler is not waited on again; a failure opens it.
-    Its own short budget: a stopped scheduler must not hold a turn for the caller's whole
-    timeout."""
+    registration failed just now) the scheduler is not waited on again, unless
+    ``even_if_tripped`` (a registration that has no later chance); a failure opens it. Its own
+    short budget: a stopped scheduler must not hold a turn for the caller's whole timeout."""
     try:
-        if breaker.open:
+        if breaker.open and not even_if_tripped:
             raise RuntimeError("the scheduler failed just now; not waiting on it again yet")
         async with asyncio.timeout(budget_s):
             await actor.register_reminder(name, b"{}", due, period)

@@ -358,3 +358,15 @@ async def test_a_conversation_is_listed_after_its_turn_and_unlisted_by_its_delet
     assert [(s.id, s.turns) for s in listed] == [(USER, 1)]  # indexed at the first turn
     await ChatAgentClient(actors, USER).delete()  # type: ignore[arg-type]
     assert (await deps.sessions.page(10, None, time.time())).sessions == []
+
+
+async def test_a_one_turn_conversation_is_armed_while_the_breaker_is_open() -> None:
+    """Another user's reminder registration failed just now (the breaker is shared by the
+    process): the turn's commit still arms retention, or with no further turn nothing would
+    ever erase the conversation (found in review)."""
+    deps, actors, _ = make_deps(settings(retention_s=60.0))
+    deps.reminders.trip()
+    assert await chat(actors, 1) == [1]
+    meta = state_of(actors, ActorTypes.CHAT, USER)["meta"]
+    assert meta["retention_armed"] is True  # type: ignore[index]
+    assert RETENTION_REMINDER in reminders_of(actors, ActorTypes.CHAT, USER)
