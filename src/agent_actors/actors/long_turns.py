@@ -138,6 +138,13 @@ class LongTurns:
                 f"{asked.call_id}: GET /chat/{{id}}/turns/{asked.seq} shows it; nothing was "
                 "decided"
             )
+        if self._deps.clock() >= turn.approval_deadline:
+            # Past the deadline the call is denied, whether or not the reminder came first.
+            await self._deny_at_deadline(meta, turn)
+            raise ApprovalStale(
+                f"the approval of call {asked.call_id} came after its deadline: the call was "
+                "denied; nothing else was decided"
+            )
         decision = Decision(approve=asked.approve, note=asked.note, by=asked.by)
         await self._resume(meta, turn, decision)
         return turn.view()
@@ -201,11 +208,7 @@ class LongTurns:
                 return
             if turn.status == "awaiting_approval":
                 if self._deps.clock() >= turn.approval_deadline:
-                    timeout = self._deps.settings.limits.approval_timeout_s
-                    log.info("user=%s seq=%d: approval deadline passed", self._user, turn.seq)
-                    note = f"no decision within {timeout:g} s"
-                    denial = Decision(approve=False, note=note, by="deadline")
-                    await self._resume(meta, turn, denial)
+                    await self._deny_at_deadline(meta, turn)
                 return
             if self._deps.runs.running(self._user, turn.run_id):
                 return
@@ -251,6 +254,12 @@ class LongTurns:
         state = self._conversation.state
         await state.set_state(TURN_KEY, turn.model_dump(mode="json"))
         await state.save_state()
+
+    async def _deny_at_deadline(self, meta: ChatMeta, turn: LongTurn) -> None:
+        timeout = self._deps.settings.limits.approval_timeout_s
+        log.info("user=%s seq=%d: approval deadline passed", self._user, turn.seq)
+        note = f"no decision within {timeout:g} s"
+        await self._resume(meta, turn, Decision(approve=False, note=note, by="deadline"))
 
     async def _resume(self, meta: ChatMeta, turn: LongTurn, decision: Decision) -> None:
         """Record ``decision`` (on the turn, and in meta's recent approvals) and start the run

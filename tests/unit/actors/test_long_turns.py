@@ -344,6 +344,28 @@ async def test_an_approval_past_its_deadline_is_denied_by_the_reminder() -> None
         unwrap(await chat(actors).DecideApproval(late))
 
 
+async def test_an_approval_after_its_deadline_is_refused_before_the_reminder_comes() -> None:
+    """The reminder comes every turn_check_s (and not while the scheduler is down): an approval
+    that arrives past the deadline before it does approves nothing; the call is denied."""
+    deps, actors, _ = make_deps(settings(approval_timeout_s=60))
+    deps.responder = ApprovalResponder()
+    now = [time.time()]
+    deps.clock = lambda: now[0]
+    paused = await turn(actors, "delete a")
+    now[0] += 61
+    late = {"seq": 1, "call_id": paused["turn"]["approval"]["call_id"], "approve": True}
+    with pytest.raises(ApprovalStale, match="after its deadline"):
+        unwrap(await chat(actors).DecideApproval(late))
+    await settled(deps)
+    done = await view(actors, 1)
+    assert done["response"]["content"] == "not deleted: no decision within 60 s"
+    [record] = await calls(actors)
+    assert record["tool_calls"][0]["error"] == "denied by deadline"
+    # Sent again, it is still no approval.
+    with pytest.raises(ApprovalStale):
+        unwrap(await chat(actors).DecideApproval(late))
+
+
 async def test_a_long_turn_after_published_turns_publishes_each_event_once() -> None:
     # The published_seq of the last ordinary turn is kept in the object until the next write
     # of meta (Conversation.meta): a long turn's steps must read meta with it, or its commit
