@@ -282,9 +282,7 @@ class ChatAgent(Actor, ChatAgentInterface, Remindable):
         end = meta.entries if asked.before is None else max(0, min(asked.before, meta.entries))
         # The newest of them that fit in one answer through daprd; the caller pages on from
         # next_before for the rest (api/routes/chat.py).
-        history = payload.newest_that_fit(
-            await self._history.range(meta, max(0, end - limit), end), self._budget
-        )
+        history = await self._history.newest_within(meta, max(0, end - limit), end, self._budget)
         start = end - len(history)
         return HistoryView(
             history=history,

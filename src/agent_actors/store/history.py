@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent_actors.models import ChatMessage
+from agent_actors.store import payload
 from agent_actors.store.state import ChatMeta, HistoryPage, page_key
 
 META_KEY = "meta"
@@ -93,6 +94,27 @@ class HistoryStore:
             entries = (await self.page(number)).entries
             out.extend(entries[max(0, start - base) : max(0, end - base)])
         return out
+
+    async def newest_within(
+        self, meta: ChatMeta, start: int, end: int, budget: int
+    ) -> list[ChatMessage]:
+        """The newest entries of ``start .. end`` whose encoded bytes stay within ``budget``
+        (at least one when there is one: a reader paging on must always move), read page by
+        page from the newest and no further than what is returned: paging a long conversation
+        costs each page once, not the whole range again at every step."""
+        newest_first: list[ChatMessage] = []
+        used, index = 0, end
+        while index > start:
+            number = (index - 1) // meta.page_size
+            base = number * meta.page_size
+            entries = (await self.page(number)).entries
+            for entry in reversed(entries[max(0, start - base) : index - base]):
+                used += payload.encoded_size(entry) + 1
+                if used > budget and newest_first:
+                    return newest_first[::-1]
+                newest_first.append(entry)
+            index = base
+        return newest_first[::-1]
 
     async def tail(self, meta: ChatMeta, count: int) -> list[ChatMessage]:
         return await self.range(meta, max(0, meta.entries - count), meta.entries)

@@ -46,16 +46,3 @@ def newest_that_fit(
             break
         count += 1
     return list(items[len(items) - count :])
-
-
-def oldest_that_fit(
-    items: Sequence[T], limit: int, size: Callable[[T], int] = encoded_size
-) -> list[T]:
-    """The oldest (first) of ``items`` that stay within ``limit`` (at least one, as above)."""
-    used, count = 0, 0
-    for item in items:
-        used += size(item) + 1
-        if used > limit and count:
-            break
-        count += 1
-    return list(items[:count])

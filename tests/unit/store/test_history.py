@@ -108,3 +108,32 @@ async def test_a_store_over_fresh_objects_keeps_no_pages() -> None:
     store = HistoryStore(sm, page_size=4, keep_pages=False)
     assert [m.content for m in (await store.page(0)).entries] == ["a"]
     assert store._validated == {}
+
+
+class CountedReads(Held):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[str] = []
+
+    async def try_get_state(self, key: str) -> tuple[bool, Any]:
+        self.reads.append(key)
+        return await super().try_get_state(key)
+
+
+async def test_the_newest_within_a_budget_read_no_page_they_do_not_return() -> None:
+    """Paging back through a long conversation reads each page once: the newest that fit, page
+    by page from the newest, never the whole range asked for (found in review: each step of
+    GET /history read ~all of it again)."""
+    state = CountedReads()
+    store = HistoryStore(state, page_size=4, keep_pages=False)
+    meta = ChatMeta(page_size=4)
+    await store.append(meta, [ChatMessage(role="user", content=f"m{n}") for n in range(40)])
+    one = len('{"role": "user", "content": "m10"}') + 1
+    state.reads.clear()
+    got = await store.newest_within(meta, 0, 40, budget=6 * one)
+    assert [m.content for m in got] == [f"m{n}" for n in range(34, 40)]
+    # entries 34-39 are on pages 8 and 9: those two, not the ten the range spans
+    assert state.reads == [history.page_key(9), history.page_key(8)]
+    # At least one, whatever the budget.
+    assert [m.content for m in await store.newest_within(meta, 0, 40, budget=1)] == ["m39"]
+    assert await store.newest_within(meta, 5, 5, budget=100) == []

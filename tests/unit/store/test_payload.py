@@ -57,13 +57,6 @@ def test_newest_that_fit_stop_at_the_budget_and_keep_at_least_one() -> None:
     assert payload.newest_that_fit(ascii_items, 3 * size) == ascii_items
 
 
-def test_oldest_that_fit_stop_at_the_budget_and_keep_at_least_one() -> None:
-    items = [message(n) for n in range(10)]
-    size = payload.encoded_size(items[0]) + 1
-    assert payload.oldest_that_fit(items, 4 * size) == items[:4]
-    assert payload.oldest_that_fit(items, 1) == items[:1]
-
-
 def test_limits_whose_page_could_pass_the_max_body_size_are_refused() -> None:
     Settings()  # the defaults fit: 20 entries of 16,000 characters under 4 MiB
     with pytest.raises(ValidationError, match="history_page_size"):
