@@ -122,6 +122,7 @@ HANDLED = {
     "dapr.io/sidecar-cpu-limit",
     "dapr.io/sidecar-memory-limit",
     "dapr.io/graceful-shutdown-seconds",
+    "dapr.io/max-body-size",
 }
 
 
@@ -177,6 +178,9 @@ def inject(annotations: dict[str, str], pod_name: str, app_token: str) -> Sideca
         ]  # fmt: skip
     if truthy(a.get("dapr.io/log-as-json", "false")):
         args.append("--log-as-json")
+    if "dapr.io/max-body-size" in a:
+        # The injector passes it as it is (a quantity such as 4Mi, which daprd parses).
+        args += ["--max-body-size", a["dapr.io/max-body-size"]]
     args += ["--scheduler-host-address", f"{SCHEDULER_HOST}:{SCHEDULER_PORT}"]
 
     env = {"NAMESPACE": "default", "POD_NAME": pod_name}

@@ -34,8 +34,9 @@ agents:
   assistant:
     description: The default (prompt history 10).
   {DEEP}:
-    description: A whole conversation in every prompt.
+    description: A whole conversation in every prompt, and a clock behind an approval.
     prompt_history: 100
+    tools: [{{name: current_time, approval: required}}]
 """
 
 
@@ -166,3 +167,35 @@ def test_a_turn_with_prompt_history_100_answers_with_the_whole_history_in_its_pr
     ]
     assert recent == expected_entries()
     assert request.messages[-1]["content"] == "and now?"
+
+
+def test_a_turn_paused_for_an_approval_over_the_whole_history_resumes_with_it(
+    long_stack: RunningStack, stub: StubServer, users: Conversations
+) -> None:
+    """A pause keeps the steps, not the prompt (~10 MB here): kept, it had to cross daprd in
+    ResponseAgent's answer and the stored turn, and the turn was a 503."""
+    assert users.failures[users.deep] is None
+    app = long_stack.app
+    resp = app.post(f"/chat/{users.deep}", json={"content": "[[tool:current_time]] time?"})
+    assert resp.status_code == 202, resp.text[:300]
+    location = resp.headers["Location"]
+    asked = app.get(location).json()
+    assert asked["status"] == "awaiting_approval", asked
+    body = {"call_id": asked["approval"]["call_id"], "approve": True, "note": ""}
+    decided = app.post(f"{location}/approval", json=body)
+    assert decided.status_code == 202, decided.text[:300]
+    done = app.get(location, params={"wait": 60}).json()
+    assert done["status"] == "done", done
+    # The request after the approval had the whole history in its prompt again, then the
+    # model's call and the tool's result.
+    after = [r for r in stub.requests(containing="time?") if r.messages[-1]["role"] == "tool"]
+    assert len(after) == 1
+    recent = [
+        {"role": m["role"], "content": m["content"]}
+        for m in after[0].messages[:-3]
+        if m["role"] != "system"
+    ]
+    committed = app.get(f"/chat/{users.deep}/history", params={"limit": 200}).json()["history"]
+    # The 100 entries before this turn (the turn itself is the last two).
+    assert len(recent) == 100
+    assert recent == committed[-102:-2]

@@ -180,7 +180,9 @@ def test_a_lone_surrogate_in_a_paused_calls_arguments_is_shown_cleaned(
     assert json.loads(resp.json()["approval"]["arguments"]) == cleaned
     location = resp.headers["Location"]
     assert json.loads(app.get(location).json()["approval"]["arguments"]) == cleaned
-    assert app.post(f"{location}/approval", json={"approve": True}).status_code == 202
+    call_id = resp.json()["approval"]["call_id"]
+    approval = {"call_id": call_id, "approve": True}
+    assert app.post(f"{location}/approval", json=approval).status_code == 202
     done = app.get(location, params={"wait": 30}).json()
     assert done["status"] == "done", done
     assert done["response"]["content"] == "tool tools__echo said: echo: half a pair: \ufffd guarded"

@@ -159,7 +159,9 @@ def test_a_lone_surrogate_in_tool_arguments_is_cleaned_like_a_reply(
     assert resp.json()["approval"]["arguments"] == cleaned
     location = resp.headers["Location"]
     assert app.get(location).json()["approval"]["arguments"] == cleaned
-    assert app.post(f"{location}/approval", json={"approve": True}).status_code == 202
+    call_id = resp.json()["approval"]["call_id"]
+    approval = {"call_id": call_id, "approve": True}
+    assert app.post(f"{location}/approval", json=approval).status_code == 202
     done = eventually(
         lambda: app.get(location, params={"wait": 10}).json(), lambda t: t["status"] != "pending"
     )

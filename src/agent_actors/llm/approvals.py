@@ -39,11 +39,20 @@ class AskedCall(BaseModel):
 
 
 class PausedReply(BaseModel):
-    """Where a reply stopped: ``messages`` is the prompt before the model's answer that
-    asked for ``calls``; ``decisions`` is aligned with ``calls`` (None: not asked or not
-    needing approval); ``asking`` is the call now waiting for a decision."""
+    """Where a reply stopped: ``messages`` is what the loop added to the prompt before the
+    model's answer that asked for ``calls`` (earlier tool steps); ``decisions`` is aligned with
+    ``calls`` (None: not asked or not needing approval); ``asking`` is the call now waiting for
+    a decision.
+
+    The prompt itself (system prompt, memory, the prompt history) is not kept: it is built
+    again from the turn's job on resume, as it was built the first time. Kept, it made every
+    paused turn carry the whole prompt history through daprd (in ResponseAgent's answer, a
+    long turn's result and the stored turn), past daprd's body limit for long non-ASCII
+    conversations. A pause saved before this (``after_prompt`` false) holds the whole prompt.
+    """
 
     messages: list[dict[str, Any]]
+    after_prompt: bool = False
     content: str = ""
     calls: list[AskedCall]
     decisions: list[Decision | None]
@@ -65,13 +74,19 @@ class PausedReply(BaseModel):
         calls = [RequestedCall(c.id, c.name, c.arguments) for c in self.calls]
         return ModelTurn(content=self.content, tool_calls=calls)
 
+    def prompt_and_steps(self, prompt: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The messages to go on from: the prompt built again, then the steps kept."""
+        return [*prompt, *self.messages] if self.after_prompt else self.messages
+
     @classmethod
     def of(
-        cls, messages: list[dict[str, Any]], turn: ModelTurn, steps: int, repairs: int
+        cls, steps_so_far: list[dict[str, Any]], turn: ModelTurn, steps: int, repairs: int
     ) -> PausedReply:
+        """A pause after ``steps_so_far`` (the messages the loop added to the prompt)."""
         calls = [AskedCall(id=c.id, name=c.name, arguments=c.arguments) for c in turn.tool_calls]
         return cls(
-            messages=messages,
+            messages=steps_so_far,
+            after_prompt=True,
             content=turn.content,
             calls=calls,
             decisions=[None] * len(calls),

@@ -113,6 +113,7 @@ class OpenAIResponder:
         resumed: Resumption | None = None,
     ) -> str:
         messages = build_messages(model_ask(request.profile, self._s).system_prompt, request)
+        prompt_length = len(messages)
         # The profile's tools (its MCP servers connected on first use); none when tool steps
         # are off, so no server is started for nothing.
         registry = (
@@ -126,7 +127,11 @@ class OpenAIResponder:
         repair_note: Message | None = None
         if resumed is not None:
             paused = resumed.paused
-            messages, steps, repairs = paused.messages, paused.steps, paused.repairs
+            messages, steps, repairs = (
+                paused.prompt_and_steps(messages),
+                paused.steps,
+                paused.repairs,
+            )
             answered = resumed.answered
             messages = [*messages, *await self._approved_tools(paused, ctx, registry, answered)]
         while True:
@@ -162,7 +167,7 @@ class OpenAIResponder:
                 self._streams.reset(request.stream_id)
             steps += 1
             repair_note = None
-            paused = PausedReply.of(messages, turn, steps, repairs)
+            paused = PausedReply.of(messages[prompt_length:], turn, steps, repairs)
             messages = [*messages, *await self._approved_tools(paused, ctx, registry, record)]
 
     async def _approved_tools(

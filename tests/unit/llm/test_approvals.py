@@ -109,3 +109,58 @@ async def test_a_long_turn_budget_replaces_the_turn_timeout() -> None:
     context = ReplyContext(turn_timeout_s=120)
     # turn_timeout_s is tiny, but the context's budget is the one that counts.
     assert await model.responder(turn_timeout_s=0.001).reply(request("hi"), context) == "fine"
+
+
+def with_history(entries: int) -> ReplyRequest:
+    recent = tuple(
+        ChatMessage(role="user" if i % 2 == 0 else "assistant", content="😀" * 8000)
+        for i in range(entries)
+    )
+    return ReplyRequest(
+        "u1",
+        entries + 1,
+        ChatMessage(role="user", content="what time is it?"),
+        recent=recent,
+        profile=GUARDED,
+        default_profile=False,
+    )
+
+
+async def test_a_pause_keeps_its_steps_not_the_prompt_which_resume_builds_again() -> None:
+    # A second tool step first (search_history runs freely), then the guarded call.
+    model = FakeModel(
+        message(None, [tool("search_history", '{"query": "x"}')]),
+        message(None, [tool("current_time", "{}")]),
+        message("it is noon"),
+    )
+    asked = with_history(40)
+    with pytest.raises(ApprovalRequired) as stopped:
+        await model.responder().reply(asked, ReplyContext(calls=CallBuffer()))
+    stored = stopped.value.paused.model_dump_json()
+    # 40 entries of 8,000 emoji (12 bytes each in an actor payload) are not carried along.
+    assert len(stored) < 10_000
+    paused = PausedReply.model_validate_json(stored)
+    assert [m["role"] for m in paused.messages] == ["assistant", "tool"]
+    decided = paused.decided(Decision(approve=True))
+    text = await model.responder().resume(asked, ReplyContext(), Resumption(decided))
+    assert text == "it is noon"
+    # The model sees after the resume exactly the prompt and steps it saw before the pause.
+    before, after = model.requests[1]["messages"], model.requests[2]["messages"]
+    assert after[: len(before)] == before
+    assert after[len(before)]["tool_calls"][0]["function"]["name"] == "current_time"
+
+
+async def test_a_pause_stored_before_holds_the_whole_prompt_and_still_resumes() -> None:
+    model = FakeModel(message(None, [tool("current_time", "{}")]), message("it is noon"))
+    paused = await pause(model, CallBuffer())
+    first = model.requests[0]["messages"]
+    # As an older version stored it: the whole prompt, and no after_prompt.
+    old = PausedReply.model_validate(
+        {**paused.model_dump(exclude={"after_prompt"}), "messages": first}
+    )
+    assert old.after_prompt is False
+    decided = old.decided(Decision(approve=True))
+    assert await model.responder().resume(request(), ReplyContext(), Resumption(decided)) == (
+        "it is noon"
+    )
+    assert model.requests[1]["messages"][: len(first)] == first
