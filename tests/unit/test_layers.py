@@ -49,7 +49,7 @@ def test_the_service_importing_the_dev_stack_breaks_the_contract(tmp_path: Path)
 # inspection helpers): only the seam, src/agent_actors/sidecar/, may name them.
 SDK_PRIVATES = re.compile(
     r"\._(actor_managers|active_actors\w*|default_state_change_tracker|runtime_ctx|type_utils"
-    r"|dispatcher|state_provider|actor_client|registered_actors)\b"
+    r"|dispatcher|state_provider|actor_client|registered_actors|save_state_internal)\b"
 )
 
 
