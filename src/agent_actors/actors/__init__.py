@@ -1,1 +1,3 @@
-"""The three virtual actors, their contracts and their typed state."""
+"""The three virtual actors and their turn logic: ChatAgent (composed of its collaborators:
+conversation, outbox, retention, idempotency, long turns, erasure), ResponseAgent,
+MemoryAgentActor, their wire contracts (``interfaces``) and typed clients (``proxies``)."""

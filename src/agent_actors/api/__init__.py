@@ -1,1 +1,2 @@
-"""Thin HTTP routers over the actors."""
+"""The HTTP API: routes by URL prefix, the ASGI layers, schemas, dependencies, auth, and the
+error tree as HTTP."""
