@@ -11,7 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from devstack.settings import REPO_ROOT
+
+pytestmark = pytest.mark.bench
 
 W1_KEYS = {"turns_per_s", "p50_ms", "p95_ms", "p99_ms", "memory_lag_p50_ms"}
 

@@ -21,7 +21,9 @@ import pytest
 from tests.integration.chat_client import chat, count, eventually, history, memory
 from tests.integration.image_pod import IMAGE, DockerError, Pod, tar_of, tool
 
-# Tilt's docker_build entrypoint: the image's CMD plus these (tests/unit/deploy/test_tiltfile.py
+pytestmark = pytest.mark.image
+
+# Tilt's docker_build entrypoint: the image's CMD plus these (tests/deploy/test_tiltfile.py
 # holds the Tiltfile to exactly that), and its live_update's sync of ./src to /app/src.
 TILT_RELOAD = ["--reload", "--reload-dir", "/app/src"]
 SYNCED_FILE = "/app/src/agent_actors/main.py"
