@@ -16,8 +16,8 @@ ifneq ($(filter 1 true yes,$(TRACING)),)
 run up: export AGENT_ACTORS_TRACING__ENABLED := true
 endif
 
-.PHONY: help uv setup runtime redis chromium tilt jaeger docker image e2e-k8s trace bench-tracing bench-index tools run up down status test test-unit \
-	test-integration lint format docs bench clean
+.PHONY: help uv setup runtime redis chromium tilt jaeger docker image e2e-k8s trace bench-tracing bench-index tools run up down status check test \
+	test-unit test-deploy test-integration lint format docs bench clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -91,11 +91,19 @@ down: setup ## stop what `make up` started
 status: setup ## is a stack running?
 	$(PY) -m devstack.cli status
 
-test: tools ## unit + integration tests (integration: real daprd, placement, scheduler, Redis)
-	$(UV) run --frozen pytest
+# The inner loop: lint and the unit tier, which needs no Go, Tilt, Docker, Chromium or network.
+check: lint test-unit ## lint + unit tests: the inner loop (under a minute warm; nothing to install but the venv)
 
-test-unit: setup tilt ## unit tests only (no sidecar; the deploy tests run Tilt)
+# The whole suite, every tier (pyproject.toml's markers); the 20 slowest tests are printed so a
+# test that grows slow is seen.
+test: tools ## every test: unit, deploy and integration (real daprd, placement, scheduler, Redis)
+	$(UV) run --frozen pytest --durations=20
+
+test-unit: setup ## unit tests only (no sidecar, no network, no Go)
 	$(UV) run --frozen pytest tests/unit
+
+test-deploy: setup tilt ## the deploy files checked by Tilt and Dapr's own sources (Go's module cache)
+	$(UV) run --frozen pytest tests/deploy
 
 test-integration: setup runtime redis chromium jaeger docker ## integration tests only
 	$(UV) run --frozen pytest tests/integration

@@ -1,5 +1,5 @@
-"""Starts Redis, placement, scheduler, daprd and the app in order, waits for each to be ready,
-then restarts any that exits (restarts.py); on stop ends exactly the processes it started (by
+"""Starts Redis, placement, scheduler, then every app+daprd pair at once, waits for each to be
+ready, then restarts any that exits (restarts.py); on stop ends exactly the processes it started (by
 pid, in reverse order)."""
 
 from __future__ import annotations
@@ -72,24 +72,35 @@ class Stack:
         if self.settings.tracing.enabled:  # first: it receives from the first span on
             binary = jaeger.ensure_jaeger()
             plan.insert(0, jaeger.jaeger_process(self.settings, binary, self._log("jaeger")))
+        pairs: list[ManagedProcess] = []
         for pair in self.pairs:
-            plan.append(self._daprd(bins["daprd"], pair))
+            pairs.append(self._daprd(bins["daprd"], pair))
             if self.with_app:
-                plan.append(self._app(pair))
+                pairs.append(self._app(pair))
         try:
             for proc in plan:
-                self._launch(proc)
+                start = time.monotonic()
+                self._spawn(proc)
+                self._await_ready(proc, start)
+            # The pairs need only the control plane, not each other: started together, N pairs
+            # are ready about as soon as one (an app's start-up is most of a stack's).
+            started = time.monotonic()
+            for proc in pairs:
+                self._spawn(proc)
+            for proc in pairs:
+                self._await_ready(proc, started)
         except BaseException:
             self.stop()
             raise
         self.watchdog = Watchdog(self, RestartPolicy.of(self.settings.stack), self.on_change)
         self.watchdog.start()
 
-    def _launch(self, proc: ManagedProcess) -> None:
+    def _spawn(self, proc: ManagedProcess) -> None:
         log.info("starting %s (log: %s)", proc.name, proc.log_path)
-        start = time.monotonic()
         proc.start()
         self.processes.append(proc)
+
+    def _await_ready(self, proc: ManagedProcess, start: float) -> None:
         # daprd only turns healthy once the app answers, so its readiness waits below.
         if kind_of(proc.name) != "daprd" or not self.with_app:
             proc.wait_ready(start + self.settings.stack.ready_timeout_s)

@@ -39,10 +39,13 @@ def count(app: httpx.Client, user: str) -> int:
 
 
 def eventually(probe: Callable[[], T], done: Callable[[T], bool], timeout: float = 30) -> T:
-    """Poll ``probe`` until ``done`` holds; returns the last value (the assert shows it)."""
+    """Poll ``probe`` until ``done`` holds and return that value; past ``timeout`` seconds,
+    fail with the last value seen (a wait that ends quietly would hide what never happened)."""
     deadline = time.monotonic() + timeout
     value = probe()
-    while not done(value) and time.monotonic() < deadline:
+    while not done(value):
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not done after {timeout:g} s; last seen: {value!r}")
         time.sleep(0.2)
         value = probe()
     return value

@@ -194,7 +194,6 @@ def test_an_approval_past_its_deadline_is_denied(
         lambda s: s["status"] == "done",
         timeout=APPROVAL_S + 30,
     )
-    assert done["status"] == "done", done
     assert time.time() >= asked["approval"]["deadline"]
     result = json.loads(done["response"]["content"].removeprefix("tool current_time said: "))
     assert "denied" in result["error"]

@@ -71,10 +71,8 @@ def value_text(stack: RunningStack, key: str) -> str:
 
 
 def erased(stack: RunningStack, user: str, streams: bool = True) -> None:
-    left = eventually(
-        lambda: traces(stack, user, streams), lambda t: t == [], timeout=ERASED_WITHIN_S
-    )
-    assert left == [], f"left in Redis {ERASED_WITHIN_S} s after the last turn: {left}"
+    # On failure: what was still in Redis ERASED_WITHIN_S seconds after the last turn.
+    eventually(lambda: traces(stack, user, streams), lambda t: t == [], timeout=ERASED_WITHIN_S)
 
 
 def test_a_conversation_whose_only_turn_failed_is_erased(failing: RunningStack, user: str) -> None:
@@ -97,8 +95,7 @@ def test_a_conversation_whose_only_long_turn_failed_is_erased(
         body: dict[str, Any] = failing.app.get(f"/chat/{user}/turns/1", params={"wait": 5}).json()
         return body
 
-    ended = eventually(turn, lambda t: t.get("status") == "failed")
-    assert ended.get("status") == "failed", ended
+    eventually(turn, lambda t: t.get("status") == "failed")
     left = traces(failing, user)
     assert any(k.endswith("||turn") for k in left), left
     assert any("||ResponseAgent||" in k for k in left), left
@@ -124,7 +121,7 @@ def test_retention_erases_the_users_dead_letters(failing: RunningStack, user: st
     )
     assert published.status_code == 204, published.text
     key = f"agent-actors||dead-letters|user|{user}"
-    assert eventually(lambda: failing.redis.exists(key), bool), "no dead letter recorded"
+    eventually(lambda: failing.redis.exists(key), bool)  # the dead letter is recorded
     # The topics' streams keep their last events (maxLenApprox in components/pubsub.yaml)
     # whatever becomes of the conversation: only the app's own keys are checked here.
     erased(failing, user, streams=False)

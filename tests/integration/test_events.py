@@ -39,15 +39,14 @@ def test_duplicates_and_late_redeliveries_change_nothing(stack: RunningStack, us
         chat(stack.app, user, f"turn {i}")
     last = history(stack.app, user, limit=3)["history"]
     window = eventually(lambda: memory(stack.app, user), lambda m: m == last)
-    assert window == last
     before = stats(stack)["received"]
     for seq in (2, 2, 1, 3):  # copies with other content, through real pub/sub
         publish(stack, event(user, seq))
-    assert eventually(lambda: events_delivered(stack, before + 3), bool)
+    eventually(lambda: events_delivered(stack, before + 3), bool)
     assert memory(stack.app, user) == window
     chat(stack.app, user, "turn 4")
     last = history(stack.app, user, limit=3)["history"]
-    assert eventually(lambda: memory(stack.app, user), lambda m: m == last) == last
+    eventually(lambda: memory(stack.app, user), lambda m: m == last)
 
 
 def test_malformed_event_is_dropped_to_the_dead_letter_topic(stack: RunningStack) -> None:
@@ -88,8 +87,7 @@ def test_turns_succeed_while_publishing_fails_and_memory_catches_up(
     window = eventually(lambda: memory(stack.app, user), lambda m: len(m) == 3, timeout=60)
     assert [m["content"] for m in window][1] == "during outage 2"
     assert [m["role"] for m in window] == ["assistant", "user", "assistant"]
-    drained = eventually(lambda: history(stack.app, user), lambda h: h["pending_events"] == 0)
-    assert drained["pending_events"] == 0
+    eventually(lambda: history(stack.app, user), lambda h: h["pending_events"] == 0)
 
 
 def test_pending_events_survive_an_app_crash_and_go_out_without_new_traffic(

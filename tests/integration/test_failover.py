@@ -17,6 +17,8 @@ import pytest
 from tests.integration.fault_load import Audit, LoadRun, audit_user, full_history, run_load
 from tests.integration.stack_fixture import RunningStack, start_stack
 
+pytestmark = pytest.mark.faults
+
 USERS = 32
 LOAD_S = 20.0
 KILL_AT_S = 4.0

@@ -41,6 +41,8 @@ from devstack.settings import REPO_ROOT
 from tests.integration.fault_load import Audit, LoadRun, LogMark, audit_user, full_history, run_load
 from tests.integration.stack_fixture import RunningStack, start_stack
 
+pytestmark = pytest.mark.faults
+
 USERS = 16
 LOAD_S = 15.0
 FAULT_AT_S = 3.0  # every user has committed turns by then

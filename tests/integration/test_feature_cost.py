@@ -10,7 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from devstack.settings import REPO_ROOT
+
+pytestmark = pytest.mark.bench
 
 
 def compare(feature: str, results: Path) -> tuple[dict[str, Any], str]:

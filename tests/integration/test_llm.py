@@ -114,7 +114,7 @@ def test_reply_comes_from_the_model_with_the_prompt_it_should(
     assert [r["seq"] for r in recorded["calls"]] == [1, 2]
     assert count(llm.app, user) == 2
     # The turn also feeds memory through the event, as every turn does.
-    assert len(eventually(lambda: memory(llm.app, user), lambda m: len(m) >= 2)) >= 2
+    eventually(lambda: memory(llm.app, user), lambda m: len(m) >= 2)
 
 
 async def test_twenty_users_waiting_on_a_slow_model_run_in_parallel(
@@ -268,8 +268,7 @@ def test_stream_tokens_add_up_to_the_committed_reply(llm: RunningStack, user: st
     # Committed exactly as POST /chat commits: history, count, event -> memory, call record.
     assert history(llm.app, user)["history"][-1]["content"] == done["content"]
     assert count(llm.app, user) == 2
-    window = eventually(lambda: memory(llm.app, user), lambda m: done["content"] in str(m))
-    assert done["content"] in str(window)
+    eventually(lambda: memory(llm.app, user), lambda m: done["content"] in str(m))
     last = calls(llm.app, user)["calls"][-1]
     assert last["stream"] is True
     assert last["tokens_out"] == len(tokens)

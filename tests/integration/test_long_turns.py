@@ -94,7 +94,7 @@ def test_a_long_turn_is_202_then_pending_then_done_past_the_actor_call_timeout(
     ]
     # The turn is a turn like any other: its event reached memory, its call was recorded,
     # the session index has it, and the next turn is seq 2.
-    assert len(eventually(lambda: memory(app, user), lambda m: len(m) >= 2)) >= 2
+    eventually(lambda: memory(app, user), lambda m: len(m) >= 2)
     calls = app.get(f"/chat/{user}/calls").json()
     assert [(c["seq"], c["status"]) for c in calls["calls"]] == [(1, "ok")]
     assert app.get(f"/chat/{user}").json()["turns"] == 1

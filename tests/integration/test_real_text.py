@@ -93,8 +93,7 @@ def test_text_that_looks_like_dates_or_durations_round_trips(
         )
     ]
     assert entries(text_stack, user) == expected
-    window = eventually(lambda: memory(text_stack.app, user), lambda m: m == expected[-3:])
-    assert window == expected[-3:]
+    eventually(lambda: memory(text_stack.app, user), lambda m: m == expected[-3:])
     deactivate(text_stack, user)
     assert entries(text_stack, user) == expected
     assert memory(text_stack.app, user) == expected[-3:]
@@ -119,10 +118,9 @@ def test_user_ids_that_look_like_dates_or_durations_get_memory(
     assert resp.status_code == 200, resp.text
     assert len(entries(text_stack, user_id)) == before + 2
     want = f"hello from {user_id}"
-    window = eventually(
+    eventually(
         lambda: memory(text_stack.app, user_id), lambda m: bool(m) and m[-1]["content"] == want
     )
-    assert window[-1]["content"] == want
     stats = text_stack.app.get("/events/stats").json()
     assert stats["dead_letters"] == 0
 
@@ -141,9 +139,7 @@ def test_a_lone_surrogate_is_refused_before_anything_is_saved(
     resp = post(text_stack.app, user, "[[surrogate]]hi")
     assert resp.status_code == 200, resp.text
     assert entries(text_stack, user)[-1]["content"] == "half a pair: \ufffd hi"
-    assert (
-        eventually(lambda: history(text_stack.app, user)["pending_events"], lambda n: n == 0) == 0
-    )
+    eventually(lambda: history(text_stack.app, user)["pending_events"], lambda n: n == 0)
 
 
 def test_a_lone_surrogate_in_tool_arguments_is_cleaned_like_a_reply(

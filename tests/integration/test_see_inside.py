@@ -123,6 +123,7 @@ def active(page: Page, actor_type: str) -> int:
 expect.set_options(timeout=20_000)
 
 
+@pytest.mark.browser
 def test_the_inspector_shows_a_turn_as_it_streams(
     seen: RunningStack, browser: BrowserContext, tmp_path: Path
 ) -> None:
@@ -268,6 +269,7 @@ def test_logs_are_json_lines_with_the_turns_context(seen: RunningStack) -> None:
     assert "test-key" not in log.read_text()
 
 
+@pytest.mark.browser
 def test_the_inspector_approves_a_waiting_tool_call(
     seen: RunningStack, browser: BrowserContext
 ) -> None:

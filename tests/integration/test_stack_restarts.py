@@ -27,6 +27,8 @@ import pytest
 
 from tests.integration.make_stack import make, parts_of, pids_of, stack_env
 
+pytestmark = pytest.mark.faults
+
 USERS = 6
 PHASE_S = 10.0  # load per crashed part
 KILL_AT_S = 1.5  # into the phase: every user has committed turns by then

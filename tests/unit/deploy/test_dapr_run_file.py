@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from agent_actors.settings import DaprSettings
 from devstack.settings import DevSettings, StackSettings
 from devstack.supervisor import Stack
 from tests.integration.stack_fixture import private_settings
-from tests.unit.deploy.manifests import REPO, dapr_cli_dir, dapr_run_file_keys
+from tests.manifests import REPO
 
 
 def daprd_argv(stack: Stack) -> list[str]:
@@ -82,17 +81,6 @@ def test_daprd_api_and_control_plane_are_on_loopback_as_in_the_stack(app: dict) 
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
 
 
-def test_the_run_file_can_set_no_other_listen_address() -> None:
-    # What dapr.yaml (and docs/devstack.md) say: the CLI maps apiListenAddresses to daprd's
-    # --dapr-listen-addresses, and has no field for the internal gRPC or metrics address.
-    run = (dapr_cli_dir() / "pkg" / "standalone" / "run.go").read_text()
-    fields = dict(re.findall(r'arg:"([a-z-]+)"[^`]*yaml:"(\w+)"', run))
-    assert fields["dapr-listen-addresses"] == "apiListenAddresses"
-    assert fields["placement-host-address"] == "placementHostAddress"
-    assert fields["scheduler-host-address"] == "schedulerHostAddress"
-    assert [f for f in fields if "listen-address" in f] == ["dapr-listen-addresses"]
-
-
 def test_paths_are_per_app_so_the_repos_dot_dapr_does_not_shadow_them(app: dict) -> None:
     # The CLI prefers <appDirPath>/.dapr/{resources,config.yaml} over `common:`; per-app paths
     # win over both. This repo's .dapr/ holds the runtime build.
@@ -115,38 +103,3 @@ def test_redis_host_for_daprd_is_documented_on_the_command_line() -> None:
         component = yaml.safe_load((StackSettings().components_dir / f"{m}.yaml").read_text())
         refs = {i.get("envRef") for i in component["spec"]["metadata"]}
         assert "REDIS_HOST" in refs
-
-
-# -- against the Dapr CLI's own source ---------------------------------------------------------
-
-
-def _unknown_keys(run: dict) -> set[str]:
-    top, per_app = dapr_run_file_keys()
-    unknown = set(run) - top
-    for app in run.get("apps", []):
-        unknown |= set(app) - per_app
-    return unknown
-
-
-def test_every_key_is_one_the_dapr_cli_reads() -> None:
-    # The CLI's YAML decoding ignores unknown keys: a typo would be silently dropped.
-    top, per_app = dapr_run_file_keys()
-    assert {"version", "apps", "common"} <= top  # the parse of the CLI's source worked
-    assert {"appID", "resourcesPaths", "configFilePath", "env", "command"} <= per_app
-    assert _unknown_keys(yaml.safe_load(RUN_FILE.read_text())) == set()
-
-
-def test_a_misspelled_key_is_caught() -> None:
-    broken = RUN_FILE.read_text().replace("resourcesPaths:", "resourcePaths:")
-    assert _unknown_keys(yaml.safe_load(broken)) == {"resourcePaths"}
-
-
-def test_the_cli_gives_env_to_the_app_only() -> None:
-    # Why dapr.yaml documents REDIS_HOST on the command line instead of under `env:`.
-    run = (dapr_cli_dir() / "pkg" / "standalone" / "run.go").read_text()
-    daprd = re.search(r"func GetDaprCommand\(.*?\n\}", run, re.S)
-    app = re.search(r"func GetAppCommand\(.*?\n\}", run, re.S)
-    assert daprd
-    assert app
-    assert ".Env" not in daprd.group(0)  # daprd inherits the CLI's environment
-    assert "cmd.Env = append(cmd.Env, config.getEnv()...)" in app.group(0)

@@ -4,12 +4,11 @@ that it agrees with the image, the Secrets and the app's settings."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import dockerfile
 
 from agent_actors.settings import DaprSettings, Settings, TracingSettings
-from tests.unit.deploy.manifests import K8S_DIR, REPO, Doc, dapr_injector_annotations, load_dir
+from tests.manifests import K8S_DIR, REPO, Doc, load_dir
 
 CLUSTER = {m.key: m.doc for m in load_dir(K8S_DIR)}
 DEPLOYMENT = CLUSTER["Deployment", "agent-actors"]
@@ -26,13 +25,6 @@ def _image_port() -> int:
     """The port the image's CMD serves the app on."""
     (cmd,) = [s for s in dockerfile.parse_file(str(REPO / "Dockerfile")) if s.cmd == "CMD"]
     return int(cmd.value[cmd.value.index("--port") + 1])
-
-
-def test_every_dapr_annotation_is_one_the_injector_reads(dapr_module: Path) -> None:
-    known = dapr_injector_annotations()
-    assert "dapr.io/app-id" in known  # the parse of Dapr's source found the annotations
-    used = {k for k in ANNOTATIONS if k.startswith("dapr.io/")}
-    assert used - known == set()
 
 
 def test_sidecar_identity_matches_the_app() -> None:
@@ -85,7 +77,7 @@ def test_app_token_comes_from_one_secret_for_sidecar_and_app() -> None:
     ref = _env("APP_API_TOKEN")["valueFrom"]["secretKeyRef"]
     assert ref == {"name": secret_name, "key": "token"}
     # No file in k8s/ holds it (a committed token is a known one): the Tiltfile makes it
-    # (tests/unit/deploy/test_tiltfile.py), or the user with kubectl (docs/kubernetes.md).
+    # (tests/deploy/test_tiltfile.py), or the user with kubectl (docs/kubernetes.md).
     assert ("Secret", secret_name) not in CLUSTER
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import dockerfile
 import pytest
 
-from tests.unit.deploy.manifests import REPO
+from tests.manifests import REPO
 
 DOCKERFILE = REPO / "Dockerfile"
 

@@ -1,5 +1,6 @@
-"""CI runs the README's command and nothing else: any set-up CI did on its own would hide a
-`make test` that fails on a fresh machine (it did: uv in ~/.local/bin, off PATH)."""
+"""CI runs the README's commands (`make lint`, `make test`) and nothing else: any set-up CI did
+on its own would hide a `make test` that fails on a fresh machine (it did: uv in ~/.local/bin,
+off PATH)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 import shlex
 import subprocess
 
-from tests.unit.deploy.manifests import REPO
+from tests.manifests import REPO
 
 INSTALLS = re.compile(
     r"\b(pip3?|apt-get|apt|uv|curl|wget|go\s+(build|install|get)|build(-tools)?\.sh)\b"
@@ -26,10 +27,10 @@ def test_ci_installs_nothing_itself() -> None:
     assert found == []
 
 
-def test_ci_runs_make_test_and_no_other_target() -> None:
+def test_ci_runs_make_lint_and_make_test_and_no_other_target() -> None:
     makes = [shlex.split(c) for c in commands() if re.match(r"make\b", c)]
     targets = [argv[1:] for argv in makes if argv[1] != "--version"]
-    assert targets == [["test"]]
+    assert targets == [["lint"], ["test"]]
 
 
 def test_make_test_installs_what_ci_used_to() -> None:

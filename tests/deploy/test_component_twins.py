@@ -9,13 +9,8 @@ from pathlib import Path
 import pytest
 
 from agent_actors.settings import DaprSettings
-from tests.unit.deploy.manifests import (
-    COMPONENTS_DIR,
-    K8S_DIR,
-    Doc,
-    as_dapr_reads,
-    load_dir,
-)
+from tests.deploy.dapr_sources import as_dapr_reads
+from tests.manifests import COMPONENTS_DIR, K8S_DIR, Doc, load_dir
 
 LOCAL = {m.key: m.doc for m in load_dir(COMPONENTS_DIR)}
 TWINS = {m.key: m.doc for m in load_dir(K8S_DIR / "dapr")}

@@ -17,14 +17,14 @@ import dockerfile
 import pytest
 import yaml
 
-from tests.unit.deploy.manifests import (
+from tests.deploy.dapr_sources import validate
+from tests.manifests import (
     K8S_DIR,
     OPTIONAL_DIR,
     REPO,
     is_optional,
     load,
     load_dir,
-    validate,
 )
 
 SHELL_VARS = (

@@ -9,16 +9,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.unit.deploy.manifests import (
+from tests.deploy.dapr_sources import InvalidManifest, validate
+from tests.manifests import (
     COMPONENTS_DIR,
     DAPR_CRD_FILES,
     K8S_DIR,
-    InvalidManifest,
     Manifest,
     is_dapr,
     load,
     load_dir,
-    validate,
 )
 
 K8S = load_dir(K8S_DIR)

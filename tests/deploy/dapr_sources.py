@@ -1,10 +1,11 @@
-"""Reading the deploy files, and validating them the way a cluster would.
+"""Validating the deploy files the way a cluster would, and reading Dapr's own sources.
 
 Kubernetes' own kinds are validated by ``kubernetes-validate`` (the JSON schemas of a current
 Kubernetes release, shipped in the package, strict: unknown fields are errors, as with
 ``kubectl apply``'s default server-side field validation). Dapr's kinds are validated against
 the ``openAPIV3Schema`` of Dapr's CRDs, read from the ``github.com/dapr/dapr`` module in Go's
-module cache (never copied here), turned into JSON Schema as the API server reads them.
+module cache (never copied here), turned into JSON Schema as the API server reads them. This
+needs Go (and the network when the module is not cached): hence the deploy tier, not unit.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import json
 import os
 import re
 import subprocess
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,56 +23,9 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
-REPO = Path(__file__).resolve().parents[3]
-K8S_DIR = REPO / "k8s"
-# Deployed only on request (the Tiltfile's --tracing): k8s/optional/jaeger.yaml.
-OPTIONAL_DIR = K8S_DIR / "optional"
-COMPONENTS_DIR = REPO / "components"
-DAPR_TOOLS = REPO / "tools" / "dapr"
+from tests.manifests import DAPR_CRD_FILES, DAPR_TOOLS, Doc, is_dapr
+
 KUBERNETES_VERSION = "1.37"
-DAPR_GROUP = "dapr.io"
-# kind -> CRD file in dapr's charts/dapr/crds
-DAPR_CRD_FILES = {
-    "Component": "components.yaml",
-    "Subscription": "subscription.yaml",
-    "Resiliency": "resiliency.yaml",
-    "Configuration": "configuration.yaml",
-}
-
-Doc = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Manifest:
-    path: Path
-    index: int
-    doc: Doc
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.doc["kind"], self.doc["metadata"]["name"]
-
-    def __str__(self) -> str:
-        return f"{self.path.relative_to(REPO)}#{self.index} {self.key[0]}/{self.key[1]}"
-
-
-def load(path: Path) -> list[Manifest]:
-    with path.open() as f:
-        docs = [d for d in yaml.safe_load_all(f) if d is not None]
-    return [Manifest(path, i, d) for i, d in enumerate(docs)]
-
-
-def load_dir(folder: Path) -> list[Manifest]:
-    return [m for p in sorted(folder.rglob("*.yaml")) for m in load(p)]
-
-
-def is_optional(manifest: Manifest) -> bool:
-    return OPTIONAL_DIR in manifest.path.parents
-
-
-def is_dapr(doc: Doc) -> bool:
-    return str(doc.get("apiVersion", "")).split("/")[0] == DAPR_GROUP
-
 
 # -- Dapr's CRDs from the module cache --------------------------------------------------------
 

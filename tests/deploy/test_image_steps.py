@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from devstack.ports import free_ports
-from tests.unit.deploy.manifests import REPO
+from tests.manifests import REPO
 
 
 def _steps() -> list[dockerfile.Command]:
