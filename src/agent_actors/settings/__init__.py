@@ -27,7 +27,10 @@ from agent_actors.settings.limits import MESSAGE_OVERHEAD_BYTES, LimitSettings
 from agent_actors.settings.llm import MIN_RECORD_BYTES, AgentSettings, LlmSettings
 from agent_actors.settings.sidecar import (
     BYTES_PER_CHAR,
+    BYTES_PER_HEADER_CHAR,
     ENTRY_OVERHEAD,
+    IDEMPOTENCY_RECORD_OVERHEAD,
+    META_ALLOWANCE,
     MIN_BODY_BYTES,
     PAYLOAD_HEADROOM,
     ActorSettings,
@@ -89,12 +92,16 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _whole_writes_fit_the_sidecar(self) -> Settings:
-        """A history page and the memory window cannot be split: each is written (and the
-        window read) whole through daprd. Refuse limits under which one could pass daprd's
-        max body size when every character of its entries takes 12 bytes."""
+        """A history page, the memory window and a turn's commit cannot be split: each is
+        written (a page and the window also read) whole through daprd. Refuse limits under
+        which one could pass daprd's max body size when every character of its entries takes
+        12 bytes. A commit writes the pages its two entries land on (``history_page_size`` + 1
+        entries when they straddle two, a user message and a reply taking turns), meta and the
+        idempotency log in one transaction."""
         limits = self.limits
-        entry = BYTES_PER_CHAR * max(limits.max_content_chars, limits.max_reply_chars)
-        entry += ENTRY_OVERHEAD
+        message = BYTES_PER_CHAR * limits.max_content_chars + ENTRY_OVERHEAD
+        reply = BYTES_PER_CHAR * limits.max_reply_chars + ENTRY_OVERHEAD
+        entry = max(message, reply)
         budget = self.dapr.max_body_bytes - PAYLOAD_HEADROOM
         for name in ("history_page_size", "memory_window"):
             count = getattr(limits, name)
@@ -105,6 +112,20 @@ class Settings(BaseSettings):
                     f"dapr.max_body_bytes ({self.dapr.max_body_bytes}): lower the one or "
                     "raise the other (with daprd's --max-body-size)"
                 )
+        written = limits.history_page_size + 1
+        commit = (written + 1) // 2 * entry + written // 2 * min(message, reply)
+        commit += limits.idempotency_keys * (
+            BYTES_PER_HEADER_CHAR * limits.max_idempotency_key_chars + IDEMPOTENCY_RECORD_OVERHEAD
+        )
+        commit += META_ALLOWANCE
+        if commit > budget:
+            raise ValueError(
+                f"a turn's commit (limits.history_page_size + 1 = {written} entries when its "
+                f"two straddle pages, limits.idempotency_keys ({limits.idempotency_keys}) keys "
+                f"of up to {limits.max_idempotency_key_chars} characters, meta) could take "
+                f"{commit} bytes, past dapr.max_body_bytes ({self.dapr.max_body_bytes}): lower "
+                "those limits or raise it (with daprd's --max-body-size)"
+            )
         return self
 
     @classmethod

@@ -15,6 +15,12 @@ PAYLOAD_HEADROOM = 16 * 1024
 # \u00e9, an emoji as a surrogate pair); an entry adds its field names around it.
 BYTES_PER_CHAR = 12
 ENTRY_OVERHEAD = 64
+# A key from a header (an Idempotency-Key): its text is latin-1, \u00XX at most, 6 bytes.
+BYTES_PER_HEADER_CHAR = 6
+# An idempotency record beside its key (the turn's seq, the message's sha256, field names).
+IDEMPOTENCY_RECORD_OVERHEAD = 128
+# ChatAgent's meta in a commit: bounded lists (16 request ids, 16 decided approvals), generously.
+META_ALLOWANCE = 16 * 1024
 
 
 class DaprSettings(BaseModel):

@@ -29,8 +29,14 @@ CHARS = 1000
 
 
 def small_body(**limits: object) -> Settings:
-    """daprd's smallest accepted max body size, with limits whose entries still fit a page."""
-    limits = {"max_content_chars": CHARS, "max_reply_chars": 2 * CHARS, **limits}
+    """daprd's smallest accepted max body size, with limits whose entries still fit a page
+    (and a commit: fewer idempotency keys kept)."""
+    limits = {
+        "max_content_chars": CHARS,
+        "max_reply_chars": 2 * CHARS,
+        "idempotency_keys": 20,
+        **limits,
+    }
     return Settings(
         dapr=DaprSettings(max_body_bytes=MIN_BODY_BYTES),
         limits=LimitSettings(history_page_size=4, **limits),  # type: ignore[arg-type]
@@ -63,6 +69,21 @@ def test_limits_whose_page_could_pass_the_max_body_size_are_refused() -> None:
         Settings(dapr=DaprSettings(max_body_bytes=MIN_BODY_BYTES))
     with pytest.raises(ValidationError, match="memory_window"):
         small_body(memory_window=50)
+
+
+def test_limits_whose_commit_could_pass_the_max_body_size_are_refused() -> None:
+    """Every page fits, but a turn whose two entries straddle two pages writes page_size + 1
+    entries, with meta and the idempotency log, in one transaction (found in review: 21
+    entries of 16,000 emoji each passed the page check and failed every such turn)."""
+    longest = {"max_content_chars": 16_000, "max_reply_chars": 16_000}
+    LimitSettings(**longest)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="a turn's commit"):
+        Settings(limits=LimitSettings(history_page_size=21, **longest))  # type: ignore[arg-type]
+    # The same page size with replies twice as long as messages (the defaults' shape) fits:
+    # entries take turns, so the page plus one holds 11 of the longer kind.
+    Settings(limits=LimitSettings(history_page_size=21))
+    with pytest.raises(ValidationError, match="a turn's commit"):
+        Settings(limits=LimitSettings(idempotency_keys=4000))
 
 
 async def turns(actors: LocalActors, n: int) -> None:
