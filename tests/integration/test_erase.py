@@ -102,10 +102,9 @@ def test_a_conversation_whose_only_long_turn_failed_is_erased(
     erased(failing, user)
 
 
-def test_retention_erases_the_users_dead_letters(failing: RunningStack, user: str) -> None:
-    # this one message gets an answer: a committed turn, then an event of it dead-lettered
-    resp = failing.app.post(f"/chat/{user}", json={"role": "user", "content": "[[delay:0]] hi"})
-    assert resp.status_code == 200, resp.text
+def dead_letter(stack: RunningStack, user: str) -> None:
+    """A ConversationUpdated of ``user``'s turn 1, published to the dead-letter topic as Dapr
+    does with an event it gave up on."""
     event = {
         "event_type": "ConversationUpdated",
         "user_id": user,
@@ -115,11 +114,16 @@ def test_retention_erases_the_users_dead_letters(failing: RunningStack, user: st
         "output": {"role": "assistant", "content": "a"},
         "timestamp": datetime.now(UTC).isoformat(),
     }
-    d = failing.settings.dapr
-    published = failing.daprd.post(
-        f"/v1.0/publish/{d.pubsub_name}/{d.dead_letter_topic}", json=event
-    )
+    d = stack.settings.dapr
+    published = stack.daprd.post(f"/v1.0/publish/{d.pubsub_name}/{d.dead_letter_topic}", json=event)
     assert published.status_code == 204, published.text
+
+
+def test_retention_erases_the_users_dead_letters(failing: RunningStack, user: str) -> None:
+    # this one message gets an answer: a committed turn, then an event of it dead-lettered
+    resp = failing.app.post(f"/chat/{user}", json={"role": "user", "content": "[[delay:0]] hi"})
+    assert resp.status_code == 200, resp.text
+    dead_letter(failing, user)
     key = f"agent-actors||dead-letters|user|{user}"
     eventually(lambda: failing.redis.exists(key), bool)  # the dead letter is recorded
     # The topics' streams keep their last events (maxLenApprox in components/pubsub.yaml)
@@ -136,20 +140,8 @@ def test_a_dead_letter_of_an_erased_conversation_is_not_recorded(
     assert resp.status_code == 200, resp.text
     assert failing.app.delete(f"/chat/{user}").status_code == 204
     before = failing.app.get("/events/stats").json()
-    event = {
-        "event_type": "ConversationUpdated",
-        "user_id": user,
-        "conversation": "c",
-        "seq": 1,
-        "input": {"role": "user", "content": "q"},
-        "output": {"role": "assistant", "content": "a"},
-        "timestamp": datetime.now(UTC).isoformat(),
-    }
+    dead_letter(failing, user)
     d = failing.settings.dapr
-    published = failing.daprd.post(
-        f"/v1.0/publish/{d.pubsub_name}/{d.dead_letter_topic}", json=event
-    )
-    assert published.status_code == 204, published.text
     # The dead-letter route answered it (daprd's consumer group holds nothing unacked).
     answered = eventually(
         lambda: [g["pending"] for g in failing.redis.xinfo_groups(d.dead_letter_topic)],
