@@ -29,6 +29,8 @@ class Retention:
         self._deps = deps
         self._conversation = conversation
         self._user = actor.id.id
+        # The attempt before this turn's reply skipped the scheduler for the open breaker.
+        self._skipped_before_reply = False
 
     async def ensure_armed(self, meta: ChatMeta, *, at_commit: bool = False) -> None:
         """Arm retention before a turn's first write of any kind, not only at its commit: a
@@ -38,12 +40,19 @@ class Retention:
         erasure to ``retention_s`` after the newest failed turn); once a ``meta`` saying
         armed is saved, no turn pays for it again.
 
-        The attempt before the reply skips the scheduler while the breaker is open (another
-        registration failed just now); the one at the commit (``at_commit``) does not: a
-        conversation that never has another turn would otherwise never be erased."""
+        A turn waits on the scheduler at most once. The attempt before the reply skips it
+        while the breaker is open (any registration of the process failed just now); then the
+        one at the commit (``at_commit``) waits for it anyway: a conversation that never has
+        another turn would otherwise never be erased. If the attempt before the reply did
+        wait (and failed), the commit respects the breaker, and the next turn tries again."""
         retention = self._deps.settings.limits.retention_s
-        if retention is not None and not meta.retention_armed:
-            await self._arm(meta, retention, even_if_tripped=at_commit)
+        if retention is None or meta.retention_armed:
+            return
+        if at_commit:
+            even_if_tripped, self._skipped_before_reply = self._skipped_before_reply, False
+        else:
+            even_if_tripped, self._skipped_before_reply = False, self._deps.reminders.open
+        await self._arm(meta, retention, even_if_tripped=even_if_tripped)
 
     async def tick(self, erase: Callable[[], Awaitable[None]]) -> None:
         """The reminder: ``erase`` the conversation if it is idle past the retention, else
@@ -77,8 +86,8 @@ class Retention:
     ) -> None:
         due = timedelta(seconds=due_s or retention_s)
         try:
-            # A turn tries before its reply and again at its commit: with the scheduler
-            # down, it waits for it once, not twice (nor after the outbox just failed).
+            # A turn tries before its reply and again at its commit: it waits for the
+            # scheduler once at most (ensure_armed), not twice.
             await register_unless_tripped(
                 self._actor,
                 self._deps.reminders,

@@ -370,3 +370,38 @@ async def test_a_one_turn_conversation_is_armed_while_the_breaker_is_open() -> N
     meta = state_of(actors, ActorTypes.CHAT, USER)["meta"]
     assert meta["retention_armed"] is True  # type: ignore[index]
     assert RETENTION_REMINDER in reminders_of(actors, ActorTypes.CHAT, USER)
+
+
+async def test_a_turn_waits_for_a_hung_scheduler_once_at_most() -> None:
+    """Retention is tried before the reply and at the commit: with the scheduler hanging, a
+    turn waits on it once at most (found in review: the first turn waited twice). Until one
+    registration succeeds, each turn tries once: a conversation that never has another turn
+    must still be erased."""
+    _, actors, _ = make_deps(settings(retention_s=3600.0, post_commit_timeout_s=0.2))
+    waits: list[str] = []
+
+    async def hang(name: str, *_args: object) -> None:
+        waits.append(name)
+        await asyncio.sleep(3600)
+
+    actors.actor(ActorTypes.CHAT, USER).register_reminder = hang  # type: ignore[attr-defined]
+    assert await chat(actors, 3) == [1, 2, 3]
+    assert waits.count(RETENTION_REMINDER) == 3
+
+
+async def test_the_commit_arms_retention_when_the_breaker_made_the_turn_skip_it() -> None:
+    deps, actors, _ = make_deps(settings(retention_s=60.0))
+    deps.reminders.trip()
+    attempts: list[str] = []
+    actor = actors.actor(ActorTypes.CHAT, USER)  # type: ignore[attr-defined]
+    register = actor.register_reminder
+
+    async def counted(name: str, *args: object) -> None:
+        attempts.append(name)
+        await register(name, *args)
+
+    actor.register_reminder = counted
+    assert await chat(actors, 1) == [1]
+    # skipped before the reply (breaker), registered once at the commit
+    assert attempts.count(RETENTION_REMINDER) == 1
+    assert RETENTION_REMINDER in reminders_of(actors, ActorTypes.CHAT, USER)
