@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 
+from agent_actors.errors import ActorUnavailable
 from tests.unit.twins import LocalActors
 
 Twins = tuple[TestClient, LocalActors]
@@ -85,3 +86,30 @@ def test_a_delivery_that_is_not_json_is_dropped_with_a_json_answer(twins: Twins)
         assert resp.json() == {"status": "DROP"}
     # other methods on the path still reach the router (which has no such route)
     assert client.get("/subscribe", headers=TOKEN).status_code in (404, 405)
+
+
+def test_a_dead_letter_whose_conversation_cannot_be_read_is_retried(twins: Twins) -> None:
+    """Whether its conversation was erased is read from ChatAgent's saved state: daprd not
+    answering is one of Dapr's statuses (RETRY), never a 503 (found in review)."""
+    client, _ = twins
+
+    async def unreachable(*_key: str) -> tuple[bool, object]:
+        raise ActorUnavailable("the actor runtime could not complete the call")
+
+    client.app.state.deps.saved_state = unreachable  # type: ignore[attr-defined]
+    resp = client.post("/subscribe/dead-letter", json=cloud_event(event(1)), headers=TOKEN)
+    assert resp.status_code == 200
+    assert resp.json() == {"status": "RETRY"}
+    assert client.get("/events/stats").json()["dead_letters"] == 0
+
+
+def test_a_dead_letter_of_an_erased_conversation_is_dropped(twins: Twins) -> None:
+    client, _ = twins
+
+    async def nothing_saved(*_key: str) -> tuple[bool, object]:
+        return False, None
+
+    client.app.state.deps.saved_state = nothing_saved  # type: ignore[attr-defined]
+    resp = client.post("/subscribe/dead-letter", json=cloud_event(event(1)), headers=TOKEN)
+    assert resp.json() == {"status": "SUCCESS"}
+    assert client.get("/events/stats").json()["dead_letters"] == 0

@@ -18,7 +18,12 @@ from pydantic import ValidationError
 from agent_actors import metrics
 from agent_actors.actors.proxies import MemoryAgentClient
 from agent_actors.api.deps import DeadLetters, Deps, Stats
-from agent_actors.errors import AgentActorsError, InvalidInput, StoreUnavailable
+from agent_actors.errors import (
+    ActorUnavailable,
+    AgentActorsError,
+    InvalidInput,
+    StoreUnavailable,
+)
 from agent_actors.events.conversation import SubscriptionStatus, parse_event, why_unreadable
 from agent_actors.models import ActorTypes
 from agent_actors.store.dead_letters import DeadLetter, UnparsedDeadLetter
@@ -68,7 +73,8 @@ async def on_dead_letter(
                 return {"status": SubscriptionStatus.SUCCESS}
             letter = DeadLetter(seq=event.seq, event_id=summary.get("id"), at=now)
             await store.record(event.user_id, letter)
-    except StoreUnavailable as exc:
+    except (StoreUnavailable, ActorUnavailable) as exc:
+        # The store, or ChatAgent's state (erased?), could not be read: Dapr tries again.
         log.warning("could not record dead letter %s, RETRY: %s", summary, exc)
         return {"status": SubscriptionStatus.RETRY}
     stats.dead_letters += 1
