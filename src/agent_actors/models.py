@@ -1,8 +1,8 @@
 """The vocabulary every layer shares: messages, model-call records, user ids.
 
 The ground of the package (with ``settings`` and ``errors``): it imports nothing above it.
-Storage layouts live in ``store/state.py``, the event in ``events/conversation.py``, the HTTP
-schemas in ``api/schemas.py``.
+Storage layouts live in ``store/state.py``, the event in ``events/conversation_updated.py``,
+the HTTP schemas in ``api/schemas.py``.
 """
 
 from __future__ import annotations

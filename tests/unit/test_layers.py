@@ -77,3 +77,15 @@ def test_the_sdk_outside_the_seam_breaks_the_contract(tmp_path: Path) -> None:
     result = lint_imports(tmp_path)
     assert result.returncode != 0
     assert "agent_actors.api.schemas -> dapr" in result.stdout, result.stdout[-3000:]
+
+
+def test_one_name_means_one_thing_in_the_source_tree() -> None:
+    """No two modules share a name (actors/conversation.py and events/conversation.py did),
+    but for __init__ and settings/, whose sections are named after what they configure."""
+    src = REPO / "src" / "agent_actors"
+    names = [
+        p.name
+        for p in src.rglob("*.py")
+        if p.name != "__init__.py" and (src / "settings") not in p.parents
+    ]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []

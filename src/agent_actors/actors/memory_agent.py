@@ -26,7 +26,7 @@ from agent_actors.actors.interfaces import (
 )
 from agent_actors.actors.services import ActorDeps
 from agent_actors.errors import HistoryBehind
-from agent_actors.events.conversation import ConversationUpdated
+from agent_actors.events.conversation_updated import ConversationUpdated
 from agent_actors.models import ChatMessage
 from agent_actors.sidecar import reminders
 from agent_actors.sidecar.actor_runtime import saved_state_reader

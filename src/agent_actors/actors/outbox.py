@@ -19,7 +19,7 @@ from dapr.actor import Actor
 from agent_actors import metrics
 from agent_actors.actors.conversation import Conversation
 from agent_actors.actors.services import ActorDeps
-from agent_actors.events.conversation import ConversationUpdated
+from agent_actors.events.conversation_updated import ConversationUpdated
 from agent_actors.events.publisher import PublishFailed, Unpublishable
 from agent_actors.models import ChatMessage
 from agent_actors.sidecar.reminders import register_unless_tripped

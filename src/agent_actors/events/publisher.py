@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from agent_actors.errors import PublishFailed
-from agent_actors.events.conversation import ConversationUpdated
+from agent_actors.events.conversation_updated import ConversationUpdated
 from agent_actors.sidecar.client import Sidecar
 
 log = logging.getLogger(__name__)

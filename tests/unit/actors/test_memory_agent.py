@@ -9,7 +9,7 @@ import pytest
 
 from agent_actors.actors.interfaces import ChatAgentInterface, MemoryAgentInterface
 from agent_actors.errors import HistoryBehind
-from agent_actors.events.conversation import ConversationUpdated
+from agent_actors.events.conversation_updated import ConversationUpdated
 from agent_actors.models import ActorTypes
 from agent_actors.settings import LimitSettings, Settings
 from agent_actors.sidecar.boundary import unwrap

@@ -25,7 +25,7 @@ from agent_actors.actors.services import ActorDeps
 from agent_actors.api.middleware.plain_asgi import read_body, respond
 from agent_actors.api.schemas import SubscriptionStats
 from agent_actors.errors import AgentActorsError, InvalidInput
-from agent_actors.events.conversation import SubscriptionStatus, parse_event, why_unreadable
+from agent_actors.events.conversation_updated import SubscriptionStatus, parse_event, why_unreadable
 
 log = logging.getLogger(__name__)
 SUBSCRIBE_PATH = "/subscribe"

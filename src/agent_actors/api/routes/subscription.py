@@ -24,7 +24,7 @@ from agent_actors.errors import (
     InvalidInput,
     StoreUnavailable,
 )
-from agent_actors.events.conversation import SubscriptionStatus, parse_event, why_unreadable
+from agent_actors.events.conversation_updated import SubscriptionStatus, parse_event, why_unreadable
 from agent_actors.models import ActorTypes
 from agent_actors.store.dead_letters import DeadLetter, UnparsedDeadLetter
 from agent_actors.store.history import META_KEY
