@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 import socket
-from collections.abc import Collection
+import tempfile
+import time
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from devstack.errors import StackError
@@ -92,10 +97,25 @@ def _hint(port: int) -> str:
     )
 
 
+# Ports picked by any process of this machine in the last PICKED_FOR_S: several test processes
+# (make test's pytest workers) start private stacks at once, and a port one of them picked is
+# free again until its server binds it, so the kernel may hand it to another meanwhile.
+PICKED = Path(tempfile.gettempdir()) / "agent-actors-picked-ports.json"
+PICKED_FOR_S = 120.0
+
+
 def free_ports(count: int, taken: Collection[int] = ()) -> list[int]:
     """Ports the kernel hands out now (for a private stack, see private.py), none of
-    ``taken``: ports picked by an earlier call are free again once it returns, and the kernel
-    may hand them out a second time."""
+    ``taken`` nor of those another process picked just before: ports picked by an earlier
+    call are free again once it returns, and the kernel may hand them out a second time."""
+    with _recently_picked() as recent:
+        found = _kernel_ports(count, {*taken, *recent})
+        now = time.time()
+        recent.update(dict.fromkeys(found, now))
+    return found
+
+
+def _kernel_ports(count: int, taken: Collection[int]) -> list[int]:
     socks = []
     found: list[int] = []
     try:
@@ -109,6 +129,25 @@ def free_ports(count: int, taken: Collection[int] = ()) -> list[int]:
     finally:
         for sock in socks:
             sock.close()
+
+
+@contextmanager
+def _recently_picked() -> Iterator[dict[int, float]]:
+    """The machine's recently picked ports, under an exclusive lock, written back after."""
+    with PICKED.with_suffix(".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            raw = json.loads(PICKED.read_text()) if PICKED.exists() else {}
+        except (OSError, ValueError):
+            raw = {}  # unreadable: forget it, nothing depends on it but this
+        now = time.time()
+        recent = {
+            int(port): float(at)
+            for port, at in (raw.items() if isinstance(raw, dict) else ())
+            if now - float(at) < PICKED_FOR_S
+        }
+        yield recent
+        PICKED.write_text(json.dumps(recent))
 
 
 def port_fields() -> list[str]:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
 import pytest
 
 from agent_actors.settings import DaprSettings
+from devstack import ports
 from devstack.errors import StackError
 from devstack.health import actor_runtime_running
 from devstack.ports import (
@@ -130,6 +132,41 @@ def test_free_ports_never_hands_out_a_port_taken_before() -> None:
     again = free_ports(40, taken=set(first))
     assert len(set(again)) == 40
     assert not set(first) & set(again)
+
+
+def test_free_ports_never_hands_out_a_port_another_process_just_picked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two test processes starting stacks at once: a port one picked is free until its
+    server binds it, and the kernel may hand it to the other meanwhile (as this fake kernel
+    does, from the same port every call)."""
+
+    class Kernel:
+        def __init__(self, *_args: object) -> None:
+            pass
+
+        def bind(self, _address: object) -> None:
+            Kernel.port += 1
+            self.port = Kernel.port
+
+        def getsockname(self) -> tuple[str, int]:
+            return ("127.0.0.1", self.port)
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(ports, "PICKED", tmp_path / "picked.json")
+    monkeypatch.setattr(ports.socket, "socket", Kernel)
+    Kernel.port = 40000
+    first = free_ports(5)
+    Kernel.port = 40000  # the kernel starts over: the same ports again
+    second = free_ports(5)
+    assert not set(first) & set(second)
+    # What another process picked long ago is free for this one again.
+    stale = {str(p): 0.0 for p in first + second}
+    (tmp_path / "picked.json").write_text(json.dumps(stale))
+    Kernel.port = 40000
+    assert free_ports(5) == first
 
 
 def test_private_pairs_get_ports_no_other_part_of_the_stack_has(tmp_path: Path) -> None:
