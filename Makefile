@@ -95,9 +95,13 @@ status: setup ## is a stack running?
 check: lint test-unit ## lint + unit tests: the inner loop (under a minute warm; nothing to install but the venv)
 
 # The whole suite, every tier (pyproject.toml's markers); the 20 slowest tests are printed so a
-# test that grows slow is seen.
+# test that grows slow is seen. Two pytest-xdist workers, a test file each at a time: most of a
+# real-stack test is waiting (stacks starting, faults recovering), so two halve the suite's
+# time on 2 cores; each worker starts its own private stacks (devstack/ports.py keeps their
+# ports apart). TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 test: tools ## every test: unit, deploy and integration (real daprd, placement, scheduler, Redis)
-	$(UV) run --frozen pytest --durations=20
+	$(UV) run --frozen pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile) --durations=20
 
 test-unit: setup ## unit tests only (no sidecar, no network, no Go)
 	$(UV) run --frozen pytest tests/unit
