@@ -130,15 +130,10 @@ class ChatAgent(Actor, ChatAgentInterface, Remindable):
 
     @actor_method
     async def process_message(self, user_input: dict[str, Any]) -> dict[str, Any]:
-        request = TurnRequest.model_validate(user_input)
-        message = checked_message(request)
-        meta = await self._conversation.meta()
-        known = await self._known.of(meta, request, message)
-        if known is not None:
-            return known.model_dump()
-        job = await self._jobs.next(meta, request, message, request.stream_id)
-        # Before ResponseAgent runs: a failed reply still saves its model calls' records.
-        await self._retention.ensure_armed(meta)
+        admitted = await self._admit(user_input, streamed=True)
+        if isinstance(admitted, TurnReply):
+            return admitted.model_dump()
+        meta, request, job = admitted
         seq = job.seq
         log.debug("turn user=%s seq=%d: delegating to ResponseAgent", self._user, seq)
         reply = await ResponseAgentClient(self._deps.proxies, self._user).process_message(job)
@@ -227,18 +222,32 @@ class ChatAgent(Actor, ChatAgentInterface, Remindable):
 
     @actor_method
     async def start_turn(self, user_input: dict[str, Any]) -> dict[str, Any]:
+        admitted = await self._admit(user_input, streamed=False)
+        if isinstance(admitted, TurnReply):
+            if admitted.turn is None:
+                done = ChatMessage(role=admitted.role, content=admitted.content)
+                admitted.turn = TurnView(seq=admitted.seq, status="done", response=done)
+            return admitted.model_dump()
+        meta, request, job = admitted
+        return (await self._long.start(meta, request, job)).model_dump()
+
+    async def _admit(
+        self, user_input: dict[str, Any], *, streamed: bool
+    ) -> TurnReply | tuple[ChatMeta, TurnRequest, ReplyJob]:
+        """A turn's request, checked: the turn it already is (a retry, a second delivery), or
+        a new one's meta, request and reply job (``streamed``: with its stream id; a long turn
+        has none), with retention armed before anything of it is written (a failed reply
+        still saves its model calls' records)."""
         request = TurnRequest.model_validate(user_input)
         message = checked_message(request)
         meta = await self._conversation.meta()
         known = await self._known.of(meta, request, message)
         if known is not None:
-            if known.turn is None:
-                done = ChatMessage(role=known.role, content=known.content)
-                known.turn = TurnView(seq=known.seq, status="done", response=done)
-            return known.model_dump()
-        job = await self._jobs.next(meta, request, message, None)
+            return known
+        stream_id = request.stream_id if streamed else None
+        job = await self._jobs.next(meta, request, message, stream_id)
         await self._retention.ensure_armed(meta)
-        return (await self._long.start(meta, request, job)).model_dump()
+        return meta, request, job
 
     @actor_method
     async def get_turn(self, query: dict[str, Any]) -> dict[str, Any]:
