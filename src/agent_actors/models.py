@@ -126,6 +126,33 @@ USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]*")
 AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
+# A session's thread of one agent (docs/architecture.md, "Sessions and threads"). The default
+# agent's thread is the session itself, the tutorial's conversation under the user id; another
+# agent's is ``<session>~<agent>``. '~' is in neither a user id nor an agent name, so a thread
+# id splits back into its parts, and no client can name a thread as a user id.
+THREAD_SEP = "~"
+
+
+def thread_id(session: str, agent: str | None, default: str) -> str:
+    """The actor id of ``agent``'s thread in ``session`` (None or the default: the session)."""
+    return session if agent is None or agent == default else f"{session}{THREAD_SEP}{agent}"
+
+
+def split_thread(thread: str) -> tuple[str, str | None]:
+    """(session, agent) of a thread id; agent None for a session's default thread."""
+    session, sep, agent = thread.partition(THREAD_SEP)
+    return session, (agent if sep else None)
+
+
+def check_thread_id(thread: str, max_chars: int) -> str:
+    """A thread id as the actors use it: a user id, or ``<user id>~<agent name>``."""
+    session, agent = split_thread(thread)
+    check_user_id(session, max_chars)
+    if agent is not None and not AGENT_NAME.fullmatch(agent):
+        raise InvalidUserId(f"{agent!r} is not an agent's name")
+    return thread
+
+
 def check_user_id(user_id: str, max_chars: int) -> str:
     if not user_id or len(user_id) > max_chars:
         raise InvalidUserId(f"a user id has 1 to {max_chars} characters (got {len(user_id)})")

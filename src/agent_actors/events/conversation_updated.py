@@ -10,11 +10,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from agent_actors.errors import InvalidInput
-from agent_actors.models import ChatMessage, check_user_id
+from agent_actors.models import ChatMessage, check_thread_id
 
 
 class ConversationUpdated(BaseModel):
     event_type: Literal["ConversationUpdated"] = "ConversationUpdated"
+    # The conversation's actor id: a session's default thread (the user id) or another
+    # agent's thread of it (``<user id>~<agent>``, models.thread_id).
     user_id: str = Field(min_length=1)
     seq: int = Field(ge=1, description="the user's turn number; Memory applies each once, in order")
     input: ChatMessage
@@ -37,12 +39,12 @@ class SubscriptionStatus(StrEnum):
 
 
 def parse_event(body: Any, max_id_chars: int) -> ConversationUpdated:
-    """The ConversationUpdated in a CloudEvent as Dapr delivers it (``data``), its user id
-    checked as the API checks one."""
+    """The ConversationUpdated in a CloudEvent as Dapr delivers it (``data``), its thread id
+    checked as the API checks a user id."""
     if not isinstance(body, dict):
         raise InvalidInput("the body is not a CloudEvent object")
     event = ConversationUpdated.model_validate(body.get("data"))
-    check_user_id(event.user_id, max_id_chars)
+    check_thread_id(event.user_id, max_id_chars)
     return event
 
 
