@@ -19,6 +19,7 @@
     ├── NotAwaitingApproval          not_awaiting_approval 409
     ├── ApprovalStale                approval_stale       409
     ├── TurnNotFound                 turn_not_found       404
+    ├── TaskNotFound                 task_not_found       404
     ├── TurnInterrupted              turn_interrupted     503
     ├── ActorUnavailable             actor_unavailable    503
     ├── ConversationMoved            conversation_moved   503
@@ -157,6 +158,13 @@ class ApprovalStale(AgentActorsError):
 
 class TurnNotFound(AgentActorsError):
     code = "turn_not_found"
+    status = 404
+
+
+class TaskNotFound(AgentActorsError):
+    """No dead-lettered task of this session has that id (replay)."""
+
+    code = "task_not_found"
     status = 404
 
 

@@ -36,11 +36,13 @@ from agent_actors.api.routes import (
     sessions,
     stream,
     subscription,
+    tasks,
     turns,
 )
 from agent_actors.api.routes import ui as inspector
 from agent_actors.errors import Misconfigured
 from agent_actors.events.publisher import DaprPublisher, Publisher
+from agent_actors.events.task_messages import DaprTaskBus
 from agent_actors.llm.factory import build_responder
 from agent_actors.llm.profiles import ProfileBook, load_book
 from agent_actors.llm.responder import Responder
@@ -52,6 +54,7 @@ from agent_actors.sidecar.runtime_config import runtime_config
 from agent_actors.sidecar.serializer import SERIALIZER
 from agent_actors.store.dead_letters import DaprStateStore, dapr_dead_letters
 from agent_actors.store.session_index import SessionIndex
+from agent_actors.store.task_letters import TaskLetterStore
 from agent_actors.streams.hub import StreamHub
 
 ACTORS = (ChatAgent, ResponseAgent, MemoryAgentActor)
@@ -105,6 +108,17 @@ def create_app(
                 profiles=profiles,
                 runs=runs,
                 saved_state=client.try_load_state,
+                tasks=DaprTaskBus(
+                    sidecar,
+                    settings.dapr.pubsub_name,
+                    settings.dapr.task_topic,
+                    settings.dapr.reply_pubsub_name,
+                    settings.dapr.reply_topic,
+                ),
+                task_letters=TaskLetterStore(
+                    DaprStateStore(sidecar, settings.dapr.state_store),
+                    settings.limits.dead_letters_kept,
+                ),
             )
             app.state.deps = deps
             app.state.sidecar = sidecar
@@ -158,6 +172,8 @@ def create_app(
     app.include_router(events.router)
     app.include_router(inspect.router)
     app.include_router(subscription.router)
+    app.include_router(tasks.router)
+    app.include_router(tasks.deliveries)
     app.include_router(prometheus.router)
     app.include_router(inspector.router)
     auth.hide_sidecar_routes(app)

@@ -60,6 +60,17 @@ MEMORY_SEQ_LAG = Gauge(
     "agent_actors_memory_seq_lag",
     "Turns the last event showed Memory behind (0: each event applied as the next turn)",
 )
+DELEGATIONS = Counter(
+    "agent_actors_delegations",
+    "Tasks handed to a delegate, by outcome (ok, failed, timeout), and resent while waiting",
+    ["outcome"],
+)
+TASKS = Counter(
+    "agent_actors_tasks",
+    "Delegated tasks this replica's task route answered: ok, failed (the delegate's turn "
+    "failed), retry (its thread unreachable), dead_letter",
+    ["outcome"],
+)
 ACTIVE_STREAMS = Gauge("agent_actors_active_streams", "Open POST /chat/{id}/stream responses")
 STREAM_RELAY_DROPPED = Counter(
     "agent_actors_stream_relay_dropped",

@@ -65,6 +65,24 @@ class ActorTypes:
 Purpose = Literal["reply", "tool_step", "repair"]
 
 
+DelegationStatus = Literal["ok", "failed", "timeout"]
+
+
+class DelegationLink(BaseModel):
+    """A task one agent handed to another in its session (a delegate tool's call), as the
+    caller's call record keeps it."""
+
+    task_id: str
+    delegate: str = Field(description="the agent profile the task went to")
+    status: DelegationStatus = Field(
+        description="ok: answered; failed: the delegate's turn failed; timeout: no answer "
+        "within the caller's delegate_timeout_s"
+    )
+    latency_ms: int = 0
+    seq: int | None = Field(None, description="the turn of the delegate's thread that answered")
+    error: str | None = Field(None, description="why there is no answer (cut)")
+
+
 class ToolCallRecord(BaseModel):
     """One tool call the model asked for in a request, and what became of it."""
 
@@ -75,6 +93,7 @@ class ToolCallRecord(BaseModel):
     result: str | None = Field(None, description="what the tool returned to the model (cut)")
     approved_by: str | None = Field(None, description="who approved the call, when one was needed")
     approval_note: str | None = Field(None, description="the approver's note")
+    delegation: DelegationLink | None = Field(None, description="a delegate tool's task")
 
 
 class RecordedMessage(BaseModel):
@@ -96,6 +115,9 @@ class CallRecord(BaseModel):
     at: datetime
     model: str
     agent: str | None = Field(None, description="the conversation's agent profile")
+    task_id: str | None = Field(
+        None, description="the delegated task this turn answers (a delegate's thread)"
+    )
     request_id: str | None = Field(None, description="this request's own id (a random hex)")
     response_id: str | None = Field(None, description="the server's id of its answer")
     # The request and its answer, bounded (llm.record_*); empty when llm.record_content is off.
@@ -214,6 +236,8 @@ def texts(record: CallRecord) -> Iterator[_Text]:
     yield _Text(record, "error")
     for call in record.tool_calls:
         yield from (_Text(call, f) for f in ("arguments", "result", "error", "approval_note"))
+        if call.delegation is not None:
+            yield _Text(call.delegation, "error")
     for message in record.messages:
         yield _Text(message, "content")
         for call in message.tool_calls:

@@ -20,6 +20,14 @@ from agent_actors.models import CallRecord, ChatMessage, Role
 Envelope = dict[str, Any]
 
 
+class TaskRef(BaseModel):
+    """The delegated task a turn answers: its id (also the turn's idempotency key) and the
+    agents it came through (``DelegationTask.chain``)."""
+
+    task_id: str
+    chain: list[str] = Field(default_factory=list)
+
+
 class TurnRequest(BaseModel):
     """ChatAgent.ProcessMessage: one user message, as the API validated it."""
 
@@ -33,6 +41,8 @@ class TurnRequest(BaseModel):
     # The agent profile the conversation starts with (its first turn) or must already have;
     # None: the default at the first turn, the conversation's own later.
     agent: str | None = None
+    # A delegate's turn: the task it answers (None: a user's turn).
+    task: TaskRef | None = None
 
 
 class TurnError(BaseModel):
@@ -147,6 +157,7 @@ class ReplyJob(BaseModel):
     stream_id: str | None = None
     # The conversation's agent profile ("": the default, a ChatAgent from before profiles).
     agent: str = ""
+    task: TaskRef | None = None
 
 
 class CallsQuery(BaseModel):

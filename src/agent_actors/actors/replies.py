@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 
+from agent_actors.actors.delegation import Delegator, delegator
 from agent_actors.actors.history_search import CommittedHistory
 from agent_actors.actors.interfaces import ReplyJob
 from agent_actors.actors.services import ActorDeps
 from agent_actors.errors import ConversationMoved, ReplyTooLarge
+from agent_actors.llm.profiles import offered_delegates
 from agent_actors.llm.responder import CallRecorder, ReplyContext, ReplyRequest
 from agent_actors.models import ChatMessage, as_unicode_text
 from agent_actors.sidecar.actor_runtime import StateLoader
@@ -29,6 +31,8 @@ class ReplyWork:
         # and ChatAgent's committed pages (read-only), which the search_history tool reads.
         self._load = load
         self._committed = committed_history(load, user, deps.settings.limits.history_page_size)
+        # Set by ``request`` when the job's agent may hand tasks on.
+        self._delegate: Delegator | None = None
 
     async def request(self, job: ReplyJob, count: int) -> ReplyRequest:
         book = self._deps.profiles
@@ -44,6 +48,11 @@ class ReplyWork:
         log.debug(
             "user=%s seq=%d: ResponseAgent read %d memory entries", self._user, job.seq, len(memory)
         )
+        delegates = offered_delegates(book, profile, job.task.chain if job.task else [])
+        if delegates:
+            self._delegate = delegator(
+                self._deps, self._user, profile, job.seq, job.task, delegates
+            )
         return ReplyRequest(
             user_id=self._user,
             seq=job.seq,
@@ -54,6 +63,8 @@ class ReplyWork:
             stream_id=job.stream_id,
             profile=profile,
             default_profile=profile.name == book.default,
+            delegates=tuple(delegates),
+            task_id=job.task.task_id if job.task else None,
         )
 
     async def _earlier(self, job: ReplyJob) -> list[ChatMessage]:
@@ -79,7 +90,10 @@ class ReplyWork:
     def context(self, calls: CallRecorder, turn_timeout_s: float | None = None) -> ReplyContext:
         searcher = CommittedHistory(self._committed, self._deps.settings.llm.search_max_pages)
         return ReplyContext(
-            calls=calls, search_history=searcher.search, turn_timeout_s=turn_timeout_s
+            calls=calls,
+            search_history=searcher.search,
+            turn_timeout_s=turn_timeout_s,
+            delegate=self._delegate,
         )
 
     def storable(self, content: str) -> str:

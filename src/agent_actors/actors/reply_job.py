@@ -55,6 +55,7 @@ class ReplyJobs:
             earlier_end=meta.entries - len(inline),
             stream_id=stream_id,
             agent=agent,
+            task=request.task,
         )
 
 

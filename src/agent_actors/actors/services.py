@@ -7,7 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent_actors.actors.runs import TurnRuns
+from agent_actors.actors.task_waits import DelegationWaits
 from agent_actors.events.publisher import Publisher
+from agent_actors.events.task_messages import TaskBus
 from agent_actors.llm.profiles import ProfileBook, packaged_book
 from agent_actors.llm.responder import Responder
 from agent_actors.settings import Settings
@@ -16,6 +18,7 @@ from agent_actors.sidecar.actor_runtime import StateLoader
 from agent_actors.sidecar.breaker import Breaker
 from agent_actors.store.dead_letters import DeadLetterStore
 from agent_actors.store.session_index import SessionIndex
+from agent_actors.store.task_letters import TaskLetterStore
 
 
 @dataclass
@@ -42,3 +45,8 @@ class ActorDeps:
     # Any actor's state as saved (daprd's actor state API, no lock), for the routes; None: the
     # unit twins, which have no sidecar.
     saved_state: StateLoader | None = None
+    # Delegation (actors/delegation.py): the task and reply topics, the replies this process
+    # waits for, and the tasks Dapr gave up on; None: not wired (the unit twins).
+    tasks: TaskBus | None = None
+    waits: DelegationWaits = field(default_factory=DelegationWaits)
+    task_letters: TaskLetterStore | None = None

@@ -29,7 +29,8 @@ ERROR_STATUS = {
     "(turn_in_progress), the turn awaits no approval (not_awaiting_approval), or an approval "
     "names another call than the one waiting, or differs from the decision taken on its call "
     "(approval_stale)",
-    404: "no such turn in this conversation: turn_not_found",
+    404: "no such turn in this conversation: turn_not_found; no such dead-lettered task of "
+    "this session: task_not_found",
     413: "content over the size limit: content_too_large; a body over "
     "AGENT_ACTORS_LIMITS__MAX_BODY_BYTES: body_too_large",
     422: "invalid input: invalid_user_id, invalid_input, idempotency_conflict, unknown_agent",

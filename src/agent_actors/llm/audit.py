@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent_actors.models import CallRecord, RecordedMessage, ToolCallRecord, cut
+from agent_actors.models import CallRecord, DelegationLink, RecordedMessage, ToolCallRecord, cut
 from agent_actors.settings import LlmSettings
 
 
@@ -61,6 +61,14 @@ def note_results(
         found = by_id.get(call.id)
         if found is not None:
             call.result = cut(str(found.get("content") or ""), chars)
+
+
+def note_delegations(record: CallRecord, links: dict[str, DelegationLink]) -> None:
+    """Name each delegated task on the tool call that handed it on (kept even when content
+    is not recorded: a link says who was asked, never what)."""
+    for call in record.tool_calls:
+        if call.id in links:
+            call.delegation = links[call.id]
 
 
 def record_bytes(llm: LlmSettings) -> int:

@@ -24,7 +24,7 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +36,7 @@ from agent_actors.errors import ResponderError, ResponderTimeout
 from agent_actors.llm import approvals, audit, spans
 from agent_actors.llm.approvals import Decision, PausedReply, Resumption
 from agent_actors.llm.completion import Completer, Message, ModelCallFailed, ModelTurn
+from agent_actors.llm.delegate_tools import delegate_tool
 from agent_actors.llm.mcp_tools import ToolCatalog
 from agent_actors.llm.profiles import model_ask
 from agent_actors.llm.prompt import build_messages
@@ -121,8 +122,15 @@ class OpenAIResponder:
             if self._s.max_tool_steps > 0
             else ToolRegistry([])
         )
+        if request.delegates and self._s.max_tool_steps > 0:
+            registry = registry.with_tools([delegate_tool(a) for a in request.delegates])
         tools = registry.schemas() or None
-        ctx = ToolContext(request.user_id, list(request.recent), context.search_history)
+        ctx = ToolContext(
+            request.user_id,
+            list(request.recent),
+            context.search_history,
+            delegate=context.delegate,
+        )
         steps = repairs = 0
         repair_note: Message | None = None
         if resumed is not None:
@@ -183,6 +191,7 @@ class OpenAIResponder:
         results = await self._run_tools(paused.answer(), ctx, tools, paused.decisions)
         if record is not None:
             audit.note_results(record, results, self._s.record_chars, self._s.record_content)
+            audit.note_delegations(record, ctx.delegations)
         return results
 
     def _problem(self, turn: ModelTurn, record: CallRecord, tools: ToolRegistry) -> str | None:
@@ -237,7 +246,7 @@ class OpenAIResponder:
             tool, args = tools.parse(call.name, call.arguments)
             with spans.tool_call(call.name, call.id) as span:
                 try:
-                    result = await tools.run(tool, args, ctx)
+                    result = await tools.run(tool, args, replace(ctx, call_id=call.id))
                 except ToolFailed as exc:
                     # Its message is for the model (an MCP server down, a timeout, an error
                     # result): the model works around it, the turn goes on.
@@ -347,6 +356,7 @@ class OpenAIResponder:
             at=datetime.now(UTC),
             model=model,
             agent=request.profile.name if request.profile is not None else None,
+            task_id=request.task_id,
             request_id=uuid.uuid4().hex,
             purpose=purpose,
             attempt=attempt,

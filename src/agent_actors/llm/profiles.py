@@ -83,6 +83,15 @@ class AgentProfile(BaseModel):
     tools: list[ToolGrant] = Field(default_factory=list)
     memory_window: int | None = Field(None, ge=0, description="unset: limits.memory_window")
     prompt_history: int | None = Field(None, ge=0, description="unset: limits.prompt_history")
+    # Agents this one may hand a task to, each offered to its model as a tool named after it.
+    delegates: list[str] = Field(default_factory=list)
+    delegate_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="how long one delegation may take before it fails"
+    )
+
+
+# A tool's name as models take it (OpenAI's function names): a delegate is offered under its own.
+TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class ProfileBook(BaseModel):
@@ -92,6 +101,9 @@ class ProfileBook(BaseModel):
     default: str
     mcp_servers: dict[str, McpServerSpec] = Field(default_factory=dict)
     agents: dict[str, AgentProfile]
+    # Hops a task may travel from the agent the user talks to (coordinator -> specialist is
+    # one); past it, and back to any agent already on the way, no delegate is offered.
+    max_delegation_depth: int = Field(2, ge=1, le=8)
 
     def profile(self, name: str | None) -> AgentProfile | None:
         """The profile called ``name`` (None or "": the default); None when there is none."""
@@ -168,6 +180,7 @@ def check_book(
                 f"({', '.join(sorted(builtin))}) nor '<server>.<tool>' or '<server>.*' of a "
                 f"declared MCP server ({', '.join(sorted(book.mcp_servers)) or 'none declared'})"
             )
+        check_delegates(book, profile, builtin, where)
         if profile.memory_window is not None and profile.memory_window > memory_window:
             raise Misconfigured(
                 f"{where} asks for a memory window of {profile.memory_window} entries; memory "
@@ -179,6 +192,40 @@ def check_book(
                 f"most is {PROMPT_HISTORY_MAX}"
             )
     return book
+
+
+def check_delegates(
+    book: ProfileBook, profile: AgentProfile, builtin: set[str], where: str
+) -> None:
+    """Each delegate is another agent of the file, named as a tool can be, once."""
+    for name in profile.delegates:
+        if name not in book.agents:
+            raise Misconfigured(
+                f"{where} delegates to {name!r}, which is not an agent of the file "
+                f"({', '.join(sorted(book.agents))})"
+            )
+        if name == profile.name:
+            raise Misconfigured(f"{where} delegates to itself")
+        if not TOOL_NAME.fullmatch(name) or name in builtin:
+            raise Misconfigured(
+                f"{where} delegates to {name!r}: a delegate is offered as a tool of its name, "
+                "which must be letters, digits, '_' or '-' and not a built-in tool's"
+            )
+    if len(set(profile.delegates)) != len(profile.delegates):
+        raise Misconfigured(f"{where} names a delegate twice")
+
+
+def offered_delegates(
+    book: ProfileBook, profile: AgentProfile, chain: list[str]
+) -> list[AgentProfile]:
+    """The delegates ``profile`` may hand a task to in a turn that ``chain`` led to (the
+    agents that handed the task on before it, the one the user talked to first; empty: the
+    user talks to ``profile``): none once the chain is as long as the book allows, and none
+    already on it (no loop)."""
+    if len(chain) >= book.max_delegation_depth:
+        return []
+    seen = {*chain, profile.name}
+    return [book.agents[n] for n in profile.delegates if n not in seen and n in book.agents]
 
 
 def load_book(path: Path | None, builtin_tools: Iterable[str], memory_window: int) -> ProfileBook:

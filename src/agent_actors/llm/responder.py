@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from agent_actors.llm.profiles import AgentProfile
-from agent_actors.models import CallRecord, ChatMessage, fit_record
+from agent_actors.models import CallRecord, ChatMessage, DelegationLink, fit_record
 
 # Searches this user's committed history: (query, limit) -> matching entries, newest first.
 HistorySearch = Callable[[str, int], Awaitable[list[ChatMessage]]]
@@ -29,6 +29,25 @@ class ReplyRequest:
     profile: AgentProfile | None = None
     # Whether that profile is the book's default: the offline reply names any other one.
     default_profile: bool = True
+    # The agents this turn may hand a task to (profiles.offered_delegates): each is a tool.
+    delegates: tuple[AgentProfile, ...] = ()
+    # The delegated task this turn answers (its records carry it); None: a user's turn.
+    task_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Delegated:
+    """What came of one task handed to a delegate: its answer, or why there is none."""
+
+    link: DelegationLink
+    answer: str | None = None
+
+
+class Delegate(Protocol):
+    async def __call__(self, agent: str, text: str) -> Delegated:
+        """Hand ``text`` to ``agent``'s thread of this session and wait for its answer, at
+        most the caller's ``delegate_timeout_s`` (never raises for the delegate's failure)."""
+        ...
 
 
 class CallRecorder(Protocol):
@@ -64,6 +83,8 @@ class ReplyContext:
     # The whole reply's time budget when it is not the responder's own turn_timeout_s: a
     # long turn runs outside any actor call, with limits.long_turn_timeout_s.
     turn_timeout_s: float | None = None
+    # Hands tasks to the request's delegates; None: delegation is not wired (unit tests).
+    delegate: Delegate | None = None
 
 
 class Responder(Protocol):

@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent_actors.llm.responder import HistorySearch
-from agent_actors.models import ChatMessage
+from agent_actors.llm.responder import Delegate, Delegated, HistorySearch
+from agent_actors.models import ChatMessage, DelegationLink
 
 SNIPPET_CHARS = 300
 
@@ -40,6 +40,15 @@ class ToolContext:
     recent: list[ChatMessage] = field(default_factory=list)
     search_history: HistorySearch | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    delegate: Delegate | None = None
+    # The model's id of the call being run (set per call), and the tasks the turn's delegate
+    # calls handed on by that id: their records name them.
+    call_id: str | None = None
+    delegations: dict[str, DelegationLink] = field(default_factory=dict)
+
+    def note_delegation(self, delegated: Delegated) -> None:
+        if self.call_id is not None:
+            self.delegations[self.call_id] = delegated.link
 
 
 class NoArgs(BaseModel):
@@ -153,6 +162,12 @@ class ToolRegistry:
 
     def schemas(self) -> list[dict[str, Any]]:
         return self._schemas
+
+    def with_tools(self, tools: list[Tool]) -> ToolRegistry:
+        """These tools and ``tools`` (a name already taken keeps its first tool)."""
+        return ToolRegistry(
+            [*self._tools.values(), *(t for t in tools if t.name not in self._tools)]
+        )
 
     def parse(self, name: str, arguments: str) -> tuple[Tool, Any]:
         tool = self._tools.get(name)

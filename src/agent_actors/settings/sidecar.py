@@ -33,6 +33,13 @@ class DaprSettings(BaseModel):
     pubsub_name: str = Field("daca-pubsub", description="pub/sub component name")
     topic: str = Field("user-chat", description="topic of ConversationUpdated")
     dead_letter_topic: str = Field("user-chat-deadletter", description="dead-letter topic")
+    task_topic: str = Field("agent-tasks", description="topic of delegated tasks (pubsub_name)")
+    reply_pubsub_name: str = Field(
+        "daca-broadcast",
+        description="pub/sub component of delegation replies: every sidecar its own consumer "
+        "group, so the replica waiting for a reply hears it",
+    )
+    reply_topic: str = Field("agent-task-replies", description="topic of delegation replies")
     state_store: str = Field("statestore", description="state store component (dead letters)")
     actor_call_timeout_s: float = Field(
         60.0, gt=0, description="timeout of one call to daprd (actor calls, publish)"

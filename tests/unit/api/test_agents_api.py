@@ -64,7 +64,7 @@ def test_an_unknown_agent_is_a_422_and_saves_nothing(twins: Twins) -> None:
     assert resp.status_code == 422
     body = resp.json()
     assert body["code"] == "unknown_agent"
-    assert "assistant, support" in body["detail"]
+    assert "assistant, billing, coordinator, shipping, support" in body["detail"]
     assert client.get("/chat/u3/history").json()["total"] == 0
     assert reply_of(post(client, "u3", "hi", agent="support")).startswith("[support] ")
 
@@ -74,7 +74,9 @@ def test_get_agents_lists_the_profiles_without_their_prompts(twins: Twins) -> No
     body = client.get("/agents").json()
     assert body["default"] == "assistant"
     by_name = {a["name"]: a for a in body["agents"]}
-    assert sorted(by_name) == ["assistant", "support"]
+    assert sorted(by_name) == ["assistant", "billing", "coordinator", "shipping", "support"]
+    assert by_name["coordinator"]["delegates"] == ["billing", "shipping"]
+    assert by_name["billing"]["delegates"] == []
     assistant, support = by_name["assistant"], by_name["support"]
     assert assistant["default"] is True
     assert support["default"] is False

@@ -29,6 +29,10 @@ class AgentView(ProfileInUse):
     temperature: float | None = Field(None, description="unset: the server's")
     max_tokens: int | None = Field(None, description="per request; unset: none sent")
     tools: list[GrantView]
+    delegates: list[str] = Field(
+        description="agents this one may hand a task to (a tool each), in the same session"
+    )
+    delegate_timeout_s: float = Field(description="how long one delegation may take")
 
 
 class AgentsView(BaseModel):
@@ -58,4 +62,6 @@ def view(profile: AgentProfile, default: bool, settings: Settings) -> AgentView:
         temperature=llm.temperature if profile.temperature is None else profile.temperature,
         max_tokens=llm.max_output_tokens if profile.max_tokens is None else profile.max_tokens,
         tools=[GrantView(name=g.name, approval=g.approval == "required") for g in profile.tools],
+        delegates=profile.delegates,
+        delegate_timeout_s=profile.delegate_timeout_s,
     )
