@@ -128,7 +128,12 @@ async def thread_of(deps: ActorDeps, user_id: str, asked: str | None) -> tuple[s
     (None: the default's thread, the tutorial's plain locations)."""
     agent = checked_agent(deps.profiles, asked)
     thread = await deps.threads.thread_of(user_id, agent, deps.profiles.default)
-    return thread, None if agent == deps.profiles.default else agent
+    return thread, located(deps, agent)
+
+
+def located(deps: ActorDeps, agent: str | None) -> str | None:
+    """The agent a turn's Location names: none for the default's thread (the tutorial's)."""
+    return None if agent == deps.profiles.default else agent
 
 
 def wants_async(prefer: str | None) -> bool:

@@ -28,7 +28,7 @@ from agent_actors.api.deps import (
     UserId,
 )
 from agent_actors.api.http_errors import USER_ROUTE, responses
-from agent_actors.api.routes.chat import ACCEPTED, accepted
+from agent_actors.api.routes.chat import ACCEPTED, accepted, located
 from agent_actors.api.schemas import MAX_INT, ApprovalIn
 
 router = APIRouter(route_class=CallerFirst, tags=["chat"], responses=responses(*USER_ROUTE, 404))
@@ -94,4 +94,4 @@ async def approval(
     )
     view = await chat_agent.decide_approval(answer)
     reply = TurnReply(role="assistant", content="", seq=seq, turn=view)
-    return accepted(user_id, reply, agent=None if agent == deps.profiles.default else agent)
+    return accepted(user_id, reply, agent=located(deps, agent))
