@@ -125,8 +125,9 @@ class TurnLimitReached(AgentActorsError):
 
 
 class AgentConflict(AgentActorsError):
-    """A turn names another agent profile than the one its conversation picked: delete the
-    conversation to start one with another agent."""
+    """A turn names another agent profile than its conversation's: only a conversation from
+    before threads, bound to a named agent in the session's own thread, refuses the default
+    (docs/llm.md); any other agent named talks in its own thread."""
 
     code = "agent_conflict"
     status = 409

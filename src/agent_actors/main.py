@@ -54,6 +54,7 @@ from agent_actors.sidecar.runtime_config import runtime_config
 from agent_actors.sidecar.serializer import SERIALIZER
 from agent_actors.store.dead_letters import DaprStateStore, dapr_dead_letters
 from agent_actors.store.session_index import SessionIndex
+from agent_actors.store.session_threads import SessionThreads
 from agent_actors.store.task_letters import TaskLetterStore
 from agent_actors.streams.hub import StreamHub
 
@@ -98,6 +99,9 @@ def create_app(
                 or DaprPublisher(sidecar, settings.dapr.pubsub_name, settings.dapr.topic),
                 responder=responder or build_responder(settings, profiles, streams),
                 dead_letters=dapr_dead_letters(sidecar, settings),
+                threads=SessionThreads(
+                    DaprStateStore(sidecar, settings.dapr.state_store), client.try_load_state
+                ),
                 sessions=SessionIndex(
                     DaprStateStore(sidecar, settings.dapr.state_store),
                     settings.limits,

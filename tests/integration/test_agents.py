@@ -72,7 +72,7 @@ def calls_of(app: httpx.Client, user: str) -> list[dict[str, Any]]:
     return found
 
 
-def test_the_first_turn_picks_the_agent_and_the_model_call_follows_it(
+def test_each_agent_named_answers_in_its_thread_and_the_model_call_follows_it(
     agents: RunningStack, stub: StubServer, user: str
 ) -> None:
     first = post(agents.app, user, f"hello {user}", agent="support")
@@ -88,16 +88,18 @@ def test_the_first_turn_picks_the_agent_and_the_model_call_follows_it(
         "content": "You are the support agent of this test.",
     }
     assert sent.tools == ["search_history"]
-    # Left out, the conversation keeps its agent; another one is a 409, nothing saved.
-    assert post(agents.app, user, f"again {user}").status_code == 200
+    # Named again: support's thread; left out: the default's, the session's own thread.
+    assert post(agents.app, user, f"again {user}", agent="support").status_code == 200
     assert stub.requests(f"again {user}")[-1].params["model"] == "support-model"
-    refused = post(agents.app, user, f"switch {user}", agent="assistant")
-    assert (refused.status_code, refused.json()["code"]) == (409, "agent_conflict")
+    assert post(agents.app, user, f"plain {user}").status_code == 200
+    assert stub.requests(f"plain {user}")[-1].params["model"] == MODEL
     unknown = post(agents.app, user, f"who {user}", agent="ghost")
     assert (unknown.status_code, unknown.json()["code"]) == (422, "unknown_agent")
-    assert history(agents.app, user)["total"] == 4
-    assert not stub.requests(f"switch {user}")
-    summary = agents.app.get(f"/chat/{user}").json()
+    assert history(agents.app, user)["total"] == 2
+    support = agents.app.get(f"/chat/{user}/history", params={"agent": "support"}).json()
+    assert support["total"] == 4
+    assert not stub.requests(f"who {user}")
+    summary = agents.app.get(f"/chat/{user}", params={"agent": "support"}).json()
     assert summary["agent"] == "support"
     assert summary["profile"] == {
         "responder": "openai",
@@ -105,11 +107,22 @@ def test_the_first_turn_picks_the_agent_and_the_model_call_follows_it(
         "memory_window": 1,
         "prompt_history": 2,
     }
+    assert [(a["agent"], a["turns"]) for a in summary["agents"]] == [
+        ("assistant", 1),
+        ("support", 2),
+    ]
+    # Each thread's call records are its own.
+    records = agents.app.get(f"/chat/{user}/calls", params={"agent": "support"}).json()["calls"]
+    assert [(r["seq"], r["agent"], r["model"]) for r in records] == [
+        (1, "support", "support-model"),
+        (2, "support", "support-model"),
+    ]
+    assert [r["agent"] for r in calls_of(agents.app, user)] == ["assistant"]
     # The prompt history is the profile's: the previous turn only (2 entries).
     assert (
         len([m for m in stub.requests(f"again {user}")[-1].messages if m["role"] != "system"]) == 3
     )
-    # After a delete, a first turn picks again: the default, as the settings say.
+    # After a delete of the session, its first turn is the default's, as the settings say.
     assert agents.app.delete(f"/chat/{user}").status_code == 204
     assert post(agents.app, user, f"fresh {user}", agent="assistant").status_code == 200
     fresh = stub.requests(f"fresh {user}")[-1]
@@ -117,7 +130,9 @@ def test_the_first_turn_picks_the_agent_and_the_model_call_follows_it(
     assert "temperature" not in fresh.params
     assert fresh.messages[0]["content"] == LlmSettings().system_prompt
     assert fresh.tools == ["current_time", "search_history"]
-    assert agents.app.get(f"/chat/{user}").json()["agent"] == "assistant"
+    after = agents.app.get(f"/chat/{user}").json()
+    assert after["agent"] == "assistant"
+    assert [(a["agent"], a["turns"]) for a in after["agents"]] == [("assistant", 1)]
 
 
 def test_get_agents_lists_the_file(agents: RunningStack) -> None:

@@ -21,6 +21,7 @@ from agent_actors.settings import Settings
 from agent_actors.sidecar.serializer import SERIALIZER
 from agent_actors.store.dead_letters import DeadLetterStore, InMemoryStateStore
 from agent_actors.store.session_index import SessionIndex
+from agent_actors.store.session_threads import SessionThreads
 
 TYPES: dict[str, type] = {
     ActorTypes.CHAT: ChatAgent,
@@ -103,6 +104,7 @@ def make_deps(settings: Settings | None = None) -> tuple[ActorDeps, LocalActors,
         publisher=publisher,
         responder=OfflineResponder(),
         dead_letters=DeadLetterStore(InMemoryStateStore(), kept=100),
+        threads=SessionThreads(InMemoryStateStore(), actors.try_load_state),
         sessions=SessionIndex(
             InMemoryStateStore(), (settings or Settings()).limits, actors.try_load_state
         ),

@@ -1,6 +1,7 @@
 """Erasing a conversation everywhere: ChatAgent's keys, its reminders, the user's other
-actors and dead letters (a DELETE, or retention). Idempotent: a failure half-way leaves the
-rest for the next try, never a listed conversation without its keys."""
+actors and dead letters, an agent thread's registration (a DELETE, or retention).
+Idempotent: a failure half-way leaves the rest for the next try, never a listed conversation
+without its keys."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from agent_actors.actors.proxies import MemoryAgentClient, ResponseAgentClient
 from agent_actors.actors.retention import RETENTION_REMINDER
 from agent_actors.actors.services import ActorDeps
 from agent_actors.actors.session_listing import SessionListing
+from agent_actors.actors.threads import ThreadEntry
 from agent_actors.actors.turn_record import LONG_TURN_REMINDER, TURN_KEY
 from agent_actors.store.history import META_KEY
 from agent_actors.store.state import page_key
@@ -38,6 +40,7 @@ class Erasure:
         self._outbox = outbox
         self._listing = listing
         self._user = actor.id.id
+        self._thread = ThreadEntry(deps.threads, self._user)
 
     async def erase(self) -> None:
         """Under ChatAgent's turn lock, so a turn runs wholly before or after it; ChatAgent's
@@ -68,6 +71,8 @@ class Erasure:
         await MemoryAgentClient(self._deps.proxies, self._user).delete()
         # Dead letters are the user's too: kept outside the actors (dead_letters.py).
         await self._deps.dead_letters.forget(self._user)
+        # An agent's thread leaves its session's registry once nothing of it is left.
+        await self._thread.erased()
         # Last: until everything above is gone, a retention erase that failed half-way (no
         # client retries it, as one retries a DELETE) fires again and finishes.
         await self._drop_reminder(RETENTION_REMINDER)

@@ -1,11 +1,13 @@
-"""What a new turn starts from: its agent, the bound on turns, and the job ResponseAgent
-writes the reply from (the message, the recent history, the agent)."""
+"""What a new turn starts from: its agent, the bound on turns, its thread registered (the
+first turn of an agent's thread), and the job ResponseAgent writes the reply from (the
+message, the recent history, the agent)."""
 
 from __future__ import annotations
 
 from agent_actors import logs
 from agent_actors.actors.interfaces import ReplyJob, TurnRequest
 from agent_actors.actors.services import ActorDeps
+from agent_actors.actors.threads import ThreadEntry
 from agent_actors.errors import AgentConflict, TurnLimitReached, UnknownAgent
 from agent_actors.llm.profiles import ProfileBook
 from agent_actors.models import ChatMessage
@@ -23,6 +25,7 @@ class ReplyJobs:
         self._deps = deps
         self._history = history
         self._user = user
+        self._thread = ThreadEntry(deps.threads, user)
         # Bytes of entries one actor payload may carry (daprd's max body size).
         self._budget = budget
 
@@ -31,13 +34,14 @@ class ReplyJobs:
     ) -> ReplyJob:
         """A new turn, once it may start (its agent, the turn bound): the message, the recent
         history (as many entries as the agent's profile asks for), the agent."""
-        agent = agent_for(self._deps.profiles, meta, request.agent)
+        agent = agent_for(self._deps.profiles, meta, request.agent, self._thread.agent)
         limits = self._deps.settings.limits
         if limits.max_turns is not None and meta.turns >= limits.max_turns:
             raise TurnLimitReached(
                 f"this conversation has {meta.turns} turns, the limit; "
                 "DELETE /chat/{id} starts a new one"
             )
+        await self._thread.admitting(meta.turns)
         seq = meta.turns + 1
         logs.bind(user=self._user, seq=seq)
         profile = self._deps.profiles.resolve(agent)
@@ -59,21 +63,21 @@ class ReplyJobs:
         )
 
 
-def agent_for(book: ProfileBook, meta: ChatMeta, asked: str | None) -> str:
-    """The turn's agent profile: the one asked for at the first turn (else the default), the
-    conversation's own after it; asking for another one later is a conflict."""
+def agent_for(book: ProfileBook, meta: ChatMeta, asked: str | None, fixed: str | None) -> str:
+    """The turn's agent profile. In another agent's thread (``fixed``): that agent, whatever
+    the turns. In the session's own thread: the default's, or, for a conversation that began
+    before sessions had threads with another agent named, that agent (kept; the routes send a
+    request naming it here); another name is a conflict (the routes send it to its thread)."""
     if asked is not None and book.profile(asked) is None:
         raise UnknownAgent(
             f"there is no agent {asked!r}; the agents are {', '.join(sorted(book.agents))} "
             "(GET /agents)"
         )
     # A conversation from before profiles has none stored: it was the default's.
-    kept = meta.agent or (book.default if meta.turns else "")
-    if not kept:
-        return asked or book.default
+    kept = fixed or meta.agent or book.default
     if asked is not None and asked != kept:
         raise AgentConflict(
-            f"this conversation talks to agent {kept!r}; DELETE /chat/{{id}} first to "
-            f"talk to {asked!r}"
+            f"this conversation talks to agent {kept!r}; {asked!r} has a thread of its own "
+            "in the session (name it in the request: POST /chat/{id} with agent)"
         )
     return kept

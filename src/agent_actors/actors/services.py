@@ -18,6 +18,7 @@ from agent_actors.sidecar.actor_runtime import StateLoader
 from agent_actors.sidecar.breaker import Breaker
 from agent_actors.store.dead_letters import DeadLetterStore
 from agent_actors.store.session_index import SessionIndex
+from agent_actors.store.session_threads import SessionThreads
 from agent_actors.store.task_letters import TaskLetterStore
 
 
@@ -30,6 +31,8 @@ class ActorDeps:
     # Used by the dead-letter route and the memory routes, and by ChatAgent's erasure (a
     # DELETE, a retention erase): a user's dead letters go with the conversation.
     dead_letters: DeadLetterStore
+    # A session's agent threads (their registry) and which thread a named agent is.
+    threads: SessionThreads
     # Open after a reminder registration failed: the scheduler is skipped for a while.
     reminders: Breaker = field(default_factory=lambda: Breaker(5.0))
     # The session index (GET /sessions); None: not kept.

@@ -1,5 +1,5 @@
-"""``Annotated`` dependency aliases the routers share: settings, the checked user id, and
-typed clients of that user's actors.
+"""``Annotated`` dependency aliases the routers share: settings, the checked user id, the
+thread a route acts on (``?agent=``), and typed clients of that thread's actors.
 
 Every dependency is ``async def`` although none awaits: FastAPI runs a plain ``def``
 dependency in its thread pool, a thread hop per dependency per request (on a turn's path:
@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Request, Response
+from fastapi import Depends, Path, Query, Request, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -20,6 +20,7 @@ from agent_actors import logs
 from agent_actors.actors.proxies import ChatAgentClient, MemoryAgentClient, ResponseAgentClient
 from agent_actors.actors.runs import TurnRuns
 from agent_actors.actors.services import ActorDeps
+from agent_actors.actors.threads import checked_agent
 from agent_actors.api import auth
 from agent_actors.api.ratelimit import RateLimiter
 from agent_actors.api.schemas import SubscriptionStats
@@ -175,16 +176,43 @@ StreamTurns = Annotated[set[asyncio.Task[Any]], Depends(get_stream_turns)]
 Runs = Annotated[TurnRuns, Depends(get_runs)]
 
 
-async def chat_agent(deps: Deps, user_id: UserId) -> ChatAgentClient:
-    return ChatAgentClient(deps.proxies, user_id)
+AgentQuery = Annotated[
+    str | None,
+    Query(
+        alias="agent",
+        description="the session's thread of this agent (GET /agents); left out: the default "
+        "agent's, the conversation the tutorial's routes show",
+    ),
+]
 
 
-async def response_agent(deps: Deps, user_id: UserId) -> ResponseAgentClient:
-    return ResponseAgentClient(deps.proxies, user_id)
+async def get_agent(deps: Deps, agent: AgentQuery = None) -> str | None:
+    """The agent ``?agent=`` names, checked (422 invalid_input, unknown_agent); None: none."""
+    return checked_agent(deps.profiles, agent)
 
 
-async def memory_agent(deps: Deps, user_id: UserId) -> MemoryAgentClient:
-    return MemoryAgentClient(deps.proxies, user_id)
+Agent = Annotated[str | None, Depends(get_agent)]
+
+
+async def get_thread_id(deps: Deps, user_id: UserId, agent: Agent) -> str:
+    """The actor id of the thread a user route acts on: the session's own (no ``?agent=``, or
+    the default's), else that agent's (models.thread_id)."""
+    return await deps.threads.thread_of(user_id, agent, deps.profiles.default)
+
+
+ThreadId = Annotated[str, Depends(get_thread_id)]
+
+
+async def chat_agent(deps: Deps, thread: ThreadId) -> ChatAgentClient:
+    return ChatAgentClient(deps.proxies, thread)
+
+
+async def response_agent(deps: Deps, thread: ThreadId) -> ResponseAgentClient:
+    return ResponseAgentClient(deps.proxies, thread)
+
+
+async def memory_agent(deps: Deps, thread: ThreadId) -> MemoryAgentClient:
+    return MemoryAgentClient(deps.proxies, thread)
 
 
 ChatActor = Annotated[ChatAgentClient, Depends(chat_agent)]

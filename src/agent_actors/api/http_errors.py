@@ -24,8 +24,9 @@ ERROR_STATUS = {
     403: "the API key is not bound to this user id, or is not an admin key: forbidden; an "
     "approval with a key that is not an approver (once one is set): approver_required",
     409: "the request conflicts with the committed history, the conversation has "
-    "AGENT_ACTORS_LIMITS__MAX_TURNS turns (turn_limit), the turn names another agent "
-    "than the conversation's (agent_conflict), a long turn of the conversation is not over "
+    "AGENT_ACTORS_LIMITS__MAX_TURNS turns (turn_limit), the turn names the default agent "
+    "in a conversation from before threads bound to another (agent_conflict), a long turn "
+    "of the conversation is not over "
     "(turn_in_progress), the turn awaits no approval (not_awaiting_approval), or an approval "
     "names another call than the one waiting, or differs from the decision taken on its call "
     "(approval_stale)",

@@ -38,9 +38,9 @@ class MessageIn(BaseModel):
     agent: str | None = Field(
         None,
         max_length=64,
-        description="the agent profile (GET /agents) the conversation talks to: picked at its "
-        "first turn (default: the file's default), kept after it (another one: 409 "
-        "agent_conflict; left out: the conversation's)",
+        description="the agent profile (GET /agents) to talk to: each one named has its own "
+        "thread of the session (its history, memory and turns); left out, or the default's "
+        "name: the session's own thread, the default's",
     )
 
     model_config = ConfigDict(

@@ -1,5 +1,8 @@
 """The session index: which conversations exist, newest activity first, without a scan.
 
+A conversation is a thread (models.thread_id): each of a session's agent threads is indexed
+under its own id, and listed with its session's id and its agent.
+
 Dapr cannot enumerate actors and its state API has no sorted sets, so the index is kept in
 time buckets through daprd's state API (``agent-actors||sessions|…`` keys):
 
@@ -39,7 +42,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agent_actors.errors import InvalidInput
-from agent_actors.models import USER_ID
+from agent_actors.models import AGENT_NAME, USER_ID, split_thread
 from agent_actors.settings import LimitSettings
 from agent_actors.sidecar.actor_runtime import StateLoader
 from agent_actors.store.committed import committed_history
@@ -68,7 +71,10 @@ class DayBuckets(BaseModel):
 
 
 class SessionItem(BaseModel):
-    id: str
+    id: str = Field(description="the session (the user id)")
+    agent: str | None = Field(
+        None, description="the agent whose thread this is; null: the session's own thread"
+    )
     turns: int
     created_at: float
     last_activity: float
@@ -267,9 +273,11 @@ class _Walk:
         # A user listed twice in a page (a move between buckets in flight) is shown once.
         if current and user not in self.seen:
             self.seen.add(user)
+            session, agent = split_thread(user)
             self.out.append(
                 SessionItem(
-                    id=user,
+                    id=session,
+                    agent=agent,
                     turns=entry.turns,
                     created_at=entry.created_at,
                     last_activity=entry.last_activity,
@@ -327,9 +335,10 @@ def _drop(shard: IndexShard, user: str, only: IndexEntry | None) -> bool:
 
 
 def _parse_cursor(after: str | None) -> tuple[float, str] | None:
-    """``<last activity>:<user id>``, as ``next_after`` writes it: a finite time (``nan`` or
-    ``inf`` would pass ``float()`` and break the ordering) and a valid user id, or none (a page
-    that stopped at its key budget: go on below that time)."""
+    """``<last activity>:<thread id>``, as ``next_after`` writes it: a finite time (``nan`` or
+    ``inf`` would pass ``float()`` and break the ordering) and a valid thread id (a user id, or
+    an agent's thread of one), or none (a page that stopped at its key budget: go on below
+    that time)."""
     if not after:
         return None
     at, sep, user = after.partition(":")
@@ -337,6 +346,11 @@ def _parse_cursor(after: str | None) -> tuple[float, str] | None:
         when = float(at)
     except ValueError:
         when = math.nan
-    if sep and math.isfinite(when) and (not user or USER_ID.fullmatch(user)):
+    if sep and math.isfinite(when) and (not user or _is_thread(user)):
         return (when, user)
     raise InvalidInput("?after= takes the next_after of the previous page")
+
+
+def _is_thread(thread: str) -> bool:
+    session, agent = split_thread(thread)
+    return bool(USER_ID.fullmatch(session)) and (agent is None or bool(AGENT_NAME.fullmatch(agent)))

@@ -288,15 +288,17 @@ async def test_an_approval_pauses_the_turn_without_the_lock_and_resumes_it() -> 
 async def test_a_first_turn_awaiting_approval_already_shows_its_agent() -> None:
     deps, actors, _ = make_deps()
     deps.responder = ApprovalResponder()
-    paused = await turn(actors, "delete a", agent="support")
+    support = chat(actors, f"{USER}~support")
+    message = {"role": "user", "content": "delete a", "agent": "support"}
+    paused = unwrap(await support.ProcessMessage(message))
     assert paused["turn"]["status"] == "awaiting_approval"
-    # Nothing committed yet, but the conversation has picked its agent: not the default's.
-    assert unwrap(await chat(actors).GetSummary())["agent"] == "support"
+    # Nothing committed yet, but the thread's first turn has its agent: not the default's.
+    assert unwrap(await support.GetSummary())["agent"] == "support"
     call_id = paused["turn"]["approval"]["call_id"]
     denial = {"seq": 1, "call_id": call_id, "approve": False, "by": "key:abc"}
-    unwrap(await chat(actors).DecideApproval(denial))
+    unwrap(await support.DecideApproval(denial))
     await settled(deps)
-    assert unwrap(await chat(actors).GetSummary())["agent"] == "support"
+    assert unwrap(await support.GetSummary())["agent"] == "support"
 
 
 async def test_a_denial_goes_back_to_the_model_and_is_recorded() -> None:

@@ -15,13 +15,13 @@ from agent_actors.actors.proxies import ChatAgentClient, MemoryAgentClient
 from agent_actors.actors.retention import RETENTION_REMINDER
 from agent_actors.actors.turn_record import TURN_KEY
 from agent_actors.api.ratelimit import RateLimiter
-from agent_actors.errors import RateLimited, ResponderError, TurnLimitReached
+from agent_actors.errors import InvalidInput, RateLimited, ResponderError, TurnLimitReached
 from agent_actors.llm.responder import ReplyContext, ReplyRequest
 from agent_actors.models import ActorTypes, CallRecord
 from agent_actors.settings import LimitSettings, Settings
 from agent_actors.sidecar.boundary import unwrap
 from agent_actors.store.dead_letters import DeadLetter, InMemoryStateStore
-from agent_actors.store.session_index import IndexEntry, SessionIndex
+from agent_actors.store.session_index import IndexEntry, SessionIndex, _parse_cursor
 from tests.unit.twins import LocalActors, make_deps
 
 USER = "u1"
@@ -348,6 +348,14 @@ async def test_an_empty_shard_written_meanwhile_is_kept() -> None:
     await store.put("k", {"users": {"u1": {}}}, etag)  # a user moved in after the read
     assert await store.delete("k", etag) is False
     assert (await store.get("k"))[0] == {"users": {"u1": {}}}
+
+
+def test_a_cursor_names_a_thread() -> None:
+    """An agent's thread is indexed under its thread id, which a page's cursor may end on."""
+    assert _parse_cursor("12.5:s1~support") == (12.5, "s1~support")
+    for bad in ("12.5:s1~no/such", "12.5:~support", "12.5:s1~"):
+        with pytest.raises(InvalidInput, match="next_after"):
+            _parse_cursor(bad)
 
 
 async def test_a_conversation_is_listed_after_its_turn_and_unlisted_by_its_delete() -> None:

@@ -1,6 +1,9 @@
-"""Agent profiles through the API on the in-memory twin: pick, keep, conflict, list."""
+"""Agent profiles through the API on the in-memory twin: a thread per agent, the conversation
+from before threads, list."""
 
 from __future__ import annotations
+
+from unittest.mock import ANY
 
 import httpx
 from fastapi.testclient import TestClient
@@ -29,33 +32,62 @@ def reply_of(resp: httpx.Response) -> str:
     return content
 
 
-def test_the_first_turn_picks_the_agent_and_the_conversation_keeps_it(twins: Twins) -> None:
+def test_each_agent_named_talks_in_its_own_thread_of_the_session(twins: Twins) -> None:
     client, _ = twins
     assert reply_of(post(client, "u1", "hi", agent="support")).startswith("[support] Memory:")
-    # Left out later: the conversation's agent; named again: fine.
-    assert reply_of(post(client, "u1", "again")).startswith("[support] ")
+    # Left out: the default's thread, the session's own; named again: support's thread.
+    assert reply_of(post(client, "u1", "plain")).startswith("Memory: Message count: 1. ")
     assert reply_of(post(client, "u1", "more", agent="support")).startswith("[support] ")
-    resp = post(client, "u1", "switch", agent="assistant")
-    assert resp.status_code == 409
-    assert resp.json()["code"] == "agent_conflict"
+    assert reply_of(post(client, "u1", "hello", agent="assistant")).startswith("Memory: ")
     summary = client.get("/chat/u1").json()
-    assert summary["agent"] == "support"
-    assert (summary["turns"], summary["profile"]["memory_window"]) == (3, 0)
-    assert summary["profile"]["prompt_history"] == 2
-    # Deleted, the next first turn picks again.
-    assert client.delete("/chat/u1").status_code == 204
-    assert reply_of(post(client, "u1", "fresh", agent="assistant")).startswith("Memory: ")
-    assert client.get("/chat/u1").json()["agent"] == "assistant"
+    assert (summary["agent"], summary["turns"]) == ("assistant", 2)
+    assert [(a["agent"], a["turns"]) for a in summary["agents"]] == [
+        ("assistant", 2),
+        ("support", 2),
+    ]
+    support = client.get("/chat/u1", params={"agent": "support"}).json()
+    assert (support["agent"], support["turns"], support["id"]) == ("support", 2, "u1")
+    assert (support["profile"]["memory_window"], support["profile"]["prompt_history"]) == (0, 2)
+    assert support["agents"] == summary["agents"]
+    history = client.get("/chat/u1/history", params={"agent": "support"}).json()["history"]
+    assert [m["content"] for m in history if m["role"] == "user"] == ["hi", "more"]
+    # Deleting one agent's thread leaves the others.
+    assert client.delete("/chat/u1", params={"agent": "support"}).status_code == 204
+    assert [a["agent"] for a in client.get("/chat/u1").json()["agents"]] == ["assistant"]
+    assert client.get("/chat/u1/history").json()["total"] == 4
+    assert client.get("/chat/u1/history", params={"agent": "support"}).json()["total"] == 0
 
 
 def test_without_agent_the_default_answers_as_before(twins: Twins) -> None:
     client, _ = twins
     assert client.get("/chat/u2").json()["agent"] == "assistant"
+    assert client.get("/chat/u2").json()["agents"] == [
+        {"agent": "assistant", "turns": 0, "last_activity": None}
+    ]
     content = reply_of(post(client, "u2", "hello"))
     assert content.startswith("Memory: Message count: 1. Got your message: hello at ")
-    resp = post(client, "u2", "now support", agent="support")
-    assert (resp.status_code, resp.json()["code"]) == (409, "agent_conflict")
+    assert reply_of(post(client, "u2", "now support", agent="support")).startswith("[support] ")
     assert client.get("/chat/u2/history").json()["total"] == 2
+
+
+def test_a_conversation_from_before_threads_keeps_its_agent(twins: Twins) -> None:
+    client, actors = twins
+    # Before threads, a first turn naming support bound the session's own thread to it.
+    assert reply_of(post(client, "u6", "hi")).startswith("Memory: ")
+    meta = actors.actor(ActorTypes.CHAT, "u6")._state_manager._mock_state["meta"]
+    meta["agent"] = "support"
+    legacy = actors.actor(ActorTypes.CHAT, "u6")
+    legacy._conversation.forget()
+    # Left out or named: that agent, in the session's own thread.
+    assert reply_of(post(client, "u6", "again")).startswith("[support] ")
+    assert reply_of(post(client, "u6", "named", agent="support")).startswith("[support] ")
+    assert client.get("/chat/u6/history", params={"agent": "support"}).json()["total"] == 6
+    # The default, named, is a conflict there; nothing is saved.
+    resp = post(client, "u6", "switch", agent="assistant")
+    assert (resp.status_code, resp.json()["code"]) == (409, "agent_conflict")
+    assert client.get("/chat/u6").json()["agents"] == [
+        {"agent": "support", "turns": 3, "last_activity": ANY}
+    ]
 
 
 def test_an_unknown_agent_is_a_422_and_saves_nothing(twins: Twins) -> None:
@@ -110,9 +142,9 @@ async def test_the_profile_bounds_the_memory_and_history_in_the_prompt() -> None
     book.agents["support"].memory_window = 1
     deps.profiles = book
     window = [ChatMessage(role="user", content=f"m{i}").model_dump() for i in range(3)]
-    memory = actors.actor(ActorTypes.MEMORY, "u4")
+    memory = actors.actor(ActorTypes.MEMORY, "u4~support")
     memory._state_manager._mock_state["memory"] = {"window": window, "last_seq": 0}
-    chat = actors.create(ActorTypes.CHAT, "u4", ChatAgentInterface)
+    chat = actors.create(ActorTypes.CHAT, "u4~support", ChatAgentInterface)
     for i in range(4):
         unwrap(await chat.ProcessMessage({"content": f"turn {i}", "agent": "support"}))
     last = recording.requests[-1]
@@ -129,6 +161,10 @@ def test_the_stream_route_picks_the_agent_too(twins: Twins) -> None:
         got = events_of(resp)
     assert got[-1][0] == "done"
     assert got[-1][1]["content"].startswith("[support] ")
-    refused = client.post("/chat/u5/stream", json={"content": "x", "agent": "assistant"})
-    assert (refused.status_code, refused.json()["code"]) == (409, "agent_conflict")
-    assert client.get("/chat/u5").json()["agent"] == "support"
+    with client.stream("POST", "/chat/u5/stream", json={"content": "x"}) as resp:
+        plain = events_of(resp)
+    assert plain[-1][1]["content"].startswith("Memory: Message count: 1. ")
+    assert [a["agent"] for a in client.get("/chat/u5").json()["agents"]] == [
+        "assistant",
+        "support",
+    ]

@@ -187,3 +187,22 @@ def test_a_streamed_turn_that_waits_for_approval_is_the_same_202(twins: Twins) -
     assert resp.status_code == 202, resp.text
     assert resp.headers["Location"] == "/chat/user1/turns/1"
     assert resp.json()["status"] == "awaiting_approval"
+
+
+def test_an_approval_in_an_agents_thread_answers_with_its_location(keyed: Twins) -> None:
+    client, _ = keyed
+    body = {"content": "delete a", "agent": "support"}
+    resp = client.post("/chat/alice", json=body, headers=BY_K1)
+    assert resp.status_code == 202, resp.text
+    location = resp.headers["Location"]
+    assert location == "/chat/alice/turns/1?agent=support"
+    call_id = resp.json()["approval"]["call_id"]
+    path, query = location.split("?")
+    approved = client.post(
+        f"{path}/approval?{query}", json={"call_id": call_id, "approve": True}, headers=BY_K1
+    )
+    assert (approved.status_code, approved.headers["Location"]) == (202, location)
+    done = client.get(f"{location}&wait=5", headers=BY_K1).json()
+    assert done["response"]["content"] == "deleted"
+    # The session's own thread has no turn of it.
+    assert client.get("/chat/alice/turns/1", headers=BY_K1).status_code == 404

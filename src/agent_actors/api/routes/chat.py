@@ -20,7 +20,9 @@ from agent_actors.actors.interfaces import (
     TurnView,
 )
 from agent_actors.actors.proxies import ChatAgentClient
-from agent_actors.api.deps import CallerFirst, ChatActor, SettingsDep, UserId
+from agent_actors.actors.services import ActorDeps
+from agent_actors.actors.threads import checked_agent
+from agent_actors.api.deps import CallerFirst, ChatActor, Deps, SettingsDep, UserId
 from agent_actors.api.http_errors import USER_ROUTE, responses
 from agent_actors.api.schemas import MAX_INT, ChatReply, MessageIn
 from agent_actors.errors import AgentActorsError, ContentTooLarge, InvalidInput
@@ -114,8 +116,24 @@ async def metered_turn(
         metrics.TURN_SECONDS.observe(time.perf_counter() - started)
 
 
-def turn_location(user_id: str, seq: int) -> str:
-    return f"/chat/{user_id}/turns/{seq}"
+def turn_location(user_id: str, seq: int, agent: str | None = None) -> str:
+    """Where a turn's state is read: with ``?agent=`` for another agent's thread than the
+    default's, so a poll reaches the same thread."""
+    where = f"/chat/{user_id}/turns/{seq}"
+    return where if agent is None else f"{where}?agent={agent}"
+
+
+async def thread_of(deps: ActorDeps, user_id: str, asked: str | None) -> tuple[str, str | None]:
+    """The thread a turn naming ``asked`` goes to, and the agent its turns' locations name
+    (None: the default's thread, the tutorial's plain locations)."""
+    agent = checked_agent(deps.profiles, asked)
+    thread = await deps.threads.thread_of(user_id, agent, deps.profiles.default)
+    return thread, located(deps, agent)
+
+
+def located(deps: ActorDeps, agent: str | None) -> str | None:
+    """The agent a turn's Location names: none for the default's thread (the tutorial's)."""
+    return None if agent == deps.profiles.default else agent
 
 
 def wants_async(prefer: str | None) -> bool:
@@ -124,12 +142,14 @@ def wants_async(prefer: str | None) -> bool:
     return "respond-async" in tokens
 
 
-def accepted(user_id: str, reply: TurnReply, *, preference: bool = False) -> JSONResponse:
+def accepted(
+    user_id: str, reply: TurnReply, *, agent: str | None = None, preference: bool = False
+) -> JSONResponse:
     """202: the turn is not over (a long turn, or one waiting for an approval); its state is
-    at ``Location``."""
+    at ``Location`` (``agent``: of that agent's thread)."""
     assert reply.turn is not None
     headers = {
-        "Location": turn_location(user_id, reply.seq),
+        "Location": turn_location(user_id, reply.seq, agent),
         SEQ_HEADER: str(reply.seq),
         **trace_response(),
     }
@@ -159,20 +179,22 @@ Prefer = Annotated[
 @router.post("/chat/{id}", response_model=ChatReply, responses={**TURN_ERRORS, **ACCEPTED})
 async def chat(
     message: MessageIn,
-    chat_agent: ChatActor,
+    deps: Deps,
     user_id: UserId,
     settings: SettingsDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
     prefer: Prefer = None,
 ) -> ChatReply | JSONResponse:
-    """Send a user message to ChatAgent(id); answers with the assistant's reply, or 202 and
-    the turn's Location (`Prefer: respond-async`, or a tool call waiting for approval)."""
+    """Send a user message to ChatAgent(id), or to the thread of the agent it names; answers
+    with the assistant's reply, or 202 and the turn's Location (`Prefer: respond-async`, or a
+    tool call waiting for approval)."""
     long = wants_async(prefer)
     request = turn_request(message, idempotency_key, settings)
-    reply = await metered_turn(chat_agent, request, long=long)
+    thread, agent = await thread_of(deps, user_id, message.agent)
+    reply = await metered_turn(ChatAgentClient(deps.proxies, thread), request, long=long)
     if reply.turn is not None:
-        return accepted(user_id, reply, preference=long)
+        return accepted(user_id, reply, agent=agent, preference=long)
     response.headers[SEQ_HEADER] = str(reply.seq)
     response.headers.update(trace_response())
     if reply.replayed:

@@ -1,4 +1,5 @@
-"""/memory/{id}: MemoryAgentActor's window, its rebuild, and its dead letters (view, replay).
+"""/memory/{id}: MemoryAgentActor's window, its rebuild, and its dead letters (view, replay);
+``?agent=``: of that agent's thread of the session (deps.ThreadId).
 
 Replay needs no stored message: the turns of a dead-lettered seq are in ChatAgent's committed
 history, which MemoryAgentActor reads.
@@ -11,7 +12,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 
 from agent_actors.actors.interfaces import MemoryView
-from agent_actors.api.deps import DeadLetters, MemoryActor, UserId
+from agent_actors.api.deps import DeadLetters, MemoryActor, ThreadId
 from agent_actors.api.http_errors import USER_ROUTE, responses
 from agent_actors.api.schemas import DeadLettersView, MemoryOut, ReplayAnswer
 
@@ -35,10 +36,10 @@ async def rebuild(memory_agent: MemoryActor) -> MemoryView:
 
 @router.get("/memory/{id}/dead-letters", tags=["memory"], responses=USER_ERRORS)
 async def dead_letters(
-    id: UserId, memory_agent: MemoryActor, store: DeadLetters
+    thread: ThreadId, memory_agent: MemoryActor, store: DeadLetters
 ) -> DeadLettersView:
     """This user's dead-lettered events (seqs, never content) and how far memory is."""
-    log = await store.user(id)
+    log = await store.user(thread)
     status = await memory_agent.status()
     return DeadLettersView(
         dead_letters=log.letters, total=log.total, last_seq=status.last_seq, turns=status.turns
@@ -46,12 +47,14 @@ async def dead_letters(
 
 
 @router.post("/memory/{id}/dead-letters/replay", tags=["memory"], responses=USER_ERRORS)
-async def replay(id: UserId, memory_agent: MemoryActor, store: DeadLetters) -> ReplayAnswer:
+async def replay(thread: ThreadId, memory_agent: MemoryActor, store: DeadLetters) -> ReplayAnswer:
     """Apply the turns of this user's dead letters (from the history); marks them replayed."""
-    waiting = [letter.seq for letter in (await store.user(id)).letters if not letter.replayed_at]
+    waiting = [
+        letter.seq for letter in (await store.user(thread)).letters if not letter.replayed_at
+    ]
     if not waiting:
         status = await memory_agent.status()
         return ReplayAnswer(**status.model_dump(), replayed=[])
     result = await memory_agent.catch_up(max(waiting))
-    replayed = await store.mark_replayed(id, result.last_seq, datetime.now(UTC))
+    replayed = await store.mark_replayed(thread, result.last_seq, datetime.now(UTC))
     return ReplayAnswer(**result.model_dump(), replayed=replayed)

@@ -1,9 +1,12 @@
 """A conversation as a session: its summary, its export, its deletion.
 
-``GET /chat/{id}`` sums up one conversation, ``GET /chat/{id}/export`` streams all of it as
-JSON Lines a page at a time (the app never holds more than one page), ``DELETE /chat/{id}``
-erases it everywhere: the actors' state (ChatAgent erases its own, then ResponseAgent's and
-Memory's, under its turn lock) and the user's dead letters (ChatAgent too).
+Each route acts on the session's own thread, or with ``?agent=`` on that agent's thread
+(deps.ThreadId). ``GET /chat/{id}`` sums up one conversation and lists the session's agents,
+``GET /chat/{id}/export`` streams all of it as JSON Lines a page at a time (the app never
+holds more than one page), ``DELETE /chat/{id}`` erases it everywhere: the actors' state
+(ChatAgent erases its own, then ResponseAgent's and Memory's, under its turn lock) and the
+user's dead letters (ChatAgent too); without ``?agent=``, every thread of the session
+(actors/threads.py).
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from pydantic import BaseModel, Field
 
 from agent_actors.actors.interfaces import CallsQuery, ExportQuery, SessionSummary
 from agent_actors.actors.proxies import ResponseAgentClient
+from agent_actors.actors.threads import AgentThread, erase_session, session_agents
 from agent_actors.api.deps import (
     AdminOnly,
+    Agent,
     ChatActor,
     Deps,
     MemoryActor,
@@ -57,6 +62,10 @@ class SessionView(SessionSummary):
     memory_last_seq: int = Field(description="the last turn memory reflects")
     replies: int = Field(description="replies ResponseAgent has given")
     profile: ProfileInUse
+    agents: list[AgentThread] = Field(
+        description="every agent thread of the session, the session's own (the default "
+        "agent's) first, then the others in the order of their first turns"
+    )
 
 
 @router.get("/sessions", dependencies=[AdminOnly])
@@ -78,16 +87,18 @@ async def sessions(
 @router.get("/chat/{id}", response_model=SessionView)
 async def session(
     id: UserId,
+    agent: Agent,
     deps: Deps,
     chat_agent: ChatActor,
     memory_agent: MemoryActor,
     response_agent: ResponseActor,
 ) -> SessionView:
-    """One conversation's summary: turns, memory, pending events, activity, its agent (the
-    default's before the first turn)."""
+    """One conversation's summary (`?agent=`: that agent's thread): turns, memory, pending
+    events, activity, its agent (the one named, else the default's, before the first turn),
+    and the session's agents with their turns."""
     summary = await chat_agent.summary()
     memory = await memory_agent.status()
-    summary.agent = summary.agent or deps.profiles.default
+    summary.agent = summary.agent or agent or deps.profiles.default
     return SessionView(
         **summary.model_dump(),
         id=id,
@@ -95,6 +106,7 @@ async def session(
         memory_last_seq=memory.last_seq,
         replies=await response_agent.message_count(),
         profile=profile_in_use(deps.profiles.resolve(summary.agent), deps.settings),
+        agents=await session_agents(deps, id),
     )
 
 
@@ -114,12 +126,16 @@ def profile_in_use(profile: AgentProfile, settings: Settings) -> ProfileInUse:
 
 
 @router.delete("/chat/{id}", status_code=204, response_class=Response)
-async def delete(id: UserId, chat_agent: ChatActor) -> Response:
-    """Erase the conversation everywhere; a second delete is a 204 too. A turn racing it
-    runs wholly before it or starts a new conversation (seq 1) after it."""
-    # ChatAgent erases everything, the user's dead letters included: a retention erase is
-    # the same call, with no route around it.
-    await chat_agent.delete()
+async def delete(id: UserId, agent: Agent, deps: Deps, chat_agent: ChatActor) -> Response:
+    """Erase the session everywhere, every agent's thread of it (`?agent=`: that agent's
+    thread only); a second delete is a 204 too. A turn racing it runs wholly before it or
+    starts a new conversation (seq 1) after it."""
+    # ChatAgent erases everything of its thread, its dead letters and its registration
+    # included: a retention erase is the same call, with no route around it.
+    if agent is None:
+        await erase_session(deps, id)
+    else:
+        await chat_agent.delete()
     return Response(status_code=204)
 
 

@@ -34,9 +34,10 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from agent_actors import metrics
 from agent_actors.actors.interfaces import TurnReply
+from agent_actors.actors.proxies import ChatAgentClient
 from agent_actors.api.deps import (
     CallerFirst,
-    ChatActor,
+    Deps,
     SettingsDep,
     Streams,
     StreamTurns,
@@ -48,6 +49,7 @@ from agent_actors.api.routes.chat import (
     IdempotencyKey,
     accepted,
     metered_turn,
+    thread_of,
     trace_response,
     turn_location,
     turn_request,
@@ -159,7 +161,9 @@ async def first_event(
             return event
 
 
-def outcome(turn: asyncio.Task[TurnReply], user_id: str) -> ServerSentEvent:
+def outcome(
+    turn: asyncio.Task[TurnReply], user_id: str, agent: str | None = None
+) -> ServerSentEvent:
     """The final event of a turn that ended after tokens were sent."""
     try:
         reply = turn.result()
@@ -167,7 +171,7 @@ def outcome(turn: asyncio.Task[TurnReply], user_id: str) -> ServerSentEvent:
         return sse("error", {"detail": exc.message, "code": exc.code, "status": exc.status})
     if reply.turn is not None:
         # Not over: a tool call waits for approval; the turn goes on at its location.
-        location = turn_location(user_id, reply.seq)
+        location = turn_location(user_id, reply.seq, agent)
         return sse("pending", {**reply.turn.model_dump(mode="json"), "location": location})
     return sse("done", {"role": reply.role, "content": reply.content, "seq": reply.seq})
 
@@ -180,7 +184,7 @@ def outcome(turn: asyncio.Task[TurnReply], user_id: str) -> ServerSentEvent:
 )
 async def chat_stream(
     message: MessageIn,
-    chat_agent: ChatActor,
+    deps: Deps,
     user_id: UserId,
     settings: SettingsDep,
     hub: Streams,
@@ -190,8 +194,9 @@ async def chat_stream(
     """Send a user message; the reply streams back as Server-Sent Events, then the turn."""
     stream_id = uuid.uuid4().hex
     request = turn_request(message, idempotency_key, settings, stream_id=stream_id)
+    thread, agent = await thread_of(deps, user_id, message.agent)
     queue = await hub.open(stream_id)
-    turn = asyncio.create_task(metered_turn(chat_agent, request))
+    turn = asyncio.create_task(metered_turn(ChatAgentClient(deps.proxies, thread), request))
     running.add(turn)
     turn.add_done_callback(running.discard)
     try:
@@ -205,7 +210,7 @@ async def chat_stream(
         reply = turn.result()
         if reply.turn is not None:
             # A tool call waits for approval: the same 202 as POST /chat/{id} answers.
-            return accepted(user_id, reply)
+            return accepted(user_id, reply, agent=agent)
         first = StreamEvent("token", reply.content)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
@@ -220,7 +225,7 @@ async def chat_stream(
             if not tokens and not turn.exception() and turn.result().turn is None:
                 # A quiet turn that never streamed: its reply as one token, as above.
                 yield sse("token", {"text": turn.result().content})
-            yield outcome(turn, user_id)
+            yield outcome(turn, user_id, agent)
         finally:
             metrics.ACTIVE_STREAMS.dec()
             await hub.close(stream_id)

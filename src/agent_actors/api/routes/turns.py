@@ -1,9 +1,10 @@
 """GET /chat/{id}/turns/{seq} and POST …/approval: long turns and the approvals they wait for.
 
 A long turn starts with ``POST /chat/{id}`` and ``Prefer: respond-async`` (or when a tool call
-needs approval); its state is read here, and a long-poll (``?wait=s``) returns as soon as it is
-no longer pending. The wait is woken at once when the turn changes in this process, and asks
-ChatAgent again every ``POLL_S`` otherwise (the turn may run in another replica).
+needs approval); its state is read here (``?agent=``: in that agent's thread), and a
+long-poll (``?wait=s``) returns as soon as it is no longer pending. The wait is woken at once
+when the turn changes in this process, and asks ChatAgent again every ``POLL_S`` otherwise
+(the turn may run in another replica).
 """
 
 from __future__ import annotations
@@ -15,9 +16,19 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from agent_actors.actors.interfaces import ApprovalAnswer, TurnReply, TurnView
-from agent_actors.api.deps import Approver, CallerFirst, ChatActor, Runs, SettingsDep, UserId
+from agent_actors.api.deps import (
+    Agent,
+    Approver,
+    CallerFirst,
+    ChatActor,
+    Deps,
+    Runs,
+    SettingsDep,
+    ThreadId,
+    UserId,
+)
 from agent_actors.api.http_errors import USER_ROUTE, responses
-from agent_actors.api.routes.chat import ACCEPTED, accepted
+from agent_actors.api.routes.chat import ACCEPTED, accepted, located
 from agent_actors.api.schemas import MAX_INT, ApprovalIn
 
 router = APIRouter(route_class=CallerFirst, tags=["chat"], responses=responses(*USER_ROUTE, 404))
@@ -30,7 +41,7 @@ MAX_WAIT_S = 3600.0
 @router.get("/chat/{id}/turns/{seq}", response_model=TurnView)
 async def turn(
     chat_agent: ChatActor,
-    user_id: UserId,
+    thread: ThreadId,
     settings: SettingsDep,
     runs: Runs,
     seq: Seq,
@@ -52,7 +63,7 @@ async def turn(
         left = deadline - loop.time()
         if view.status != "pending" or left <= 0:
             return view
-        await runs.wait_for_change(user_id, min(left, POLL_S))
+        await runs.wait_for_change(thread, min(left, POLL_S))
 
 
 @router.post(
@@ -65,6 +76,8 @@ async def approval(
     decision: ApprovalIn,
     chat_agent: ChatActor,
     user_id: UserId,
+    agent: Agent,
+    deps: Deps,
     approver: Approver,
     seq: Seq,
 ) -> JSONResponse:
@@ -80,4 +93,5 @@ async def approval(
         by=approver,
     )
     view = await chat_agent.decide_approval(answer)
-    return accepted(user_id, TurnReply(role="assistant", content="", seq=seq, turn=view))
+    reply = TurnReply(role="assistant", content="", seq=seq, turn=view)
+    return accepted(user_id, reply, agent=located(deps, agent))
