@@ -13,12 +13,13 @@ answer after that.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 import uuid
 
 from agent_actors import metrics
-from agent_actors.actors.interfaces import TaskRef, TurnRequest
+from agent_actors.actors.interfaces import ReplyJob, TaskRef, TurnRequest
 from agent_actors.actors.proxies import ChatAgentClient
 from agent_actors.actors.services import ActorDeps
 from agent_actors.actors.task_waits import DelegationWaits
@@ -54,6 +55,7 @@ class Delegator:
         seq: int,
         chain: list[str],
         offered: list[str],
+        turn_key: str | None = None,
     ) -> None:
         self._bus = bus
         self._waits = waits
@@ -62,10 +64,18 @@ class Delegator:
         self._seq = seq
         self._chain = chain
         self._offered = set(offered)
+        # Task ids derive from the turn (thread, seq, request) and the delegation's place in
+        # it: a turn run again (its actor call retried after a replica died, a long turn
+        # resumed) that asks the same agent the same thing hands on the same task, which the
+        # delegate's thread has answered or will answer once. Without a request id (tests),
+        # each Delegator is a turn of its own.
+        self._turn_key = turn_key or f"{thread}|{seq}|{uuid.uuid4().hex}"
+        self._asked = 0
 
     async def __call__(self, agent: str, text: str) -> Delegated:
         timeout = self._caller.delegate_timeout_s
-        task_id = uuid.uuid4().hex
+        self._asked += 1
+        task_id = task_key(self._turn_key, self._asked, agent, text)
         if agent not in self._offered:
             # The tools offered are these agents: a responder asking another is a bug.
             error = f"{agent!r} is not a delegate of {self._caller.name!r} in this turn"
@@ -139,19 +149,27 @@ class Delegator:
             self._waits.forget(task.task_id)
 
 
+def task_key(turn_key: str, nth: int, agent: str, text: str) -> str:
+    """The id of the ``nth`` task a turn hands on (to ``agent``, saying ``text``)."""
+    digest = hashlib.sha256(f"{turn_key}|{nth}|{agent}|{text}".encode())
+    return digest.hexdigest()[:32]
+
+
 def delegator(
     deps: ActorDeps,
     thread: str,
     caller: AgentProfile,
     seq: int,
-    task: TaskRef | None,
+    job: ReplyJob,
     offered: list[AgentProfile],
 ) -> Delegator | None:
     """The turn's delegator, when delegation is wired (the app's, not the unit twins')."""
     if deps.tasks is None:
         return None
-    chain = task.chain if task else []
-    return Delegator(deps.tasks, deps.waits, thread, caller, seq, chain, [a.name for a in offered])
+    chain = job.task.chain if job.task else []
+    turn_key = f"{thread}|{seq}|{job.request_id}" if job.request_id else None
+    names = [a.name for a in offered]
+    return Delegator(deps.tasks, deps.waits, thread, caller, seq, chain, names, turn_key)
 
 
 async def run_task(deps: ActorDeps, task: DelegationTask) -> TaskReply:

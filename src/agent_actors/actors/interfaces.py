@@ -158,6 +158,9 @@ class ReplyJob(BaseModel):
     # The conversation's agent profile ("": the default, a ChatAgent from before profiles).
     agent: str = ""
     task: TaskRef | None = None
+    # The turn's request (TurnRequest.request_id): the same request run again (a retried actor
+    # call, a long turn resumed) hands its delegates the same task ids.
+    request_id: str | None = None
 
 
 class CallsQuery(BaseModel):

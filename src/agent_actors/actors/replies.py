@@ -50,9 +50,7 @@ class ReplyWork:
         )
         delegates = offered_delegates(book, profile, job.task.chain if job.task else [])
         if delegates:
-            self._delegate = delegator(
-                self._deps, self._user, profile, job.seq, job.task, delegates
-            )
+            self._delegate = delegator(self._deps, self._user, profile, job.seq, job, delegates)
         return ReplyRequest(
             user_id=self._user,
             seq=job.seq,

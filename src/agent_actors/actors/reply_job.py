@@ -60,6 +60,7 @@ class ReplyJobs:
             stream_id=stream_id,
             agent=agent,
             task=request.task,
+            request_id=request.request_id,
         )
 
 

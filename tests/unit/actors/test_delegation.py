@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from agent_actors.actors.delegation import Delegator
+from agent_actors.actors.delegation import Delegator, task_key
 from agent_actors.actors.task_waits import DelegationWaits
 from agent_actors.errors import PublishFailed
 from agent_actors.events.task_messages import DelegationTask, TaskReply
@@ -101,3 +101,18 @@ async def test_only_the_offered_delegates_are_asked() -> None:
 
 def test_a_reply_nobody_waits_for_is_ignored() -> None:
     assert DelegationWaits().settle(TaskReply(task_id="t", status="ok")) is False
+
+
+async def test_a_turn_run_again_hands_on_the_same_tasks() -> None:
+    def ids(turn_key: str, texts: list[str]) -> list[str]:
+        return [task_key(turn_key, n, "billing", t) for n, t in enumerate(texts, 1)]
+
+    first = ids("s1~coord|3|req-1", ["refund?", "refund?"])
+    assert first == ids("s1~coord|3|req-1", ["refund?", "refund?"])
+    assert first[0] != first[1]  # asked twice in one turn: two tasks
+    assert ids("s1~coord|3|req-1", ["refund now?"])[0] != first[0]  # another question
+    assert ids("s1~coord|3|req-2", ["refund?"])[0] != first[0]  # another request
+    bus = Bus(DelegationWaits())
+    caller = AgentProfile(name="coord")
+    one = Delegator(bus, bus.waits, "s1~coord", caller, 3, [], ["billing"], "s1~coord|3|req-1")
+    assert (await one("billing", "refund?")).link.task_id == first[0]

@@ -1,0 +1,42 @@
+"""The per-actor lock ``@actor_method`` holds in the process: a second activation of the same
+actor (daprd force-cancelled the first one's claim during a rebalance) waits for the first."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from agent_actors.sidecar.boundary import actor_method
+
+
+class Cache:
+    async def clear_cache(self) -> None:
+        pass
+
+
+class Counter:
+    running: dict[str, int] = {}
+    overlaps: list[str] = []
+
+    def __init__(self, actor_id: str) -> None:
+        self.id = actor_id
+        self._state_manager = Cache()
+
+    @actor_method
+    async def work(self) -> int:
+        running = Counter.running.get(self.id, 0)
+        if running:
+            Counter.overlaps.append(self.id)
+        Counter.running[self.id] = running + 1
+        await asyncio.sleep(0.05)
+        Counter.running[self.id] -= 1
+        return 1
+
+
+async def test_two_activations_of_one_actor_take_turns_and_others_do_not_wait() -> None:
+    calls: list[Any] = [Counter("a").work(), Counter("a").work(), Counter("b").work()]
+    started = asyncio.get_running_loop().time()
+    assert await asyncio.gather(*calls) == [{"ok": 1}] * 3
+    assert Counter.overlaps == []
+    # a's two calls ran one after the other (0.1 s); b's beside them.
+    assert asyncio.get_running_loop().time() - started < 0.15
