@@ -1,4 +1,4 @@
-"""``python -m bench [--full]``: run W0-W5 and W7 on private real stacks and write the report."""
+"""``python -m bench [--full]``: run W0-W5, W7, W8 on private real stacks and write the report."""
 
 from __future__ import annotations
 
@@ -26,13 +26,15 @@ from bench.w3 import run_w3
 from bench.w4 import run_w4
 from bench.w5 import run_w5
 from bench.w7 import run_w7
+from bench.w8 import FIGURES as W8_FIGURES
+from bench.w8 import run_w8
 from devstack.settings import REPO_ROOT, get_settings
 
 log = logging.getLogger("bench")
 
 RUN_LOG = REPO_ROOT / "docs" / "bench" / "runs.md"
 SUMMARY = REPO_ROOT / "docs" / "BENCHMARKS.md"
-WORKLOADS = ("w0", "w1", "w2", "w3", "w4", "w5", "w7")
+WORKLOADS = ("w0", "w1", "w2", "w3", "w4", "w5", "w7", "w8")
 # The tiny harness size leaves out W4 and W5: three more stacks, and W5 must wait out
 # placement's failover (~7 s), which would double the harness test's time; the subset test
 # runs them (`--only w4,w5`).
@@ -91,11 +93,14 @@ async def measure(sizes: Sizes, args: argparse.Namespace, run_dir: Path) -> dict
     if args.only_given and only != set(WORKLOADS):
         doc["only"] = sorted(only)
     with Display(quiet=args.quiet) as display:
-        # W3 and W7 first, each on its own stack (W3: the model server's responder; W7: a
-        # fresh app heap); then the main stack.
+        # W3, W8 and W7 first, each on its own stack (W3, W8: the model server's responder;
+        # W8: an agents file with a coordinator; W7: a fresh app heap); then the main stack.
         if "w3" in only:
             w3 = await run_w3(run_dir / "w3", sizes, display, tag)
             doc.update(w3_wall_s=w3.get("w3_wall_s"), w3=w3)
+        if "w8" in only:
+            w8 = await run_w8(run_dir / "w8", sizes, display, tag)
+            doc.update({k: w8[k] for k in W8_FIGURES}, w8=w8)
         if "w7" in only:
             w7 = await run_w7(run_dir / "w7", sizes, display, tag)
             doc.update(
@@ -173,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     doc["machine"]["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
     doc["run_dir"] = str(run_dir)
     for data in ("redis", "scheduler-etcd"):  # keep the logs, drop the data
-        for part in ("main", "w3", "w7", "w4/1-pairs", "w4/2-pairs", "w5"):
+        for part in ("main", "w3", "w8", "w7", "w4/1-pairs", "w4/2-pairs", "w5"):
             shutil.rmtree(run_dir / part / data, ignore_errors=True)
     written = [results.write(doc, args.results_dir)]
     if not args.no_docs and "only" not in doc:  # the table and charts show a whole run

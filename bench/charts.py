@@ -25,6 +25,8 @@ def draw(doc: dict[str, Any], out_dir: Path) -> list[Path]:
         paths.append(_w2(doc, out_dir))
     if "w3" in doc and "skipped" not in doc["w3"]:
         paths.append(_w3(doc, out_dir))
+    if "w8" in doc and "skipped" not in doc["w8"]:
+        paths.append(_w8(doc, out_dir))
     if "w7" in doc:
         paths.append(_w7(doc, out_dir))
     paths += scale_report.draw(doc, out_dir, _save)
@@ -158,6 +160,30 @@ def _w3(doc: dict[str, Any], out_dir: Path) -> Path:
         f"model calls {w3.get('model_calls')}, most at once {w3.get('max_parallel_model_calls')}"
     )
     return _save(fig, out_dir / "w3_slow_model.png", doc)
+
+
+def _w8(doc: dict[str, Any], out_dir: Path) -> Path:
+    w8 = doc["w8"]
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    lines = (
+        ("direct", "tab:blue", f"{w8['users']} direct"),
+        ("delegated", "tab:orange", f"{w8['users']} delegating"),
+        ("one_session", "tab:green", "1 delegating"),
+    )
+    for name, color, who in lines:
+        q = w8[name]["quantiles_ms"]
+        label = f"{who}: {w8[name]['turns_per_s']} turns/s, {w8[name]['errors']} errors"
+        ax.plot(range(len(q)), q, "-", color=color, label=label)
+    ax.axhline(w8["model_delay_s"] * 1000, color="black", ls="--", label="the delegate's model")
+    ax.set_xlabel("percentile of the turns")
+    ax.set_ylabel("turn latency, ms")
+    ax.legend(fontsize=8)
+    over, alone = w8["delegated"]["overhead"], w8["one_session"]["overhead"]
+    fig.suptitle(
+        f"W8 a delegation adds p50 {over['p50_ms']:.0f} ms at {w8['users']} sessions, "
+        f"{alone['p50_ms']:.0f} ms at 1"
+    )
+    return _save(fig, out_dir / "w8_delegation.png", doc)
 
 
 def _w7(doc: dict[str, Any], out_dir: Path) -> Path:

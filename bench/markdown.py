@@ -47,7 +47,8 @@ def section(doc: dict[str, Any], charts: list[Path], docs_file: Path) -> str:
         lines.append(f"| turn limit r0/4 | {_num(doc['turn_limit_per_s'])} turns/s | | |")
     for name, g in doc["goals"].items():
         lines.append(f"| {name} | {_num(g['value'], 3)} | {g['goal']} | {_mark(g['met'])} |")
-    lines += _w2_rows(doc) + _w3_rows(doc) + scale_report.rows(doc) + _w7_rows(doc)
+    lines += _w2_rows(doc) + _w3_rows(doc) + _w8_rows(doc) + scale_report.rows(doc)
+    lines += _w7_rows(doc)
     lines += _w1_table(doc) + _profile(doc)
     base = docs_file.parent
     rel = [p.relative_to(base) if p.is_relative_to(base) else p for p in charts]
@@ -84,6 +85,32 @@ def _w3_rows(doc: dict[str, Any]) -> list[str]:
     return [
         f"| W3 {w3['users']} users, model {w3['model_delay_s']} s | wall {w3['w3_wall_s']} s, "
         f"effective concurrency {w3['effective_concurrency']}, errors {w3['errors']} | | |"
+    ]
+
+
+def _w8_rows(doc: dict[str, Any]) -> list[str]:
+    if "w8" not in doc:
+        return []
+    w8 = doc["w8"]
+    if "skipped" in w8:
+        return [f"| W8 | {w8['skipped']} | | |"]
+    direct, dele, alone = w8["direct"], w8["delegated"], w8["one_session"]
+    over = dele["overhead"]
+    model = f"model {w8['model_delay_s'] * 1000:.0f} ms"
+    return [
+        f"| W8 {w8['users']} sessions, direct to the delegate ({model}): turns/s, p50 / p99 | "
+        f"{direct['turns_per_s']}, {direct['p50_ms']} / {direct['p99_ms']} ms, "
+        f"errors {direct['errors']} | | |",
+        f"| W8 {w8['users']} sessions, each turn delegating: turns/s, p50 / p99 | "
+        f"{dele['turns_per_s']}, {dele['p50_ms']} / {dele['p99_ms']} ms, "
+        f"errors {dele['errors']} | | |",
+        f"| W8 a delegation over the delegate's model call, p50 / p99 ({over['delegations']:,} "
+        f"tasks); delegated p50 - direct p50 | {over['p50_ms']} / {over['p99_ms']} ms; "
+        f"{w8['w8_added_p50_ms']} ms | | |",
+        f"| W8 app CPU ms per turn, direct / delegated | "
+        f"{_num(direct['app_cpu_ms_per_turn'])} / {_num(dele['app_cpu_ms_per_turn'])} | | |",
+        f"| W8 one session: a delegation over the model call, p50 / p99 | "
+        f"{alone['overhead']['p50_ms']} / {alone['overhead']['p99_ms']} ms | | |",
     ]
 
 

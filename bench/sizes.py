@@ -28,6 +28,13 @@ class Sizes:
     w5_users: int = 64
     w5_kill_at_s: float = 4.0
     w5_after_kill_s: float = 20.0
+    # W8: sessions, the delegate's model time, each phase's (direct, delegated) window, and
+    # the window of the one-session reference.
+    w8_users: int = 32
+    w8_model_delay_s: float = 0.1
+    w8_warmup_s: float = 2.0
+    w8_duration_s: float = 15.0
+    w8_solo_s: float = 5.0
 
 
 QUICK = Sizes(
@@ -64,6 +71,9 @@ FULL = Sizes(
     w7_users=32,
     w7_duration_s=1800.0,
     w7_interval_s=60.0,
+    w8_warmup_s=5.0,
+    w8_duration_s=40.0,
+    w8_solo_s=15.0,
 )
 
 TINY = Sizes(
@@ -86,6 +96,10 @@ TINY = Sizes(
     w5_users=4,
     w5_kill_at_s=1.0,
     w5_after_kill_s=12.0,  # placement moves the actors after ~7 s (docs/architecture.md)
+    w8_users=2,
+    w8_warmup_s=0.2,
+    w8_duration_s=1.5,
+    w8_solo_s=1.0,
 )
 
 SIZES = {s.name: s for s in (QUICK, FULL, TINY)}

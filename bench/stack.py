@@ -33,6 +33,13 @@ STUB_SERVER = REPO_ROOT / "tools" / "openai_stub" / "server.py"
 def openai_stub(delay_s: float, log_path: Path) -> Iterator[str]:
     """The local OpenAI-protocol server (tools/openai_stub) answering after ``delay_s``;
     yields its base URL (``.../v1``)."""
+    with openai_stub_process(delay_s, log_path) as (base_url, _pid):
+        yield base_url
+
+
+@contextmanager
+def openai_stub_process(delay_s: float, log_path: Path) -> Iterator[tuple[str, int]]:
+    """``openai_stub``, yielding its base URL and its process id (to meter its CPU)."""
     port = free_ports(1)[0]
     argv = [
         sys.executable,
@@ -50,7 +57,7 @@ def openai_stub(delay_s: float, log_path: Path) -> Iterator[str]:
         )
     try:
         _wait_listening(port, proc, deadline=time.monotonic() + 30)
-        yield f"http://127.0.0.1:{port}/v1"
+        yield f"http://127.0.0.1:{port}/v1", proc.pid
     finally:
         proc.terminate()
         try:

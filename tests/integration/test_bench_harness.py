@@ -59,6 +59,20 @@ def test_tiny_benchmark_writes_results_charts_and_table(tmp_path: Path) -> None:
     else:
         assert positive(doc["w3_wall_s"])
         assert doc["w3"]["errors"] == 0
+    w8 = doc["w8"]
+    assert "skipped" not in w8, w8.get("skipped")
+    for phase in ("direct", "delegated", "one_session"):
+        assert w8[phase]["errors"] == 0, w8[phase]
+        assert positive(w8[phase]["turns_per_s"]), w8[phase]
+    for phase in ("delegated", "one_session"):
+        # Every delegation in the window was matched to the delegate's model call.
+        over = w8[phase]["overhead"]
+        assert over["delegations"] > 0, over
+        assert (over["unmatched"], over["not_ok"]) == (0, 0), over
+        # Publish -> reply heard holds the delegate's whole turn, model call included.
+        assert over["p50_ms"] > 0, over
+    for key in ("w8_turns_per_s", "w8_p50_ms", "w8_p99_ms", "w8_delegation_overhead_p50_ms"):
+        assert positive(doc[key]), key
     w7 = doc["w7"]
     assert w7["errors"] == 0
     assert len(w7["intervals"]) >= 2  # the tiny size's "minute" is a second
@@ -76,6 +90,7 @@ def test_tiny_benchmark_writes_results_charts_and_table(tmp_path: Path) -> None:
         "w3_wall_s",
         "w7_rss_growth",
         "w7_throughput_drift",
+        "w8_delegation_overhead_p50_ms",
     }
     profile = doc["profile_app"]
     assert "error" in profile or profile["samples"] > 0
@@ -86,10 +101,12 @@ def test_tiny_benchmark_writes_results_charts_and_table(tmp_path: Path) -> None:
         "w1_cpu.png",
         "w2_long_conversation.png",
         "w7_soak.png",
+        "w8_delegation.png",
     }
     table = docs.read_text()
     assert "| w1_vs_limit |" in table
     assert "| w7_rss_growth |" in table
+    assert "| w8_delegation_overhead_p50_ms |" in table
     assert "| W1 users | turns/s |" in table
 
 
@@ -105,7 +122,7 @@ def test_scale_out_and_failover_report(tmp_path: Path) -> None:
     (subset,) = results.glob("*-only-w4-w5.json")
     doc = json.loads(subset.read_text())
     assert doc["only"] == ["w4", "w5"]
-    assert not {"w0", "w1", "w2", "w3", "w7", "profile_app"} & set(doc)
+    assert not {"w0", "w1", "w2", "w3", "w7", "w8", "profile_app"} & set(doc)
     assert not docs.exists()  # a subset is no run of the benchmark: no table, no charts
     assert "| w4_scaling |" in done.stdout
     assert set(doc["goals"]) == {
