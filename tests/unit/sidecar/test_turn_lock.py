@@ -4,7 +4,7 @@ actor (daprd force-cancelled the first one's claim during a rebalance) waits for
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar
 
 from agent_actors.sidecar.boundary import actor_method
 
@@ -15,8 +15,8 @@ class Cache:
 
 
 class Counter:
-    running: dict[str, int] = {}
-    overlaps: list[str] = []
+    running: ClassVar[dict[str, int]] = {}
+    overlaps: ClassVar[list[str]] = []
 
     def __init__(self, actor_id: str) -> None:
         self.id = actor_id
