@@ -42,6 +42,8 @@ agents:
   assistant: {}
   guarded:
     tools: [{name: current_time, approval: required}]
+  coordinator: {delegates: [billing]}
+  billing: {}
 """
 # The network here is closed, and the test needs nothing from Google: no first-run, sync,
 # component updates, or QUIC probes.
@@ -281,7 +283,8 @@ def test_the_inspector_approves_a_waiting_tool_call(
     call_id = asked.json()["approval"]["call_id"]
 
     page = browser.new_page()
-    page.goto(f"{seen.app_url}/ui?user={CAROL}")
+    # The turn is in guarded's thread of the session: a link names the agent.
+    page.goto(f"{seen.app_url}/ui?user={CAROL}&agent=guarded")
     page.get_by_label("API key").fill(KEY)
     page.get_by_role("button", name="Inspect").click()
     expect(page.locator("#open-turn")).to_contain_text("Turn 1 awaiting approval")
@@ -291,7 +294,7 @@ def test_the_inspector_approves_a_waiting_tool_call(
 
     page.get_by_label("Note").fill("from the page")
     # The button's decision names the call the page shows.
-    with page.expect_request(lambda r: r.url.endswith("/turns/1/approval")) as sent:
+    with page.expect_request(lambda r: r.url.endswith("/turns/1/approval?agent=guarded")) as sent:
         page.get_by_role("button", name="Approve").click()
     assert sent.value.post_data_json == {
         "call_id": call_id,
@@ -305,6 +308,36 @@ def test_the_inspector_approves_a_waiting_tool_call(
     expect(page.locator("#conversation-meta")).to_contain_text("2 entries")
     # The conversation records its agent when its first turn commits.
     expect(page.locator("#agent-summary")).to_contain_text("guarded")
-    call = seen.app.get(f"/chat/{CAROL}/calls", headers=AUTH).json()["calls"][0]["tool_calls"][0]
+    calls = seen.app.get(f"/chat/{CAROL}/calls?agent=guarded", headers=AUTH).json()["calls"]
+    call = calls[0]["tool_calls"][0]
     assert (call["name"], call["approval_note"]) == ("current_time", "from the page")
+    page.close()
+
+
+@pytest.mark.browser
+def test_the_inspector_shows_a_sessions_agents_and_a_turns_delegations(
+    seen: RunningStack, browser: BrowserContext
+) -> None:
+    # BOB's session, a thread of its own: the other tests' turns are in its default thread.
+    page = browser.new_page()
+    page.goto(f"{seen.app_url}/ui?user={BOB}")
+    page.get_by_label("API key").fill(KEY)
+    page.get_by_role("button", name="Inspect").click()
+    expect(page.locator("#session-agents tbody")).to_contain_text("assistant (shown)")
+    # Picking an agent shows its thread of the session (the page reads the agents with the key).
+    page.get_by_label("Agent", exact=True).select_option("coordinator")
+    expect(page).to_have_url(re.compile(r"agent=coordinator"))
+    page.get_by_label("Message").fill('[[tool:billing:{"task": "refund order 5?"}]]')
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#turn-info")).to_contain_text("committed")
+    expect(page.locator("#reply")).to_contain_text("stub reply to: refund order 5?")
+    # The turn's record names its delegation; the session lists both agents' threads.
+    expect(page.locator("#calls-table tbody")).to_contain_text("billing: ok in")
+    agents = page.locator("#session-agents tbody")
+    expect(agents).to_contain_text("coordinator (shown)")
+    expect(agents).to_contain_text("billing")
+    page.get_by_role("button", name="Show billing").click()
+    expect(page).to_have_url(re.compile(r"agent=billing"))
+    expect(page.locator("#history")).to_contain_text("refund order 5?")
+    expect(page.locator("#agent-summary")).to_contain_text("billing")
     page.close()

@@ -7,7 +7,7 @@ const CALLS = 20; // model calls shown (the newest)
 const FOLLOW_UP_MS = [300, 1000, 2500, 5000]; // memory is fed by pub/sub: look again shortly
 
 const $ = (id) => document.getElementById(id);
-const view = { user: "", before: null, newer: [], runtime: null, generation: 0 };
+const view = { user: "", agent: "", before: null, newer: [], runtime: null, generation: 0 };
 
 class ApiError extends Error {
   constructor(status, body) {
@@ -29,8 +29,11 @@ async function getJSON(path) {
   return body;
 }
 
+// A path of the user's routes, for the agent's thread shown (none: the default's).
 function userPath(prefix, suffix = "") {
-  return `${prefix}/${encodeURIComponent(view.user)}${suffix}`;
+  const path = `${prefix}/${encodeURIComponent(view.user)}${suffix}`;
+  if (!view.agent) return path;
+  return `${path}${path.includes("?") ? "&" : "?"}agent=${encodeURIComponent(view.agent)}`;
 }
 
 function say(text) {
@@ -178,12 +181,75 @@ async function loadCalls() {
         r.latency_ms,
         `${r.tokens_in ?? "–"} / ${r.tokens_out ?? "–"}`,
         r.tool_calls.map((t) => t.name).join(", "),
+        r.tool_calls
+          .filter((t) => t.delegation)
+          .map((t) => delegation(t.delegation))
+          .join("; "),
         r.error || "",
       ]),
     );
   } catch (err) {
     fail("calls", err);
   }
+}
+
+// A task handed to a delegate, as a call record names it.
+function delegation(d) {
+  const answered = d.seq ? `, its turn ${d.seq}` : "";
+  const why = d.error ? `: ${d.error}` : "";
+  return `${d.delegate}: ${d.status} in ${d.latency_ms} ms (task ${d.task_id.slice(0, 8)}${answered})${why}`;
+}
+
+// The agent profiles, for the agent picker (kept when they were read once).
+async function loadAgents(quiet = false) {
+  const select = $("agent-select");
+  if (select.dataset.loaded) return;
+  try {
+    const book = await getJSON("/agents");
+    const chosen = select.value;
+    select.replaceChildren(
+      ...book.agents.map((a) => {
+        const option = el("option", a.default ? `${a.name} (default)` : a.name);
+        option.value = a.default ? "" : a.name;
+        return option;
+      }),
+    );
+    select.value = chosen;
+    select.dataset.loaded = "yes";
+  } catch (err) {
+    // Before a key is entered the page has none to send: it asks again on Inspect.
+    if (!quiet) fail("agent", err);
+  }
+}
+
+// The session's agents: a row each, with a button that shows that agent's thread.
+function showSessionAgents(agents, defaultName) {
+  const body = document.querySelector("#session-agents tbody");
+  body.replaceChildren(
+    ...agents.map((a) => {
+      const tr = el("tr");
+      const shown = (a.agent === defaultName ? "" : a.agent) === view.agent;
+      tr.append(el("td", shown ? `${a.agent} (shown)` : a.agent), el("td", a.turns));
+      tr.append(el("td", a.last_activity ? new Date(a.last_activity * 1000).toLocaleString() : "–"));
+      const cell = el("td");
+      const button = el("button", `Show ${a.agent}`);
+      button.type = "button";
+      button.disabled = shown;
+      button.addEventListener("click", () => showAgent(a.agent === defaultName ? "" : a.agent));
+      cell.append(button);
+      tr.append(cell);
+      return tr;
+    }),
+  );
+}
+
+async function showAgent(agent) {
+  view.agent = agent;
+  $("agent-select").value = agent;
+  view.before = null;
+  view.newer = [];
+  remember();
+  await loadUser();
 }
 
 // The conversation's agent, and its open turn: the one after the committed ones, if any.
@@ -201,6 +267,7 @@ async function loadAgent() {
     ]) {
       summary.append(el("dt", term), el("dd", value ?? "–"));
     }
+    showSessionAgents(s.agents || [], (s.agents && s.agents[0] && s.agents[0].agent) || "");
     showTurn(s.turns + 1, await openTurn(s.turns + 1));
     fail("agent", null);
   } catch (err) {
@@ -353,7 +420,9 @@ async function send(text) {
   const resp = await fetch(userPath("/chat", "/stream"), {
     method: "POST",
     headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
-    body: JSON.stringify({ role: "user", content: text }),
+    body: JSON.stringify(
+      view.agent ? { role: "user", content: text, agent: view.agent } : { role: "user", content: text },
+    ),
   });
   if (!resp.ok) throw new ApiError(resp.status, await resp.json().catch(() => null));
   const link = traceLink(resp);
@@ -401,20 +470,30 @@ function selectUser() {
     input.focus();
     return false;
   }
-  if (input.value.trim() !== view.user) {
+  const agent = $("agent-select").value;
+  if (input.value.trim() !== view.user || agent !== view.agent) {
     view.user = input.value.trim();
+    view.agent = agent;
     view.before = null;
     view.newer = [];
-    const url = new URL(window.location.href);
-    url.searchParams.set("user", view.user);
-    window.history.replaceState(null, "", url);
   }
-  $("chat-user").textContent = `(as ${view.user})`;
+  remember();
   return true;
+}
+
+// The user and agent shown, in the address (a link to the page shows the same) and the chat.
+function remember() {
+  const url = new URL(window.location.href);
+  url.searchParams.set("user", view.user);
+  if (view.agent) url.searchParams.set("agent", view.agent);
+  else url.searchParams.delete("agent");
+  window.history.replaceState(null, "", url);
+  $("chat-user").textContent = view.agent ? `(as ${view.user}, to ${view.agent})` : `(as ${view.user})`;
 }
 
 async function pickUser(event) {
   event.preventDefault();
+  await loadAgents();
   if (!selectUser()) return;
   // Reading a user's views activates its actors: the counts are read after them.
   await loadUser();
@@ -450,6 +529,12 @@ function init() {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("chat-form").requestSubmit();
   });
   $("approval-form").addEventListener("submit", decide);
+  // Another agent picked: its thread is shown at once (once a user is).
+  $("agent-select").addEventListener("change", () => {
+    if (view.user) showAgent($("agent-select").value);
+  });
+  // A key entered: the agents can be read now, when they could not before.
+  $("api-key").addEventListener("change", () => loadAgents(true));
   $("runtime-refresh").addEventListener("click", loadRuntime);
   $("user-refresh").addEventListener("click", loadUser);
   $("older").addEventListener("click", () => {
@@ -461,9 +546,14 @@ function init() {
     view.before = view.newer.pop() ?? null;
     loadConversation();
   });
-  const user = new URL(window.location.href).searchParams.get("user");
-  if (user) $("user-id").value = user;
+  const params = new URL(window.location.href).searchParams;
+  if (params.get("user")) $("user-id").value = params.get("user");
+  view.agent = params.get("agent") || "";
+  const select = $("agent-select");
+  if (view.agent) select.append(Object.assign(el("option", view.agent), { value: view.agent }));
+  select.value = view.agent;
   loadRuntime();
+  loadAgents(true);
 }
 
 document.addEventListener("DOMContentLoaded", init);
