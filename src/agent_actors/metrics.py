@@ -60,6 +60,10 @@ MEMORY_SEQ_LAG = Gauge(
     "agent_actors_memory_seq_lag",
     "Turns the last event showed Memory behind (0: each event applied as the next turn)",
 )
+LONG_TURNS_RESUMED = Counter(
+    "agent_actors_long_turns_resumed",
+    "Long turns whose run was lost (a crash, a move) and started again",
+)
 DELEGATIONS = Counter(
     "agent_actors_delegations",
     "Tasks handed to a delegate, by outcome (ok, failed, timeout), and resent while waiting",

@@ -129,6 +129,9 @@ class CallRecord(BaseModel):
     answer: str | None = Field(None, description="the answer's text (cut)")
     purpose: Purpose = "reply"
     attempt: int = Field(1, description="1, then 2.. for retries of the same request")
+    resumed: int = Field(
+        0, description="a long turn's run started again after this many lost runs (crashes)"
+    )
     stream: bool = False
     latency_ms: int = 0
     tokens_in: int | None = None

@@ -73,6 +73,9 @@ class TurnView(BaseModel):
     approval: ApprovalView | None = Field(
         None, description="the tool call waiting for a person (awaiting_approval)"
     )
+    resumed: int = Field(
+        0, description="runs started again after the one before was lost (a crash, a move)"
+    )
 
 
 class TurnReply(BaseModel):

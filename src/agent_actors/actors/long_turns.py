@@ -15,11 +15,13 @@ a short call under ChatAgent's turn lock:
                     resumes the reply                                           -> pending
                     the same decision again: the same answer, nothing changes; another
                     call named, or another decision on a decided call: approval_stale
-    the reminder    (every limits.turn_check_s, in Dapr's scheduler: it survives restarts)
+    the reminder    (every limits.turn_check_s, in Dapr's scheduler: it survives restarts;
+                    due at the deadline while an approval waits)
                     a pending turn whose run is not in this process any more (the app
-                    crashed, the actor moved) -> failed, turn_interrupted; an approval past
-                    its deadline -> denied, and the reply resumes; no open turn -> it drops
-                    itself
+                    crashed, the actor moved) -> a new run here, from the turn's start or
+                    its decided approval, up to limits.long_turn_resumes times, then failed,
+                    turn_interrupted; an approval past its deadline -> denied, and the
+                    reply resumes; no open turn -> it drops itself
     GetTurn         pending / awaiting_approval / done (from the history) / failed
 
 A failed turn saves nothing but its model-call records; its seq goes to the next turn.
@@ -36,7 +38,7 @@ from datetime import timedelta
 
 from dapr.actor import Actor
 
-from agent_actors import logs
+from agent_actors import logs, metrics
 from agent_actors.actors import turn_runner
 from agent_actors.actors.conversation import Conversation
 from agent_actors.actors.interfaces import (
@@ -99,6 +101,7 @@ class LongTurns:
         turn = LongTurn.of(request, stream_off, self._deps.clock())
         turn.await_approval(paused.paused, self._fitted(paused.records), self._approval_deadline())
         await self._open(meta, turn)
+        await self._arm_deadline(turn)
         self._log_awaiting(turn)
         return TurnReply(role="assistant", content="", seq=job.seq, turn=turn.view())
 
@@ -163,6 +166,9 @@ class LongTurns:
             )
             return None
         logs.bind(user=self._user, seq=turn.seq)
+        for record in got.records:
+            # Which run made them: a turn started again after a crash says so in its records.
+            record.resumed = turn.resumed
         return turn
 
     async def close(self, meta: ChatMeta, turn: LongTurn, got: RunOutcome) -> None:
@@ -183,6 +189,7 @@ class LongTurns:
         if got.paused is not None:
             turn.await_approval(got.paused, records, self._approval_deadline())
             await self._save_turn(None, turn)
+            await self._arm_deadline(turn)
             self._log_awaiting(turn)
             return
         error = got.error or TurnError(code="internal_error", detail="the run failed")
@@ -212,11 +219,15 @@ class LongTurns:
                 return
             if self._deps.runs.running(self._user, turn.run_id):
                 return
+            if turn.resumed < self._deps.settings.limits.long_turn_resumes:
+                await self._start_again(turn)
+                return
             log.warning(
                 "user=%s seq=%d: the run of this long turn is gone (the app restarted or the "
-                "actor moved): the turn fails",
+                "actor moved) %d times: the turn fails",
                 self._user,
                 turn.seq,
+                turn.resumed + 1,
             )
             error = TurnError(
                 code="turn_interrupted",
@@ -229,6 +240,37 @@ class LongTurns:
         except BaseException:
             await self._conversation.state.clear_cache()
             raise  # the reminder fires again
+
+    async def _start_again(self, turn: LongTurn) -> None:
+        """A new run for a pending turn whose run was lost: from the turn's start, or from its
+        decided approval (``paused``), here, where the user's actors are now."""
+        turn.run_id, turn.runs, turn.resumed = uuid.uuid4().hex, turn.runs + 1, turn.resumed + 1
+        await self._save_turn(None, turn)
+        log.warning(
+            "user=%s seq=%d: the run of this long turn was lost (the app restarted or the "
+            "actor moved): started again (%d of %d)",
+            self._user,
+            turn.seq,
+            turn.resumed,
+            self._deps.settings.limits.long_turn_resumes,
+        )
+        metrics.LONG_TURNS_RESUMED.inc()
+        turn_runner.start(self._deps, self._user, self._load, turn)
+        self._deps.runs.changed(self._user)
+
+    async def _arm_deadline(self, turn: LongTurn) -> None:
+        """The reminder due at the approval's deadline (then every turn_check_s), so a call
+        nobody decides is denied at that second, not at the next periodic check."""
+        due = max(turn.approval_deadline - self._deps.clock(), 0.0)
+        period = timedelta(seconds=self._deps.settings.limits.turn_check_s)
+        try:
+            async with asyncio.timeout(self._deps.settings.limits.post_commit_timeout_s):
+                await self._actor.register_reminder(
+                    LONG_TURN_REMINDER, b"{}", timedelta(seconds=due), period
+                )
+        except Exception as exc:
+            # The periodic reminder still comes: the deadline is kept within turn_check_s.
+            log.info("user=%s: the approval deadline's reminder was not moved: %r", self._user, exc)
 
     # -- steps -------------------------------------------------------------------------------
 

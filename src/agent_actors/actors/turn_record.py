@@ -25,8 +25,9 @@ from agent_actors.llm.approvals import Decision, PausedReply
 from agent_actors.models import CallRecord
 
 TURN_KEY = "turn"
-# Drives every long turn of a user: fails one whose run was lost (the app crashed), denies an
-# approval past its deadline, and drops itself once no turn is open.
+# Drives every long turn of a user: starts again one whose run was lost (the app crashed), denies
+# an approval past its deadline (due at that second while one waits), and drops itself once no
+# turn is open.
 LONG_TURN_REMINDER = "long-turn"
 
 
@@ -42,6 +43,8 @@ class LongTurn(BaseModel):
     # id (a newer run, a delete, a failure) commits nothing: at most one result is committed.
     run_id: str = ""
     runs: int = 0
+    # Runs started again because the one before was lost (limits.long_turn_resumes).
+    resumed: int = 0
     paused: PausedReply | None = None
     # The id of the call awaiting a decision, new at each pause: an approval must name it,
     # so a retried or stale one never decides on a call its sender did not see.
@@ -88,7 +91,13 @@ class LongTurn(BaseModel):
                 arguments=asked.arguments,
                 deadline=self.approval_deadline,
             )
-        return TurnView(seq=self.seq, status=self.status, error=self.error, approval=approval)
+        return TurnView(
+            seq=self.seq,
+            status=self.status,
+            error=self.error,
+            approval=approval,
+            resumed=self.resumed,
+        )
 
     def note_decision(self, decision: Decision) -> None:
         """Mark the decided call in the record of the model answer that asked for it: who

@@ -82,7 +82,15 @@ class LimitSettings(BaseModel):
         5.0,
         gt=0,
         description="period of a long turn's reminder: how soon a turn whose app crashed is "
-        "marked failed, and how precisely an approval deadline is kept",
+        "started again on the replica that hosts the user's actors next (an approval's "
+        "deadline has a reminder of its own, due at that second)",
+    )
+    long_turn_resumes: int = Field(
+        3,
+        ge=0,
+        le=100,
+        description="how often a long turn whose run was lost (its app crashed, its actors "
+        "moved) starts again before it fails (turn_interrupted)",
     )
     turn_wait_max_s: float = Field(
         30.0, gt=0, description="longest long-poll of GET /chat/{id}/turns/{seq}?wait="

@@ -145,6 +145,7 @@ async def test_a_long_turn_holds_its_seq_runs_outside_the_call_and_commits() -> 
         "response": None,
         "error": None,
         "approval": None,
+        "resumed": 0,
     }
     assert LONG_TURN_REMINDER in reminders(actors)
     # The actor call is over while the model works: reads go on, a new turn is refused.
@@ -195,22 +196,45 @@ async def test_a_repeated_request_is_the_same_turn_pending_or_done() -> None:
     assert await history_total(actors) == 2
 
 
-async def test_a_lost_run_ends_failed_at_the_reminder_and_its_late_result_is_dropped() -> None:
+async def test_a_lost_run_starts_again_and_its_late_result_is_dropped() -> None:
     deps, actors, _ = make_deps()
     deps.responder = GatedResponder()
     await start(actors, "crashes")
-    run_id = state(actors)[TURN_KEY]["run_id"]
-    # The app dies mid-turn: its run is gone from this process.
+    lost = state(actors)[TURN_KEY]["run_id"]
+    # The app dies mid-turn: its run is gone from this process; the reminder starts another.
+    deps.runs.cancel(USER)
+    await fire(actors)
+    again = await view(actors, 1)
+    assert (again["status"], again["resumed"]) == ("pending", 1)
+    assert state(actors)[TURN_KEY]["run_id"] != lost
+    assert LONG_TURN_REMINDER in reminders(actors)
+    # The lost run's result, arriving after all, commits nothing.
+    outcome = {"seq": 1, "run_id": lost, "reply": {"role": "assistant", "content": "late"}}
+    assert unwrap(await chat(actors).EndRun(outcome)) == {"ended": False}
+    assert await history_total(actors) == 0
+    # The new run's reply is the turn's.
+    deps.responder.gate.set()
+    await settled(deps)
+    done = await view(actors, 1)
+    assert done["status"] == "done"
+    assert done["response"]["content"] != "late"
+    assert await history_total(actors) == 2
+
+
+async def test_a_turn_lost_more_often_than_allowed_fails_and_frees_its_seq() -> None:
+    deps, actors, _ = make_deps()
+    deps.settings.limits.long_turn_resumes = 1
+    deps.responder = GatedResponder()
+    await start(actors, "crashes twice")
+    deps.runs.cancel(USER)
+    await fire(actors)
+    assert (await view(actors, 1))["resumed"] == 1
     deps.runs.cancel(USER)
     await fire(actors)
     failed = await view(actors, 1)
     assert failed["status"] == "failed"
     assert failed["error"]["code"] == "turn_interrupted"
     assert LONG_TURN_REMINDER not in reminders(actors)
-    # The lost run's result, arriving after all, commits nothing.
-    outcome = {"seq": 1, "run_id": run_id, "reply": {"role": "assistant", "content": "late"}}
-    assert unwrap(await chat(actors).EndRun(outcome)) == {"ended": False}
-    assert await history_total(actors) == 0
     # The seq goes to the next turn.
     deps.responder = GatedResponder()
     deps.responder.gate.set()
@@ -257,6 +281,10 @@ async def test_an_approval_pauses_the_turn_without_the_lock_and_resumes_it() -> 
     assert asked["approval"]["tool"] == "files.delete"
     assert asked["approval"]["arguments"] == '{"path": "a"}'
     assert asked["approval"]["deadline"] > time.time()
+    # The reminder is due at the deadline itself, not at the next periodic check.
+    due = reminders(actors)[LONG_TURN_REMINDER].due_time.total_seconds()
+    timeout = deps.settings.limits.approval_timeout_s
+    assert timeout - 5 < due <= timeout
     assert await history_total(actors) == 0
     with pytest.raises(TurnInProgress):
         await turn(actors, "meanwhile")

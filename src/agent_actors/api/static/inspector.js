@@ -176,7 +176,7 @@ async function loadCalls() {
         when(r.at),
         r.model,
         r.purpose,
-        r.attempt,
+        r.resumed ? `${r.attempt} (run started again after ${r.resumed} lost)` : r.attempt,
         r.status,
         r.latency_ms,
         `${r.tokens_in ?? "–"} / ${r.tokens_out ?? "–"}`,
@@ -298,7 +298,8 @@ function showTurn(seq, turn) {
   if (turn === null) {
     text.textContent = "None.";
   } else if (turn.status === "pending") {
-    text.textContent = `Turn ${seq} pending: the reply is being written.`;
+    const again = turn.resumed ? ` (its run started again after ${turn.resumed} lost)` : "";
+    text.textContent = `Turn ${seq} pending: the reply is being written${again}.`;
   } else if (awaiting) {
     text.textContent = `Turn ${seq} awaiting approval: a tool call waits for a person.`;
     call.replaceChildren();
