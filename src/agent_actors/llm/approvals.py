@@ -8,6 +8,11 @@ decisions taken so far and the call now asked about. The actors persist it with 
 hand it back to ``Resumable.resume``: the loop goes on from that answer, with a denied call
 answered to the model as a tool error instead of being run. An answer with several calls
 needing approval asks about them one at a time, in order.
+
+The same pause holds a call of a tool granted ``idempotent: false`` that was running when a
+long turn's run was lost (``checkpoints.py``): it may have taken effect, so a person decides
+whether it runs again; ``PausedReply.reason`` says which of the two the pause is. A long
+turn's run also saves a ``PausedReply`` before each tool call, as its checkpoint.
 """
 
 from __future__ import annotations
