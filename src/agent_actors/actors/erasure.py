@@ -71,6 +71,11 @@ class Erasure:
         await MemoryAgentClient(self._deps.proxies, self._user).delete()
         # Dead letters are the user's too: kept outside the actors (dead_letters.py).
         await self._deps.dead_letters.forget(self._user)
+        if self._deps.task_letters is not None:
+            # So are the delegated tasks it sent or was sent that Dapr gave up on (kept with
+            # their text, per session): retention erases a thread, never a whole session.
+            agent = self._thread.agent or meta.agent or self._deps.profiles.default
+            await self._deps.task_letters.forget_thread(self._thread.session, agent)
         # An agent's thread leaves its session's registry once nothing of it is left.
         await self._thread.erased()
         # Last: until everything above is gone, a retention erase that failed half-way (no
