@@ -112,6 +112,7 @@ def create_app(
                 else None,
                 profiles=profiles,
                 runs=runs,
+                streams=streams,
                 saved_state=client.try_load_state,
                 tasks=DaprTaskBus(
                     sidecar,

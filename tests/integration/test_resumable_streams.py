@@ -128,6 +128,9 @@ def test_a_finished_turn_replays_and_a_plain_turn_logs_nothing(
     plain = attach(apps[1], user, 2)
     assert [name for name, _, _ in plain] == ["token", "done"]
     assert plain[0][1]["text"] == committed(apps[0], user, 2)["response"]["content"]  # type: ignore[index]
+    # Erased with the conversation, not left to its TTL.
+    assert apps[1].delete(f"/chat/{user}").status_code == 204
+    assert two_pairs.redis.keys(f"agent-actors:turn-events:{user}:*") == []
 
 
 def test_a_long_turn_is_watched_instead_of_polled(apps: list[httpx.Client], user: str) -> None:

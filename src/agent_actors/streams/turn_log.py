@@ -24,6 +24,8 @@ import redis.asyncio as aioredis
 
 PREFIX = "agent-actors:turn-events:"
 Kind = Literal["token", "reset"]
+# Keys one UNLINK names when a conversation is erased.
+FORGET_BATCH = 500
 EVENT_ID = re.compile(r"([1-9][0-9]{0,17})-([0-9]{1,18})")
 
 
@@ -74,6 +76,8 @@ class TurnEvents(Protocol):
         self, thread: str, seq: int, after: int, *, block_s: float | None = None
     ) -> list[Logged]: ...
 
+    async def forget(self, thread: str, last_seq: int) -> None: ...
+
     async def aclose(self) -> None: ...
 
 
@@ -109,6 +113,15 @@ class TurnLog:
             pipe.xadd(name, fields, id=f"0-{event.pos}", maxlen=self._max_events, approximate=True)
         pipe.pexpire(name, self._ttl_ms)
         await pipe.execute()
+
+    async def forget(self, thread: str, last_seq: int) -> None:
+        """Erase the logs of the thread's turns 1 .. ``last_seq`` (the conversation is
+        erased: its tokens go with it, not at their TTL)."""
+        for start in range(1, last_seq + 1, FORGET_BATCH):
+            names = [
+                key(thread, s) for s in range(start, min(last_seq, start + FORGET_BATCH - 1) + 1)
+            ]
+            await self._redis.unlink(*names)
 
     async def read(
         self, thread: str, seq: int, after: int, *, block_s: float | None = None

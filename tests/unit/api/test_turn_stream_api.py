@@ -24,8 +24,10 @@ def logged() -> Iterator[tuple[TestClient, MemoryLog]]:
     settings = Settings(auth=AuthSettings(app_api_token="unit-token"))
     log = MemoryLog()
     with TestClient(create_app(settings)) as client:
-        client.app.state.deps = make_deps(settings)[0]  # type: ignore[attr-defined]
+        deps = make_deps(settings)[0]
         hub = client.app.state.streams  # type: ignore[attr-defined]
+        deps.streams = hub
+        client.app.state.deps = deps  # type: ignore[attr-defined]
         client.portal.call(hub.start_log, log)  # type: ignore[union-attr]
         model = FakeModel(streamed(["Hel", "lo"]))
         client.app.state.deps.responder = model.responder(hub)  # type: ignore[attr-defined]
@@ -81,6 +83,16 @@ def test_a_reconnect_gets_the_rest_and_an_attach_the_whole_turn(
     # POST with Last-Event-ID is a reconnect, not a new turn.
     assert post(client, {"Last-Event-ID": "1-2"}) == [("done", "Hello", "1-3")]
     assert client.get("/chat/user1/history").json()["total"] == 2
+
+
+def test_an_erased_conversation_takes_its_turn_logs_along(
+    logged: tuple[TestClient, MemoryLog],
+) -> None:
+    client, log = logged
+    post(client)
+    assert log.events("user1", 1)
+    assert client.delete("/chat/user1").status_code == 204
+    assert log.streams == {}
 
 
 def test_a_long_turn_is_watched_through_its_stream(logged: tuple[TestClient, MemoryLog]) -> None:

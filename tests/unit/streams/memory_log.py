@@ -18,6 +18,10 @@ class MemoryLog:
     async def aclose(self) -> None:
         pass
 
+    async def forget(self, thread: str, last_seq: int) -> None:
+        for seq in range(1, last_seq + 1):
+            self.streams.pop(key(thread, seq), None)
+
     def events(self, thread: str, seq: int) -> list[Logged]:
         return list(self.streams.get(key(thread, seq), []))
 
