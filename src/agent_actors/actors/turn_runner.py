@@ -12,6 +12,9 @@ Runs are known per process (``runs.py``, held in ``ActorDeps.runs``): ChatAgent'
 fails a turn whose run is not in this process any more (the app crashed and restarted, or the
 actor moved to another replica), so a turn never stays pending for ever; a run is never
 started twice for one result.
+
+A run streams into the turn's log (a ``WATCH`` stream id; only when the log is kept), so a
+client may follow it on ``GET /chat/{id}/turns/{seq}/stream`` instead of polling.
 """
 
 from __future__ import annotations

@@ -15,6 +15,13 @@ first token (within
 reply is sent as one token. A client that leaves
 early does not cancel the turn: it runs to its commit, so the history stays consistent.
 
+Every event has the id ``<seq>-<pos>``, its position in the turn's stream as the turn's log
+numbered it (``streams/turn_log.py``; counted here when there is no log). With the log, the
+end of the stream is read from it (``api/turn_watch.py``: what the relay had not brought yet,
+and the check that the client holds the committed reply). The same POST with
+``Last-Event-ID`` starts no turn: it is a reconnect, answered as
+``GET /chat/{id}/turns/{seq}/stream`` answers.
+
 sse-starlette writes the stream: it sends a ``: ping`` comment every ``streams.ping_s`` while
 the model is silent (a tool call, a slow first token), so proxies and load balancers that
 close idle connections keep this one open, and it notices a client that left.
