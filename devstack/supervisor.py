@@ -354,9 +354,10 @@ class Stack:
             **self.app_env,
             "APP_API_TOKEN": self.app_token,
         }
-        if len(self.pairs) > 1:
-            # A stream's ResponseAgent may run in another pair's app: tokens come over Redis.
-            env["AGENT_ACTORS_STREAMS__RELAY_URL"] = f"redis://127.0.0.1:{s.redis_port}"
+        # Always, one pair or several: a stream's ResponseAgent may run in another pair's app
+        # (tokens come over Redis), and each streamed or long turn's events are kept there, so
+        # a client that lost its connection reconnects with Last-Event-ID.
+        env["AGENT_ACTORS_STREAMS__RELAY_URL"] = f"redis://127.0.0.1:{s.redis_port}"
         url = f"http://{s.app_host}:{pair.app}/healthz"
         name = "app" + pair.suffix
         return ManagedProcess(name, argv, self._log(name), lambda: health.http_ok(url), env)

@@ -21,6 +21,7 @@
     ├── TurnNotFound                 turn_not_found       404
     ├── TaskNotFound                 task_not_found       404
     ├── TurnInterrupted              turn_interrupted     503
+    ├── StreamTimeout                stream_timeout       504 (an attached stream's bound)
     ├── ActorUnavailable             actor_unavailable    503
     ├── ConversationMoved            conversation_moved   503
     ├── StoreUnavailable             store_unavailable    503
@@ -175,6 +176,14 @@ class TurnInterrupted(AgentActorsError):
 
     code = "turn_interrupted"
     status = 503
+
+
+class StreamTimeout(AgentActorsError):
+    """A stream attached to a turn (or resumed) waited ``streams.watch_max_s`` and the turn
+    had not ended: the stream ends; the turn goes on (attach again, or read it)."""
+
+    code = "stream_timeout"
+    status = 504
 
 
 class ActorUnavailable(AgentActorsError):

@@ -47,7 +47,7 @@ from agent_actors.llm.factory import build_responder
 from agent_actors.llm.profiles import ProfileBook, load_book
 from agent_actors.llm.responder import Responder
 from agent_actors.llm.tools import DEFAULT_TOOLS
-from agent_actors.settings import Settings, get_settings
+from agent_actors.settings import Settings, StreamSettings, get_settings
 from agent_actors.sidecar.actor_client import PooledActorClient, ProxyFactory
 from agent_actors.sidecar.client import Sidecar
 from agent_actors.sidecar.runtime_config import runtime_config
@@ -57,6 +57,7 @@ from agent_actors.store.session_index import SessionIndex
 from agent_actors.store.session_threads import SessionThreads
 from agent_actors.store.task_letters import TaskLetterStore
 from agent_actors.streams.hub import StreamHub
+from agent_actors.streams.turn_log import TurnLog
 
 ACTORS = (ChatAgent, ResponseAgent, MemoryAgentActor)
 
@@ -111,6 +112,7 @@ def create_app(
                 else None,
                 profiles=profiles,
                 runs=runs,
+                streams=streams,
                 saved_state=client.try_load_state,
                 tasks=DaprTaskBus(
                     sidecar,
@@ -136,11 +138,9 @@ def create_app(
                     message_serializer=SERIALIZER,
                     state_serializer=SERIALIZER,
                 )
-            if settings.streams.relay_url:
-                await streams.start_relay(
-                    settings.streams.relay_url, settings.streams.relay_outbox_max
-                )
+            await _start_streams(streams, settings.streams)
             yield
+            await streams.stop_log()
             await streams.stop_relay()
             closer = getattr(deps.responder, "aclose", None)
             if closer is not None:
@@ -201,6 +201,16 @@ def create_app(
     if tracer_provider is not None:
         tracing.instrument_app(app, tracer_provider)
     return app
+
+
+async def _start_streams(streams: StreamHub, s: StreamSettings) -> None:
+    """The relay and the turn log, on one Redis (``streams.relay_url``); neither without it."""
+    if not s.relay_url:
+        return
+    await streams.start_relay(s.relay_url, s.relay_outbox_max)
+    if s.turn_log:
+        log = TurnLog(s.relay_url, s.turn_log_max_events, s.turn_log_ttl_s)
+        await streams.start_log(log, s.relay_outbox_max)
 
 
 def actor_types(settings: Settings) -> tuple[type, ...]:

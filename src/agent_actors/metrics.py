@@ -72,7 +72,8 @@ DELEGATIONS = Counter(
 TASKS = Counter(
     "agent_actors_tasks",
     "Delegated tasks this replica's task route answered: ok, failed (the delegate's turn "
-    "failed), retry (its thread unreachable), dead_letter",
+    "failed), retry (its thread unreachable), dead_letter, expired (delivered long after its "
+    "caller gave up: not run)",
     ["outcome"],
 )
 ACTIVE_STREAMS = Gauge("agent_actors_active_streams", "Open POST /chat/{id}/stream responses")

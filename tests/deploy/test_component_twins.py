@@ -18,8 +18,12 @@ CLUSTER = {m.key: m.doc for m in load_dir(K8S_DIR)}
 EXPECTED = {
     ("Component", "statestore"),
     ("Component", "daca-pubsub"),
+    ("Component", "daca-broadcast"),
     ("Subscription", "message-subscription"),
     ("Subscription", "deadletter-subscription"),
+    ("Subscription", "task-subscription"),
+    ("Subscription", "task-deadletter-subscription"),
+    ("Subscription", "task-reply-subscription"),
     ("Resiliency", "agent-actors-resiliency"),
     ("Configuration", "agent-actors-config"),
 }
@@ -56,7 +60,7 @@ def _without_redis_host(doc: Doc) -> tuple[Doc, dict[str, str]]:
     return doc, {k: v for k, v in host.items() if k != "name"}
 
 
-@pytest.mark.parametrize("name", ["statestore", "daca-pubsub"])
+@pytest.mark.parametrize("name", ["statestore", "daca-pubsub", "daca-broadcast"])
 def test_components_differ_only_in_the_redis_address(name: str, dapr_module: Path) -> None:
     local, local_host = _without_redis_host(as_dapr_reads(LOCAL["Component", name]))
     twin, twin_host = _without_redis_host(as_dapr_reads(TWINS["Component", name]))
@@ -95,6 +99,13 @@ def test_names_match_what_the_app_uses() -> None:
         dead = docs["Subscription", "deadletter-subscription"]
         assert dead["spec"]["topic"] == d.dead_letter_topic
         assert d.app_id in main["scopes"]
+        tasks = docs["Subscription", "task-subscription"]["spec"]
+        assert (tasks["pubsubname"], tasks["topic"]) == (d.pubsub_name, d.task_topic)
+        task_dead = docs["Subscription", "task-deadletter-subscription"]["spec"]
+        assert task_dead["topic"] == tasks["deadLetterTopic"]
+        assert docs["Component", d.reply_pubsub_name]["spec"]["type"] == "pubsub.redis"
+        replies = docs["Subscription", "task-reply-subscription"]["spec"]
+        assert (replies["pubsubname"], replies["topic"]) == (d.reply_pubsub_name, d.reply_topic)
         retry = docs["Resiliency", "agent-actors-resiliency"]["spec"]["targets"]["components"]
         assert (
             retry[d.pubsub_name]["inbound"]["retry"]

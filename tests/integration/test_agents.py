@@ -150,6 +150,8 @@ def test_get_agents_lists_the_file(agents: RunningStack) -> None:
         "memory_window": 1,
         "prompt_history": 2,
         "tools": [{"name": "search_history", "approval": False}],
+        "delegates": [],
+        "delegate_timeout_s": 30.0,
     }
 
 

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from tools.openai_stub.server import StubServer
 
-from tests.integration.chat_client import eventually, history
+from tests.integration.chat_client import approval_url, eventually, history, with_params
 from tests.integration.stack_fixture import RunningStack, start_stack
 
 # Short, so the deadline test waits little real time, yet long enough for the other tests'
@@ -51,6 +51,8 @@ agents:
       - {name: current_time, approval: required}
       - {name: search_history, approval: required}
 """
+# The profile most tests talk to: its own thread of each session (?agent=guarded).
+GUARDED = "guarded"
 
 
 @pytest.fixture(scope="module")
@@ -81,16 +83,16 @@ def decide(
 ) -> httpx.Response:
     """The approver key's decision on ``call_id``."""
     body = {"call_id": call_id, "approve": approve, "note": note}
-    return app.post(f"{location}/approval", json=body, headers=APPROVER)
+    return app.post(approval_url(location), json=body, headers=APPROVER)
 
 
 def ask(app: httpx.Client, user: str, content: str, **headers: str) -> httpx.Response:
-    body = {"role": "user", "content": content, "agent": "guarded"}
+    body = {"role": "user", "content": content, "agent": GUARDED}
     return app.post(f"/chat/{user}", json=body, headers=headers)
 
 
 def state(app: httpx.Client, location: str, wait: float = 0) -> dict[str, Any]:
-    resp = app.get(location, params={"wait": wait})
+    resp = app.get(with_params(location, wait=wait))
     assert resp.status_code == 200, resp.text
     body: dict[str, Any] = resp.json()
     return body
@@ -105,9 +107,10 @@ def paused(app: httpx.Client, user: str, tag: str) -> tuple[str, dict[str, Any]]
     return resp.headers["Location"], body
 
 
-def first_call_record(app: httpx.Client, user: str) -> dict[str, Any]:
-    """The record of the turn's first model request (the one that asked for the tools)."""
-    records = app.get(f"/chat/{user}/calls").json()["calls"]
+def first_call_record(app: httpx.Client, user: str, agent: str = GUARDED) -> dict[str, Any]:
+    """The record of the turn's first model request (the one that asked for the tools), in
+    ``agent``'s thread of the session."""
+    records = app.get(f"/chat/{user}/calls", params={"agent": agent}).json()["calls"]
     record: dict[str, Any] = records[0]
     return record
 
@@ -122,13 +125,13 @@ def test_an_approved_tool_runs_and_the_reply_is_committed(
 ) -> None:
     app = approvals.app
     location, asked = paused(app, user, "approve")
-    assert location == f"/chat/{user}/turns/1"
+    assert location == f"/chat/{user}/turns/1?agent={GUARDED}"
     assert asked["approval"]["tool"] == "current_time"
     assert asked["approval"]["arguments"] == "{}"
     assert asked["approval"]["deadline"] > time.time()
     # While it waits: no lock held (reads answer), the user's next turn is refused.
-    assert history(app, user)["total"] == 0
-    assert app.get(f"/chat/{user}").json()["turns"] == 0
+    assert history(app, user, agent=GUARDED)["total"] == 0
+    assert app.get(f"/chat/{user}", params={"agent": GUARDED}).json()["turns"] == 0
     second = ask(app, user, "meanwhile")
     assert (second.status_code, second.json()["code"]) == (409, "turn_in_progress")
     # ?wait does not wait for a person.
@@ -136,7 +139,7 @@ def test_an_approved_tool_runs_and_the_reply_is_committed(
     call_id = asked["approval"]["call_id"]
     # The key that sent the turn is no approver: refused, and nothing is decided.
     body = {"call_id": call_id, "approve": True, "note": "go ahead"}
-    refused = app.post(f"{location}/approval", json=body)
+    refused = app.post(approval_url(location), json=body)
     assert (refused.status_code, refused.json()["code"]) == (403, "approver_required")
     assert state(app, location) == asked
     decided = decide(app, location, call_id, note="go ahead")
@@ -149,7 +152,7 @@ def test_an_approved_tool_runs_and_the_reply_is_committed(
     reply = done["response"]["content"]
     assert reply.startswith("tool current_time said: ")
     assert "utc" in json.loads(reply.removeprefix("tool current_time said: "))
-    assert [e["content"] for e in history(app, user)["history"]][1] == reply
+    assert [e["content"] for e in history(app, user, agent=GUARDED)["history"]][1] == reply
     # The tool ran once, after the approval; the model got its result.
     sent = stub.requests(f"approve {user}")
     assert [r.tool_results for r in sent] == [0, 1]
@@ -216,7 +219,7 @@ def test_a_long_turn_can_wait_for_an_approval_too(
     assert asked["status"] == "awaiting_approval", asked
     assert decide(app, location, asked["approval"]["call_id"]).status_code == 202
     assert state(app, location, wait=30)["status"] == "done"
-    assert history(app, user)["total"] == 2
+    assert history(app, user, agent=GUARDED)["total"] == 2
 
 
 def test_two_calls_in_one_answer_each_wait_for_their_own_approval(
@@ -233,7 +236,7 @@ def test_two_calls_in_one_answer_each_wait_for_their_own_approval(
     assert first["approval"]["tool"] == "current_time", first
     first_id = first["approval"]["call_id"]
     approve_first = {"call_id": first_id, "approve": True, "note": "the clock is fine"}
-    decided = app.post(f"{location}/approval", json=approve_first, headers=APPROVER)
+    decided = app.post(approval_url(location), json=approve_first, headers=APPROVER)
     assert decided.status_code == 202, decided.text
     # The second pause comes once the run resumes (?wait returns when it is not pending).
     second = state(app, location, wait=30)
@@ -243,7 +246,7 @@ def test_two_calls_in_one_answer_each_wait_for_their_own_approval(
     second_id = second["approval"]["call_id"]
     assert second_id != first_id
     # The first approval again: the same answer, and the second call still waits.
-    again = app.post(f"{location}/approval", json=approve_first, headers=APPROVER)
+    again = app.post(approval_url(location), json=approve_first, headers=APPROVER)
     assert (again.status_code, again.json()) == (202, decided.json())
     assert state(app, location) == second
     # Anything else about the first call, or a call that is not waiting, changes nothing.
@@ -252,7 +255,7 @@ def test_two_calls_in_one_answer_each_wait_for_their_own_approval(
         {**approve_first, "note": "another note"},
         {"call_id": "not-a-call", "approve": True},
     ):
-        refused = app.post(f"{location}/approval", json=stale, headers=APPROVER)
+        refused = app.post(approval_url(location), json=stale, headers=APPROVER)
         assert (refused.status_code, refused.json()["code"]) == (409, "approval_stale"), stale
     assert state(app, location) == second
     assert stub.requests(f"two {user}")[-1].tool_results == 0
@@ -262,11 +265,11 @@ def test_two_calls_in_one_answer_each_wait_for_their_own_approval(
     assert done["status"] == "done", done
     assert done["response"]["content"].startswith("tools said: ")
     assert [r.tool_results for r in stub.requests(f"two {user}")] == [0, 2]
-    calls = first_call_record(app, user)["tool_calls"]
+    calls = first_call_record(app, user, agent="double")["tool_calls"]
     assert [(c["name"], c["approval_note"]) for c in calls] == [
         ("current_time", "the clock is fine"),
         ("search_history", "search away"),
     ]
     # Once the turn is done, either approval sent again still answers as it did.
-    late = app.post(f"{location}/approval", json=approve_first, headers=APPROVER)
+    late = app.post(approval_url(location), json=approve_first, headers=APPROVER)
     assert (late.status_code, late.json()) == (202, decided.json())

@@ -85,11 +85,18 @@ def test_the_pod_runs_as_the_deployment_and_the_injector_say(pod: Pod, app: http
     assert view["app_id"] == "agent-actors"
     # The k8s twins, loaded as they are (Redis at redis-master:6379).
     components = {c["name"]: c["type"] for c in view["components"]}
-    assert components == {"statestore": "state.redis", "daca-pubsub": "pubsub.redis"}
+    assert components == {
+        "statestore": "state.redis",
+        "daca-pubsub": "pubsub.redis",
+        "daca-broadcast": "pubsub.redis",
+    }
     subs = {s["topic"]: (s["routes"], s["dead_letter_topic"]) for s in view["subscriptions"]}
     assert subs == {
         "user-chat": (["/subscribe"], "user-chat-deadletter"),
         "user-chat-deadletter": (["/subscribe/dead-letter"], None),
+        "agent-tasks": (["/subscribe/tasks"], "agent-tasks-deadletter"),
+        "agent-tasks-deadletter": (["/subscribe/tasks/dead-letter"], None),
+        "agent-task-replies": (["/subscribe/task-replies"], None),
     }
     assert {a["type"] for a in view["actors"]} == {"ChatAgent", "ResponseAgent", "MemoryAgentActor"}
 

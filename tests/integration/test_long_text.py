@@ -22,6 +22,7 @@ import httpx
 import pytest
 from tools.openai_stub.server import StubServer
 
+from tests.integration.chat_client import approval_url, with_params
 from tests.integration.stack_fixture import RunningStack, start_stack
 
 EMOJI = "\U0001f600"
@@ -77,10 +78,11 @@ def message(n: int) -> str:
 
 
 def converse(app: httpx.Client, stub: StubServer, user: str, agent: str | None) -> str | None:
-    """TURNS turns of 8,000 emoji each way (the first picks ``agent``); the first failure."""
+    """TURNS turns of 8,000 emoji each way, in ``agent``'s thread of the session (each turn
+    names it) or the session's own; the first failure."""
     for n in range(TURNS):
         body: dict[str, Any] = {"role": "user", "content": message(n)}
-        if agent is not None and n == 0:
+        if agent is not None:
             body["agent"] = agent
         resp = app.post(f"/chat/{user}", json=body)
         # The stub keeps each request's messages (megabytes here): only the last is needed.
@@ -155,7 +157,7 @@ def test_a_turn_with_prompt_history_100_answers_with_the_whole_history_in_its_pr
     long_stack: RunningStack, stub: StubServer, users: Conversations
 ) -> None:
     assert users.failures[users.deep] is None
-    resp = long_stack.app.post(f"/chat/{users.deep}", json={"content": "and now?"})
+    resp = long_stack.app.post(f"/chat/{users.deep}", json={"content": "and now?", "agent": DEEP})
     assert resp.status_code == 200, resp.text[:300]
     assert resp.headers["Turn-Seq"] == str(TURNS + 1)
     (request,) = stub.requests(containing="and now?")
@@ -176,15 +178,16 @@ def test_a_turn_paused_for_an_approval_over_the_whole_history_resumes_with_it(
     ResponseAgent's answer and the stored turn, and the turn was a 503."""
     assert users.failures[users.deep] is None
     app = long_stack.app
-    resp = app.post(f"/chat/{users.deep}", json={"content": "[[tool:current_time]] time?"})
+    body = {"content": "[[tool:current_time]] time?", "agent": DEEP}
+    resp = app.post(f"/chat/{users.deep}", json=body)
     assert resp.status_code == 202, resp.text[:300]
     location = resp.headers["Location"]
     asked = app.get(location).json()
     assert asked["status"] == "awaiting_approval", asked
-    body = {"call_id": asked["approval"]["call_id"], "approve": True, "note": ""}
-    decided = app.post(f"{location}/approval", json=body)
+    decision = {"call_id": asked["approval"]["call_id"], "approve": True, "note": ""}
+    decided = app.post(approval_url(location), json=decision)
     assert decided.status_code == 202, decided.text[:300]
-    done = app.get(location, params={"wait": 60}).json()
+    done = app.get(with_params(location, wait=60)).json()
     assert done["status"] == "done", done
     # The request after the approval had the whole history in its prompt again, then the
     # model's call and the tool's result.
@@ -195,7 +198,8 @@ def test_a_turn_paused_for_an_approval_over_the_whole_history_resumes_with_it(
         for m in after[0].messages[:-3]
         if m["role"] != "system"
     ]
-    committed = app.get(f"/chat/{users.deep}/history", params={"limit": 200}).json()["history"]
+    view = app.get(f"/chat/{users.deep}/history", params={"limit": 200, "agent": DEEP}).json()
+    committed = view["history"]
     # The 100 entries before this turn (the turn itself is the last two).
     assert len(recent) == 100
     assert recent == committed[-102:-2]

@@ -20,6 +20,7 @@ import yaml
 from tools.background_server import BackgroundServer
 from tools.openai_stub.server import Recorded, StubServer
 
+from tests.integration.chat_client import approval_url, with_params
 from tests.integration.stack_fixture import RunningStack, start_stack
 from tests.mcp_server import SERVER
 
@@ -106,7 +107,7 @@ async def test_the_model_calls_an_mcp_tool_and_the_result_reaches_it_and_the_rep
         assert offered[f"tools__{name}".replace(".", "_")]["parameters"] == tool.input_schema
     (result,) = [m for m in second.messages if m["role"] == "tool"]
     assert result["content"] == f"echo: hi {user}"
-    calls = mcp_stack.app.get(f"/chat/{user}/calls").json()["calls"]
+    calls = mcp_stack.app.get(f"/chat/{user}/calls", params={"agent": "mcp"}).json()["calls"]
     assert [c["tool_calls"][0]["name"] for c in calls if c["tool_calls"]] == ["tools__echo"]
 
 
@@ -148,12 +149,12 @@ def test_an_mcp_tool_that_needs_approval_runs_once_approved(
     location = resp.headers["Location"]
     decided = time.monotonic()
     approval = {"call_id": asked["call_id"], "approve": True}
-    assert app.post(f"{location}/approval", json=approval).status_code == 202
-    done = app.get(location, params={"wait": 30}).json()
+    assert app.post(approval_url(location), json=approval).status_code == 202
+    done = app.get(with_params(location, wait=30)).json()
     committed_s = time.monotonic() - decided
     assert done["status"] == "done", done
     assert done["response"]["content"] == "tool tools__echo said: echo: guarded"
-    calls = app.get(f"/chat/{user}/calls").json()["calls"]
+    calls = app.get(f"/chat/{user}/calls", params={"agent": "guarded"}).json()["calls"]
     assert [c["purpose"] for c in calls] == ["reply", "tool_step"]
     call = calls[0]["tool_calls"][0]
     assert (call["name"], call["approved_by"], call["result"]) == (
@@ -182,11 +183,11 @@ def test_a_lone_surrogate_in_a_paused_calls_arguments_is_shown_cleaned(
     assert json.loads(app.get(location).json()["approval"]["arguments"]) == cleaned
     call_id = resp.json()["approval"]["call_id"]
     approval = {"call_id": call_id, "approve": True}
-    assert app.post(f"{location}/approval", json=approval).status_code == 202
-    done = app.get(location, params={"wait": 30}).json()
+    assert app.post(approval_url(location), json=approval).status_code == 202
+    done = app.get(with_params(location, wait=30)).json()
     assert done["status"] == "done", done
     assert done["response"]["content"] == "tool tools__echo said: echo: half a pair: \ufffd guarded"
-    calls = app.get(f"/chat/{user}/calls")
+    calls = app.get(f"/chat/{user}/calls", params={"agent": "guarded"})
     assert calls.status_code == 200, calls.text
     assert json.loads(calls.json()["calls"][0]["tool_calls"][0]["arguments"]) == cleaned
 
@@ -210,7 +211,7 @@ def test_a_server_that_dies_in_a_call_is_a_tool_error_and_is_started_again(
     said = json.loads(reply.removeprefix("tool tools__crash said: "))
     assert said["error"].startswith("the MCP server 'tools' failed to run 'crash'"), said
     # The turn was a normal one: committed, with its reply.
-    history = mcp_stack.app.get(f"/chat/{user}/history").json()
+    history = mcp_stack.app.get(f"/chat/{user}/history", params={"agent": "mcp"}).json()
     assert history["total"] == 4
     after = ask(mcp_stack.app, user, calling("tools__pid", {}, f"{user}-3"))
     assert after.startswith("tool tools__pid said: ")

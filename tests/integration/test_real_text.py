@@ -13,7 +13,7 @@ import httpx
 import pytest
 from tools.openai_stub.server import StubServer
 
-from tests.integration.chat_client import eventually, history, memory
+from tests.integration.chat_client import approval_url, eventually, history, memory, with_params
 from tests.integration.stack_fixture import TEST_TOKEN, RunningStack, start_stack
 from tests.sse import events_of
 
@@ -157,9 +157,9 @@ def test_a_lone_surrogate_in_tool_arguments_is_cleaned_like_a_reply(
     assert app.get(location).json()["approval"]["arguments"] == cleaned
     call_id = resp.json()["approval"]["call_id"]
     approval = {"call_id": call_id, "approve": True}
-    assert app.post(f"{location}/approval", json=approval).status_code == 202
+    assert app.post(approval_url(location), json=approval).status_code == 202
     done = eventually(
-        lambda: app.get(location, params={"wait": 10}).json(), lambda t: t["status"] != "pending"
+        lambda: app.get(with_params(location, wait=10)).json(), lambda t: t["status"] != "pending"
     )
     assert done["status"] == "done", done
     assert done["response"]["content"].startswith("tool search_history said: ")
@@ -167,7 +167,7 @@ def test_a_lone_surrogate_in_tool_arguments_is_cleaned_like_a_reply(
     resumed = stub.requests(user)[-1]
     asked = [m["tool_calls"][0]["function"] for m in resumed.messages if m.get("tool_calls")]
     assert (resumed.tool_results, asked[-1]["arguments"]) == (1, cleaned)
-    calls = app.get(f"/chat/{user}/calls")
+    calls = app.get(f"/chat/{user}/calls", params={"agent": "guarded"})
     assert calls.status_code == 200, calls.text
     recorded = [c for r in calls.json()["calls"] for c in r["tool_calls"]]
     assert [c["arguments"] for c in recorded] == [cleaned]

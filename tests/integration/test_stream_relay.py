@@ -1,34 +1,87 @@
-"""The stream relay on a real Redis: tokens written in one process reach a stream held in
-another, in order (two hubs stand for two replicas' processes)."""
+"""The stream relay and the turn log on a real Redis: tokens written in one process reach a
+stream held in another, in order, numbered as the turn's log has them (two hubs stand for
+two replicas' processes)."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from agent_actors.streams.hub import StreamHub
+from agent_actors.streams.turn_log import Logged, TurnLog, replayed_text
 from tests.integration.stack_fixture import RunningStack
 
 
+@dataclass(frozen=True)
+class Target:
+    stream_id: str | None
+    user_id: str = "relay-user"
+    seq: int = 1
+
+
+def redis_url(stack: RunningStack) -> str:
+    return f"redis://127.0.0.1:{stack.redis.connection_pool.connection_kwargs['port']}"
+
+
 async def test_tokens_cross_processes_in_order_and_stop_after_close(stack: RunningStack) -> None:
-    url = f"redis://127.0.0.1:{stack.redis.connection_pool.connection_kwargs['port']}"
+    url = redis_url(stack)
     holder, writer = StreamHub(), StreamHub()
+    to = Target("s-relay")
     await holder.start_relay(url)
     await writer.start_relay(url)
     try:
         queue = await holder.open("s-relay")
-        assert writer.listening("s-relay")  # with a relay, a listener may be elsewhere
+        assert writer.listening(to)  # with a relay, a listener may be elsewhere
         words = [f"w{i} " for i in range(50)]
-        writer.token("s-relay", "draft")
-        writer.reset("s-relay")
+        writer.token(to, "draft")
+        writer.reset(to)
         for word in words:
-            writer.token("s-relay", word)
+            writer.token(to, word)
         got = [await asyncio.wait_for(queue.get(), 5) for _ in range(len(words) + 2)]
         assert [(e.kind, e.text) for e in got[:2]] == [("token", "draft"), ("reset", "")]
         assert "".join(e.text for e in got[2:]) == "".join(words)
         await holder.close("s-relay")
-        writer.token("s-relay", "late")
+        writer.token(to, "late")
         await asyncio.sleep(0.3)
         assert queue.empty()
     finally:
         await holder.stop_relay()
+        await writer.stop_relay()
+
+
+async def test_logged_events_reach_the_holder_numbered_as_the_log_has_them(
+    stack: RunningStack,
+) -> None:
+    url = redis_url(stack)
+    holder, writer = StreamHub(), StreamHub()
+    await holder.start_relay(url)
+    await writer.start_relay(url)
+    await writer.start_log(TurnLog(url, max_events=1000, ttl_s=60))
+    reader = TurnLog(url)
+    to = Target("s-logged", user_id=f"log-{id(writer)}", seq=3)
+    try:
+        queue = await holder.open("s-logged")
+        words = [f"w{i} " for i in range(30)]
+        writer.token(to, "draft")
+        writer.reset(to)
+        for word in words:
+            writer.token(to, word)
+        await writer.settle(to)
+        got = [await asyncio.wait_for(queue.get(), 5) for _ in range(len(words) + 2)]
+        assert [(e.seq, e.pos) for e in got] == [(3, p) for p in range(1, len(words) + 3)]
+        logged = await reader.read(to.user_id, 3, 0)
+        assert [(e.seq, e.pos, e.kind, e.text) for e in got] == [
+            (e.seq, e.pos, e.kind, e.text) for e in logged
+        ]
+        assert replayed_text(logged) == "".join(words)
+        assert await reader.read(to.user_id, 3, 31) == [Logged(3, 32, "token", "w29 ")]
+        assert await reader.last_pos(to.user_id, 3) == 32
+        ttl = stack.redis.ttl(f"agent-actors:turn-events:{to.user_id}:3")
+        assert 0 < ttl <= 60
+        # A blocking read waits for the next event, and no longer than asked.
+        assert await reader.read(to.user_id, 3, 32, block_s=0.2) == []
+    finally:
+        await reader.aclose()
+        await holder.stop_relay()
+        await writer.stop_log()
         await writer.stop_relay()

@@ -71,12 +71,28 @@ class Erasure:
         await MemoryAgentClient(self._deps.proxies, self._user).delete()
         # Dead letters are the user's too: kept outside the actors (dead_letters.py).
         await self._deps.dead_letters.forget(self._user)
+        if self._deps.task_letters is not None:
+            # So are the delegated tasks it sent or was sent that Dapr gave up on (kept with
+            # their text, per session): retention erases a thread, never a whole session.
+            agent = self._thread.agent or meta.agent or self._deps.profiles.default
+            await self._deps.task_letters.forget_thread(self._thread.session, agent)
+        await self._forget_streams(meta.turns + 1)
         # An agent's thread leaves its session's registry once nothing of it is left.
         await self._thread.erased()
         # Last: until everything above is gone, a retention erase that failed half-way (no
         # client retries it, as one retries a DELETE) fires again and finishes.
         await self._drop_reminder(RETENTION_REMINDER)
         log.info("user=%s: conversation deleted (%d turns)", self._user, meta.turns)
+
+    async def _forget_streams(self, last_seq: int) -> None:
+        """The turns' streamed events (streams/turn_log.py), else gone at their TTL."""
+        turn_log = self._deps.streams.log if self._deps.streams is not None else None
+        if turn_log is None:
+            return
+        try:
+            await turn_log.forget(self._user, last_seq)
+        except Exception as exc:
+            log.warning("user=%s: turn logs stay until their TTL: %r", self._user, exc)
 
     async def _drop_reminder(self, name: str) -> None:
         try:

@@ -20,6 +20,7 @@ from agent_actors.store.dead_letters import DeadLetterStore
 from agent_actors.store.session_index import SessionIndex
 from agent_actors.store.session_threads import SessionThreads
 from agent_actors.store.task_letters import TaskLetterStore
+from agent_actors.streams.hub import StreamHub
 
 
 @dataclass
@@ -53,3 +54,5 @@ class ActorDeps:
     tasks: TaskBus | None = None
     waits: DelegationWaits = field(default_factory=DelegationWaits)
     task_letters: TaskLetterStore | None = None
+    # The app's stream hub: its turn log (when kept) goes with an erased conversation.
+    streams: StreamHub | None = None

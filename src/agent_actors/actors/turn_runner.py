@@ -16,12 +16,16 @@ Runs are known per process (``runs.py``, held in ``ActorDeps.runs``): ChatAgent'
 fails a turn whose run is not in this process any more (the app crashed and restarted, or the
 actor moved to another replica), so a turn never stays pending for ever; a run is never
 started twice for one result.
+
+A run streams into the turn's log (a ``WATCH`` stream id; only when the log is kept), so a
+client may follow it on ``GET /chat/{id}/turns/{seq}/stream`` instead of polling.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from agent_actors import logs
 from agent_actors.actors.interfaces import RunOutcome, TurnError
@@ -37,6 +41,7 @@ from agent_actors.llm.approvals import ApprovalRequired, Resumable, Resumption
 from agent_actors.llm.responder import CallBuffer, ReplyContext, ReplyRequest
 from agent_actors.models import ChatMessage
 from agent_actors.sidecar.actor_runtime import StateLoader
+from agent_actors.streams.hub import WATCH
 
 log = logging.getLogger(__name__)
 # Reporting a finished run: tries and the first pause between them (doubling). Past them the
@@ -69,7 +74,10 @@ async def _reply(deps: ActorDeps, user: str, load: StateLoader, turn: LongTurn) 
     try:
         async with asyncio.timeout(budget):
             count = await ResponseAgentClient(deps.proxies, user).message_count()
-            request = await work.request(turn.job, count + 1)
+            # Its events go to the turn's log (when kept), where a client may watch them.
+            request = replace(
+                await work.request(turn.job, count + 1), stream_id=WATCH + turn.run_id
+            )
             steps = RunSteps(deps, user, turn, calls)
             context = work.context(calls, turn_timeout_s=budget, steps=steps)
             if turn.paused is not None:

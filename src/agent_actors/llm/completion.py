@@ -24,7 +24,7 @@ from agent_actors.errors import (
     ResponderUnavailable,
 )
 from agent_actors.models import as_unicode_text
-from agent_actors.streams.hub import StreamHub
+from agent_actors.streams.hub import StreamHub, StreamTarget
 
 Message = dict[str, Any]
 
@@ -155,7 +155,7 @@ class Completer:
         self,
         messages: list[Message],
         tools: list[dict[str, Any]] | None,
-        stream_id: str,
+        to: StreamTarget,
         usage: bool,
     ) -> ModelTurn:
         turn = ModelTurn()
@@ -183,13 +183,15 @@ class Completer:
                         if delta.content:
                             parts.append(delta.content)
                             turn.streamed_text = True
-                            self._streams.token(stream_id, delta.content)
+                            self._streams.token(to, delta.content)
                         for tc in delta.tool_calls or []:
                             merge_tool_delta(calls, tc)
         except ModelCallFailed:
             raise
         except Exception as exc:
             raise classify(exc) from exc
+        # The answer's tokens are in the turn's log before the reply can be committed.
+        await self._streams.settle(to)
         turn.content = "".join(parts)
         turn.tool_calls = [calls[i] for i in sorted(calls)]
         return as_unicode_turn(turn)

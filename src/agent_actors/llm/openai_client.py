@@ -164,7 +164,7 @@ class OpenAIResponder:
                 metrics.MODEL_ERRORS.labels("invalid_answer").inc()
                 repairs += 1
                 if turn.streamed_text:
-                    self._streams.reset(request.stream_id)
+                    self._streams.reset(request)
                 if repairs > self._s.max_repairs:
                     raise ResponderError(
                         f"the model's answer could not be used after {self._s.max_repairs} "
@@ -178,7 +178,7 @@ class OpenAIResponder:
             if not turn.tool_calls:
                 return turn.content
             if turn.streamed_text:
-                self._streams.reset(request.stream_id)
+                self._streams.reset(request)
             steps += 1
             repair_note = None
             paused = PausedReply.of(messages[prompt_length:], turn, steps, repairs)
@@ -311,7 +311,7 @@ class OpenAIResponder:
                 delay = self._pauses.delay(self._s, attempt, failed)
                 if delay is None:
                     raise failed.error from failed
-                self._streams.reset(request.stream_id)
+                self._streams.reset(request)
                 log.warning(
                     "user=%s seq=%d: model request failed (%s), retry %d in %.1fs",
                     request.user_id,
@@ -331,7 +331,7 @@ class OpenAIResponder:
         purpose: Purpose,
         attempt: int,
     ) -> tuple[ModelTurn, CallRecord]:
-        streaming = self._streams.listening(request.stream_id)
+        streaming = self._streams.listening(request)
         ask = model_ask(request.profile, self._s)
         record = self._record(request, messages, ask.model, purpose, attempt, streaming)
         context.calls.record(record)
@@ -341,10 +341,8 @@ class OpenAIResponder:
             with spans.model_call(
                 ask.model, str(self._client.base_url), ask.options, purpose, attempt
             ) as span:
-                if streaming and request.stream_id is not None:
-                    turn = await completer.stream(
-                        messages, tools, request.stream_id, self._s.stream_usage
-                    )
+                if streaming:
+                    turn = await completer.stream(messages, tools, request, self._s.stream_usage)
                 else:
                     turn = await completer.complete(messages, tools)
                 spans.answered(span, turn)

@@ -57,20 +57,22 @@ def actor_method(
 
     @functools.wraps(fn)
     async def wrapper(self: HasStateManager, *args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
-        try:
-            async with turn_lock(actor_type, self):
+        # The cache is cleared under the lock: the SDK clears it in an executor, and a call
+        # waiting for the lock would otherwise start on what the failed one left in it.
+        async with turn_lock(actor_type, self):
+            try:
                 return {"ok": await fn(self, *args, **kwargs)}
-        except AgentActorsError as exc:
-            await self._state_manager.clear_cache()
-            # An answer, not a crash: the caller gets the code; the call's span (daprd's call
-            # into this actor, tracing.py) shows it failed and why.
-            span = trace.get_current_span()
-            span.set_status(trace.StatusCode.ERROR, exc.code)
-            span.set_attribute("error.type", exc.code)
-            return {"error": exc.as_dict()}
-        except BaseException:
-            await self._state_manager.clear_cache()
-            raise
+            except AgentActorsError as exc:
+                await self._state_manager.clear_cache()
+                # An answer, not a crash: the caller gets the code; the call's span (daprd's
+                # call into this actor, tracing.py) shows it failed and why.
+                span = trace.get_current_span()
+                span.set_status(trace.StatusCode.ERROR, exc.code)
+                span.set_attribute("error.type", exc.code)
+                return {"error": exc.as_dict()}
+            except BaseException:
+                await self._state_manager.clear_cache()
+                raise
 
     return cast("Callable[Concatenate[Any, P], Awaitable[dict[str, Any]]]", wrapper)
 

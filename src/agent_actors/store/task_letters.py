@@ -66,3 +66,19 @@ class TaskLetterStore:
 
     async def forget(self, session: str) -> None:
         await self._store.delete(session_key(session))
+
+    async def forget_thread(self, session: str, agent: str) -> None:
+        """Drop the tasks ``agent``'s thread sent or was sent (its erasure: their text is
+        the thread's); the key goes with the last one (only if unchanged since read)."""
+        key = session_key(session)
+
+        def drop(log: SessionTaskLetters) -> bool:
+            kept = [x for x in log.letters if agent not in (x.task.caller, x.task.delegate)]
+            changed = len(kept) != len(log.letters)
+            log.letters = kept
+            return changed
+
+        await update_with_etag(self._store, key, SessionTaskLetters, drop)
+        raw, etag = await self._store.get(key)
+        if raw is not None and etag and not SessionTaskLetters.model_validate(raw).letters:
+            await self._store.delete(key, etag)

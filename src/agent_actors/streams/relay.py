@@ -23,7 +23,7 @@ from agent_actors import metrics
 
 log = logging.getLogger(__name__)
 PREFIX = "agent-actors:stream:"
-Deliver = Callable[[str, dict[str, str]], None]
+Deliver = Callable[[str, dict[str, Any]], None]
 
 
 class RedisRelay:
@@ -75,7 +75,7 @@ class RedisRelay:
         except Exception as exc:  # the connection is gone: nothing is left to forget
             log.debug("stream %s: unsubscribe failed: %r", stream_id, exc)
 
-    def send(self, stream_id: str, event: dict[str, str]) -> None:
+    def send(self, stream_id: str, event: dict[str, Any]) -> None:
         """Queue an event for publishing; dropped (and counted) when the outbox is full: a
         stream is best effort, and its client still gets the committed reply (``done``).
 

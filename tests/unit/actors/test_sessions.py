@@ -16,12 +16,14 @@ from agent_actors.actors.retention import RETENTION_REMINDER
 from agent_actors.actors.turn_record import TURN_KEY
 from agent_actors.api.ratelimit import RateLimiter
 from agent_actors.errors import InvalidInput, RateLimited, ResponderError, TurnLimitReached
+from agent_actors.events.task_messages import DelegationTask
 from agent_actors.llm.responder import ReplyContext, ReplyRequest
 from agent_actors.models import ActorTypes, CallRecord
 from agent_actors.settings import LimitSettings, Settings
 from agent_actors.sidecar.boundary import unwrap
 from agent_actors.store.dead_letters import DeadLetter, InMemoryStateStore
 from agent_actors.store.session_index import IndexEntry, SessionIndex, _parse_cursor
+from agent_actors.store.task_letters import TaskLetter, TaskLetterStore
 from tests.unit.twins import LocalActors, make_deps
 
 USER = "u1"
@@ -413,3 +415,52 @@ async def test_the_commit_arms_retention_when_the_breaker_made_the_turn_skip_it(
     # skipped before the reply (breaker), registered once at the commit
     assert attempts.count(RETENTION_REMINDER) == 1
     assert RETENTION_REMINDER in reminders_of(actors, ActorTypes.CHAT, USER)
+
+
+def kept_task(task_id: str, caller: str, delegate: str) -> TaskLetter:
+    task = DelegationTask(
+        task_id=task_id,
+        session=USER,
+        delegate=delegate,
+        text=f"the text of {task_id}",
+        caller=caller,
+        caller_seq=1,
+        deadline=time.time(),
+    )
+    return TaskLetter(task=task, at=datetime.now(UTC), reason="not answered")
+
+
+async def test_erasing_a_thread_erases_the_kept_tasks_it_sent_or_was_sent() -> None:
+    """A dead-lettered task keeps its text: retention (or a DELETE ?agent=) of the thread that
+    sent it, or was to answer it, erases it, as it erases the thread's other dead letters;
+    otherwise a session whose threads retention erased kept the texts for ever."""
+    deps, actors, _ = make_deps(settings(retention_s=100.0))
+    deps.task_letters = TaskLetterStore(InMemoryStateStore(), kept=100)
+    now = [time.time()]
+    deps.clock = lambda: now[0]
+    for letter in (
+        kept_task("t1", "coordinator", "billing"),
+        kept_task("t2", "coordinator", "shipping"),
+        kept_task("t3", "billing", "assistant"),
+    ):
+        await deps.task_letters.record(letter)
+    billing = ChatAgentClient(actors, f"{USER}~billing")  # type: ignore[arg-type]
+    await billing.process_message(TurnRequest(content="refund?", agent="billing"))
+    now[0] += 101
+    agent = actors.actor(ActorTypes.CHAT, f"{USER}~billing")
+    async with actors.locks[(ActorTypes.CHAT, f"{USER}~billing")]:
+        await agent.receive_reminder(RETENTION_REMINDER, b"{}", None, None)
+        await agent._state_manager.save_state()
+    assert state_of(actors, ActorTypes.CHAT, f"{USER}~billing") == {}
+    left = await deps.task_letters.of(USER)
+    assert [x.task.task_id for x in left.letters] == ["t2"]
+    # The session's own thread (the default agent's), by retention: the task it was sent.
+    await deps.task_letters.record(kept_task("t4", "support", "assistant"))
+    await chat(actors, 1)
+    now[0] += 101
+    await fire_retention(actors)
+    left = await deps.task_letters.of(USER)
+    assert [x.task.task_id for x in left.letters] == ["t2"]
+    # A DELETE ?agent= of the one that sent the last: the session keeps no task's text.
+    await ChatAgentClient(actors, f"{USER}~coordinator").delete()  # type: ignore[arg-type]
+    assert deps.task_letters._store.items == {}  # type: ignore[attr-defined]

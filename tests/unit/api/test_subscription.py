@@ -113,3 +113,29 @@ def test_a_dead_letter_of_an_erased_conversation_is_dropped(twins: Twins) -> Non
     resp = client.post("/subscribe/dead-letter", json=cloud_event(event(1)), headers=TOKEN)
     assert resp.json() == {"status": "SUCCESS"}
     assert client.get("/events/stats").json()["dead_letters"] == 0
+
+
+def test_a_task_its_caller_gave_up_on_long_ago_is_not_run(twins: Twins) -> None:
+    import time
+
+    client, _ = twins
+    task = {
+        "task_id": "t-late",
+        "session": "user1",
+        "delegate": "support",
+        "text": "refund?",
+        "caller": "assistant",
+        "caller_seq": 1,
+        "chain": ["assistant"],
+        "deadline": time.time() - 60,
+    }
+    resp = client.post("/subscribe/tasks", json=cloud_event(task), headers=TOKEN)
+    assert resp.json() == {"status": "SUCCESS"}
+    # Nothing of the delegate's thread was made: the session stays as it was.
+    history = client.get("/chat/user1/history", params={"agent": "support"}).json()
+    assert history["total"] == 0
+    fresh = {**task, "task_id": "t-live", "deadline": time.time() + 30}
+    resp = client.post("/subscribe/tasks", json=cloud_event(fresh), headers=TOKEN)
+    assert resp.json() == {"status": "SUCCESS"}
+    history = client.get("/chat/user1/history", params={"agent": "support"}).json()
+    assert history["total"] == 2

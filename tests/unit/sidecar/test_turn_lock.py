@@ -40,3 +40,41 @@ async def test_two_activations_of_one_actor_take_turns_and_others_do_not_wait() 
     assert Counter.overlaps == []
     # a's two calls ran one after the other (0.1 s); b's beside them.
     assert asyncio.get_running_loop().time() - started < 0.15
+
+
+class SharedCache:
+    """One activation's SDK state cache: ``clear_cache`` runs in an executor, as the SDK's
+    does (it yields to the loop)."""
+
+    def __init__(self) -> None:
+        self.half_turn: str | None = None
+
+    async def clear_cache(self) -> None:
+        await asyncio.sleep(0)
+        self.half_turn = None
+
+
+class Failing:
+    seen: ClassVar[list[str | None]] = []
+
+    def __init__(self, cache: SharedCache) -> None:
+        self.id = "c"
+        self._state_manager = cache
+
+    @actor_method
+    async def fail(self) -> None:
+        self._state_manager.half_turn = "set by a call that failed"
+        raise RuntimeError("the call fails half-way")
+
+    @actor_method
+    async def read(self) -> None:
+        Failing.seen.append(self._state_manager.half_turn)
+
+
+async def test_a_failed_calls_cache_is_cleared_before_the_next_call_runs() -> None:
+    """The next call on the same activation never sees what a failed one left in the cache:
+    it is cleared while the lock is still held."""
+    actor = Failing(SharedCache())
+    results = await asyncio.gather(actor.fail(), actor.read(), return_exceptions=True)
+    assert isinstance(results[0], RuntimeError)
+    assert Failing.seen == [None]

@@ -15,6 +15,13 @@ first token (within
 reply is sent as one token. A client that leaves
 early does not cancel the turn: it runs to its commit, so the history stays consistent.
 
+Every event has the id ``<seq>-<pos>``, its position in the turn's stream as the turn's log
+numbered it (``streams/turn_log.py``; counted here when there is no log). With the log, the
+end of the stream is read from it (``api/turn_watch.py``: what the relay had not brought yet,
+and the check that the client holds the committed reply). The same POST with
+``Last-Event-ID`` starts no turn: it is a reconnect, answered as
+``GET /chat/{id}/turns/{seq}/stream`` answers.
+
 sse-starlette writes the stream: it sends a ``: ping`` comment every ``streams.ping_s`` while
 the model is silent (a tool call, a slow first token), so proxies and load balancers that
 close idle connections keep this one open, and it notices a client that left.
@@ -23,10 +30,9 @@ close idle connections keep this one open, and it notices a client that left.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import dataclass
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -55,64 +61,13 @@ from agent_actors.api.routes.chat import (
     turn_request,
 )
 from agent_actors.api.schemas import MessageIn
+from agent_actors.api.sse import SSE_RESPONSE, LastEventId, position, sse
+from agent_actors.api.turn_watch import Ending, done, failed, watch, watch_response
 from agent_actors.errors import AgentActorsError
 from agent_actors.streams.hub import StreamEvent
+from agent_actors.streams.turn_log import event_id
 
 router = APIRouter(route_class=CallerFirst, tags=["chat"])
-
-
-def _event(name: str, required: dict[str, str], *, closed: bool = True) -> dict[str, Any]:
-    """One event's ``data``: the fields it always has (``closed``: and no others)."""
-    schema: dict[str, Any] = {
-        "title": name,
-        "type": "object",
-        "required": list(required),
-        "properties": {field: {"type": kind} for field, kind in required.items()},
-    }
-    if closed:
-        schema["additionalProperties"] = False
-    return schema
-
-
-# What each event's data holds (``pending`` carries the turn's whole state, as GET
-# /chat/{id}/turns/{seq} shows it, and its location).
-EVENT_DATA = {
-    "token": _event("token", {"text": "string"}),
-    "reset": _event("reset", {}),
-    "done": _event("done", {"role": "string", "content": "string", "seq": "integer"}),
-    "pending": _event("pending", {"status": "string", "location": "string"}, closed=False),
-    "error": _event("error", {"detail": "string", "code": "string", "status": "integer"}),
-}
-SSE_EVENT: dict[str, Any] = {
-    "type": "object",
-    "required": ["event", "data"],
-    "properties": {
-        "event": {"type": "string", "enum": list(EVENT_DATA)},
-        "data": {
-            "type": "string",
-            "description": "a JSON object; its fields depend on the event",
-            "contentMediaType": "application/json",
-            "contentSchema": {"oneOf": list(EVENT_DATA.values())},
-        },
-    },
-}
-SSE_RESPONSE: dict[str, Any] = {
-    "description": "Server-Sent Events: `token` {text} (append), `reset` {} (drop the tokens "
-    "so far), then `done` {role, content, seq} or `error` {detail, code, status}",
-    "content": {
-        "text/event-stream": {
-            # OpenAPI 3.1 reads an event stream's `schema` as the schema of one event.
-            "schema": SSE_EVENT,
-            "example": 'event: token\ndata: {"text": "Hel"}\n\nevent: token\ndata: '
-            '{"text": "lo"}\n\nevent: done\ndata: {"role": "assistant", "content": '
-            '"Hello", "seq": 1}\n\n',
-        }
-    },
-}
-
-
-def sse(event: str, data: dict[str, Any]) -> ServerSentEvent:
-    return ServerSentEvent(event=event, data=json.dumps(data), sep="\n")
 
 
 # next_event's answer when ``timeout`` passed with no event and the turn still running.
@@ -161,26 +116,55 @@ async def first_event(
             return event
 
 
-def outcome(
-    turn: asyncio.Task[TurnReply], user_id: str, agent: str | None = None
-) -> ServerSentEvent:
-    """The final event of a turn that ended after tokens were sent."""
+def outcome(turn: asyncio.Task[TurnReply], user_id: str, agent: str | None = None) -> Ending:
+    """The end of a turn that ended after tokens were sent."""
     try:
         reply = turn.result()
     except AgentActorsError as exc:
-        return sse("error", {"detail": exc.message, "code": exc.code, "status": exc.status})
+        return failed(exc)
     if reply.turn is not None:
         # Not over: a tool call waits for approval; the turn goes on at its location.
         location = turn_location(user_id, reply.seq, agent)
-        return sse("pending", {**reply.turn.model_dump(mode="json"), "location": location})
-    return sse("done", {"role": reply.role, "content": reply.content, "seq": reply.seq})
+        return Ending("pending", {**reply.turn.model_dump(mode="json"), "location": location})
+    return done(reply.seq, reply.role, reply.content)
+
+
+@dataclass
+class Numbering:
+    """The ids of a live stream's events: their turn's seq and position as the log numbered
+    them (``logged``), or as counted here (no log: a reconnect then gets the committed reply).
+    ``intact``: every event came, in order (else the tail sends the committed reply)."""
+
+    logged: bool
+    seq: int = 0
+    pos: int = 0
+    tokens: int = 0
+    intact: bool = True
+
+    def sse(self, event: StreamEvent) -> ServerSentEvent:
+        self.seq = event.seq or self.seq
+        self.tokens += event.kind == "token"
+        if not self.logged:
+            self.pos += 1
+        elif event.pos != self.pos + 1:
+            # Unnumbered (the log could not take it) or out of order (the relay dropped one).
+            self.intact = False
+            self.pos = max(self.pos, event.pos)
+        else:
+            self.pos = event.pos
+        data = {"text": event.text} if event.kind == "token" else {}
+        return sse(event.kind, data, event_id(self.seq, self.pos) if self.seq else None)
+
+    def final(self, ending: Ending, seq: int | None = None) -> ServerSentEvent:
+        seq = seq or self.seq
+        return sse(ending.name, ending.data, event_id(seq, self.pos + 1) if seq else None)
 
 
 @router.post(
     "/chat/{id}/stream",
     response_class=EventSourceResponse,
     response_model=None,
-    responses={200: SSE_RESPONSE, **ACCEPTED, **responses(*USER_ROUTE, 409, 413, 502, 504)},
+    responses={200: SSE_RESPONSE, **ACCEPTED, **responses(*USER_ROUTE, 409, 413, 422, 502, 504)},
 )
 async def chat_stream(
     message: MessageIn,
@@ -190,8 +174,25 @@ async def chat_stream(
     hub: Streams,
     running: StreamTurns,
     idempotency_key: IdempotencyKey = None,
+    last_event_id: LastEventId = None,
 ) -> EventSourceResponse | JSONResponse:
-    """Send a user message; the reply streams back as Server-Sent Events, then the turn."""
+    """Send a user message; the reply streams back as Server-Sent Events, then the turn. With
+    Last-Event-ID: no new turn, the rest of that event's turn (a client reconnecting)."""
+    if last_event_id is not None:
+        seq, after = position(last_event_id)
+        thread, agent = await thread_of(deps, user_id, message.agent)
+        return watch_response(
+            ChatAgentClient(deps.proxies, thread),
+            hub.log,
+            deps.runs,
+            thread,
+            seq,
+            after,
+            location=turn_location(user_id, seq, agent),
+            limit_s=settings.streams.watch_max_s,
+            ping_s=settings.streams.ping_s,
+            headers=trace_response(),
+        )
     stream_id = uuid.uuid4().hex
     request = turn_request(message, idempotency_key, settings, stream_id=stream_id)
     thread, agent = await thread_of(deps, user_id, message.agent)
@@ -211,24 +212,44 @@ async def chat_stream(
         if reply.turn is not None:
             # A tool call waits for approval: the same 202 as POST /chat/{id} answers.
             return accepted(user_id, reply, agent=agent)
-        first = StreamEvent("token", reply.content)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         metrics.ACTIVE_STREAMS.inc()
-        tokens = 0
+        ids = Numbering(logged=hub.log is not None)
         try:
             event = first or await next_event(queue, turn)
             while event is not None:
-                tokens += event.kind == "token"
-                yield sse(event.kind, {"text": event.text} if event.kind == "token" else {})
+                yield ids.sse(event)
                 event = await next_event(queue, turn)
-            if not tokens and not turn.exception() and turn.result().turn is None:
-                # A quiet turn that never streamed: its reply as one token, as above.
-                yield sse("token", {"text": turn.result().content})
-            yield outcome(turn, user_id, agent)
+            async for tail in ending(ids):
+                yield tail
         finally:
             metrics.ACTIVE_STREAMS.dec()
             await hub.close(stream_id)
+
+    async def ending(ids: Numbering) -> AsyncIterator[ServerSentEvent]:
+        """The end: with a log, what it has after the last event sent and the check that the
+        client holds the reply (turn_watch.py); else the reply as one token if none came."""
+        end = outcome(turn, user_id, agent)
+        if end.content is None:
+            yield ids.final(end)
+            return
+        reply = turn.result()
+        if hub.log is not None:
+            closed: asyncio.Future[Ending] = asyncio.get_running_loop().create_future()
+            closed.set_result(end)
+            same_turn = ids.seq in (0, reply.seq)
+            holding, intact = ids.tokens > 0 or not ids.intact, ids.intact and same_turn
+            pos = ids.pos if same_turn else 0
+            async for tail in watch(
+                hub.log, thread, reply.seq, pos, closed, holding=holding, intact=intact
+            ):
+                yield tail
+            return
+        if not ids.tokens:
+            # A quiet turn that never streamed: its reply as one token.
+            yield ids.sse(StreamEvent("token", reply.content, reply.seq))
+        yield ids.final(end, reply.seq)
 
     return EventSourceResponse(
         events(),

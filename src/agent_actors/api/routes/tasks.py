@@ -11,6 +11,7 @@ a task id once, so a replay of a task that was answered after all gives that ans
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -32,6 +33,9 @@ router = APIRouter(tags=["sessions"], responses=responses(*USER_ROUTE))
 # Why a task is on the dead-letter topic when it could be read: its thread stayed unreachable.
 RETRIES_EXHAUSTED = "not answered after the resiliency retries"
 TASK_ID = r"^[A-Za-z0-9_-]{1,64}$"
+# A task delivered this long after its caller stopped waiting is not run (clocks of replicas
+# may differ by a little: a task is never dropped while its caller could still take the answer).
+EXPIRED_AFTER_S = 10.0
 
 
 async def _body(request: Request) -> Any:
@@ -48,6 +52,13 @@ async def on_task(request: Request, deps: Deps) -> dict[str, str]:
     except (ValidationError, InvalidInput) as exc:
         log.warning("unreadable task dropped: %s", why_unreadable(exc))
         return {"status": SubscriptionStatus.DROP}
+    if time.time() > task.deadline + EXPIRED_AFTER_S:
+        # Its caller gave up long ago (a redelivery, a resend that lingered): running it
+        # would spend a model call nobody waits for, and could bring back a session deleted
+        # since. A replay (below) still runs it.
+        metrics.TASKS.labels("expired").inc()
+        log.info("task %s for %s expired before it ran: not run", task.task_id, task.delegate)
+        return {"status": SubscriptionStatus.SUCCESS}
     try:
         reply = await run_task(deps, task)
     except TRANSIENT as exc:
