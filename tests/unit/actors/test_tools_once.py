@@ -12,13 +12,15 @@ import httpx
 import pytest
 
 from agent_actors.actors.long_turns import LongTurns
+from agent_actors.actors.run_steps import fit_step
 from agent_actors.actors.services import ActorDeps
 from agent_actors.actors.turn_record import TURN_KEY
-from agent_actors.llm.approvals import INTERRUPTED_REASON
+from agent_actors.llm.approvals import INTERRUPTED_REASON, AskedCall, PausedReply
 from agent_actors.llm.mcp_tools import ToolCatalog
 from agent_actors.llm.profiles import AgentProfile, ProfileBook, ToolGrant
 from agent_actors.llm.tools import NoArgs, Tool, ToolContext, ToolRegistry
 from agent_actors.sidecar.boundary import unwrap
+from agent_actors.store import payload
 from tests.unit.actors.test_long_turns import (
     USER,
     calls,
@@ -237,3 +239,19 @@ async def test_a_turn_inside_an_actor_call_saves_no_step(monkeypatch: pytest.Mon
     monkeypatch.setattr(LongTurns, "save_step", save_step)
     assert (await turn(actors, "count it"))["content"] == "counted"
     assert (counted.runs, saved) == (1, [])
+
+
+def test_a_step_too_large_for_an_actor_payload_has_its_results_cut() -> None:
+    big = "é" * 50_000
+    call = AskedCall(id="c1", name="count", arguments="{}", attempts=1, result=big)
+    step = PausedReply(
+        messages=[{"role": "tool", "tool_call_id": "c0", "content": big}],
+        after_prompt=True,
+        calls=[call],
+        decisions=[None],
+    )
+    assert fit_step(step, 1_000_000) is step
+    cut = fit_step(step, 20_000)
+    assert payload.encoded_size(cut) <= 20_000
+    assert (cut.calls[0].result or "").endswith("…")
+    assert step.calls[0].result == big  # the run's own copy is left whole
