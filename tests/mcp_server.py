@@ -21,6 +21,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 SERVER = MCPServer("test-tools", log_level="WARNING")
+# Runs of tally and send by key, in this process: a test serving SERVER itself (streamable
+# HTTP) reads them, and they outlive the app that called the tools.
+RUNS: dict[str, int] = {}
 
 
 class Filters(BaseModel):
@@ -54,6 +57,25 @@ async def slow(seconds: float) -> str:
     """Answers after ``seconds``."""
     await asyncio.sleep(seconds)
     return "finally"
+
+
+async def counted(key: str, seconds: float) -> str:
+    RUNS[key] = RUNS.get(key, 0) + 1
+    run = RUNS[key]
+    await asyncio.sleep(seconds)
+    return f"run {run} of {key}"
+
+
+@SERVER.tool()
+async def tally(key: str, seconds: float = 0.0) -> str:
+    """Counts its runs by ``key`` (``RUNS``), answering after ``seconds``."""
+    return await counted(key, seconds)
+
+
+@SERVER.tool()
+async def send(key: str, seconds: float = 0.0) -> str:
+    """As tally; a test's profile grants it as not idempotent (a message sent twice)."""
+    return await counted(key, seconds)
 
 
 @SERVER.tool()

@@ -94,6 +94,12 @@ class ToolCallRecord(BaseModel):
     approved_by: str | None = Field(None, description="who approved the call, when one was needed")
     approval_note: str | None = Field(None, description="the approver's note")
     delegation: DelegationLink | None = Field(None, description="a delegate tool's task")
+    attempt: int = Field(
+        1, description="2: it was running when a long turn's run was lost, and ran again"
+    )
+    resumed_after_crash: bool = Field(
+        False, description="it was running when a long turn's run was lost (a crash, a move)"
+    )
 
 
 class RecordedMessage(BaseModel):

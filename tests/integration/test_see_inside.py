@@ -290,6 +290,8 @@ def test_the_inspector_approves_a_waiting_tool_call(
     expect(page.locator("#open-turn")).to_contain_text("Turn 1 awaiting approval")
     expect(page.locator("#open-turn-call")).to_contain_text("current_time")
     expect(page.locator("#open-turn-call")).to_contain_text(call_id)
+    # Why it waits: the profile's grant (a crash's rerun of a tool not idempotent says so).
+    expect(page.locator("#open-turn-call")).to_contain_text("approval: required")
     expect(page.get_by_role("button", name="Deny")).to_be_visible()
 
     page.get_by_label("Note").fill("from the page")

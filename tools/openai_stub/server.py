@@ -6,6 +6,8 @@ the service's repair note): by default ``stub reply to: <message>``. Markers in 
 pick a behaviour per request, so concurrent tests never disturb each other:
 
     [[delay:1.5]]            wait before answering (default: --delay, or POST /_control)
+    [[then_delay:3]]         wait before answering only once a tool result is in the prompt
+                             (the answer after a tool step: a test can kill the app then)
     [[token_delay:0.1]]      wait between streamed chunks
     [[fail500]] [[fail503]] [[fail429]]   answer with that status
     [[flaky:2]]              fail 503 the first 2 times this message is seen, then answer
@@ -293,6 +295,8 @@ async def chat_completions(request: Request) -> Response:
     markers = dict((m.group(1), m.group(2)) for m in MARKER.finditer(text))
     try:
         delay = float(markers["delay"]) if "delay" in markers else state.delay
+        if "then_delay" in markers and tool_results:
+            delay = float(markers["then_delay"] or 0)
         hang = "hang" in markers or state.mode == "hang"
         await wait_unless_gone(request, state.hang_s if hang else delay)
         answer = decide(state, text, repair, tool_results, results)

@@ -42,6 +42,7 @@ from agent_actors.actors.interfaces import (
     ReplyJob,
     RunOutcome,
     SessionSummary,
+    StepJob,
     TurnQuery,
     TurnReply,
     TurnRequest,
@@ -280,6 +281,14 @@ class ChatAgent(Actor, ChatAgentInterface, Remindable):
             await self._long.disarm()
         self._deps.runs.changed(self._user)
         return {"ended": True}
+
+    @actor_method
+    async def save_step(self, job: dict[str, Any]) -> dict[str, Any]:
+        """A long turn's run keeps its progress through tool calls: only while the turn
+        still waits for that run."""
+        got = StepJob.model_validate(job)
+        meta = await self._conversation.meta()
+        return {"saved": await self._long.save_step(meta, got)}
 
     # -- reads, erasure, reminders -----------------------------------------------------------
 

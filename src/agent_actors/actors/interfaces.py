@@ -58,6 +58,11 @@ class ApprovalView(BaseModel):
     tool: str = Field(description="the tool the model asked to call")
     arguments: str = Field(description="its arguments: the JSON text the model wrote")
     deadline: float = Field(description="Unix time after which the call is denied")
+    reason: str = Field(
+        "",
+        description="why it waits: its tool needs approval, or it was running when the turn's "
+        "run was lost and its tool is not idempotent",
+    )
 
 
 TurnStatus = Literal["pending", "awaiting_approval", "done", "failed"]
@@ -113,6 +118,17 @@ class RunOutcome(BaseModel):
     reply: ChatMessage | None = None
     paused: PausedReply | None = None
     error: TurnError | None = None
+    records: list[CallRecord] = Field(default_factory=list)
+
+
+class StepJob(BaseModel):
+    """ChatAgent.SaveStep: how far a long turn's run got through a model answer's tool calls
+    (``llm/checkpoints.py``), and the turn's model calls so far; kept only while the turn
+    waits for that run. A run started again after a crash goes on from it."""
+
+    seq: int
+    run_id: str
+    step: PausedReply
     records: list[CallRecord] = Field(default_factory=list)
 
 
@@ -253,6 +269,9 @@ class ChatAgentInterface(ActorInterface):
 
     @actormethod(name="EndRun")
     async def end_run(self, outcome: dict[str, Any]) -> Envelope: ...
+
+    @actormethod(name="SaveStep")
+    async def save_step(self, job: dict[str, Any]) -> Envelope: ...
 
 
 class ResponseAgentInterface(ActorInterface):

@@ -7,6 +7,8 @@ and a new turn of the user gets a 409 ``turn_in_progress`` until it is over. Eac
 a short call under ChatAgent's turn lock:
 
     StartTurn       reserve the seq, arm the reminder, save, start the run      -> pending
+    SaveStep        the run's progress through a model answer's tool calls, only if
+                    the turn still waits for that run (llm/checkpoints.py)
     EndRun          the run's result, only if the turn still waits for that run:
                     a reply is committed as any turn is (history, outbox, index) -> done
                     a tool call that needs approval                     -> awaiting_approval
@@ -18,10 +20,12 @@ a short call under ChatAgent's turn lock:
     the reminder    (every limits.turn_check_s, in Dapr's scheduler: it survives restarts;
                     due at the deadline while an approval waits)
                     a pending turn whose run is not in this process any more (the app
-                    crashed, the actor moved) -> a new run here, from the turn's start or
-                    its decided approval, up to limits.long_turn_resumes times, then failed,
-                    turn_interrupted; an approval past its deadline -> denied, and the
-                    reply resumes; no open turn -> it drops itself
+                    crashed, the actor moved) -> a new run here, from the turn's start,
+                    its decided approval or its run's last step (no tool call with a
+                    recorded result runs again; one that was running runs again once, or,
+                    not idempotent, waits for a person), up to limits.long_turn_resumes
+                    times, then failed, turn_interrupted; an approval past its deadline
+                    -> denied, and the reply resumes; no open turn -> it drops itself
     GetTurn         pending / awaiting_approval / done (from the history) / failed
 
 A failed turn saves nothing but its model-call records; its seq goes to the next turn.
@@ -47,6 +51,7 @@ from agent_actors.actors.interfaces import (
     RecordJob,
     ReplyJob,
     RunOutcome,
+    StepJob,
     TurnError,
     TurnReply,
     TurnRequest,
@@ -154,22 +159,38 @@ class LongTurns:
 
     async def ended_by(self, meta: ChatMeta, got: RunOutcome) -> LongTurn | None:
         """EndRun: the open turn ``got`` ends, or None if it is not that run's to end."""
-        turn = await self._conversation.open_turn(meta)
-        if turn is None or turn.seq != got.seq or turn.run_id != got.run_id:
-            # The conversation was deleted, the turn failed (its run was taken for lost) or
-            # another run owns it: this result must not be committed, nor its calls recorded.
-            log.warning(
-                "user=%s seq=%d: the result of run %s came after its turn ended; dropped",
-                self._user,
-                got.seq,
-                got.run_id,
-            )
-            return None
-        logs.bind(user=self._user, seq=turn.seq)
-        for record in got.records:
-            # Which run made them: a turn started again after a crash says so in its records.
-            record.resumed = turn.resumed
+        # The conversation deleted, the turn failed (its run taken for lost) or another run
+        # owning it: this result must not be committed, nor its calls recorded.
+        turn = await self._run_turn(meta, got.seq, got.run_id, "its result is dropped")
+        if turn is not None:
+            logs.bind(user=self._user, seq=turn.seq)
         return turn
+
+    async def save_step(self, meta: ChatMeta, got: StepJob) -> bool:
+        """SaveStep: keep the run's checkpoint with the turn, if the turn still waits for
+        that run (False: it does not, and the run must stop before its next tool call)."""
+        turn = await self._run_turn(meta, got.seq, got.run_id, "its step is not kept")
+        if turn is None:
+            return False
+        turn.paused, turn.records = got.step, self._fitted(got.records)
+        await self._save_turn(None, turn)
+        return True
+
+    async def _run_turn(self, meta: ChatMeta, seq: int, run_id: str, what: str) -> LongTurn | None:
+        """The open turn ``seq`` if it waits for run ``run_id``; None (logged: ``what`` comes
+        of the run's call) if not."""
+        turn = await self._conversation.open_turn(meta)
+        if turn is not None and turn.seq == seq and turn.run_id == run_id:
+            return turn
+        log.warning(
+            "user=%s seq=%d: run %s is not its turn's any more (the turn ended, or a newer run "
+            "owns it): %s",
+            self._user,
+            seq,
+            run_id,
+            what,
+        )
+        return None
 
     async def close(self, meta: ChatMeta, turn: LongTurn, got: RunOutcome) -> None:
         """Before ``turn``'s reply is committed (by ChatAgent, as any turn is): its calls

@@ -30,6 +30,7 @@ from agent_actors.actors.interfaces import (
     ResponseAgentInterface,
     RunOutcome,
     SessionSummary,
+    StepJob,
     TurnQuery,
     TurnReply,
     TurnRequest,
@@ -72,6 +73,10 @@ class ChatAgentClient(ActorClient):
     async def end_run(self, outcome: RunOutcome) -> bool:
         """A long turn's run reports its result; False: the turn no longer waits for it."""
         return bool((await self._call("EndRun", outcome))["ended"])
+
+    async def save_step(self, job: StepJob) -> bool:
+        """A long turn's run keeps its progress; False: the turn no longer waits for it."""
+        return bool((await self._call("SaveStep", job))["saved"])
 
     async def history(self, query: HistoryQuery) -> HistoryView:
         return HistoryView.model_validate(await self._call("GetConversationHistory", query))

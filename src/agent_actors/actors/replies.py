@@ -15,7 +15,7 @@ from agent_actors.actors.interfaces import ReplyJob
 from agent_actors.actors.services import ActorDeps
 from agent_actors.errors import ConversationMoved, ReplyTooLarge
 from agent_actors.llm.profiles import offered_delegates
-from agent_actors.llm.responder import CallRecorder, ReplyContext, ReplyRequest
+from agent_actors.llm.responder import CallRecorder, ReplyContext, ReplyRequest, StepSaver
 from agent_actors.models import ChatMessage, as_unicode_text
 from agent_actors.sidecar.actor_runtime import StateLoader
 from agent_actors.store.committed import committed_history, committed_window
@@ -85,13 +85,19 @@ class ReplyWork:
         memory = await committed_window(self._load, self._user)
         return memory if window is None else memory[-window:]
 
-    def context(self, calls: CallRecorder, turn_timeout_s: float | None = None) -> ReplyContext:
+    def context(
+        self,
+        calls: CallRecorder,
+        turn_timeout_s: float | None = None,
+        steps: StepSaver | None = None,
+    ) -> ReplyContext:
         searcher = CommittedHistory(self._committed, self._deps.settings.llm.search_max_pages)
         return ReplyContext(
             calls=calls,
             search_history=searcher.search,
             turn_timeout_s=turn_timeout_s,
             delegate=self._delegate,
+            steps=steps,
         )
 
     def storable(self, content: str) -> str:

@@ -21,7 +21,7 @@ from agent_actors.actors.interfaces import (
     TurnStatus,
     TurnView,
 )
-from agent_actors.llm.approvals import Decision, PausedReply
+from agent_actors.llm.approvals import APPROVAL_REASON, Decision, PausedReply
 from agent_actors.models import CallRecord
 
 TURN_KEY = "turn"
@@ -45,6 +45,9 @@ class LongTurn(BaseModel):
     runs: int = 0
     # Runs started again because the one before was lost (limits.long_turn_resumes).
     resumed: int = 0
+    # Where the reply goes on from: the answer whose calls wait for (or got) a decision, or,
+    # while a run works (``pending``), its latest checkpoint (llm/checkpoints.py): a run
+    # started again goes on from there, and no tool call with a result runs again.
     paused: PausedReply | None = None
     # The id of the call awaiting a decision, new at each pause: an approval must name it,
     # so a retried or stale one never decides on a call its sender did not see.
@@ -90,6 +93,7 @@ class LongTurn(BaseModel):
                 tool=asked.grant or asked.name,
                 arguments=asked.arguments,
                 deadline=self.approval_deadline,
+                reason=self.paused.reason or APPROVAL_REASON,
             )
         return TurnView(
             seq=self.seq,

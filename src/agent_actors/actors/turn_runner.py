@@ -8,6 +8,10 @@ ResponseAgent and Memory for what the reply needs (short calls), runs the respon
 reports through ``ChatAgent.EndRun``, which commits only while the turn still waits for this
 very run (its ``run_id``): a late, repeated or superseded result commits nothing.
 
+Before each tool call the run saves how far it got (``SaveStep``, ``run_steps.py``): a run
+started again after a lost one goes on from there, and no tool call whose result was saved
+runs again (``llm/checkpoints.py``).
+
 Runs are known per process (``runs.py``, held in ``ActorDeps.runs``): ChatAgent's reminder
 fails a turn whose run is not in this process any more (the app crashed and restarted, or the
 actor moved to another replica), so a turn never stays pending for ever; a run is never
@@ -27,6 +31,7 @@ from agent_actors import logs
 from agent_actors.actors.interfaces import RunOutcome, TurnError
 from agent_actors.actors.proxies import ChatAgentClient, ResponseAgentClient
 from agent_actors.actors.replies import ReplyWork
+from agent_actors.actors.run_steps import RunSteps
 from agent_actors.actors.runs import Run
 from agent_actors.actors.services import ActorDeps
 from agent_actors.actors.turn_record import LongTurn
@@ -62,7 +67,8 @@ async def _reply(deps: ActorDeps, user: str, load: StateLoader, turn: LongTurn) 
     """The run's result: a reply, a pause for an approval, or an error; never raises (but
     for a cancellation)."""
     budget = deps.settings.limits.long_turn_timeout_s
-    calls = CallBuffer(audit.record_bytes(deps.settings.llm))
+    # Its records say which run made them: one started again after a crash says so.
+    calls = CallBuffer(audit.record_bytes(deps.settings.llm), resumed=turn.resumed)
     outcome = RunOutcome(seq=turn.seq, run_id=turn.run_id)
     work = ReplyWork(deps, user, load)
     try:
@@ -72,7 +78,8 @@ async def _reply(deps: ActorDeps, user: str, load: StateLoader, turn: LongTurn) 
             request = replace(
                 await work.request(turn.job, count + 1), stream_id=WATCH + turn.run_id
             )
-            context = work.context(calls, turn_timeout_s=budget)
+            steps = RunSteps(deps, user, turn, calls)
+            context = work.context(calls, turn_timeout_s=budget, steps=steps)
             if turn.paused is not None:
                 content = await _resume(deps, request, context, turn)
             else:
@@ -103,6 +110,7 @@ async def _resume(
 ) -> str:
     if turn.paused is None or not isinstance(deps.responder, Resumable):
         raise AgentActorsError("this responder cannot resume a reply paused for an approval")
+    # ``paused``: a decided approval, or the last step of a lost run (its tool calls' progress).
     # The record of the answer that asked for the tools: their results are noted there.
     answered = turn.records[-1] if turn.records else None
     return await deps.responder.resume(request, context, Resumption(turn.paused, answered))

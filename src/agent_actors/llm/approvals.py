@@ -8,6 +8,11 @@ decisions taken so far and the call now asked about. The actors persist it with 
 hand it back to ``Resumable.resume``: the loop goes on from that answer, with a denied call
 answered to the model as a tool error instead of being run. An answer with several calls
 needing approval asks about them one at a time, in order.
+
+The same pause holds a call of a tool granted ``idempotent: false`` that was running when a
+long turn's run was lost (``checkpoints.py``): it may have taken effect, so a person decides
+whether it runs again; ``PausedReply.reason`` says which of the two the pause is. A long
+turn's run also saves a ``PausedReply`` before each tool call, as its checkpoint.
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ class AskedCall(BaseModel):
     arguments: str
     # How the profile grants the tool (``files.delete`` for the model's ``files__delete``).
     grant: str = ""
+    # Its progress in a long turn's run (``checkpoints.py``): the times a run started it, what
+    # it returned (None: nothing recorded yet), and whether a run was lost while it ran.
+    attempts: int = 0
+    result: str | None = None
+    interrupted: bool = False
 
 
 class PausedReply(BaseModel):
@@ -59,6 +69,8 @@ class PausedReply(BaseModel):
     asking: int = 0
     steps: int = 0
     repairs: int = 0
+    # Why ``asking`` waits for a person (empty: a pause saved before reasons were kept).
+    reason: str = ""
 
     @property
     def asked(self) -> AskedCall:
@@ -68,6 +80,12 @@ class PausedReply(BaseModel):
         decisions = list(self.decisions)
         decisions[self.asking] = decision
         return self.model_copy(update={"decisions": decisions})
+
+    def with_call(self, index: int, **progress: Any) -> PausedReply:
+        """A copy with call ``index`` updated (its attempts, result, interrupted)."""
+        calls = list(self.calls)
+        calls[index] = calls[index].model_copy(update=progress)
+        return self.model_copy(update={"calls": calls})
 
     def answer(self) -> ModelTurn:
         """The model's answer that asked for the calls, as the loop runs it."""
@@ -121,15 +139,27 @@ class Resumable(Protocol):
         ...
 
 
+APPROVAL_REASON = "the agent's profile grants this tool with approval: required"
+INTERRUPTED_REASON = (
+    "this call was running when the turn's run was lost (its app stopped, or the actor moved), "
+    "and the tool is granted with idempotent: false: it may have taken effect, so it is not "
+    "run again unless a person approves"
+)
+
+
 def check(tools: ToolRegistry, paused: PausedReply) -> None:
-    """Raise ``ApprovalRequired`` for the first call of the answer that needs a decision (its
-    tool is granted with ``approval: required``) and has none yet."""
+    """Raise ``ApprovalRequired`` for the first call of the answer that needs a decision and
+    has none yet: its tool is granted with ``approval: required``, or it is not idempotent and
+    was running when a run was lost (``checkpoints.recover``)."""
     for index, (call, decision) in enumerate(zip(paused.calls, paused.decisions, strict=True)):
         tool = tools.get(call.name)
-        if decision is None and tool is not None and tool.approval:
-            calls = list(paused.calls)
-            calls[index] = call.model_copy(update={"grant": tool.granted_as})
-            raise ApprovalRequired(paused.model_copy(update={"asking": index, "calls": calls}))
+        if decision is not None or tool is None or call.result is not None:
+            continue
+        reason = INTERRUPTED_REASON if call.interrupted and not tool.idempotent else ""
+        reason = reason or (APPROVAL_REASON if tool.approval else "")
+        if reason:
+            asked = paused.with_call(index, grant=tool.granted_as)
+            raise ApprovalRequired(asked.model_copy(update={"asking": index, "reason": reason}))
 
 
 def denied(decision: Decision) -> str:

@@ -31,7 +31,7 @@ from mcp import Client, StdioServerParameters
 from mcp import types as mcp_types
 from mcp.shared.exceptions import MCPError
 
-from agent_actors.llm.profiles import AgentProfile, McpServerSpec
+from agent_actors.llm.profiles import AgentProfile, McpServerSpec, ToolGrant
 from agent_actors.llm.tools import DEFAULT_TOOLS, Tool, ToolContext, ToolFailed, ToolRegistry
 
 log = logging.getLogger(__name__)
@@ -266,7 +266,9 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def mcp_tool(connection: McpServerConnection, tool: mcp_types.Tool, approval: bool) -> Tool:
+def mcp_tool(connection: McpServerConnection, tool: mcp_types.Tool, grant: ToolGrant) -> Tool:
+    """``tool`` of ``connection`` as ``grant`` (its name, or the server's wildcard) allows it."""
+
     async def run(args: dict[str, Any], _ctx: ToolContext) -> str:
         return await connection.call(tool.name, args)
 
@@ -276,7 +278,8 @@ def mcp_tool(connection: McpServerConnection, tool: mcp_types.Tool, approval: bo
         args=tool.input_schema,
         run=run,
         grant=f"{connection.name}.{tool.name}",
-        approval=approval,
+        approval=grant.approval == "required",
+        idempotent=grant.idempotent,
     )
 
 
@@ -291,20 +294,19 @@ class ToolCatalog:
     ) -> None:
         self._builtins = builtins
         self._servers = {n: McpServerConnection(n, s, clients) for n, s in (servers or {}).items()}
-        self._variants: dict[tuple[str, bool], Tool] = {}
+        self._variants: dict[tuple[str, bool, bool], Tool] = {}
 
     async def tools_for(self, profile: AgentProfile | None) -> ToolRegistry:
         """The tools ``profile`` may use (None: the built-in tools). Its MCP servers are
         listed concurrently; one that cannot be is left out with a warning."""
         if profile is None:
             return self._builtins
-        wanted: dict[str, list[tuple[str, bool]]] = {}
+        wanted: dict[str, list[tuple[str, ToolGrant]]] = {}
         tools: list[Tool] = []
         for grant in profile.tools:
-            approval = grant.approval == "required"
             server, dot, name = grant.name.partition(".")
             if not dot:
-                builtin = self._builtin(grant.name, approval)
+                builtin = self._builtin(grant)
                 if builtin is None:
                     log.warning("profile %s: no built-in tool %r", profile.name, grant.name)
                     continue
@@ -312,7 +314,7 @@ class ToolCatalog:
             elif server not in self._servers:
                 log.warning("profile %s: no MCP server %r", profile.name, server)
             else:
-                wanted.setdefault(server, []).append((name, approval))
+                wanted.setdefault(server, []).append((name, grant))
         listed = await asyncio.gather(*(self._tools_of(s, g) for s, g in wanted.items()))
         seen = {t.name for t in tools}
         for tool in (t for group in listed for t in group):
@@ -325,17 +327,17 @@ class ToolCatalog:
             tools.append(tool)
         return ToolRegistry(tools)
 
-    def _builtin(self, name: str, approval: bool) -> Tool | None:
-        tool = self._builtins.get(name)
-        if tool is None or tool.approval == approval:
+    def _builtin(self, grant: ToolGrant) -> Tool | None:
+        tool = self._builtins.get(grant.name)
+        key = (grant.name, grant.approval == "required", grant.idempotent)
+        if tool is None or (tool.approval, tool.idempotent) == key[1:]:
             return tool
         # Kept: a new Tool would build its pydantic schema again on every turn.
-        key = (name, approval)
         if key not in self._variants:
-            self._variants[key] = replace(tool, approval=approval)
+            self._variants[key] = replace(tool, approval=key[1], idempotent=key[2])
         return self._variants[key]
 
-    async def _tools_of(self, server: str, grants: list[tuple[str, bool]]) -> list[Tool]:
+    async def _tools_of(self, server: str, grants: list[tuple[str, ToolGrant]]) -> list[Tool]:
         connection = self._servers[server]
         try:
             _, listed = await connection.connect()
@@ -346,13 +348,14 @@ class ToolCatalog:
             return []
         by_name = {t.name: t for t in listed}
         out: dict[str, Tool] = {}
-        for name, approval in grants:
+        for name, grant in grants:
             if name == "*":
                 for tool in listed:
-                    out.setdefault(tool.name, mcp_tool(connection, tool, approval))
+                    out.setdefault(tool.name, mcp_tool(connection, tool, grant))
             elif name in by_name:
-                # A tool named alone wins over the wildcard (its approval is the one meant).
-                out[name] = mcp_tool(connection, by_name[name], approval)
+                # A tool named alone wins over the wildcard (its approval and idempotent flag
+                # are the ones meant).
+                out[name] = mcp_tool(connection, by_name[name], grant)
             else:
                 log.warning("MCP server %s has no tool %r", server, name)
         return list(out.values())

@@ -23,7 +23,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -33,14 +33,14 @@ from opentelemetry import trace
 
 from agent_actors import metrics
 from agent_actors.errors import ResponderError, ResponderTimeout
-from agent_actors.llm import approvals, audit, spans
-from agent_actors.llm.approvals import Decision, PausedReply, Resumption
+from agent_actors.llm import approvals, audit, checkpoints, spans
+from agent_actors.llm.approvals import PausedReply, Resumption
 from agent_actors.llm.completion import Completer, Message, ModelCallFailed, ModelTurn
 from agent_actors.llm.delegate_tools import delegate_tool
 from agent_actors.llm.mcp_tools import ToolCatalog
 from agent_actors.llm.profiles import model_ask
 from agent_actors.llm.prompt import build_messages
-from agent_actors.llm.responder import ReplyContext, ReplyRequest
+from agent_actors.llm.responder import ReplyContext, ReplyRequest, StepSaver
 from agent_actors.llm.tools import InvalidToolCall, ToolContext, ToolFailed, ToolRegistry
 from agent_actors.models import CallRecord, Purpose, ToolCallRecord, cut
 from agent_actors.settings import LlmSettings
@@ -140,8 +140,14 @@ class OpenAIResponder:
                 paused.steps,
                 paused.repairs,
             )
+            # A run started again after a crash goes on from its checkpoint: no recorded
+            # call runs again (checkpoints.py).
+            paused = checkpoints.recover(registry, paused)
             answered = resumed.answered
-            messages = [*messages, *await self._approved_tools(paused, ctx, registry, answered)]
+            messages = [
+                *messages,
+                *await self._approved_tools(paused, ctx, registry, answered, context.steps),
+            ]
         while True:
             purpose: Purpose = "repair" if repair_note else ("tool_step" if steps else "reply")
             asked = [*messages, repair_note] if repair_note else messages
@@ -176,7 +182,10 @@ class OpenAIResponder:
             steps += 1
             repair_note = None
             paused = PausedReply.of(messages[prompt_length:], turn, steps, repairs)
-            messages = [*messages, *await self._approved_tools(paused, ctx, registry, record)]
+            messages = [
+                *messages,
+                *await self._approved_tools(paused, ctx, registry, record, context.steps),
+            ]
 
     async def _approved_tools(
         self,
@@ -184,14 +193,16 @@ class OpenAIResponder:
         ctx: ToolContext,
         tools: ToolRegistry,
         record: CallRecord | None,
+        saver: StepSaver | None = None,
     ) -> list[Message]:
         """The answer's tool results once every call that needs approval has its decision
         (else ``ApprovalRequired``: the reply pauses there); a denied call is not run."""
         approvals.check(tools, paused)
-        results = await self._run_tools(paused.answer(), ctx, tools, paused.decisions)
+        results, done = await self._run_tools(paused, ctx, tools, saver)
         if record is not None:
             audit.note_results(record, results, self._s.record_chars, self._s.record_content)
             audit.note_delegations(record, ctx.delegations)
+            checkpoints.note_attempts(record, done)
         return results
 
     def _problem(self, turn: ModelTurn, record: CallRecord, tools: ToolRegistry) -> str | None:
@@ -218,11 +229,16 @@ class OpenAIResponder:
 
     async def _run_tools(
         self,
-        turn: ModelTurn,
+        step: PausedReply,
         ctx: ToolContext,
         tools: ToolRegistry,
-        decisions: Sequence[Decision | None] = (),
-    ) -> list[Message]:
+        saver: StepSaver | None = None,
+    ) -> tuple[list[Message], PausedReply]:
+        """The answer's tool messages, and ``step`` with each call's progress. With a
+        ``saver`` (a long turn) each call's start is saved before it runs, and its result
+        with the next call's start or after the last: a call with a recorded result (a run
+        resumed after a crash) is answered from it, never run again."""
+        turn = step.answer()
         out: list[Message] = [
             {
                 "role": "assistant",
@@ -237,29 +253,44 @@ class OpenAIResponder:
                 ],
             }
         ]
-        for index, call in enumerate(turn.tool_calls):
-            decision = decisions[index] if index < len(decisions) else None
-            if decision is not None and not decision.approve:
-                denial = approvals.denied(decision)
-                out.append({"role": "tool", "tool_call_id": call.id, "content": denial})
-                continue
-            tool, args = tools.parse(call.name, call.arguments)
-            with spans.tool_call(call.name, call.id) as span:
-                try:
-                    result = await tools.run(tool, args, replace(ctx, call_id=call.id))
-                except ToolFailed as exc:
-                    # Its message is for the model (an MCP server down, a timeout, an error
-                    # result): the model works around it, the turn goes on.
-                    log.warning("user=%s: tool %s failed: %s", ctx.user_id, call.name, exc)
-                    span.set_status(trace.StatusCode.ERROR, "ToolFailed")
-                    result = json.dumps({"error": str(exc)}, ensure_ascii=False)
-                except Exception as exc:
-                    # A tool that fails is the model's problem to work around, not a failed turn.
-                    log.warning("user=%s: tool %s failed: %r", ctx.user_id, call.name, exc)
-                    span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
-                    result = f'{{"error": "the tool failed: {type(exc).__name__}"}}'
+        unsaved = False
+        for index, call in enumerate(step.calls):
+            decision = step.decisions[index] if index < len(step.decisions) else None
+            if call.result is not None:
+                result = call.result
+            elif decision is not None and not decision.approve:
+                result = approvals.denied(decision)
+            else:
+                if saver is not None:
+                    step = step.with_call(index, attempts=call.attempts + 1)
+                    await saver(step)
+                    unsaved = False
+                result = await self._run_tool(call.id, call.name, call.arguments, ctx, tools)
+                if saver is not None:
+                    step, unsaved = step.with_call(index, result=result), True
             out.append({"role": "tool", "tool_call_id": call.id, "content": result})
-        return out
+        if saver is not None and unsaved:
+            await saver(step)
+        return out, step
+
+    async def _run_tool(
+        self, call_id: str, name: str, arguments: str, ctx: ToolContext, tools: ToolRegistry
+    ) -> str:
+        tool, args = tools.parse(name, arguments)
+        with spans.tool_call(name, call_id) as span:
+            try:
+                return await tools.run(tool, args, replace(ctx, call_id=call_id))
+            except ToolFailed as exc:
+                # Its message is for the model (an MCP server down, a timeout, an error
+                # result): the model works around it, the turn goes on.
+                log.warning("user=%s: tool %s failed: %s", ctx.user_id, name, exc)
+                span.set_status(trace.StatusCode.ERROR, "ToolFailed")
+                return json.dumps({"error": str(exc)}, ensure_ascii=False)
+            except Exception as exc:
+                # A tool that fails is the model's problem to work around, not a failed turn.
+                log.warning("user=%s: tool %s failed: %r", ctx.user_id, name, exc)
+                span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
+                return f'{{"error": "the tool failed: {type(exc).__name__}"}}'
 
     async def _request(
         self,

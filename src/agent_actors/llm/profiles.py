@@ -19,7 +19,8 @@ The file::
       support:
         system_prompt: You answer support questions.
         model: gpt-4o-mini
-        tools: [search_history, {name: files.delete, approval: required}, files.*]
+        tools: [search_history, {name: files.delete, approval: required}, files.*,
+                {name: files.rename, idempotent: false}]
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ class ToolGrant(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     approval: Literal["none", "required"] = "none"
+    # false: a call of it that was running when a long turn's run was lost is not run again
+    # unless a person approves (it may have taken effect); true: it is run again, once.
+    idempotent: bool = True
 
     @model_validator(mode="before")
     @classmethod

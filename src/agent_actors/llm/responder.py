@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from agent_actors.llm.profiles import AgentProfile
 from agent_actors.models import CallRecord, ChatMessage, DelegationLink, fit_record
+
+if TYPE_CHECKING:
+    from agent_actors.llm.approvals import PausedReply
 
 # Searches this user's committed history: (query, limit) -> matching entries, newest first.
 HistorySearch = Callable[[str, int], Awaitable[list[ChatMessage]]]
@@ -55,6 +58,14 @@ class CallRecorder(Protocol):
         """Keep one model request's record (final once ``reply`` returns or raises)."""
 
 
+class StepSaver(Protocol):
+    async def __call__(self, step: PausedReply) -> None:
+        """Keep ``step`` (a model answer's tool calls and how far they got) durably before
+        the reply goes on: a run started again after a crash goes on from there
+        (``checkpoints.py``). Raises when the reply must not go on (its turn moved on)."""
+        ...
+
+
 @dataclass
 class CallBuffer:
     """Records kept in memory until the actor saves them (with the turn, or alone when the
@@ -68,8 +79,11 @@ class CallBuffer:
 
     max_bytes: int | None = None
     records: list[CallRecord] = field(default_factory=list)
+    # A long turn's run started again after this many lost ones: its records say so.
+    resumed: int = 0
 
     def record(self, call: CallRecord) -> None:
+        call.resumed = self.resumed
         self.records.append(call if self.max_bytes is None else fit_record(call, self.max_bytes))
 
 
@@ -85,6 +99,9 @@ class ReplyContext:
     turn_timeout_s: float | None = None
     # Hands tasks to the request's delegates; None: delegation is not wired (unit tests).
     delegate: Delegate | None = None
+    # Where a long turn's run keeps its progress through tool calls; None: a turn inside an
+    # actor call, which dies with its caller and keeps nothing.
+    steps: StepSaver | None = None
 
 
 class Responder(Protocol):

@@ -75,6 +75,9 @@ class Tool:
     run: Callable[[Any, ToolContext], Awaitable[str]]
     grant: str = ""
     approval: bool = False
+    # False: running it twice may do twice what it does (send, pay, delete): a call that was
+    # running when a long turn's run was lost waits for a person instead of running again.
+    idempotent: bool = True
 
     @property
     def granted_as(self) -> str:

@@ -113,8 +113,8 @@ def test_get_agents_lists_the_profiles_without_their_prompts(twins: Twins) -> No
     assert assistant["default"] is True
     assert support["default"] is False
     assert assistant["tools"] == [
-        {"name": "current_time", "approval": False},
-        {"name": "search_history", "approval": False},
+        {"name": "current_time", "approval": False, "idempotent": True},
+        {"name": "search_history", "approval": False, "idempotent": True},
     ]
     assert (assistant["memory_window"], assistant["prompt_history"]) == (3, 10)
     assert (support["memory_window"], support["prompt_history"]) == (0, 2)

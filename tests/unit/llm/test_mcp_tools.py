@@ -156,6 +156,19 @@ async def test_a_built_in_needing_approval_is_marked_and_its_schema_kept(
     assert again.tools[0] is found
 
 
+async def test_a_grant_marks_a_tool_not_idempotent_built_in_or_mcp(catalog: ToolCatalog) -> None:
+    grants = [
+        ToolGrant(name="demo.*"),
+        ToolGrant(name="demo.echo", idempotent=False),
+        ToolGrant(name="current_time", idempotent=False),
+        ToolGrant(name="search_history"),
+    ]
+    registry = await catalog.tools_for(AgentProfile(name="p", tools=grants))
+    idempotent = {t.granted_as: t.idempotent for t in registry.tools}
+    assert (idempotent["demo.echo"], idempotent["current_time"]) == (False, False)
+    assert (idempotent["demo.pid"], idempotent["search_history"]) == (True, True)
+
+
 @pytest.mark.parametrize(
     ("arguments", "reason"),
     [

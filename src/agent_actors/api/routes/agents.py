@@ -17,6 +17,10 @@ router = APIRouter(tags=["agents"], responses=responses(401, 429))
 class GrantView(BaseModel):
     name: str = Field(description="a built-in tool, or an MCP server's: <server>.<tool|*>")
     approval: bool = Field(description="a person approves each call before it runs")
+    idempotent: bool = Field(
+        description="false: a call running when a long turn's run was lost waits for a person "
+        "instead of running again"
+    )
 
 
 class AgentView(ProfileInUse):
@@ -61,7 +65,10 @@ def view(profile: AgentProfile, default: bool, settings: Settings) -> AgentView:
         default=default,
         temperature=llm.temperature if profile.temperature is None else profile.temperature,
         max_tokens=llm.max_output_tokens if profile.max_tokens is None else profile.max_tokens,
-        tools=[GrantView(name=g.name, approval=g.approval == "required") for g in profile.tools],
+        tools=[
+            GrantView(name=g.name, approval=g.approval == "required", idempotent=g.idempotent)
+            for g in profile.tools
+        ],
         delegates=profile.delegates,
         delegate_timeout_s=profile.delegate_timeout_s,
     )

@@ -180,7 +180,7 @@ async function loadCalls() {
         r.status,
         r.latency_ms,
         `${r.tokens_in ?? "–"} / ${r.tokens_out ?? "–"}`,
-        r.tool_calls.map((t) => t.name).join(", "),
+        r.tool_calls.map(toolCall).join(", "),
         r.tool_calls
           .filter((t) => t.delegation)
           .map((t) => delegation(t.delegation))
@@ -191,6 +191,11 @@ async function loadCalls() {
   } catch (err) {
     fail("calls", err);
   }
+}
+
+// A tool call's name, and whether a lost run was running it (run again, or given up).
+function toolCall(t) {
+  return t.resumed_after_crash ? `${t.name} (attempt ${t.attempt}, after a crash)` : t.name;
 }
 
 // A task handed to a delegate, as a call record names it.
@@ -308,6 +313,7 @@ function showTurn(seq, turn) {
       ["tool", turn.approval.tool],
       ["arguments", turn.approval.arguments],
       ["deadline", new Date(turn.approval.deadline * 1000).toLocaleString()],
+      ["why", turn.approval.reason || "its tool needs approval"],
     ]) {
       call.append(el("dt", term), el("dd", value));
     }
