@@ -155,6 +155,9 @@ class LongTurns:
             )
         decision = Decision(approve=asked.approve, note=asked.note, by=asked.by)
         await self._resume(meta, turn, decision)
+        # The reminder was due at the deadline: the run now going on is checked every
+        # turn_check_s again, so a lost one starts again that soon, not at the old deadline.
+        await self._arm_reminder(self._deps.settings.limits.turn_check_s, "its period")
         return turn.view()
 
     async def ended_by(self, meta: ChatMeta, got: RunOutcome) -> LongTurn | None:
@@ -283,15 +286,19 @@ class LongTurns:
         """The reminder due at the approval's deadline (then every turn_check_s), so a call
         nobody decides is denied at that second, not at the next periodic check."""
         due = max(turn.approval_deadline - self._deps.clock(), 0.0)
+        await self._arm_reminder(due, "the approval deadline")
+
+    async def _arm_reminder(self, due_s: float, what: str) -> None:
+        """The reminder due in ``due_s``, then every turn_check_s. Not fatal: the reminder
+        armed before still comes (the periodic one, or the one due at the deadline)."""
         period = timedelta(seconds=self._deps.settings.limits.turn_check_s)
         try:
             async with asyncio.timeout(self._deps.settings.limits.post_commit_timeout_s):
                 await self._actor.register_reminder(
-                    LONG_TURN_REMINDER, b"{}", timedelta(seconds=due), period
+                    LONG_TURN_REMINDER, b"{}", timedelta(seconds=due_s), period
                 )
         except Exception as exc:
-            # The periodic reminder still comes: the deadline is kept within turn_check_s.
-            log.info("user=%s: the approval deadline's reminder was not moved: %r", self._user, exc)
+            log.info("user=%s: the reminder was not moved to %s: %r", self._user, what, exc)
 
     # -- steps -------------------------------------------------------------------------------
 

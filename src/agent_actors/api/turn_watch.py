@@ -18,6 +18,7 @@ text) and the committed reply as one ``token``: what it holds is always the repl
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ from agent_actors.errors import (
 )
 from agent_actors.streams.turn_log import Logged, TurnEvents, event_id, replayed_text
 
+logger = logging.getLogger(__name__)
 # How long one read of the log waits for an event, so the end of the turn is seen this soon.
 READ_BLOCK_S = 1.0
 # A turn just committed whose log does not spell its reply yet: its last events may still be
@@ -44,6 +46,8 @@ READ_BLOCK_S = 1.0
 GRACE_S = 0.5
 # Between two asks of ChatAgent when the sidecar failed, and while a long turn is pending.
 RETRY_S = 1.0
+# A read of the log that has no answer this long past its own wait: Redis is stuck.
+READ_LIMIT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,7 @@ async def watch(
     hold text already; ``intact``: what it holds is the log up to ``after``."""
     pos = after
     while intact and log is not None and not end.done():
-        reading = asyncio.ensure_future(log.read(thread, seq, pos, block_s=READ_BLOCK_S))
+        reading = asyncio.ensure_future(_read(log, thread, seq, pos, READ_BLOCK_S))
         try:
             either: set[asyncio.Future[Any]] = {reading, end}
             await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
@@ -148,7 +152,11 @@ async def watch(
                 reading.cancel()
         if ended_first:
             break
-        for event in reading.result():
+        got = reading.result()
+        if got is None:
+            intact = False  # Redis down: the committed reply closes the stream
+            break
+        for event in got:
             if event.pos != pos + 1:
                 intact = False  # a hole: the committed reply closes the stream
                 break
@@ -161,13 +169,16 @@ async def watch(
     spelled = False
     if intact and log is not None:
         for block_s in (None, GRACE_S):
-            for event in await log.read(thread, seq, pos, block_s=block_s):
+            got = await _read(log, thread, seq, pos, block_s)
+            for event in got or []:
                 if event.pos != pos + 1:
                     intact = False
                     break
                 yield logged_sse(event)
                 pos, holding = event.pos, True
-            whole = await log.read(thread, seq, 0)
+            whole = await _read(log, thread, seq, 0) if got is not None else None
+            if whole is None:
+                break  # Redis down: the committed reply closes the stream
             spelled = intact and _spells(whole, ending.content)
             if spelled or not intact or not whole:
                 break
@@ -176,6 +187,19 @@ async def watch(
             yield sse("reset", {}, event_id(seq, pos))
         yield sse("token", {"text": ending.content}, event_id(seq, pos))
     yield sse(ending.name, ending.data, event_id(seq, pos + 1))
+
+
+async def _read(
+    log: TurnEvents, thread: str, seq: int, after: int, block_s: float | None = None
+) -> list[Logged] | None:
+    """``log.read``, or None when Redis fails or does not answer: the turn's end still comes
+    from ChatAgent, so a stream never breaks off for want of its log."""
+    try:
+        async with asyncio.timeout((block_s or 0.0) + READ_LIMIT_S):
+            return await log.read(thread, seq, after, block_s=block_s)
+    except Exception as exc:
+        logger.warning("turn log: could not read %s:%d: %r", thread, seq, exc)
+        return None
 
 
 def _spells(whole: list[Logged], content: str) -> bool:
@@ -201,7 +225,12 @@ def watch_response(
     """The stream of turn ``seq`` after position ``after``: attach, or reconnect."""
 
     async def existed() -> bool:
-        return after > 0 or (log is not None and await log.last_pos(thread, seq) > 0)
+        if after > 0 or log is None:
+            return after > 0
+        try:
+            return await log.last_pos(thread, seq) > 0
+        except Exception:
+            return False  # Redis down: nothing says the turn ever ran
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         ask = turn_end(chat, thread, seq, runs, location, existed)

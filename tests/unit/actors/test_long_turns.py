@@ -428,3 +428,25 @@ async def test_an_approval_saves_nothing_from_a_copy_the_conversation_moved_past
     with pytest.raises(ConversationMoved):
         unwrap(await chat(actors).DecideApproval(answer))
     assert state(actors) == before
+
+
+async def test_a_decided_approval_puts_the_reminder_back_to_its_period() -> None:
+    """While an approval waits, the reminder is due at its deadline; once a person decides,
+    the run that goes on must be checked every turn_check_s again: a run lost minutes before
+    the old deadline would otherwise wait for that deadline to be started again."""
+    deps, actors, _ = make_deps(settings(approval_timeout_s=600, turn_check_s=5))
+
+    class Blocked(ApprovalResponder):
+        async def resume(self, request: ReplyRequest, context: ReplyContext, at: Resumption) -> str:
+            await asyncio.Event().wait()  # the run is lost before it answers
+            return ""
+
+    deps.responder = Blocked()
+    paused = await turn(actors, "delete a")
+    assert reminders(actors)[LONG_TURN_REMINDER].due_time.total_seconds() > 500
+    answer = {"seq": 1, "call_id": paused["turn"]["approval"]["call_id"], "approve": True}
+    unwrap(await chat(actors).DecideApproval(answer))
+    armed = reminders(actors)[LONG_TURN_REMINDER]
+    assert armed.due_time.total_seconds() <= 5
+    assert armed.period.total_seconds() == 5
+    deps.runs.cancel(USER)

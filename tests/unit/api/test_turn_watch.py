@@ -104,3 +104,25 @@ async def test_a_running_turn_is_followed_until_it_ends() -> None:
     got = await asyncio.wait_for(read_all(log, 0, end), 5)
     await writer
     assert [(n, i) for n, _, i in got] == [("token", "3-1"), ("token", "3-2"), ("done", "3-3")]
+
+
+async def test_a_log_that_cannot_be_read_still_ends_with_the_committed_reply() -> None:
+    """Redis down while a client reconnects (or at a live stream's tail): the turn is
+    committed, so the client gets the reply from ChatAgent, never a stream cut without an end."""
+    log = MemoryLog()
+    fill(log, ["Hel", "lo"])
+    log.fail = True
+    got = await read_all(log, 1, ended(done(3, "assistant", "Hello")))
+    assert [(name, data) for name, data, _ in got] == [
+        ("reset", "{}"),
+        ("token", '{"text": "Hello"}'),
+        ("done", '{"role": "assistant", "content": "Hello", "seq": 3}'),
+    ]
+    # Down while the turn runs: the reader waits for its end, then the reply.
+    end: asyncio.Future[Ending] = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_later(0.05, end.set_result, done(3, "assistant", "Hello"))
+    got = await asyncio.wait_for(read_all(log, 0, end), 5)
+    assert [(name, data) for name, data, _ in got] == [
+        ("token", '{"text": "Hello"}'),
+        ("done", '{"role": "assistant", "content": "Hello", "seq": 3}'),
+    ]

@@ -45,6 +45,8 @@ class MemoryLog:
     async def read(
         self, thread: str, seq: int, after: int, *, block_s: float | None = None
     ) -> list[Logged]:
+        if self.fail:
+            raise ConnectionError("redis is down")
         got = [e for e in self.streams.get(key(thread, seq), []) if e.pos > after]
         if got or block_s is None:
             return got
