@@ -72,10 +72,13 @@ class Delegator:
         self._turn_key = turn_key or f"{thread}|{seq}|{uuid.uuid4().hex}"
         self._asked = 0
 
-    async def __call__(self, agent: str, text: str) -> Delegated:
+    async def __call__(self, agent: str, text: str, position: str | None = None) -> Delegated:
         timeout = self._caller.delegate_timeout_s
         self._asked += 1
-        task_id = task_key(self._turn_key, self._asked, agent, text)
+        # The call's place in the turn when the responder knows it (a model's tool call: the
+        # same in a run started after a crash, which skips the calls answered before it);
+        # else the order of asking (the offline responder, which never starts again midway).
+        task_id = task_key(self._turn_key, position or str(self._asked), agent, text)
         if agent not in self._offered:
             # The tools offered are these agents: a responder asking another is a bug.
             error = f"{agent!r} is not a delegate of {self._caller.name!r} in this turn"
@@ -149,9 +152,9 @@ class Delegator:
             self._waits.forget(task.task_id)
 
 
-def task_key(turn_key: str, nth: int, agent: str, text: str) -> str:
-    """The id of the ``nth`` task a turn hands on (to ``agent``, saying ``text``)."""
-    digest = hashlib.sha256(f"{turn_key}|{nth}|{agent}|{text}".encode())
+def task_key(turn_key: str, place: str, agent: str, text: str) -> str:
+    """The id of the task a turn hands on at ``place`` (to ``agent``, saying ``text``)."""
+    digest = hashlib.sha256(f"{turn_key}|{place}|{agent}|{text}".encode())
     return digest.hexdigest()[:32]
 
 

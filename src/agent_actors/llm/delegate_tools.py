@@ -56,7 +56,7 @@ def _tool(name: str, about: str) -> Tool:
     async def run(args: TaskArgs, ctx: ToolContext) -> str:
         if ctx.delegate is None:
             raise ToolFailed("delegation is not available in this turn")
-        delegated = await ctx.delegate(name, args.task)
+        delegated = await ctx.delegate(name, args.task, ctx.position)
         ctx.note_delegation(delegated)
         if delegated.answer is None:
             raise DelegationFailed(delegated)

@@ -265,7 +265,8 @@ class OpenAIResponder:
                     step = step.with_call(index, attempts=call.attempts + 1)
                     await saver(step)
                     unsaved = False
-                result = await self._run_tool(call.id, call.name, call.arguments, ctx, tools)
+                at = replace(ctx, position=f"{step.steps}.{index}")
+                result = await self._run_tool(call.id, call.name, call.arguments, at, tools)
                 if saver is not None:
                     step, unsaved = step.with_call(index, result=result), True
             out.append({"role": "tool", "tool_call_id": call.id, "content": result})

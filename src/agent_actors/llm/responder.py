@@ -47,9 +47,11 @@ class Delegated:
 
 
 class Delegate(Protocol):
-    async def __call__(self, agent: str, text: str) -> Delegated:
+    async def __call__(self, agent: str, text: str, position: str | None = None) -> Delegated:
         """Hand ``text`` to ``agent``'s thread of this session and wait for its answer, at
-        most the caller's ``delegate_timeout_s`` (never raises for the delegate's failure)."""
+        most the caller's ``delegate_timeout_s`` (never raises for the delegate's failure).
+        ``position``: where the call stands in the turn, so a run started again hands on the
+        same task for it."""
         ...
 
 

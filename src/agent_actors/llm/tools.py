@@ -44,6 +44,9 @@ class ToolContext:
     # The model's id of the call being run (set per call), and the tasks the turn's delegate
     # calls handed on by that id: their records name them.
     call_id: str | None = None
+    # Where the call stands in the turn ("<step>.<index>"): the same in a run started again
+    # after a crash, whose earlier calls are answered from their saved results.
+    position: str | None = None
     delegations: dict[str, DelegationLink] = field(default_factory=dict)
 
     def note_delegation(self, delegated: Delegated) -> None:

@@ -105,7 +105,7 @@ def test_a_reply_nobody_waits_for_is_ignored() -> None:
 
 async def test_a_turn_run_again_hands_on_the_same_tasks() -> None:
     def ids(turn_key: str, texts: list[str]) -> list[str]:
-        return [task_key(turn_key, n, "billing", t) for n, t in enumerate(texts, 1)]
+        return [task_key(turn_key, str(n), "billing", t) for n, t in enumerate(texts, 1)]
 
     first = ids("s1~coord|3|req-1", ["refund?", "refund?"])
     assert first == ids("s1~coord|3|req-1", ["refund?", "refund?"])
@@ -116,3 +116,15 @@ async def test_a_turn_run_again_hands_on_the_same_tasks() -> None:
     caller = AgentProfile(name="coord")
     one = Delegator(bus, bus.waits, "s1~coord", caller, 3, [], ["billing"], "s1~coord|3|req-1")
     assert (await one("billing", "refund?")).link.task_id == first[0]
+
+
+async def test_a_run_started_again_midway_hands_on_the_same_task_at_the_same_place() -> None:
+    # The first run asked at 1.0 and 2.0; the run after a crash answers 1.0 from its saved
+    # result and asks only at 2.0: that task must be the one the first run sent.
+    bus = Bus(DelegationWaits())
+    caller = AgentProfile(name="coord")
+    first = Delegator(bus, bus.waits, "s1~coord", caller, 3, [], ["billing"], "s1~coord|3|r")
+    await first("billing", "refund?", "1.0")
+    lost = (await first("billing", "and the fee?", "2.0")).link.task_id
+    again = Delegator(bus, bus.waits, "s1~coord", caller, 3, [], ["billing"], "s1~coord|3|r")
+    assert (await again("billing", "and the fee?", "2.0")).link.task_id == lost

@@ -83,7 +83,7 @@ class Delegates:
         self.answers = answers
         self.asked: list[tuple[str, str]] = []
 
-    async def __call__(self, agent: str, text: str) -> Delegated:
+    async def __call__(self, agent: str, text: str, position: str | None = None) -> Delegated:
         self.asked.append((agent, text))
         answer = self.answers[agent]
         status = "ok" if answer is not None else "timeout"
