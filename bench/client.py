@@ -42,13 +42,18 @@ class Connection:
     def __init__(self, host: str, port: int, timeout_s: float = 90.0) -> None:
         self._pool = Http1Pool(host, port, timeout_s)
 
-    async def request(self, method: str, path: str, body: Any = None) -> Response:
+    async def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> Response:
         payload = None if body is None else json.dumps(body).encode()
-        status, answer = await self._pool.request(method, path, payload, HEADERS)
+        sent = HEADERS if headers is None else {**HEADERS, **headers}
+        status, answer = await self._pool.request(method, path, payload, sent)
         return Response(status, answer)
 
-    async def post(self, path: str, body: Any = None) -> Response:
-        return await self.request("POST", path, body)
+    async def post(
+        self, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> Response:
+        return await self.request("POST", path, body, headers)
 
     async def get(self, path: str) -> Response:
         return await self.request("GET", path)

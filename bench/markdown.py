@@ -48,6 +48,7 @@ def section(doc: dict[str, Any], charts: list[Path], docs_file: Path) -> str:
     for name, g in doc["goals"].items():
         lines.append(f"| {name} | {_num(g['value'], 3)} | {g['goal']} | {_mark(g['met'])} |")
     lines += _w2_rows(doc) + _w3_rows(doc) + _w8_rows(doc) + scale_report.rows(doc)
+    lines += _w6_rows(doc)
     lines += _w7_rows(doc)
     lines += _w1_table(doc) + _profile(doc)
     base = docs_file.parent
@@ -112,6 +113,40 @@ def _w8_rows(doc: dict[str, Any]) -> list[str]:
         f"| W8 one session: a delegation over the model call, p50 / p99 | "
         f"{alone['overhead']['p50_ms']} / {alone['overhead']['p99_ms']} ms | | |",
     ]
+
+
+def _w6_rows(doc: dict[str, Any]) -> list[str]:
+    if "w6" not in doc:
+        return []
+    w6 = doc["w6"]
+    if "skipped" in w6:
+        return [f"| W6 | {w6['skipped']} | | |"]
+    model = f"model {w6['model_delay_s'] * 1000:.0f} ms"
+    return [
+        f"| W6 {w6['users']} users on long turns with a tool step ({model}), pair 1 killed: "
+        f"turns, done, not done by status | {w6['turns']:,}, {w6['w6_completed_turns']:,}, "
+        f"{w6['failed_by_status']} | | |",
+        f"| W6 turns open at the kill (with a resumed run); done after the kill by | "
+        f"{w6['open_at_kill']} ({w6['open_at_kill_resumed']}); "
+        f"{_list_s(w6['open_at_kill_done_by_s'])} | | |",
+        f"| W6 tool runs / done turns (turns whose call ran again, running at the kill); POSTs "
+        f"refused before their 202 | {w6['tool_runs']:,} / {w6['w6_completed_turns']:,} "
+        f"({w6['w6_turns_tool_not_once']}, {w6['tool_not_once_running_at_kill']}); "
+        f"{w6['refused_posts']} | | |",
+        f"| W6 watched streams: turns, reconnected (after tokens; of a resumed turn), not "
+        f"ended by done | {w6['watched_turns']}, {w6['reconnected_turns']} "
+        f"({w6['reconnected_after_tokens']}; {w6['reconnected_resumed']}), "
+        f"{w6['streams_not_done']} | | |",
+        f"| W6 turn p50 / p99 before the kill, slowest turn; turns/s before / after | "
+        f"{w6['before_kill_p50_ms']} / {w6['before_kill_p99_ms']} ms, {w6['slowest_turn_s']} s; "
+        f"{w6['turns_per_s_before_kill']} / {w6['turns_per_s_after_resume']} | | |",
+    ]
+
+
+def _list_s(values: list[float]) -> str:
+    """Seconds, the last few of a sorted list (the slowest say most)."""
+    shown = ", ".join(f"{v:g}" for v in values[-5:])
+    return f"... {shown} s" if len(values) > 5 else f"{shown} s"
 
 
 def _w7_rows(doc: dict[str, Any]) -> list[str]:

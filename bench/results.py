@@ -27,11 +27,9 @@ def ratios(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def goal(value: float | None, op: str, target: float) -> dict[str, Any]:
-    met = (
-        None
-        if value is None or math.isnan(value)
-        else (value >= target if op == ">=" else value <= target)
-    )
+    met: bool | None = None
+    if value is not None and not math.isnan(value):
+        met = {">=": value >= target, "<=": value <= target, "==": value == target}[op]
     return {"value": value, "goal": f"{op} {target}", "met": met}
 
 
@@ -43,6 +41,13 @@ GOALS = (
     ("w5_lost_turns", "<=", 0),
     ("w5_duplicated_turns", "<=", 0),
     ("w5_recovery_s", "<=", 5.0),
+    # long turns survive a lost pair: all done, each tool run once, soon (issue 27)
+    ("w6_failed_turns", "<=", 0),
+    ("w6_tool_runs_per_turn", "==", 1.0),
+    ("w6_turns_tool_not_once", "<=", 0),
+    ("w6_resume_s", "<=", 10.0),
+    ("w6_stream_missing_tokens", "<=", 0),
+    ("w6_stream_repeated_tokens", "<=", 0),
     ("w7_rss_growth", "<=", 1.1),
     ("w7_throughput_drift", ">=", 0.9),
     # a delegation adds at most this on top of the delegate's own model call (issue 26)

@@ -28,6 +28,15 @@ class Sizes:
     w5_users: int = 64
     w5_kill_at_s: float = 4.0
     w5_after_kill_s: float = 20.0
+    # W6: users on long turns (a tool step each), how many also watch each turn's stream,
+    # the model's delay per request, the watched replies' delay per streamed token, when pair
+    # 1 is killed, how long the load runs on after the kill.
+    w6_users: int = 32
+    w6_watchers: int = 8
+    w6_model_delay_s: float = 0.3
+    w6_token_delay_s: float = 0.05
+    w6_kill_at_s: float = 5.0
+    w6_after_kill_s: float = 25.0
     # W8: sessions, the delegate's model time, each phase's (direct, delegated) window, and
     # the window of the one-session reference.
     w8_users: int = 32
@@ -71,6 +80,7 @@ FULL = Sizes(
     w7_users=32,
     w7_duration_s=1800.0,
     w7_interval_s=60.0,
+    w6_after_kill_s=60.0,
     w8_warmup_s=5.0,
     w8_duration_s=40.0,
     w8_solo_s=15.0,
@@ -96,6 +106,10 @@ TINY = Sizes(
     w5_users=4,
     w5_kill_at_s=1.0,
     w5_after_kill_s=12.0,  # placement moves the actors after ~7 s (docs/architecture.md)
+    w6_users=4,
+    w6_watchers=2,
+    w6_kill_at_s=3.0,
+    w6_after_kill_s=12.0,  # the move, then the reminder's period (turn_check_s, 5 s)
     w8_users=2,
     w8_warmup_s=0.2,
     w8_duration_s=1.5,

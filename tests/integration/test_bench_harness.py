@@ -150,3 +150,36 @@ def test_scale_out_and_failover_report(tmp_path: Path) -> None:
     assert set(w5["failed_by_outcome"]) <= {"503", "504"}, w5["failed_by_outcome"]
     assert "| w4_scaling |" in done.stdout
     assert "| W5 in flight at the kill, by status |" in done.stdout
+
+
+def test_resume_report(tmp_path: Path) -> None:
+    # W6 is left out of the tiny whole run too (a kill, the move, the reminder's period):
+    # here alone. Correctness is asserted, not the time to resume (a goal, reported).
+    results, charts, docs = tmp_path / "results", tmp_path / "charts", tmp_path / "BENCH.md"
+    done = run_bench(results, charts, docs, ["--only", "w6"], timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    (subset,) = results.glob("*-only-w6.json")
+    doc = json.loads(subset.read_text())
+    w6 = doc["w6"]
+    assert "skipped" not in w6, w6.get("skipped")
+    assert set(doc["goals"]) == {
+        "w6_failed_turns",
+        "w6_tool_runs_per_turn",
+        "w6_turns_tool_not_once",
+        "w6_resume_s",
+        "w6_stream_missing_tokens",
+        "w6_stream_repeated_tokens",
+    }
+    # Turns were open when pair 1 died, and every turn ended done, its tool run once.
+    assert w6["open_at_kill"] > 0
+    assert doc["w6_completed_turns"] == w6["turns"] > 0
+    assert (doc["w6_failed_turns"], doc["w6_turns_tool_not_once"]) == (0, 0)
+    assert doc["w6_tool_runs_per_turn"] == 1.0
+    assert doc["w6_resume_s"] is not None
+    # The watchers read every watched turn to its done, holding the committed reply.
+    assert w6["watched_turns"] > 0
+    assert w6["streams_not_done"] == 0
+    assert (doc["w6_stream_missing_tokens"], doc["w6_stream_repeated_tokens"]) == (0, 0)
+    assert "| w6_resume_s |" in done.stdout
+    assert "| W6 watched streams" in done.stdout
