@@ -149,7 +149,7 @@ def test_get_agents_lists_the_file(agents: RunningStack) -> None:
         "max_tokens": 77,
         "memory_window": 1,
         "prompt_history": 2,
-        "tools": [{"name": "search_history", "approval": False}],
+        "tools": [{"name": "search_history", "approval": False, "idempotent": True}],
         "delegates": [],
         "delegate_timeout_s": 30.0,
     }
