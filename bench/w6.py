@@ -44,7 +44,7 @@ from typing import Any
 import httpx
 import yaml
 from httpx_sse import aconnect_sse
-from tests.mcp_server import RUNS, SERVER
+from tests.mcp_server import CALLS, RUNS, SERVER
 from tools.background_server import BackgroundServer
 
 from bench.client import Connection, Connections, HttpError
@@ -214,7 +214,15 @@ async def resume(stack: PrivateStack, sizes: Sizes, display: Display, tag: str) 
             task.update(total, f"{len(turns)} turns")
             records = await read_records(conns[0], turns, killed_at)
     runs = {k: n for k, n in RUNS.items() if k.startswith(f"{tag}-w6-")}
-    return summarize(users, turns, runs, killed_at, records, sizes)
+    calls = sum(n for k, n in CALLS.items() if k.startswith(f"{tag}-w6-"))
+    done = sum(1 for t in turns if t.status == "done")
+    # Calls the tool got, repeats after a lost run included; runs are the times it acted (it
+    # answers a repeat of a call's idempotency key without acting again).
+    return {
+        **summarize(users, turns, runs, killed_at, records, sizes),
+        "tool_calls": calls,
+        "w6_tool_calls_per_turn": round(calls / done, 4) if done else None,
+    }
 
 
 def stream_clients(stack: PrivateStack, watchers: int) -> list[httpx.AsyncClient]:

@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Literal
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
@@ -24,6 +24,12 @@ SERVER = MCPServer("test-tools", log_level="WARNING")
 # Runs of tally and send by key, in this process: a test serving SERVER itself (streamable
 # HTTP) reads them, and they outlive the app that called the tools.
 RUNS: dict[str, int] = {}
+# tally honours the service's idempotency key (the request's _meta): a call with a key it has
+# seen answers what the first one did, without acting (counting) again. CALLS counts every
+# call it got, repeats included.
+CALLS: dict[str, int] = {}
+ANSWERED: dict[str, asyncio.Future[str]] = {}
+IDEMPOTENCY_META = "agent-actors/idempotency-key"
 
 
 class Filters(BaseModel):
@@ -67,9 +73,25 @@ async def counted(key: str, seconds: float) -> str:
 
 
 @SERVER.tool()
-async def tally(key: str, seconds: float = 0.0) -> str:
-    """Counts its runs by ``key`` (``RUNS``), answering after ``seconds``."""
-    return await counted(key, seconds)
+async def tally(key: str, ctx: Context, seconds: float = 0.0) -> str:
+    """Counts its runs by ``key`` (``RUNS``), answering after ``seconds``; a call whose
+    idempotency key it has seen acts not again (``CALLS`` counts every call)."""
+    CALLS[key] = CALLS.get(key, 0) + 1
+    meta = ctx.request_context.meta or {}
+    once = meta.get(IDEMPOTENCY_META) if isinstance(meta, dict) else None
+    if not isinstance(once, str):
+        return await counted(key, seconds)
+    if once in ANSWERED:  # a repeat: the first call's answer, after the same wait
+        await asyncio.sleep(seconds)
+        return await ANSWERED[once]
+    done = ANSWERED[once] = asyncio.get_running_loop().create_future()
+    RUNS[key] = RUNS.get(key, 0) + 1
+    answer = f"run {RUNS[key]} of {key}"
+    # It acted (counted) already: its answer stands even if this call is cut (the caller's
+    # app died), so a repeat never waits for ever.
+    done.set_result(answer)
+    await asyncio.sleep(seconds)
+    return answer
 
 
 @SERVER.tool()

@@ -23,7 +23,7 @@ from tools.openai_stub.server import StubServer
 
 from tests.integration.chat_client import eventually
 from tests.integration.stack_fixture import RunningStack, start_stack
-from tests.mcp_server import RUNS, SERVER
+from tests.mcp_server import CALLS, RUNS, SERVER
 
 ASYNC = {"Prefer": "respond-async"}
 ONCE = {"agent": "once"}
@@ -139,3 +139,23 @@ def test_a_tool_not_idempotent_running_at_a_kill_waits_for_a_person(
     [call] = app.get(f"/chat/{user}/calls", params=ONCE).json()["calls"][0]["tool_calls"]
     assert (call["attempt"], call["resumed_after_crash"]) == (2, True)
     assert (call["approved_by"], call["approval_note"]) == ("anonymous", "it did not go out")
+
+
+def test_a_tool_running_at_a_kill_is_called_again_with_its_key_and_acts_once(
+    once: RunningStack, stub: StubServer, user: str
+) -> None:
+    app = once.app
+    key = f"again-{user}"
+    location = start(app, user, f"{calling('web__tally', {'key': key, 'seconds': TOOL_S})} {user}")
+    eventually(lambda: RUNS.get(key), bool)
+    once.stack.restart("app", crash=True)  # mid-call
+    done = eventually(
+        lambda: turn_state(app, location), lambda s: s["status"] != "pending", timeout=60
+    )
+    assert done["status"] == "done", done
+    # Called twice (the lost run's call, then the new run's), with the same idempotency key:
+    # the tool, which honours it, acted once and answered the repeat with its first answer.
+    assert (CALLS[key], RUNS[key]) == (2, 1)
+    assert done["response"]["content"] == f"tool web__tally said: run 1 of {key}"
+    [call] = app.get(f"/chat/{user}/calls", params=ONCE).json()["calls"][0]["tool_calls"]
+    assert (call["attempt"], call["resumed_after_crash"]) == (2, True)

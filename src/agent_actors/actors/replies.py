@@ -63,6 +63,7 @@ class ReplyWork:
             default_profile=profile.name == book.default,
             delegates=tuple(delegates),
             task_id=job.task.task_id if job.task else None,
+            turn_key=f"{self._user}|{job.seq}|{job.request_id}" if job.request_id else None,
         )
 
     async def _earlier(self, job: ReplyJob) -> list[ChatMessage]:

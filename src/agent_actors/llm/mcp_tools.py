@@ -52,6 +52,12 @@ class ServerUnavailable(ToolFailed):
         self.waiting = waiting
 
 
+# Where a tool call's idempotency key travels: the MCP request's ``_meta`` (the protocol's
+# place for what is not an argument). The same key in a call run again after a crash (a long
+# turn's run started anew): a server that keeps its effects by key acts once.
+IDEMPOTENCY_META = "agent-actors/idempotency-key"
+
+
 def wire_name(server: str, tool: str) -> str:
     """``<server>__<tool>``, made to fit ``^[a-zA-Z0-9_-]{1,64}$``: other characters become
     ``_``, and a longer name is cut with a hash of the whole so two cut names stay apart."""
@@ -204,15 +210,18 @@ class McpServerConnection:
         if self._session is session:
             self._session = None
 
-    async def call(self, tool: str, arguments: dict[str, Any]) -> str:
-        """The tool's result text, bounded; raises ``ToolFailed`` for any failure."""
+    async def call(self, tool: str, arguments: dict[str, Any], key: str | None = None) -> str:
+        """The tool's result text, bounded; raises ``ToolFailed`` for any failure. ``key``,
+        the call's idempotency key, goes in the request's ``_meta``
+        (``IDEMPOTENCY_META``)."""
         started = time.monotonic()
         client, _ = await self.connect()
         session = self._session
         left = self.spec.timeout_s - (time.monotonic() - started)
         try:
             async with asyncio.timeout(max(left, 0.001)):
-                result = await client.call_tool(tool, arguments)
+                meta = {IDEMPOTENCY_META: key} if key is not None else None
+                result = await client.call_tool(tool, arguments, meta=meta)  # type: ignore[arg-type]
         except TimeoutError:
             raise ToolFailed(
                 f"the tool {tool!r} of the MCP server {self.name!r} did not answer within "
@@ -269,8 +278,8 @@ def describe(exc: BaseException) -> str:
 def mcp_tool(connection: McpServerConnection, tool: mcp_types.Tool, grant: ToolGrant) -> Tool:
     """``tool`` of ``connection`` as ``grant`` (its name, or the server's wildcard) allows it."""
 
-    async def run(args: dict[str, Any], _ctx: ToolContext) -> str:
-        return await connection.call(tool.name, args)
+    async def run(args: dict[str, Any], ctx: ToolContext) -> str:
+        return await connection.call(tool.name, args, ctx.idempotency_key)
 
     return Tool(
         name=wire_name(connection.name, tool.name),

@@ -130,6 +130,7 @@ class OpenAIResponder:
             list(request.recent),
             context.search_history,
             delegate=context.delegate,
+            turn_key=request.turn_key,
         )
         steps = repairs = 0
         repair_note: Message | None = None

@@ -36,6 +36,9 @@ class ReplyRequest:
     delegates: tuple[AgentProfile, ...] = ()
     # The delegated task this turn answers (its records carry it); None: a user's turn.
     task_id: str | None = None
+    # The turn as every run of it knows it (thread, seq, request): each tool call's
+    # idempotency key derives from it and the call's place in the turn.
+    turn_key: str | None = None
 
 
 @dataclass(frozen=True)

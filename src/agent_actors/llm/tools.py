@@ -10,6 +10,7 @@ the rest). ``ToolRegistry.parse`` turns one requested call into validated argume
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -47,6 +48,16 @@ class ToolContext:
     # Where the call stands in the turn ("<step>.<index>"): the same in a run started again
     # after a crash, whose earlier calls are answered from their saved results.
     position: str | None = None
+    turn_key: str | None = None
+
+    @property
+    def idempotency_key(self) -> str | None:
+        """The call's key, the same in every run of its turn (a run started again after a
+        crash): a tool that honours it acts once however often it is called."""
+        if self.turn_key is None or self.position is None:
+            return None
+        return hashlib.sha256(f"{self.turn_key}|{self.position}".encode()).hexdigest()[:32]
+
     delegations: dict[str, DelegationLink] = field(default_factory=dict)
 
     def note_delegation(self, delegated: Delegated) -> None:

@@ -294,6 +294,7 @@ class LosingClient:
 
     def __init__(self, lost: bool) -> None:
         self.lost = lost
+        self.metas: list[Any] = []
 
     async def __aenter__(self) -> LosingClient:
         return self
@@ -305,7 +306,10 @@ class LosingClient:
         schema = {"type": "object", "properties": {}}
         return mcp_types.ListToolsResult(tools=[mcp_types.Tool(name="t", input_schema=schema)])
 
-    async def call_tool(self, name: str, arguments: dict[str, Any]) -> mcp_types.CallToolResult:
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], meta: Any = None
+    ) -> mcp_types.CallToolResult:
+        self.metas.append(meta)
         if self.lost:
             raise MCPError(code=mcp_types.CONNECTION_CLOSED, message="Connection closed")
         return mcp_types.CallToolResult(content=[mcp_types.TextContent(text="back")])
@@ -371,3 +375,33 @@ async def test_a_profile_without_tools_offers_none(catalog: ToolCatalog) -> None
     request = ReplyRequest("u1", 1, ChatMessage(role="user", content="go"), profile=profile())
     assert await responder.reply(request, ReplyContext()) == "plain"
     assert "tools" not in model.requests[0]
+
+
+async def test_a_tool_call_carries_a_key_the_same_in_every_run_of_its_turn() -> None:
+    from agent_actors.llm.mcp_tools import mcp_tool
+    from agent_actors.llm.profiles import ToolGrant
+    from agent_actors.llm.tools import ToolContext
+
+    class Connection:
+        name = "web"
+
+        def __init__(self) -> None:
+            self.keys: list[str | None] = []
+
+        async def call(self, tool: str, args: dict[str, Any], key: str | None = None) -> str:
+            self.keys.append(key)
+            return "ok"
+
+    connection = Connection()
+    spec = mcp_types.Tool(name="tally", input_schema={"type": "object"})
+    tool = mcp_tool(connection, spec, ToolGrant(name="web.tally"))  # type: ignore[arg-type]
+    first_run = ToolContext("u1", turn_key="u1|3|req", position="1.0")
+    run_again = ToolContext("u1", turn_key="u1|3|req", position="1.0")
+    next_call = ToolContext("u1", turn_key="u1|3|req", position="1.1")
+    for ctx in (first_run, run_again, next_call, ToolContext("u1")):
+        await tool.run({}, ctx)
+    a, b, c, none = connection.keys
+    assert a is not None
+    assert a == b  # the same call, run again after a crash
+    assert c != a  # another call of the turn
+    assert none is None  # no turn known: no key
