@@ -343,3 +343,29 @@ def test_the_inspector_shows_a_sessions_agents_and_a_turns_delegations(
     expect(page.locator("#history")).to_contain_text("refund order 5?")
     expect(page.locator("#agent-summary")).to_contain_text("billing")
     page.close()
+
+
+@pytest.mark.browser
+def test_the_inspector_shows_a_long_turn_started_again_after_a_crash(
+    seen: RunningStack, stub: StubServer, browser: BrowserContext
+) -> None:
+    # Last in the module: it kills the app (the stack brings it back).
+    body = {"content": f"[[delay:3]] survive {SUFFIX}"}
+    asked = seen.app.post(f"/chat/{ALICE}", json=body, headers={**AUTH, "Prefer": "respond-async"})
+    assert asked.status_code == 202, asked.text
+    location = asked.headers["Location"]
+    eventually(lambda: stub.requests(f"survive {SUFFIX}"), bool)
+    seen.stack.restart("app", crash=True)
+    done = eventually(
+        lambda: seen.app.get(location, headers=AUTH).json(),
+        lambda s: s.get("status") not in (None, "pending"),
+        timeout=90,
+    )
+    assert done["status"] == "done", done
+    page = browser.new_page()
+    page.goto(f"{seen.app_url}/ui?user={ALICE}")
+    page.get_by_label("API key").fill(KEY)
+    page.get_by_role("button", name="Inspect").click()
+    # The record of the run that wrote the reply says it was started again after a lost one.
+    expect(page.locator("#calls-table tbody")).to_contain_text("run started again after 1 lost")
+    page.close()
