@@ -61,6 +61,22 @@ def start_stack(
         r.close()
 
 
+def stub_agents_env(
+    stub_url: str, run_dir: Path, agents: str, turn_timeout_s: float
+) -> dict[str, str]:
+    """The app's environment for a stack answering through the OpenAI-protocol stub with an
+    agents file of the test's own (written into ``run_dir``)."""
+    path = run_dir / "agents.yaml"
+    path.write_text(agents)
+    return {
+        "OPENAI_BASE_URL": stub_url,
+        "OPENAI_API_KEY": "test-key",
+        "OPENAI_MODEL": "stub-model",
+        "AGENT_ACTORS_AGENTS__FILE": str(path),
+        "AGENT_ACTORS_LLM__TURN_TIMEOUT_S": f"{turn_timeout_s:g}",
+    }
+
+
 def events_delivered(stack: RunningStack, received_before: int) -> bool:
     """The app has received more than ``received_before`` events and answered every one (the
     topic's consumer groups hold no unacked message)."""

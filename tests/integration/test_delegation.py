@@ -12,7 +12,6 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +19,7 @@ import pytest
 from tools.openai_stub.server import StubServer
 
 from tests.integration.chat_client import eventually
-from tests.integration.stack_fixture import RunningStack, start_stack
+from tests.integration.stack_fixture import RunningStack, start_stack, stub_agents_env
 
 DEADLINE_S = 2.0
 AGENTS = f"""
@@ -44,15 +43,7 @@ def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 @pytest.fixture(scope="module")
 def modelled(stub: StubServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     run_dir = tmp_path_factory.mktemp("delegation-stub")
-    path = Path(run_dir) / "agents.yaml"
-    path.write_text(AGENTS)
-    env = {
-        "OPENAI_BASE_URL": stub.url,
-        "OPENAI_API_KEY": "test-key",
-        "OPENAI_MODEL": "stub-model",
-        "AGENT_ACTORS_AGENTS__FILE": str(path),
-        "AGENT_ACTORS_LLM__TURN_TIMEOUT_S": "15",
-    }
+    env = stub_agents_env(stub.url, run_dir, AGENTS, turn_timeout_s=15)
     yield from start_stack(run_dir, extra_env=env)
 
 

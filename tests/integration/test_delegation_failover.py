@@ -15,14 +15,13 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from tools.openai_stub.server import StubServer
 
-from tests.integration.stack_fixture import RunningStack, start_stack
+from tests.integration.stack_fixture import RunningStack, start_stack, stub_agents_env
 
 pytestmark = pytest.mark.faults
 
@@ -41,15 +40,7 @@ agents:
 @pytest.fixture(scope="module")
 def two_pairs(stub: StubServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     run_dir = tmp_path_factory.mktemp("delegation-failover")
-    path = Path(run_dir) / "agents.yaml"
-    path.write_text(AGENTS)
-    env = {
-        "OPENAI_BASE_URL": stub.url,
-        "OPENAI_API_KEY": "test-key",
-        "OPENAI_MODEL": "stub-model",
-        "AGENT_ACTORS_AGENTS__FILE": str(path),
-        "AGENT_ACTORS_LLM__TURN_TIMEOUT_S": "40",
-    }
+    env = stub_agents_env(stub.url, run_dir, AGENTS, turn_timeout_s=40)
     # The killed pair stays down for the whole test (its restart backoff).
     yield from start_stack(
         run_dir, extra_env=env, replicas=2, stack_options={"restart_backoff_s": 120.0}
