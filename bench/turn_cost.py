@@ -12,7 +12,8 @@ idle conversations has it, so each conversation holds its one scheduler job), th
 Per phase, per turn (idle rates subtracted, as ``bench.workflow_probe`` does): CPU ms of the
 app, daprd, Redis, placement and the scheduler; Redis commands (and by command) and bytes in;
 the scheduler's etcd puts and bytes written. Per conversation, after both phases and Memory
-caught up: Redis keys (``DBSIZE``) and bytes (``used_memory``) over the users.
+caught up: Redis keys (``DBSIZE``) and bytes (``used_memory``), the scheduler's etcd keys and
+bytes in use, over the users.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import json
 import secrets
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ from bench.workflow_probe import App, Meters, expect, idle_rates, per_turn
 from devstack.private import PrivateStack, private_stack
 from devstack.settings import REPO_ROOT
 
+ETCD_GAUGES = ("etcd_debugging_mvcc_keys_total", "etcd_mvcc_db_total_size_in_use_in_bytes")
 SETTLE_S = 2.0  # after a phase: the last memory updates land before the snapshot
 
 
@@ -70,6 +73,21 @@ async def footprint(redis: aioredis.Redis) -> tuple[int, int]:
     return int(await redis.dbsize()), int(info["used_memory"])
 
 
+def etcd_gauges(port: int) -> dict[str, float]:
+    """The scheduler's etcd: keys and bytes in use (its metrics on the etcd client port)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return {}
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in ETCD_GAUGES:
+            out[name] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
 async def measure(stack: PrivateStack, args: argparse.Namespace) -> dict[str, Any]:
     app = App(stack.app_port)
     meters = Meters(stack, None)
@@ -82,10 +100,13 @@ async def measure(stack: PrivateStack, args: argparse.Namespace) -> dict[str, An
         idle0 = await idle_rates(meters)
         await phase(app, meters, idle0, warm_users, 3, 4, 1)
         idle = await idle_rates(meters)
+        etcd_port = stack.settings.stack.scheduler_etcd_client_port
         keys0, bytes0 = await footprint(redis)
+        etcd0 = etcd_gauges(etcd_port)
         first = await phase(app, meters, idle, users, 1, args.concurrency, 1)
         warm = await phase(app, meters, idle, users, args.turns, args.concurrency, 2)
         keys1, bytes1 = await footprint(redis)
+        etcd1 = etcd_gauges(etcd_port)
     finally:
         app.close()
         await meters.close()
@@ -102,6 +123,13 @@ async def measure(stack: PrivateStack, args: argparse.Namespace) -> dict[str, An
             "redis_keys": round((keys1 - keys0) / n, 2),
             "redis_bytes": round((bytes1 - bytes0) / n),
             "turns": 1 + args.turns,
+            # The retention reminder: a scheduler job per conversation, in its etcd.
+            "etcd_keys": round(
+                (etcd1.get(ETCD_GAUGES[0], 0) - etcd0.get(ETCD_GAUGES[0], 0)) / n, 2
+            ),
+            "etcd_bytes_in_use": round(
+                (etcd1.get(ETCD_GAUGES[1], 0) - etcd0.get(ETCD_GAUGES[1], 0)) / n
+            ),
         },
         "idle_per_s": {
             "redis_cmds": round(idle["redis_cmds"], 1),
