@@ -152,7 +152,7 @@ def test_a_rollout_or_a_drain_lets_turns_in_flight_commit() -> None:
     assert POD["spec"]["terminationGracePeriodSeconds"] > graceful
     assert DEPLOYMENT["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     pdb = CLUSTER["PodDisruptionBudget", "agent-actors"]
-    assert pdb["spec"]["minAvailable"] == 1
+    assert pdb["spec"]["maxUnavailable"] == 1 < DEPLOYMENT["spec"]["replicas"]
     assert pdb["spec"]["selector"] == DEPLOYMENT["spec"]["selector"]
     # the actors' drain on a rebalance stays under placement's dissemination timeout (8 s in
     # Dapr 1.18): longer, and a daprd busy draining is kicked, stalling every actor call
@@ -175,3 +175,31 @@ def test_redis_keeps_an_append_only_file_on_a_volume() -> None:
     mounts = {m["mountPath"]: m["name"] for m in redis["volumeMounts"]}
     claims = {t["metadata"]["name"] for t in sts["spec"]["volumeClaimTemplates"]}
     assert mounts[data_dir] in claims
+
+
+def _cpu_cores(quantity: str) -> float:
+    return int(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+
+def test_daprd_may_use_what_the_apps_core_asks_of_it() -> None:
+    """daprd spends ~0.8 of the app's CPU per turn (docs/scaling.md): a lower limit throttles
+    the pod before its app's one core is full."""
+    app = _cpu_cores(APP["resources"]["limits"]["cpu"])
+    daprd = _cpu_cores(ANNOTATIONS["dapr.io/sidecar-cpu-limit"])
+    assert app == 1.0
+    assert daprd >= 0.75 * app
+
+
+def test_the_autoscaler_follows_the_app_containers_cpu() -> None:
+    hpa = CLUSTER["HorizontalPodAutoscaler", "agent-actors"]["spec"]
+    target = hpa["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", DEPLOYMENT["metadata"]["name"])
+    assert hpa["minReplicas"] >= DEPLOYMENT["spec"]["replicas"]
+    (metric,) = hpa["metrics"]
+    assert metric["containerResource"]["container"] == APP["name"]
+    # below the one core an event loop can use, else it would never scale before the queue
+    average = _cpu_cores(metric["containerResource"]["target"]["averageValue"])
+    assert average < _cpu_cores(APP["resources"]["limits"]["cpu"])
+    assert hpa["behavior"]["scaleDown"]["policies"] == [
+        {"type": "Pods", "value": 1, "periodSeconds": 120}
+    ]
