@@ -26,7 +26,10 @@ def private_settings(
     fields (``private_stack`` hands them to the app too)."""
     names = port_fields()
     ports = free_ports(len(names) + 2)
-    stack = StackSettings(**dict(zip(names, ports, strict=False)), run_dir=run_dir)
+    # The runtime where the environment says (DAPR_BIN_DIR), as every other stack finds it: a
+    # checkout without .dapr/bin (a git worktree) would otherwise build the runtime again.
+    bin_dir = DevSettings().stack.bin_dir
+    stack = StackSettings(**dict(zip(names, ports, strict=False)), run_dir=run_dir, bin_dir=bin_dir)
     dapr = DaprSettings(http_port=ports[-2], grpc_port=ports[-1])
     settings = DevSettings(stack=stack, dapr=dapr)
     if app_api_token is not None:

@@ -42,3 +42,14 @@ def test_defaults_are_in_the_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
     assert stack.components_dir == REPO_ROOT / "components"
     assert stack.run_dir == REPO_ROOT / ".run"
     assert stack.bin_dir == REPO_ROOT / ".dapr" / "bin"
+
+
+def test_a_private_stack_finds_the_runtime_where_dapr_bin_dir_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from devstack.private import private_settings
+
+    monkeypatch.setenv("DAPR_BIN_DIR", str(tmp_path / "bin"))
+    assert private_settings(tmp_path).stack.bin_dir == tmp_path / "bin"
+    monkeypatch.delenv("DAPR_BIN_DIR")
+    assert private_settings(tmp_path).stack.bin_dir == DevSettings().stack.bin_dir
