@@ -69,6 +69,8 @@ def goals(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for key, op, target in GOALS:
         if key in doc:
             out[key] = goal(doc[key], op, target)
+    if "w4_scaling_quota" in out and not doc["w4"]["quota"].get("quotas_bind"):
+        out["w4_scaling_quota"]["met"] = None  # the machine held the pairs, not their quotas
     if "w7" in doc and doc["w7"]["turns"] == 0:  # every turn failed: no ratio, and no pass
         out["w7_rss_growth"]["met"] = out["w7_throughput_drift"]["met"] = False
     return out

@@ -67,6 +67,7 @@ def quota_rows(quota: dict[str, Any] | None) -> list[str]:
         f"{'yes' if quota['quotas_bind'] else 'no'} | | |",
     ]
     for pairs, lv in quota["by_pairs"].items():
+        calls = lv["actor_calls"]
         used = ", ".join(
             f"pair {p} {c['cores']:.2f} ({c['of_quota']:.0%})" for p, c in lv["pair_cores"].items()
         )
@@ -83,6 +84,9 @@ def quota_rows(quota: dict[str, Any] | None) -> list[str]:
             f"{throttled} | | |",
             f"| W4 quota, {pairs} pair(s): machine busy, of it other work (cores) | "
             f"{lv['machine_busy_cores']}, {lv['other_work_cores']} | | |",
+            f"| W4 quota, {pairs} pair(s): actor calls to the apps, of them crossed to another "
+            f"pair's daprd | {calls['to_apps']:,}, {calls['crossed']:,} "
+            f"({calls['crossing_share']}) | | |",
         ]
     return lines
 

@@ -11,7 +11,8 @@ the client used about 0.1 core each unquota'd at twice that rate (docs/BENCHMARK
 so about 0.3 core stays free. The app gets more than its daprd because with one pair the
 app used about 1.25 x daprd's CPU; with two pairs daprd's share grows (a turn crossing to the
 other pair costs both daprds), so there daprd's quota binds first. Each group's cpu.stat
-(``nr_throttled``, throttled seconds) shows that the quotas bind.
+(``nr_throttled``, throttled seconds) shows that the quotas bind; the daprds' metrics count
+the actor calls that crossed to the other pair, what a second pair adds to a turn.
 
 Where no cgroup can be written, ``skipped`` says why and W4 keeps its unquota'd figures.
 """
@@ -24,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench import cgroup
 from bench.display import Display
 from bench.sizes import Sizes
@@ -34,6 +37,7 @@ from devstack.private import PrivateStack, private_stack
 # A pair whose app + daprd used this share of their quotas or more was held by them, not by
 # the machine (a quota is never used to the last percent: a process waits on I/O too).
 BINDING = 0.8
+CALL_ACTOR = "ServiceInvocation/CallActor"  # daprd to daprd: an actor placed on another pair
 
 
 def quotas(sizes: Sizes) -> dict[str, float]:
@@ -74,17 +78,39 @@ async def quota_level(
         for name, pid in pids.items():
             groups[name].add(pid)
         busy0, t0 = busy_seconds(), time.perf_counter()
+        hops0 = await actor_calls(stack)
         level = await spread_level(
             stack, sizes, display, tag, duration_s=sizes.w4_quota_duration_s, groups=groups
         )
         machine = (busy_seconds() - busy0) / (time.perf_counter() - t0)
+        hops = {k: v - hops0[k] for k, v in (await actor_calls(stack)).items()}
     level["pair_cores"] = pair_cores(level["cpu_cores"], sum(per_part.values()))
     level["quotas_bind"] = all(p["of_quota"] >= BINDING for p in level["pair_cores"].values())
     # What the machine spent beyond this stack and the client: other work on a shared
     # machine, which takes cores the quotas would otherwise get.
     level["machine_busy_cores"] = round(machine, 2)
     level["other_work_cores"] = round(machine - level["cpu_cores"]["total"], 2)
+    level["actor_calls"] = {
+        **hops,
+        "crossing_share": round(hops["crossed"] / hops["to_apps"], 3) if hops["to_apps"] else None,
+    }
     return level
+
+
+async def actor_calls(stack: PrivateStack) -> dict[str, int]:
+    """From every daprd's metrics: the actor calls it made to its app, and those it sent on to
+    another pair's daprd (placement put the actor there): what a second pair adds per turn."""
+    totals = {"to_apps": 0, "crossed": 0}
+    async with httpx.AsyncClient(timeout=10) as client:
+        for pair in stack.pairs:
+            text = (await client.get(f"http://127.0.0.1:{pair.metrics}/metrics")).text
+            for line in text.splitlines():
+                name, _, value = line.rpartition(" ")
+                if name.startswith("dapr_http_client_completed_count{") and 'path="actors/' in name:
+                    totals["to_apps"] += int(float(value))
+                elif name.startswith("dapr_grpc_io_client_completed_rpcs{") and CALL_ACTOR in name:
+                    totals["crossed"] += int(float(value))
+    return totals
 
 
 def busy_seconds(stat: Path = Path("/proc/stat")) -> float:

@@ -177,6 +177,10 @@ def check_quota_runs(doc: dict[str, Any], table: str) -> None:
         assert set(level["pair_cores"]) == {str(i) for i in range(int(pairs))}
         assert all(positive(c["cores"]) for c in level["pair_cores"].values())
         assert level["errors"] == 0
+        calls = level["actor_calls"]  # read from the daprds' metrics
+        assert calls["to_apps"] > 0, calls
+        if pairs == "1":
+            assert calls["crossed"] == 0, calls  # no other pair to send an actor call to
         assert f"| W4 quota, {pairs} pair(s): throttled periods / periods" in table
     assert "| w4_scaling_quota |" in table
 
