@@ -117,7 +117,7 @@ def test_scale_out_and_failover_report(tmp_path: Path) -> None:
     # W4 and W5 are left out of the tiny whole run (bench/__main__.py TINY_SKIPS): here alone,
     # which is also what a subset run (--only) is checked on.
     results, charts, docs = tmp_path / "results", tmp_path / "charts", tmp_path / "BENCH.md"
-    done = run_bench(results, charts, docs, ["--only", "w4,w5"], timeout=240)
+    done = run_bench(results, charts, docs, ["--only", "w4,w5"], timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
 
     # A subset never replaces latest.json (which keeps every key of a whole run).
