@@ -24,6 +24,7 @@ from bench.w1 import run_w1
 from bench.w2 import run_w2
 from bench.w3 import run_w3
 from bench.w4 import run_w4
+from bench.w4_quota import run_w4_quota
 from bench.w5 import run_w5
 from bench.w6 import FIGURES as W6_FIGURES
 from bench.w6 import run_w6
@@ -112,9 +113,11 @@ async def measure(sizes: Sizes, args: argparse.Namespace, run_dir: Path) -> dict
             )
         if "w4" in only:
             w4 = await run_w4(run_dir / "w4", sizes, display, tag)
+            w4["quota"] = await run_w4_quota(run_dir / "w4", sizes, display, tag)
             doc.update(
                 w4_scaling=w4["w4_scaling"], w4_machine_ceiling=w4["w4_machine_ceiling"], w4=w4
             )
+            doc["w4_scaling_quota"] = w4["quota"]["w4_scaling_quota"]
         if "w5" in only:
             w5 = await run_w5(run_dir / "w5", sizes, display, tag)
             doc.update({k: w5[k] for k in results.W5_FIGURES}, w5=w5)
@@ -184,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     doc["run_dir"] = str(run_dir)
     for data in ("redis", "scheduler-etcd"):  # keep the logs, drop the data
         for part in ("main", "w3", "w8", "w7", "w4/1-pairs", "w4/2-pairs", "w5", "w6"):
+            shutil.rmtree(run_dir / part / data, ignore_errors=True)
+        for part in ("w4/1-pairs-quota", "w4/2-pairs-quota"):
             shutil.rmtree(run_dir / part / data, ignore_errors=True)
     written = [results.write(doc, args.results_dir)]
     if not args.no_docs and "only" not in doc:  # the table and charts show a whole run

@@ -24,6 +24,11 @@ class Sizes:
     w7_interval_s: float  # RSS, CPU and turns/s are reported per interval ("per minute")
     # W4 runs W1's warm-up and duration at this many users, on 1 pair and then on 2.
     w4_users: int = 64
+    # W4 under quotas (bench/w4_quota.py): each app's and each daprd's CPU quota in cores, and
+    # the measured window (None: W1's); the warm-up is W1's.
+    w4_quota_app_cores: float = 0.4
+    w4_quota_daprd_cores: float = 0.35
+    w4_quota_duration_s: float | None = None
     # W5: users, when pair 1 is killed, how long the load runs on after the kill.
     w5_users: int = 64
     w5_kill_at_s: float = 4.0
@@ -62,6 +67,7 @@ QUICK = Sizes(
     w7_users=32,
     w7_duration_s=180.0,
     w7_interval_s=60.0,
+    w4_quota_duration_s=8.0,
 )
 
 FULL = Sizes(

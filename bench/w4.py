@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+from bench.cgroup import CpuGroup, window
 from bench.client import Connections
 from bench.cpu import CpuMeter
 from bench.display import Display
@@ -61,10 +63,18 @@ def machine_ceiling(one: dict[str, Any]) -> float | None:
 
 
 async def spread_level(
-    stack: PrivateStack, sizes: Sizes, display: Display, tag: str
+    stack: PrivateStack,
+    sizes: Sizes,
+    display: Display,
+    tag: str,
+    *,
+    duration_s: float | None = None,
+    groups: Mapping[str, CpuGroup] | None = None,
 ) -> dict[str, Any]:
-    """W1 at ``sizes.w4_users``, user i on pair (i mod pairs)'s app."""
+    """W1 at ``sizes.w4_users``, user i on pair (i mod pairs)'s app; with ``groups`` (the
+    processes' CPU quotas, bench/w4_quota.py) also what each group's cpu.stat counted."""
     pairs = stack.pairs
+    groups = groups or {}
     users = sizes.w4_users
     async with AsyncExitStack() as exits:
         conns = [await exits.enter_async_context(Connections("127.0.0.1", p.app)) for p in pairs]
@@ -77,14 +87,17 @@ async def spread_level(
 
         meter = CpuMeter(stack.pids())
         meter.start()
+        before = {name: g.stat() for name, g in groups.items()}
         result = await closed_loop(
             users,
             turn,
             warmup_s=sizes.w1_warmup_s,
-            duration_s=sizes.w1_duration_s,
+            duration_s=duration_s or sizes.w1_duration_s,
             display=display,
-            label=f"W4 scale-out, {users} users on {len(pairs)} pair(s)",
+            label=f"W4 scale-out, {users} users on {len(pairs)} pair(s)"
+            + (" under quotas" if groups else ""),
         )
+        throttling = {name: window(before[name], g.stat()) for name, g in groups.items()}
         cpu = meter.stop()
     s = result.summary()
     rate = s["per_s"]
@@ -92,7 +105,7 @@ async def spread_level(
     # divided by the pairs: what one pair spends on its share of the turns.
     pair_cores = sum(v for k, v in cpu.items() if k.split("-")[0] in PAIR_PARTS) / len(pairs)
     per_pair_rate = rate / len(pairs)
-    return {
+    level = {
         "pairs": len(pairs),
         "users": users,
         "turns_per_s": round(rate, 2),
@@ -105,3 +118,6 @@ async def spread_level(
         if per_pair_rate
         else None,
     }
+    if groups:
+        level["cpu_stat"] = throttling
+    return level

@@ -10,13 +10,16 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from bench import cgroup
 
 from devstack.settings import REPO_ROOT
 
 pytestmark = pytest.mark.bench
 
+PARTS = ("app", "daprd")
 W1_KEYS = {"turns_per_s", "p50_ms", "p95_ms", "p99_ms", "memory_lag_p50_ms"}
 
 
@@ -114,7 +117,7 @@ def test_scale_out_and_failover_report(tmp_path: Path) -> None:
     # W4 and W5 are left out of the tiny whole run (bench/__main__.py TINY_SKIPS): here alone,
     # which is also what a subset run (--only) is checked on.
     results, charts, docs = tmp_path / "results", tmp_path / "charts", tmp_path / "BENCH.md"
-    done = run_bench(results, charts, docs, ["--only", "w4,w5"], timeout=180)
+    done = run_bench(results, charts, docs, ["--only", "w4,w5"], timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
 
     # A subset never replaces latest.json (which keeps every key of a whole run).
@@ -127,6 +130,7 @@ def test_scale_out_and_failover_report(tmp_path: Path) -> None:
     assert "| w4_scaling |" in done.stdout
     assert set(doc["goals"]) == {
         "w4_scaling",
+        "w4_scaling_quota",
         "w5_lost_turns",
         "w5_duplicated_turns",
         "w5_recovery_s",
@@ -142,6 +146,7 @@ def test_scale_out_and_failover_report(tmp_path: Path) -> None:
     # the most w4_scaling could be here: the machine's cores over what the 1-pair run used
     one = doc["w4"]["by_pairs"]["1"]["cpu_cores"]["total"]
     assert doc["w4_machine_ceiling"] == round(doc["machine"]["cpus"] / one, 3)
+    check_quota_runs(doc, done.stdout)
     w5 = doc["w5"]
     assert doc["w5_lost_turns"] == 0
     assert w5["users_never_back"] == 0
@@ -150,6 +155,34 @@ def test_scale_out_and_failover_report(tmp_path: Path) -> None:
     assert set(w5["failed_by_outcome"]) <= {"503", "504"}, w5["failed_by_outcome"]
     assert "| w4_scaling |" in done.stdout
     assert "| W5 in flight at the kill, by status |" in done.stdout
+
+
+def check_quota_runs(doc: dict[str, Any], table: str) -> None:
+    """W4 again with each app and daprd under a CPU quota (bench/w4_quota.py), or the reason
+    it could not run here."""
+    quota = doc["w4"]["quota"]
+    found = cgroup.usable()
+    if isinstance(found, str):
+        assert quota["skipped"] == found
+        assert doc["w4_scaling_quota"] is None
+        assert "| W4 under CPU quotas: not run |" in table
+        return
+    assert positive(doc["w4_scaling_quota"])
+    for pairs, level in quota["by_pairs"].items():
+        names = {f"{part}{f'-{i}' if i else ''}" for i in range(int(pairs)) for part in PARTS}
+        assert set(level["cpu_stat"]) == names
+        for name, stat in level["cpu_stat"].items():
+            # CFS counts periods only in a group with a quota and a member that ran.
+            assert stat["nr_periods"] > 0, (name, stat)
+        assert set(level["pair_cores"]) == {str(i) for i in range(int(pairs))}
+        assert all(positive(c["cores"]) for c in level["pair_cores"].values())
+        assert level["errors"] == 0
+        calls = level["actor_calls"]  # read from the daprds' metrics
+        assert calls["to_apps"] > 0, calls
+        if pairs == "1":
+            assert calls["crossed"] == 0, calls  # no other pair to send an actor call to
+        assert f"| W4 quota, {pairs} pair(s): throttled periods / periods" in table
+    assert "| w4_scaling_quota |" in table
 
 
 def test_resume_report(tmp_path: Path) -> None:
