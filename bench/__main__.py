@@ -31,17 +31,20 @@ from bench.w6 import run_w6
 from bench.w7 import run_w7
 from bench.w8 import FIGURES as W8_FIGURES
 from bench.w8 import run_w8
+from bench.w9 import FIGURES as W9_FIGURES
+from bench.w9 import run_w9
 from devstack.settings import REPO_ROOT, get_settings
 
 log = logging.getLogger("bench")
 
 RUN_LOG = REPO_ROOT / "docs" / "bench" / "runs.md"
 SUMMARY = REPO_ROOT / "docs" / "BENCHMARKS.md"
-WORKLOADS = ("w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8")
+WORKLOADS = ("w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9")
 # The tiny harness size leaves out W4, W5 and W6: four more stacks, and W5 and W6 must wait
 # out placement's failover (~7 s; W6 the reminder's period too), which would double the
-# harness test's time; the subset tests run them (`--only w4,w5`, `--only w6`).
-TINY_SKIPS = frozenset({"w4", "w5", "w6"})
+# harness test's time; the subset tests run them (`--only w4,w5`, `--only w6`). W9 waits
+# twice for every actor to idle out: `--only w9`.
+TINY_SKIPS = frozenset({"w4", "w5", "w6", "w9"})
 
 
 def workloads(text: str) -> frozenset[str]:
@@ -124,6 +127,9 @@ async def measure(sizes: Sizes, args: argparse.Namespace, run_dir: Path) -> dict
         if "w6" in only:
             w6 = await run_w6(run_dir / "w6", sizes, display, tag)
             doc.update({k: w6[k] for k in W6_FIGURES}, w6=w6)
+        if "w9" in only:
+            w9 = await run_w9(run_dir / "w9", sizes, display, tag)
+            doc.update({k: w9[k] for k in W9_FIGURES}, w9=w9)
         if only & {"w0", "w1", "w2"}:
             await main_stack(doc, sizes, args, run_dir, display, tag)
         doc["versions"] = meta.versions(get_settings().stack.bin_dir)  # built by now
@@ -186,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     doc["machine"]["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
     doc["run_dir"] = str(run_dir)
     for data in ("redis", "scheduler-etcd"):  # keep the logs, drop the data
-        for part in ("main", "w3", "w8", "w7", "w4/1-pairs", "w4/2-pairs", "w5", "w6"):
+        for part in ("main", "w3", "w8", "w7", "w4/1-pairs", "w4/2-pairs", "w5", "w6", "w9"):
             shutil.rmtree(run_dir / part / data, ignore_errors=True)
         for part in ("w4/1-pairs-quota", "w4/2-pairs-quota"):
             shutil.rmtree(run_dir / part / data, ignore_errors=True)

@@ -29,6 +29,8 @@ def draw(doc: dict[str, Any], out_dir: Path) -> list[Path]:
         paths.append(_w8(doc, out_dir))
     if "w7" in doc:
         paths.append(_w7(doc, out_dir))
+    if "w9" in doc:
+        paths.append(_w9(doc, out_dir))
     paths += scale_report.draw(doc, out_dir, _save)
     return paths
 
@@ -233,3 +235,38 @@ def _w7(doc: dict[str, Any], out_dir: Path) -> Path:
         f"w7_rss_growth = {w7['w7_rss_growth']}"
     )
     return _save(fig, out_dir / "w7_soak.png", doc)
+
+
+def _w9(doc: dict[str, Any], out_dir: Path) -> Path:
+    w9 = doc["w9"]
+    per = w9["run"]["per_tenth"]
+    tenths = [f"{k + 1}" for k in range(len(per))]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.bar(tenths, [t["turns_per_s"] for t in per], color="tab:blue", label="turns/s")
+    left.axhline(
+        0.9 * per[0]["turns_per_s"], color="tab:green", ls=":", label="goal: >= 0.9 x first"
+    )
+    left.set_xlabel(f"tenth of the {w9['users']:,} users (in the order they started)")
+    left.set_ylabel("turns / s")
+    left.legend(fontsize=8, loc="lower left")
+    cost = [t.get("app_cpu_ms_per_turn") for t in per]
+    if None not in cost:
+        ax2 = left.twinx()
+        ax2.plot(tenths, cost, "s--", color="tab:gray", label="app CPU ms per turn")
+        ax2.set_ylim(0, max(cost) * 1.5 or 1)
+        ax2.set_ylabel("app CPU ms / turn", color="tab:gray")
+        ax2.legend(fontsize=8, loc="lower right")
+    stages = (("before", "before the run"), ("after", "idle after it"), ("deleted", "deleted"))
+    x = range(len(stages))
+    for i, (part, color) in enumerate((("app", "tab:red"), ("daprd", "tab:orange"))):
+        values = [w9[stage]["rss_mb"][part] or 0 for stage, _ in stages]
+        right.bar([p + (i - 0.5) * 0.35 for p in x], values, 0.35, color=color, label=part)
+    right.set_xticks(list(x), [label for _, label in stages])
+    right.set_ylabel("RSS (MB)")
+    right.legend(fontsize=8, loc="lower right")
+    fig.suptitle(
+        f"W9 {w9['users']:,} conversations of {w9['turns_per_user']} turns: "
+        f"w9_throughput_drift = {w9['w9_throughput_drift']}, "
+        f"w9_app_rss_ratio = {w9['w9_app_rss_ratio']}"
+    )
+    return _save(fig, out_dir / "w9_many.png", doc)

@@ -50,6 +50,7 @@ def section(doc: dict[str, Any], charts: list[Path], docs_file: Path) -> str:
     lines += _w2_rows(doc) + _w3_rows(doc) + _w8_rows(doc) + scale_report.rows(doc)
     lines += _w6_rows(doc)
     lines += _w7_rows(doc)
+    lines += _w9_rows(doc)
     lines += _w1_table(doc) + _profile(doc)
     base = docs_file.parent
     rel = [p.relative_to(base) if p.is_relative_to(base) else p for p in charts]
@@ -140,6 +141,38 @@ def _w6_rows(doc: dict[str, Any]) -> list[str]:
         f"| W6 turn p50 / p99 before the kill, slowest turn; turns/s before / after | "
         f"{w6['before_kill_p50_ms']} / {w6['before_kill_p99_ms']} ms, {w6['slowest_turn_s']} s; "
         f"{w6['turns_per_s_before_kill']} / {w6['turns_per_s_after_resume']} | | |",
+    ]
+
+
+def _w9_rows(doc: dict[str, Any]) -> list[str]:
+    if "w9" not in doc:
+        return []
+    w9 = doc["w9"]
+    run, cold, redis = w9["run"], w9["cold"], w9["redis"]
+    rate = ", ".join(_num(t["turns_per_s"], 0) for t in run["per_tenth"])
+    cost = ", ".join(_num(t.get("app_cpu_ms_per_turn"), 1) for t in run["per_tenth"])
+    before, after = w9["before"]["rss_mb"], w9["after"]["rss_mb"]
+    left = w9["index_keys_left"]
+    return [
+        f"| W9 {w9['users']:,} users x {w9['turns_per_user']} turns, {w9['concurrency']} at a "
+        f"time: turns/s, p50 / p99, errors | {run['turns_per_s']}, {run['p50_ms']} / "
+        f"{run['p99_ms']} ms, {run['errors']} | | |",
+        f"| W9 turns/s per tenth of the users; app CPU ms per turn | {rate}; {cost} | | |",
+        f"| W9 app / daprd RSS MB before -> after idling ({w9['idle_timeout_s']:g} s timeout) | "
+        f"{_num(before['app'])} -> {_num(after['app'])} / {_num(before['daprd'])} -> "
+        f"{_num(after['daprd'])} | | |",
+        f"| W9 Redis per conversation of {w9['turns_per_user']} turns: used_memory bytes, keys "
+        f"(INFO / DBSIZE deltas) | {redis['used_memory_bytes_per_conversation']:,}, "
+        f"{redis['keys_per_conversation']} | | |",
+        f"| W9 cold / warm turn p50, p99 ({w9['cold_conversations']} conversations of "
+        f"{w9['cold_turns']:,} turns) | {cold['cold']['p50_ms']} / {cold['warm']['p50_ms']} ms, "
+        f"{cold['cold']['p99_ms']} / {cold['warm']['p99_ms']} ms | | |",
+        f"| W9 GET /sessions?limit=50 p50 / p99, all listed; after every DELETE | "
+        f"{w9['sessions']['p50_ms']} / {w9['sessions']['p99_ms']} ms; "
+        f"{w9['sessions_after_delete']['p50_ms']} / {w9['sessions_after_delete']['p99_ms']} ms "
+        f"| | |",
+        f"| W9 session-index keys left after every DELETE: shards, day keys | "
+        f"{left['shards']}, {left['days']} | | |",
     ]
 
 

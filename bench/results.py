@@ -53,6 +53,16 @@ GOALS = (
     ("w7_throughput_drift", ">=", 0.9),
     # a delegation adds at most this on top of the delegate's own model call (issue 26)
     ("w8_delegation_overhead_p50_ms", "<=", 30),
+    # cost as conversations grow in number (issue 28): flat turns/s, deactivation frees what
+    # activation took, an idle conversation's first turn near a warm one, a cheap listing
+    ("w9_throughput_drift", ">=", 0.9),
+    ("w9_app_rss_ratio", "<=", 1.1),
+    ("w9_daprd_rss_ratio", "<=", 1.1),
+    ("w9_cold_vs_warm_p50", "<=", 2.0),
+    ("w9_cold_vs_warm_p99", "<=", 2.0),
+    ("w9_sessions_p99_ms", "<=", 50),
+    ("w9_sessions_after_delete_p99_ms", "<=", 50),
+    ("w9_index_keys_left", "<=", 0),
 )
 
 

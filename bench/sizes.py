@@ -49,6 +49,19 @@ class Sizes:
     w8_warmup_s: float = 2.0
     w8_duration_s: float = 15.0
     w8_solo_s: float = 5.0
+    # W9: new users, turns each, users at a time; the actors' idle timeout, daprd's scan for
+    # idle actors and the outbox watchdog (its reminder wakes a new conversation once) on its
+    # stack; the deep conversations whose first turn after idling is timed, their turns;
+    # GET /sessions samples.
+    w9_users: int = 3000
+    w9_turns: int = 3
+    w9_concurrency: int = 64
+    w9_idle_timeout_s: float = 5.0
+    w9_scan_interval_s: float = 1.0
+    w9_outbox_watchdog_s: float = 5.0
+    w9_cold_conversations: int = 20
+    w9_cold_turns: int = 250
+    w9_listings: int = 50
 
 
 QUICK = Sizes(
@@ -90,6 +103,8 @@ FULL = Sizes(
     w8_warmup_s=5.0,
     w8_duration_s=40.0,
     w8_solo_s=15.0,
+    w9_users=20_000,
+    w9_cold_turns=10_000,
 )
 
 TINY = Sizes(
@@ -120,6 +135,13 @@ TINY = Sizes(
     w8_warmup_s=0.2,
     w8_duration_s=1.5,
     w8_solo_s=1.0,
+    w9_users=40,
+    w9_concurrency=4,
+    w9_idle_timeout_s=2.0,
+    w9_outbox_watchdog_s=2.0,
+    w9_cold_conversations=2,
+    w9_cold_turns=5,
+    w9_listings=3,
 )
 
 SIZES = {s.name: s for s in (QUICK, FULL, TINY)}
