@@ -1,12 +1,14 @@
 """The stream relay and the turn log on a real Redis: tokens written in one process reach a
 stream held in another, in order, numbered as the turn's log has them (two hubs stand for
-two replicas' processes)."""
+two replicas' processes); many streams at once (bench W3's 1,000) each get the log's reads."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
 
+from agent_actors.main import _start_streams
+from agent_actors.settings.streams import StreamSettings
 from agent_actors.streams.hub import StreamHub
 from agent_actors.streams.turn_log import Logged, TurnLog, replayed_text
 from tests.integration.stack_fixture import RunningStack
@@ -85,3 +87,28 @@ async def test_logged_events_reach_the_holder_numbered_as_the_log_has_them(
         await holder.stop_relay()
         await writer.stop_log()
         await writer.stop_relay()
+
+
+READERS = 150  # streams ending at once, each reading its turn's log: over redis-py's 100
+
+
+async def test_as_many_log_readers_at_once_as_streams_each_get_a_connection(
+    stack: RunningStack,
+) -> None:
+    # The log as the app starts it (main._start_streams, default settings): its pool was
+    # redis-py's default, 100 connections, and the 101st read at once was refused
+    # (MaxConnectionsError), so that stream ended with its reply as one token (bench W3).
+    hub = StreamHub()
+    await _start_streams(hub, StreamSettings(relay_url=redis_url(stack)))
+    log = hub.log
+    assert log is not None
+    try:
+        # Every read blocks for the next event of a turn nobody writes: all are open at once.
+        got = await asyncio.gather(
+            *(log.read(f"readers-{i}", 1, 0, block_s=1.0) for i in range(READERS)),
+            return_exceptions=True,
+        )
+        assert [g for g in got if g != []] == []
+    finally:
+        await hub.stop_log()
+        await hub.stop_relay()

@@ -85,8 +85,16 @@ class TurnLog:
     """Reads and appends turns' events (one Redis client per app, shared by the writer and
     the routes that read)."""
 
-    def __init__(self, url: str, max_events: int = 20_000, ttl_s: float = 3600.0) -> None:
-        self._redis = aioredis.from_url(url)
+    def __init__(
+        self,
+        url: str,
+        max_events: int = 20_000,
+        ttl_s: float = 3600.0,
+        max_connections: int = 2000,
+    ) -> None:
+        # One connection per read in flight (a blocking XREAD holds its own): redis-py's
+        # default pool of 100 refused reads past 100 streams ending at once.
+        self._redis = aioredis.from_url(url, max_connections=max_connections)
         self._max_events = max_events
         self._ttl_ms = int(ttl_s * 1000)
 
