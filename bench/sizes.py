@@ -44,6 +44,10 @@ class Sizes:
     w8_warmup_s: float = 2.0
     w8_duration_s: float = 15.0
     w8_solo_s: float = 5.0
+    # W3's second level: users streaming at once (0: none), each reply's tokens over how long.
+    w3_stream_users: int = 1000
+    w3_stream_model_s: float = 2.0
+    w3_stream_tokens: int = 20
 
 
 QUICK = Sizes(
@@ -114,6 +118,9 @@ TINY = Sizes(
     w8_warmup_s=0.2,
     w8_duration_s=1.5,
     w8_solo_s=1.0,
+    w3_stream_users=5,
+    w3_stream_model_s=0.4,
+    w3_stream_tokens=4,
 )
 
 SIZES = {s.name: s for s in (QUICK, FULL, TINY)}
