@@ -104,6 +104,7 @@ async def measure(sizes: Sizes, args: argparse.Namespace, run_dir: Path) -> dict
         if "w3" in only:
             w3 = await run_w3(run_dir / "w3", sizes, display, tag)
             doc.update(w3_wall_s=w3.get("w3_wall_s"), w3=w3)
+            doc.update(results.w3_stream_figures(w3))
         if "w8" in only:
             w8 = await run_w8(run_dir / "w8", sizes, display, tag)
             doc.update({k: w8[k] for k in W8_FIGURES}, w8=w8)

@@ -86,7 +86,24 @@ def _w3_rows(doc: dict[str, Any]) -> list[str]:
         return [f"| W3 | {w3['skipped']} | | |"]
     return [
         f"| W3 {w3['users']} users, model {w3['model_delay_s']} s | wall {w3['w3_wall_s']} s, "
-        f"effective concurrency {w3['effective_concurrency']}, errors {w3['errors']} | | |"
+        f"effective concurrency {w3['effective_concurrency']}, errors {w3['errors']} | | |",
+        *_w3_stream_rows(w3),
+    ]
+
+
+def _w3_stream_rows(w3: dict[str, Any]) -> list[str]:
+    if "stream" not in w3:
+        return []
+    st = w3["stream"]
+    cpu, rss, fds = st["cpu_s"], st["rss_peak_mb"], st["fds_peak"]
+    return [
+        f"| W3 {st['users']:,} users streaming, {st['tokens']} tokens over {st['model_s']} s | "
+        f"wall {st['wall_s']} s, complete {st['complete']:,}, statuses {st['statuses']}, "
+        f"error events {st['error_events'] or 0}, p50 {_num(st['p50_ms'])} ms | | |",
+        f"| W3 streaming: CPU s app / daprd / stub / client, peak app RSS, peak fds app / daprd | "
+        f"{cpu.get('app')} / {cpu.get('daprd')} / {cpu.get('openai stub')} / "
+        f"{cpu.get('bench client')}, {rss.get('app')} MB (from {st['rss_before_mb'].get('app')}), "
+        f"{fds.get('app')} / {fds.get('daprd')} | | |",
     ]
 
 

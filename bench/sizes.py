@@ -62,6 +62,10 @@ class Sizes:
     w9_cold_conversations: int = 20
     w9_cold_turns: int = 250
     w9_listings: int = 50
+    # W3's second level: users streaming at once (0: none), each reply's tokens over how long.
+    w3_stream_users: int = 1000
+    w3_stream_model_s: float = 2.0
+    w3_stream_tokens: int = 20
 
 
 QUICK = Sizes(
@@ -142,6 +146,9 @@ TINY = Sizes(
     w9_cold_conversations=2,
     w9_cold_turns=5,
     w9_listings=3,
+    w3_stream_users=5,
+    w3_stream_model_s=0.4,
+    w3_stream_tokens=4,
 )
 
 SIZES = {s.name: s for s in (QUICK, FULL, TINY)}

@@ -2,6 +2,9 @@
 message at the same moment. If the model's latency overlaps across users, the wall time stays
 near one model call; ``effective_concurrency`` = users x delay / wall time.
 
+Then, on the same stack, many users streaming at once from a slower model (``w3_stream.py``:
+1,000 users, 20 tokens over 2 s each): under ``stream`` in the result.
+
 Needs the stub server (tools/openai_stub) and the OpenAI responder; until both exist, W3 is
 reported as skipped, never faked.
 """
@@ -18,7 +21,8 @@ from bench.client import Connection, Connections, HttpError
 from bench.display import Display
 from bench.load import latency_ms
 from bench.sizes import Sizes
-from bench.stack import STUB_SERVER, openai_stub, running_stack
+from bench.stack import STUB_SERVER, openai_stub_process, running_stack
+from bench.w3_stream import stream_burst
 
 OFFLINE_MARK = "Got your message:"  # how the offline responder's replies read
 
@@ -31,7 +35,7 @@ async def run_w3(run_dir: Path, sizes: Sizes, display: Display, tag: str) -> dic
     if not STUB_SERVER.exists():
         return skipped("no OpenAI responder yet (tools/openai_stub/server.py is missing)")
     users, delay = sizes.w3_users, sizes.w3_delay_s
-    with openai_stub(delay, run_dir / "logs" / "openai_stub.log") as base_url:
+    with openai_stub_process(delay, run_dir / "logs" / "openai_stub.log") as (base_url, stub_pid):
         env = {"OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "x"}
         with running_stack(run_dir, app_env=env) as stack:
             stub = Connection("127.0.0.1", urlsplit(base_url).port or 80)
@@ -45,8 +49,24 @@ async def run_w3(run_dir: Path, sizes: Sizes, display: Display, tag: str) -> dic
                 await stub.post("/_reset")
                 result = await burst(conns, users, delay, display, tag)
                 calls = (await stub.get("/_requests")).json()
-                await stub.close()
-                return {**result, **model_calls(calls, users)}
+            result.update(model_calls(calls, users))
+            if sizes.w3_stream_users:
+                await stub.post("/_reset")
+                pids = {**stack.pids(), "openai stub": stub_pid}
+                result["stream"] = await stream_burst(
+                    stack.app_port,
+                    sizes.w3_stream_users,
+                    sizes.w3_stream_model_s,
+                    sizes.w3_stream_tokens,
+                    pids,
+                    display,
+                    tag,
+                )
+                calls = (await stub.get("/_requests")).json()
+                result["stream"].update(model_calls(calls, sizes.w3_stream_users))
+                result["stream"].update(model_call_s(calls))
+            await stub.close()
+            return result
 
 
 def model_calls(calls: list[dict[str, Any]], users: int) -> dict[str, Any]:
@@ -62,6 +82,18 @@ def model_calls(calls: list[dict[str, Any]], users: int) -> dict[str, Any]:
         "model_calls": len(calls),
         "model_calls_per_turn": round(len(calls) / users, 2),
         "max_parallel_model_calls": peak,
+    }
+
+
+def model_call_s(calls: list[dict[str, Any]]) -> dict[str, Any]:
+    """How long the model server took per call (first byte in to last byte out): the stub's
+    own pacing, so a wall time can be told apart from a stub that fell behind."""
+    took = sorted(c["ended"] - c["started"] for c in calls if c.get("ended"))
+    if not took:
+        return {"model_call_p50_s": None, "model_call_max_s": None}
+    return {
+        "model_call_p50_s": round(took[len(took) // 2], 3),
+        "model_call_max_s": round(took[-1], 3),
     }
 
 

@@ -63,6 +63,12 @@ def test_tiny_benchmark_writes_results_charts_and_table(tmp_path: Path) -> None:
     else:
         assert positive(doc["w3_wall_s"])
         assert doc["w3"]["errors"] == 0
+        # The streaming level (5 users at the tiny size): every stream whole, then done.
+        stream = doc["w3"]["stream"]
+        assert stream["complete"] == stream["users"] == 5, stream
+        assert stream["statuses"] == {"200": 5}
+        assert not stream["error_events"]
+        assert positive(stream["rss_peak_mb"]["app"])
     w8 = doc["w8"]
     assert "skipped" not in w8, w8.get("skipped")
     for phase in ("direct", "delegated", "one_session"):

@@ -1,13 +1,17 @@
 """The stream relay and the turn log on a real Redis: tokens written in one process reach a
 stream held in another, in order, numbered as the turn's log has them (two hubs stand for
-two replicas' processes)."""
+two replicas' processes); many streams at once (bench W3's 1,000) each get the log's reads
+and writes."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
 
+from agent_actors.main import _start_streams
+from agent_actors.settings.streams import StreamSettings
 from agent_actors.streams.hub import StreamHub
+from agent_actors.streams.log_writer import LogWriter
 from agent_actors.streams.turn_log import Logged, TurnLog, replayed_text
 from tests.integration.stack_fixture import RunningStack
 
@@ -85,3 +89,65 @@ async def test_logged_events_reach_the_holder_numbered_as_the_log_has_them(
         await holder.stop_relay()
         await writer.stop_log()
         await writer.stop_relay()
+
+
+READERS = 150  # streams ending at once, each reading its turn's log: over redis-py's 100
+
+
+async def test_as_many_log_readers_at_once_as_streams_each_get_a_connection(
+    stack: RunningStack,
+) -> None:
+    # The log as the app starts it (main._start_streams, default settings): its pool was
+    # redis-py's default, 100 connections, and the 101st read at once was refused
+    # (MaxConnectionsError), so that stream ended with its reply as one token (bench W3).
+    hub = StreamHub()
+    await _start_streams(hub, StreamSettings(relay_url=redis_url(stack)))
+    log = hub.log
+    assert log is not None
+    try:
+        # Every read blocks for the next event of a turn nobody writes: all are open at once.
+        got = await asyncio.gather(
+            *(log.read(f"readers-{i}", 1, 0, block_s=1.0) for i in range(READERS)),
+            return_exceptions=True,
+        )
+        assert [g for g in got if g != []] == []
+    finally:
+        await hub.stop_log()
+        await hub.stop_relay()
+
+
+async def test_a_batch_of_many_runs_is_numbered_and_logged_run_by_run(
+    stack: RunningStack,
+) -> None:
+    # One batch of many runs' events is written in two round trips (log_writer.py): each run
+    # numbered on from its own log, and a run Redis refuses (its key holds no stream) goes
+    # on unnumbered alone.
+    url = redis_url(stack)
+    runs = 200
+    threads = [f"batch-{id(stack)}-{i}" for i in range(runs)]
+    stack.redis.set(f"agent-actors:turn-events:{threads[7]}:1", "not a stream")
+    reader = TurnLog(url)
+    await reader.append(threads[3], 1, [Logged(1, 1, "token", "old run")])
+    got: list[tuple[str, int, str, str]] = []
+    writer = LogWriter(
+        reader, lambda w: got.append((w.stream_id, w.event.pos, w.event.kind, w.event.text))
+    )
+    writer.start()
+    try:
+        for word in ("a", "b"):
+            for i, thread in enumerate(threads):
+                writer.put(f"s{i}", thread, 1, "token", f"{word}{i}")
+        await writer.settle()
+        for i, thread in enumerate(threads):
+            mine = [(pos, kind, text) for s, pos, kind, text in got if s == f"s{i}"]
+            if i == 7:
+                assert mine == [(0, "token", "a7"), (0, "token", "b7")]
+            elif i == 3:  # another run wrote this turn: a reset first, then on after it
+                assert mine == [(2, "reset", ""), (3, "token", "a3"), (4, "token", "b3")]
+            else:
+                assert mine == [(1, "token", f"a{i}"), (2, "token", f"b{i}")], (i, mine)
+                logged = await reader.read(thread, 1, 0)
+                assert replayed_text(logged) == f"a{i}b{i}"
+    finally:
+        await writer.close()
+        await reader.aclose()

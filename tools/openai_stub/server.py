@@ -8,7 +8,8 @@ pick a behaviour per request, so concurrent tests never disturb each other:
     [[delay:1.5]]            wait before answering (default: --delay, or POST /_control)
     [[then_delay:3]]         wait before answering only once a tool result is in the prompt
                              (the answer after a tool step: a test can kill the app then)
-    [[token_delay:0.1]]      wait between streamed chunks
+    [[token_delay:0.1]]      stream a token every 0.1 s (paced from the stream's start, so
+                             N tokens take N x 0.1 s however busy the server is)
     [[fail500]] [[fail503]] [[fail429]]   answer with that status
     [[flaky:2]]              fail 503 the first 2 times this message is seen, then answer
     [[hang]]                 never answer (until --hang seconds pass)
@@ -232,9 +233,13 @@ async def stream_answer(
         return
     yield chunk(model, {"role": "assistant", "content": ""})
     pieces = tokens(answer.content)
-    for piece in pieces:
+    # Token i is due token_delay x i after the start, not token_delay after token i-1: a sleep
+    # after each write adds the write's time (and the wait for the CPU) to every token, and at
+    # 1,000 streams at once 20 tokens of 0.1 s took 2.5 s instead of 2 (bench W3).
+    start = asyncio.get_running_loop().time()
+    for i, piece in enumerate(pieces, 1):
         if token_delay:
-            await asyncio.sleep(token_delay)
+            await asyncio.sleep(start + i * token_delay - asyncio.get_running_loop().time())
         yield chunk(model, {"content": piece})
     for index, (name, raw) in enumerate(answer.tools):
         half = len(raw) // 2

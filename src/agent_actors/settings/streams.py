@@ -44,6 +44,15 @@ class StreamSettings(BaseModel):
     turn_log_ttl_s: float = Field(
         3600.0, gt=0, description="how long a turn's events stay after its last one"
     )
+    turn_log_max_connections: int = Field(
+        2000,
+        ge=1,
+        description="Redis connections the turn log may open per process: each stream's "
+        "tail and each attached reader holds one while it reads (up to a second); past it a "
+        "read fails and the stream ends with the committed reply as one token (redis-py's "
+        "default, 100, was reached first by 1,000 users streaming at once: bench W3). Keep "
+        "replicas x this under Redis's maxclients (10,000 by default)",
+    )
     watch_max_s: float = Field(
         900.0,
         gt=0,

@@ -72,6 +72,12 @@ class TurnEvents(Protocol):
 
     async def append(self, thread: str, seq: int, events: Sequence[Logged]) -> None: ...
 
+    async def last_positions(self, runs: Sequence[tuple[str, int]]) -> list[int | Exception]: ...
+
+    async def append_many(
+        self, runs: Sequence[tuple[str, int, Sequence[Logged]]]
+    ) -> list[Exception | None]: ...
+
     async def read(
         self, thread: str, seq: int, after: int, *, block_s: float | None = None
     ) -> list[Logged]: ...
@@ -85,8 +91,16 @@ class TurnLog:
     """Reads and appends turns' events (one Redis client per app, shared by the writer and
     the routes that read)."""
 
-    def __init__(self, url: str, max_events: int = 20_000, ttl_s: float = 3600.0) -> None:
-        self._redis = aioredis.from_url(url)
+    def __init__(
+        self,
+        url: str,
+        max_events: int = 20_000,
+        ttl_s: float = 3600.0,
+        max_connections: int = 2000,
+    ) -> None:
+        # One connection per read in flight (a blocking XREAD holds its own): redis-py's
+        # default pool of 100 refused reads past 100 streams ending at once.
+        self._redis = aioredis.from_url(url, max_connections=max_connections)
         self._max_events = max_events
         self._ttl_ms = int(ttl_s * 1000)
 
@@ -101,8 +115,40 @@ class TurnLog:
     async def append(self, thread: str, seq: int, events: Sequence[Logged]) -> None:
         """Write ``events`` (their positions follow the log's last, in order) in one round
         trip; raises if Redis refused any (then none after it is known to be written)."""
-        name = key(thread, seq)
         pipe = self._redis.pipeline(transaction=False)
+        self._queue_append(pipe, key(thread, seq), events)
+        await pipe.execute()
+
+    async def last_positions(self, runs: Sequence[tuple[str, int]]) -> list[int | Exception]:
+        """``last_pos`` of each (thread, seq), in one round trip: per run, the position or
+        the error Redis answered (raises only when the round trip itself failed)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for thread, seq in runs:
+            pipe.xrevrange(key(thread, seq), count=1)
+        newest: list[Any] = await pipe.execute(raise_on_error=False)
+        return [
+            got if isinstance(got, Exception) else int(_pos_of(got[0][0])) if got else 0
+            for got in newest
+        ]
+
+    async def append_many(
+        self, runs: Sequence[tuple[str, int, Sequence[Logged]]]
+    ) -> list[Exception | None]:
+        """``append`` for each (thread, seq, events), in one round trip: per run, None when
+        Redis took all of its events, else the first error it answered (raises only when the
+        round trip itself failed)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for thread, seq, events in runs:
+            self._queue_append(pipe, key(thread, seq), events)
+        answers: list[Any] = await pipe.execute(raise_on_error=False)
+        failures: list[Exception | None] = []
+        at = 0
+        for _thread, _seq, events in runs:
+            mine, at = answers[at : at + len(events) + 1], at + len(events) + 1
+            failures.append(next((a for a in mine if isinstance(a, Exception)), None))
+        return failures
+
+    def _queue_append(self, pipe: Any, name: str, events: Sequence[Logged]) -> None:
         for event in events:
             fields: dict[Any, Any] = {
                 "seq": event.seq,
@@ -112,7 +158,6 @@ class TurnLog:
             }
             pipe.xadd(name, fields, id=f"0-{event.pos}", maxlen=self._max_events, approximate=True)
         pipe.pexpire(name, self._ttl_ms)
-        await pipe.execute()
 
     async def forget(self, thread: str, last_seq: int) -> None:
         """Erase the logs of the thread's turns 1 .. ``last_seq`` (the conversation is

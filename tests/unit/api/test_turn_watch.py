@@ -52,6 +52,34 @@ async def test_a_reconnect_gets_the_rest_after_its_last_event_then_done() -> Non
     ]
 
 
+class LateLog(MemoryLog):
+    """A log whose writer lags: the rest of the turn is written just after the first read
+    of the tail came back empty, before the read of the whole log."""
+
+    def __init__(self, rest: list[Logged]) -> None:
+        super().__init__()
+        self._rest = rest
+
+    async def read(
+        self, thread: str, seq: int, after: int, *, block_s: float | None = None
+    ) -> list[Logged]:
+        got = await super().read(thread, seq, after, block_s=block_s)
+        if self._rest and after > 0:
+            await self.append(thread, seq, self._rest)
+            self._rest = []
+        return got
+
+
+async def test_events_written_while_the_tail_is_read_reach_the_client_before_done() -> None:
+    log = LateLog([Logged(3, 3, "token", " world")])
+    fill(log, ["Hel", "lo"])
+    got = await read_all(log, 2, ended(done(3, "assistant", "Hello world")))
+    assert got == [
+        ("token", '{"text": " world"}', "3-3"),
+        ("done", '{"role": "assistant", "content": "Hello world", "seq": 3}', "3-4"),
+    ]
+
+
 async def test_a_log_with_a_hole_ends_with_the_committed_reply() -> None:
     log = MemoryLog()
     fill(log, ["Hel", "lo", "!"])

@@ -42,6 +42,24 @@ class MemoryLog:
         async with self._changed:
             self._changed.notify_all()
 
+    async def last_positions(self, runs: Sequence[tuple[str, int]]) -> list[int | Exception]:
+        return [await self.last_pos(thread, seq) for thread, seq in runs]
+
+    async def append_many(
+        self, runs: Sequence[tuple[str, int, Sequence[Logged]]]
+    ) -> list[Exception | None]:
+        if self.fail:
+            raise ConnectionError("redis is down")
+        failures: list[Exception | None] = []
+        for thread, seq, events in runs:
+            try:
+                await self.append(thread, seq, events)
+            except ValueError as exc:
+                failures.append(exc)
+            else:
+                failures.append(None)
+        return failures
+
     async def read(
         self, thread: str, seq: int, after: int, *, block_s: float | None = None
     ) -> list[Logged]:
