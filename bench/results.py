@@ -35,7 +35,7 @@ def goal(value: float | None, op: str, target: float) -> dict[str, Any]:
 
 # The goals of the workloads other than W1, by the key that holds the figure.
 GOALS = (
-    ("w2_growth", "<=", 1.15),
+    ("w2_growth", "<=", 1.15),  # app CPU per turn, last turns / a fresh conversation's (w2.py)
     ("w3_wall_s", "<=", 1.5),
     ("w4_scaling", ">=", 1.3),  # on 2 cores; w4_scaling_core_per_pair projects 1 core/pair
     ("w5_lost_turns", "<=", 0),
