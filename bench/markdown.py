@@ -72,6 +72,9 @@ def _w2_rows(doc: dict[str, Any]) -> list[str]:
         f"| W2 app CPU ms per turn, first / last {w2['edge_turns']} | "
         f"{_num(w2.get('app_cpu_ms_per_turn_first'), 2)} / "
         f"{_num(w2.get('app_cpu_ms_per_turn_last'), 2)} | | |",
+        f"| W2 app CPU ms per turn, a fresh conversation (with the last, in turn) | "
+        f"{_num(w2.get('app_cpu_ms_per_turn_fresh'), 2)} (pairs {w2.get('w2_growth_spread')}) "
+        "| | |",
         f"| w2_rss_growth (app RSS after turn {w2['turns']:,} / after turn {w2['edge_turns']}) | "
         f"{_num(w2['w2_rss_growth'], 3)} ({_num(w2['app_rss_after_edge_mb'])} -> "
         f"{_num(w2['app_rss_end_mb'])} MB) | | |",

@@ -44,7 +44,7 @@ def goal(value: float | None, op: str, target: float) -> dict[str, Any]:
 
 # The goals of the workloads other than W1, by the key that holds the figure.
 GOALS = (
-    ("w2_growth", "<=", 1.15),
+    ("w2_growth", "<=", 1.15),  # app CPU per turn, last turns / a fresh conversation's (w2.py)
     ("w3_wall_s", "<=", 1.5),
     # 1,000 users streaming at once from a 2 s model: every stream whole, within 4 s (issue 28)
     ("w3_stream_1000_wall_s", "<=", 4.0),

@@ -66,6 +66,8 @@ class Sizes:
     w3_stream_users: int = 1000
     w3_stream_model_s: float = 2.0
     w3_stream_tokens: int = 20
+    # W2: the last edge and a fresh conversation's first run in alternating blocks of this many.
+    w2_block: int = 50
 
 
 QUICK = Sizes(
@@ -77,7 +79,7 @@ QUICK = Sizes(
     w1_warmup_s=2.0,
     w1_duration_s=12.0,
     w2_turns=2000,
-    w2_edge=100,
+    w2_edge=300,
     w3_users=100,
     w3_delay_s=0.5,
     profile_s=10.0,
@@ -96,7 +98,7 @@ FULL = Sizes(
     w1_warmup_s=5.0,
     w1_duration_s=40.0,
     w2_turns=10_000,
-    w2_edge=100,
+    w2_edge=500,
     w3_users=100,
     w3_delay_s=0.5,
     profile_s=20.0,
@@ -119,8 +121,8 @@ TINY = Sizes(
     w1_users=(1, 2),
     w1_warmup_s=0.2,
     w1_duration_s=1.5,
-    w2_turns=10,
-    w2_edge=4,
+    w2_turns=40,  # enough CPU time per end for /proc's 10 ms ticks to see (w2_growth)
+    w2_edge=10,
     w3_users=5,
     w3_delay_s=0.2,
     profile_s=1.0,
@@ -149,6 +151,7 @@ TINY = Sizes(
     w3_stream_users=5,
     w3_stream_model_s=0.4,
     w3_stream_tokens=4,
+    w2_block=5,
 )
 
 SIZES = {s.name: s for s in (QUICK, FULL, TINY)}

@@ -18,7 +18,7 @@ import time
 import urllib.parse
 from collections import deque
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 import httptools
 from opentelemetry import propagate, trace
@@ -108,10 +108,52 @@ class _Connection(asyncio.Protocol):
         self._transport.write(request)
         return await self._waiter
 
+    def time_out(self) -> None:
+        self._fail(TimeoutError())
+
     def close(self) -> None:
         self.closed = True
         if self._transport is not None:
             self._transport.close()
+
+
+class _Deadlines:
+    """Every request's deadline under one timer: the pool's requests all wait ``timeout_s``, so
+    their deadlines come in the order they were set and a FIFO holds them sorted; one loop
+    timer, armed for the oldest pending deadline, fails the connection of a late request.
+
+    Why not ``asyncio.timeout`` per request: its timer handle and task bookkeeping on each of a
+    turn's ~nine requests (issue 28's "single timer sweep"). An entry is
+    ``[deadline, connection or None, pending]``; ended entries leave from the front.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self._timeout_s = timeout_s
+        self._entries: deque[list[Any]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> list[Any]:
+        entry: list[Any] = [loop.time() + self._timeout_s, None, True]
+        self._entries.append(entry)
+        if self._timer is None:
+            self._timer = loop.call_at(entry[0], self._sweep, loop)
+        return entry
+
+    def end(self, entry: list[Any]) -> None:
+        entry[1], entry[2] = None, False
+        entries = self._entries
+        while entries and not entries[0][2]:
+            entries.popleft()
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        now, entries = loop.time(), self._entries
+        while entries and (not entries[0][2] or entries[0][0] <= now):
+            entry = entries.popleft()
+            if entry[2] and entry[1] is not None:
+                entry[1].time_out()  # its exchange raises TimeoutError
+        if entries:
+            self._timer = loop.call_at(entries[0][0], self._sweep, loop)
 
 
 class Http1Pool:
@@ -146,6 +188,7 @@ class Http1Pool:
         self._open: set[_Connection] = set()  # idle or lent: all that close() must close
         self._prefix = f"\r\nHost: {host}:{port}\r\n".encode()
         self._closed = False
+        self._deadlines = _Deadlines(timeout_s)
 
     async def _take(self) -> tuple[_Connection, bool]:
         """A connection, and whether it was reused (an idle one) rather than opened now."""
@@ -220,22 +263,29 @@ class Http1Pool:
             len(payload),
             payload,
         )
+        loop = asyncio.get_running_loop()
+        entry = self._deadlines.start(loop)
         conn: _Connection | None = None
         try:
-            async with asyncio.timeout(self._timeout_s):
-                conn, reused = await self._take()
-                try:
-                    answer = await conn.exchange(request)
-                except ConnectionGone:
-                    # daprd closed the idle connection as it was lent: nothing was answered,
-                    # so a method that may be repeated goes once more, on a new connection
-                    # (never another idle one: after a daprd restart they are all stale).
-                    self._drop(conn)
-                    conn = None
-                    if not (reused and method in RETRYABLE):
-                        raise
-                    conn = await self._connect()
-                    answer = await conn.exchange(request)
+            conn, reused = await self._take()
+            if loop.time() >= entry[0]:  # the connection took the whole time
+                raise TimeoutError
+            entry[1] = conn
+            try:
+                answer = await conn.exchange(request)
+            except ConnectionGone:
+                # daprd closed the idle connection as it was lent: nothing was answered,
+                # so a method that may be repeated goes once more, on a new connection
+                # (never another idle one: after a daprd restart they are all stale).
+                self._drop(conn)
+                conn = entry[1] = None
+                if not (reused and method in RETRYABLE):
+                    raise
+                conn = await self._connect()
+                if loop.time() >= entry[0]:
+                    raise TimeoutError from None
+                entry[1] = conn
+                answer = await conn.exchange(request)
         except TimeoutError as exc:
             if conn is not None:
                 self._drop(conn)  # its late answer would be read as the next request's
@@ -244,7 +294,8 @@ class Http1Pool:
             if conn is not None:
                 self._drop(conn)
             raise
-        assert conn is not None  # the try above either set it or raised
+        finally:
+            self._deadlines.end(entry)
         if conn.keep_alive and not conn.closed:
             conn.idle_since = time.monotonic()
             self._idle.append(conn)

@@ -109,3 +109,35 @@ def test_api_keys_are_bound_to_user_ids(
     assert resp.status_code == status, resp.text
     if status != 200:
         assert resp.json()["code"] in {"unauthorized", "forbidden"}
+
+
+def test_a_turn_answers_alike_on_the_fast_path_and_through_fastapis_handler(
+    twins: Twins,
+) -> None:
+    # POST /chat/{id} with a plain JSON body skips FastAPI's dependency solving (ChatRoute);
+    # another JSON content type FastAPI accepts goes through FastAPI's own handler.
+    client, _ = twins
+    answers = []
+    for kind in ("application/json", "application/merge-patch+json"):
+        resp = client.post(
+            "/chat/user1",
+            content=b'{"role": "user", "content": "hello"}',
+            headers={"content-type": kind, "Idempotency-Key": kind},
+        )
+        assert resp.status_code == 200, resp.text
+        assert resp.headers["content-type"] == "application/json"
+        answers.append(
+            (resp.headers["Turn-Seq"], set(resp.json()), resp.json()["response"]["role"])
+        )
+    assert answers == [("1", {"response"}, "assistant"), ("2", {"response"}, "assistant")]
+    # A repeat of a key is replayed on the fast path too, with FastAPI's header.
+    again = client.post(
+        "/chat/user1",
+        json={"role": "user", "content": "hello"},
+        headers={"Idempotency-Key": "application/json"},
+    )
+    assert (again.headers["Turn-Seq"], again.headers["Idempotent-Replayed"]) == ("1", "true")
+    # Bodies the fast path declines get FastAPI's own 422s.
+    for raw in (b"{not json", b'{"content": 3}', b"[]"):
+        resp = client.post("/chat/user1", content=raw, headers={"content-type": "application/json"})
+        assert resp.status_code == 422, raw

@@ -65,6 +65,38 @@ def test_an_unreachable_memory_actor_means_retry(twins: Twins) -> None:
     assert resp.json() == {"status": "RETRY"}
 
 
+def bulk(*events: object) -> dict[str, object]:
+    """daprd's bulk delivery (``bulkSubscribe``): entries ``e0``, ``e1``, ... in order."""
+    entries = [
+        {"entryId": f"e{i}", "event": e, "contentType": "application/cloudevents+json"}
+        for i, e in enumerate(events)
+    ]
+    return {"id": "b", "type": "com.dapr.event.sent.bulk", "topic": "user-chat", "entries": entries}
+
+
+def test_a_bulk_delivery_answers_each_entry_as_its_own_delivery_would_be(twins: Twins) -> None:
+    client, _ = twins
+    assert client.post("/chat/user1", json={"role": "user", "content": "m1"}).is_success
+    published = client.app.state.deps.publisher.published  # type: ignore[attr-defined]
+    applied = cloud_event(published[0].model_dump(mode="json"))
+    body = bulk(applied, cloud_event(event(2, user="user2")), cloud_event({"seq": 1}), applied)
+    resp = client.post("/subscribe", json=body, headers=TOKEN)
+    assert resp.status_code == 200
+    # user1's turn applied (then a duplicate: SUCCESS again), user2's is ahead of its history
+    # (RETRY, only that entry), the malformed one is dropped.
+    assert resp.json() == {
+        "statuses": [
+            {"entryId": "e0", "status": "SUCCESS"},
+            {"entryId": "e1", "status": "RETRY"},
+            {"entryId": "e2", "status": "DROP"},
+            {"entryId": "e3", "status": "SUCCESS"},
+        ]
+    }
+    assert len(client.get("/memory/user1").json()["memory"]) == 2
+    stats = client.get("/events/stats").json()
+    assert (stats["received"], stats["retried"], stats["dropped"]) == (4, 1, 1)
+
+
 def test_dead_letters_are_counted(twins: Twins) -> None:
     client, _ = twins
     resp = client.post("/subscribe/dead-letter", json=cloud_event({"junk": True}), headers=TOKEN)

@@ -303,3 +303,28 @@ async def test_without_a_tracer_no_traceparent_is_sent() -> None:
             await pool.request("GET", "/", None, {})
         pool.close()
     assert b"traceparent" not in seen[0]
+
+
+async def test_one_timer_times_out_only_the_requests_past_their_deadline() -> None:
+    # Deadlines share one timer (http1._Deadlines): requests that answered in time leave it,
+    # a late one is failed when its own time is up, and one sent later is not failed with it.
+    def answer(req: bytes, _n: int) -> bytes | None:
+        return None if req.startswith(b"GET /slow") else ok(b"fast")
+
+    async with server(answer) as (port, _, _conns):
+        pool = Http1Pool("127.0.0.1", port, timeout_s=0.4)
+        loop = asyncio.get_running_loop()
+        slow = asyncio.create_task(pool.request("GET", "/slow", None, {}))
+        await asyncio.sleep(0.3)
+        started = loop.time()
+        later = asyncio.create_task(pool.request("GET", "/slow", None, {}))
+        for _ in range(5):  # answered in time, on a third connection, while both wait
+            assert await pool.request("GET", "/", None, {}) == (200, b"fast")
+        with pytest.raises(HttpError, match="no answer within"):
+            await slow
+        assert not later.done()  # its deadline is its own, 0.4 s after it was sent
+        with pytest.raises(HttpError, match="no answer within"):
+            await later
+        assert loop.time() - started >= 0.4
+        assert await pool.request("GET", "/", None, {}) == (200, b"fast")
+        pool.close()

@@ -13,8 +13,10 @@ to the dead-letter topic). Never a 200 with an error text, which Dapr counts as 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from typing import Any
 
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -46,17 +48,50 @@ class EventDeliveries:
         if body is None:
             return  # daprd went away before the whole request came: nothing to answer
         state = scope["app"].state
-        status = await on_conversation_updated(body, state.deps, state.subscription_stats)
+        try:
+            delivery = json.loads(body)
+        except ValueError:
+            delivery = None  # answered DROP below, as any unreadable event
+        if is_bulk(delivery):
+            answer = await on_bulk(delivery["entries"], state.deps, state.subscription_stats)
+            await respond(send, 200, json.dumps({"statuses": answer}).encode(), JSON)
+            return
+        status = await on_conversation_updated(delivery, state.deps, state.subscription_stats)
         await respond(send, 200, b'{"status":"%s"}' % status.value.encode(), JSON)
 
 
+def is_bulk(delivery: Any) -> bool:
+    """A bulk delivery (``bulkSubscribe`` in components/subscription.yaml): daprd's envelope
+    of several CloudEvents, each an entry answered by its own status."""
+    return isinstance(delivery, dict) and isinstance(delivery.get("entries"), list)
+
+
+async def on_bulk(
+    entries: list[Any], deps: ActorDeps, stats: SubscriptionStats
+) -> list[dict[str, str]]:
+    """Each entry's status, as one delivery of it would be answered: SUCCESS, RETRY (daprd
+    retries that entry alone, then dead-letters it) or DROP. The entries are applied at once,
+    as daprd's concurrent single deliveries were (one user's wait on its Memory's lock)."""
+    readable = [e for e in entries if isinstance(e, dict) and isinstance(e.get("entryId"), str)]
+    statuses = await asyncio.gather(
+        *(on_conversation_updated(e.get("event"), deps, stats) for e in readable)
+    )
+    return [
+        {"entryId": e["entryId"], "status": s.value}
+        for e, s in zip(readable, statuses, strict=True)
+    ]
+
+
 async def on_conversation_updated(
-    body: bytes, deps: ActorDeps, stats: SubscriptionStats
+    delivery: Any, deps: ActorDeps, stats: SubscriptionStats
 ) -> SubscriptionStatus:
-    """Dapr delivers ConversationUpdated here; MemoryAgentActor applies it."""
+    """Dapr delivers ConversationUpdated here (a CloudEvent, parsed from JSON; None when the
+    body was not JSON); MemoryAgentActor applies it."""
     stats.received += 1
     try:
-        event = parse_event(json.loads(body), deps.settings.limits.max_id_chars)
+        if delivery is None:
+            raise ValueError("the body is not JSON")
+        event = parse_event(delivery, deps.settings.limits.max_id_chars)
     except (ValueError, ValidationError, InvalidInput) as exc:
         stats.dropped += 1
         log.warning(

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from opentelemetry import trace
+from pydantic import ValidationError
 
 from agent_actors import metrics
 from agent_actors.actors.interfaces import (
@@ -22,7 +26,14 @@ from agent_actors.actors.interfaces import (
 from agent_actors.actors.proxies import ChatAgentClient
 from agent_actors.actors.services import ActorDeps
 from agent_actors.actors.threads import checked_agent
-from agent_actors.api.deps import CallerFirst, ChatActor, Deps, SettingsDep, UserId
+from agent_actors.api.deps import (
+    CallerFirst,
+    ChatActor,
+    Deps,
+    SettingsDep,
+    UserId,
+    check_caller,
+)
 from agent_actors.api.http_errors import USER_ROUTE, responses
 from agent_actors.api.schemas import MAX_INT, ChatReply, MessageIn
 from agent_actors.errors import AgentActorsError, ContentTooLarge, InvalidInput
@@ -176,7 +187,6 @@ Prefer = Annotated[
 ]
 
 
-@router.post("/chat/{id}", response_model=ChatReply, responses={**TURN_ERRORS, **ACCEPTED})
 async def chat(
     message: MessageIn,
     deps: Deps,
@@ -200,6 +210,65 @@ async def chat(
     if reply.replayed:
         response.headers[REPLAYED_HEADER] = "true"
     return ChatReply(response=ChatMessage(role=reply.role, content=reply.content))
+
+
+class ChatRoute(CallerFirst):
+    """``POST /chat/{id}``, the route of every turn: a well-formed request skips FastAPI's
+    dependency solving and response serialization, which cost more per turn than the route's
+    own work (docs/BENCHMARKS.md, "w1_vs_limit: four ideas tried"). It is still routed,
+    documented and authorized as any route is (the caller is checked first, as
+    ``CallerFirst`` does); anything unusual (a body that is not JSON, or not a valid
+    ``MessageIn``, another content type) goes to FastAPI's own handler for its 422."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        plain = APIRoute.get_route_handler(self)
+
+        async def fast(request: Request) -> Response:
+            user_id = await check_caller(request, request.path_params["id"])
+            message = await well_formed(request)
+            if message is None:
+                return await plain(request)  # the caller is checked: not again
+            state = request.app.state
+            headers = Response()  # what the route sets besides its body, as FastAPI's is
+            del headers.headers["content-length"]
+            answer = await chat(
+                message,
+                state.deps,
+                user_id,
+                state.settings,
+                headers,
+                request.headers.get("idempotency-key"),
+                request.headers.get("prefer"),
+            )
+            if isinstance(answer, Response):
+                return answer
+            response = Response(answer.model_dump_json(), media_type="application/json")
+            response.headers.raw.extend(headers.headers.raw)
+            return response
+
+        return fast
+
+
+async def well_formed(request: Request) -> MessageIn | None:
+    """The message of a JSON body FastAPI would accept as it is; None for anything else."""
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if kind != "application/json":
+        return None
+    body = await request.body()  # kept by the request: FastAPI's handler reads it again
+    try:
+        return MessageIn.model_validate(json.loads(body))
+    except (ValueError, ValidationError, RecursionError):
+        return None
+
+
+router.add_api_route(
+    "/chat/{id}",
+    chat,
+    methods=["POST"],
+    response_model=ChatReply,
+    responses={**TURN_ERRORS, **ACCEPTED},
+    route_class_override=ChatRoute,
+)
 
 
 @router.get("/chat/{id}/history", response_model=HistoryView)
