@@ -44,6 +44,12 @@ class Sizes:
     w8_warmup_s: float = 2.0
     w8_duration_s: float = 15.0
     w8_solo_s: float = 5.0
+    # W1-model: users, each side's warm-up and window, and how many offline/model rounds
+    # alternate (the offline side on a stack of its own, measured the same way).
+    w1_model_users: int = 64
+    w1_model_warmup_s: float = 2.0
+    w1_model_duration_s: float = 5.0
+    w1_model_rounds: int = 2
 
 
 QUICK = Sizes(
@@ -84,6 +90,8 @@ FULL = Sizes(
     w8_warmup_s=5.0,
     w8_duration_s=40.0,
     w8_solo_s=15.0,
+    w1_model_warmup_s=5.0,
+    w1_model_duration_s=20.0,
 )
 
 TINY = Sizes(
@@ -114,6 +122,10 @@ TINY = Sizes(
     w8_warmup_s=0.2,
     w8_duration_s=1.5,
     w8_solo_s=1.0,
+    w1_model_users=2,
+    w1_model_warmup_s=0.2,
+    w1_model_duration_s=1.5,
+    w1_model_rounds=1,
 )
 
 SIZES = {s.name: s for s in (QUICK, FULL, TINY)}
