@@ -47,8 +47,8 @@ class Sizes:
     # W1-model: users, each side's warm-up and window, and how many offline/model rounds
     # alternate (the offline side on a stack of its own, measured the same way).
     w1_model_users: int = 64
-    w1_model_warmup_s: float = 2.0
-    w1_model_duration_s: float = 5.0
+    w1_model_warmup_s: float = 1.5
+    w1_model_duration_s: float = 3.5
     w1_model_rounds: int = 2
 
 

@@ -30,8 +30,6 @@ async def run_level(
     warmup_s: float | None = None,
     duration_s: float | None = None,
     probe_memory: bool = True,
-    extra_pids: dict[str, int] | None = None,
-    label: str | None = None,
 ) -> dict[str, Any]:
     warmup_s = sizes.w1_warmup_s if warmup_s is None else warmup_s
     duration_s = sizes.w1_duration_s if duration_s is None else duration_s
@@ -52,7 +50,7 @@ async def run_level(
                 probe.offer(user, n, now)
             return True
 
-        meter = CpuMeter({**stack.pids(), **(extra_pids or {})})
+        meter = CpuMeter(stack.pids())
         meter.start()
         result = await closed_loop(
             users,
@@ -60,7 +58,7 @@ async def run_level(
             warmup_s=warmup_s,
             duration_s=duration_s,
             display=display,
-            label=label or f"W1 throughput, {users} users",
+            label=f"W1 throughput, {users} users",
         )
         cpu = meter.stop()
         await probe.drain()
