@@ -43,8 +43,9 @@ def model_http_client(base_url: str | None) -> httpx2.AsyncClient | None:
     if not base_url:
         return None
     url = urlsplit(base_url)
+    proxies = urllib.request.getproxies()  # httpx reads the same variables (trust_env)
     if url.scheme != "http" or (
-        "http" in urllib.request.getproxies() and not urllib.request.proxy_bypass(url.netloc)
+        ("http" in proxies or "all" in proxies) and not urllib.request.proxy_bypass(url.netloc)
     ):
         return None
     return DefaultAsyncHttpxClient(transport=ModelTransport())

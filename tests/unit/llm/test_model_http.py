@@ -232,10 +232,16 @@ async def test_garbage_is_an_answer_that_cannot_be_read() -> None:
 def test_only_plain_http_without_a_proxy_takes_the_transport(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
     assert model_http_client("https://api.openai.com/v1") is None
     assert model_http_client(None) is None
     assert model_http_client("http://127.0.0.1:11434/v1") is not None
+    monkeypatch.setenv("all_proxy", "http://proxy.example:3128")
+    assert model_http_client("http://model.internal:8000/v1") is None
+    monkeypatch.setenv("no_proxy", "model.internal")
+    assert model_http_client("http://model.internal:8000/v1") is not None
+    monkeypatch.delenv("all_proxy")
+    monkeypatch.delenv("no_proxy")
     monkeypatch.setenv("http_proxy", "http://proxy.example:3128")
     assert model_http_client("http://model.internal:8000/v1") is None
