@@ -21,6 +21,8 @@ from bench.sizes import FULL, QUICK, SIZES, Sizes
 from bench.stack import running_stack
 from bench.w0 import run_w0
 from bench.w1 import run_w1
+from bench.w1_model import FIGURES as W1_MODEL_FIGURES
+from bench.w1_model import run_w1_model
 from bench.w2 import run_w2
 from bench.w3 import run_w3
 from bench.w4 import run_w4
@@ -39,12 +41,13 @@ log = logging.getLogger("bench")
 
 RUN_LOG = REPO_ROOT / "docs" / "bench" / "runs.md"
 SUMMARY = REPO_ROOT / "docs" / "BENCHMARKS.md"
-WORKLOADS = ("w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9")
+WORKLOADS = ("w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9", "w1model")
 # The tiny harness size leaves out W4, W5 and W6: four more stacks, and W5 and W6 must wait
 # out placement's failover (~7 s; W6 the reminder's period too), which would double the
 # harness test's time; the subset tests run them (`--only w4,w5`, `--only w6`). W9 waits
-# twice for every actor to idle out: `--only w9`.
-TINY_SKIPS = frozenset({"w4", "w5", "w6", "w9"})
+# twice for every actor to idle out: `--only w9`. W1-model: two more stacks and the stub
+# (`--only w1model`).
+TINY_SKIPS = frozenset({"w4", "w5", "w6", "w9", "w1model"})
 
 
 def workloads(text: str) -> frozenset[str]:
@@ -108,6 +111,9 @@ async def measure(sizes: Sizes, args: argparse.Namespace, run_dir: Path) -> dict
         if "w8" in only:
             w8 = await run_w8(run_dir / "w8", sizes, display, tag)
             doc.update({k: w8[k] for k in W8_FIGURES}, w8=w8)
+        if "w1model" in only:
+            w1m = await run_w1_model(run_dir / "w1model", sizes, display, tag)
+            doc.update({k: w1m[k] for k in W1_MODEL_FIGURES}, w1_model=w1m)
         if "w7" in only:
             w7 = await run_w7(run_dir / "w7", sizes, display, tag)
             doc.update(

@@ -49,6 +49,7 @@ def section(doc: dict[str, Any], charts: list[Path], docs_file: Path) -> str:
         lines.append(f"| {name} | {_num(g['value'], 3)} | {g['goal']} | {_mark(g['met'])} |")
     lines += _w2_rows(doc) + _w3_rows(doc) + _w8_rows(doc) + scale_report.rows(doc)
     lines += _w6_rows(doc)
+    lines += _w1_model_rows(doc)
     lines += _w7_rows(doc)
     lines += _w9_rows(doc)
     lines += _w1_table(doc) + _profile(doc)
@@ -133,6 +134,23 @@ def _w8_rows(doc: dict[str, Any]) -> list[str]:
         f"{_num(direct['app_cpu_ms_per_turn'])} / {_num(dele['app_cpu_ms_per_turn'])} | | |",
         f"| W8 one session: a delegation over the model call, p50 / p99 | "
         f"{alone['overhead']['p50_ms']} / {alone['overhead']['p99_ms']} ms | | |",
+    ]
+
+
+def _w1_model_rows(doc: dict[str, Any]) -> list[str]:
+    if "w1_model" not in doc:
+        return []
+    w1m = doc["w1_model"]
+    if "skipped" in w1m:
+        return [f"| W1-model | {w1m['skipped']} | | |"]
+    off, model = w1m["offline"]["cpu_ms_per_turn"], w1m["model"]["cpu_ms_per_turn"]
+    return [
+        f"| W1-model {w1m['users']} users, offline / model (stub answering at once): turns/s, "
+        f"errors | {w1m['w1_offline_turns_per_s']} / {w1m['w1_model_turns_per_s']}, "
+        f"{w1m['offline']['errors']} / {w1m['model']['errors']} | | |",
+        f"| W1-model CPU ms per turn, offline / model: app, daprd; the model stub's | "
+        f"{_num(off['app'], 2)} / {_num(model['app'], 2)}, {_num(off['daprd'], 2)} / "
+        f"{_num(model['daprd'], 2)}; {_num(w1m['w1_model_stub_cpu_ms_per_turn'], 2)} | | |",
     ]
 
 

@@ -68,6 +68,12 @@ class Sizes:
     w3_stream_tokens: int = 20
     # W2: the last edge and a fresh conversation's first run in alternating blocks of this many.
     w2_block: int = 50
+    # W1-model: users, each side's warm-up and window, and how many offline/model rounds
+    # alternate (the offline side on a stack of its own, measured the same way).
+    w1_model_users: int = 64
+    w1_model_warmup_s: float = 1.5
+    w1_model_duration_s: float = 3.5
+    w1_model_rounds: int = 2
 
 
 QUICK = Sizes(
@@ -111,6 +117,8 @@ FULL = Sizes(
     w8_solo_s=15.0,
     w9_users=20_000,
     w9_cold_turns=10_000,
+    w1_model_warmup_s=5.0,
+    w1_model_duration_s=20.0,
 )
 
 TINY = Sizes(
@@ -152,6 +160,10 @@ TINY = Sizes(
     w3_stream_model_s=0.4,
     w3_stream_tokens=4,
     w2_block=5,
+    w1_model_users=2,
+    w1_model_warmup_s=0.2,
+    w1_model_duration_s=1.5,
+    w1_model_rounds=1,
 )
 
 SIZES = {s.name: s for s in (QUICK, FULL, TINY)}

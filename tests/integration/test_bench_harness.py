@@ -256,3 +256,26 @@ def test_many_conversations_report(tmp_path: Path) -> None:
     assert doc["w9_index_keys_left"] == 0
     assert "| w9_throughput_drift |" in done.stdout
     assert "| W9 cold / warm turn" in done.stdout
+
+
+def test_model_turn_cost_report(tmp_path: Path) -> None:
+    # W1-model is left out of the tiny whole run (two more stacks and the stub): here alone.
+    results, charts, docs = tmp_path / "results", tmp_path / "charts", tmp_path / "BENCH.md"
+    done = run_bench(results, charts, docs, ["--only", "w1model"], timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    (subset,) = results.glob("*-only-w1model.json")
+    doc = json.loads(subset.read_text())
+    w1m = doc["w1_model"]
+    assert "skipped" not in w1m, w1m.get("skipped")
+    assert set(doc["goals"]) == {"w1_model_added_app_cpu_ms"}
+    for side in ("offline", "model"):
+        assert w1m[side]["errors"] == 0, w1m[side]
+        assert w1m[side]["memory_settled"], w1m[side]
+        assert positive(w1m[side]["turns_per_s"]), w1m[side]
+        assert positive(w1m[side]["cpu_ms_per_turn"]["app"]), w1m[side]
+    # The stub's CPU is metered apart (its own process).
+    assert positive(doc["w1_model_stub_cpu_ms_per_turn"])
+    assert doc["w1_model_added_app_cpu_ms"] is not None
+    assert "| w1_model_added_app_cpu_ms |" in done.stdout
+    assert "| W1-model CPU ms per turn" in done.stdout

@@ -7,12 +7,14 @@ caller decides about retries without knowing the SDK's exception tree.
 from __future__ import annotations
 
 import email.utils
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx2
 import openai
 from openai import AsyncOpenAI, AsyncStream
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
@@ -130,28 +132,15 @@ class Completer:
         self, messages: list[Message], tools: list[dict[str, Any]] | None
     ) -> ModelTurn:
         try:
+            # The answer's JSON as it is (``read_completion``), not built into the SDK's
+            # ChatCompletion: its loose construction walked every field of the answer, a
+            # quarter of the SDK's CPU per request (docs/BENCHMARKS.md, W1-model).
             resp = await self._client.post(
-                COMPLETIONS,
-                body=self._body(messages, tools),
-                cast_to=ChatCompletion,
+                COMPLETIONS, body=self._body(messages, tools), cast_to=httpx2.Response
             )
+            turn = read_completion(json.loads(resp.content))
         except Exception as exc:
             raise classify(exc) from exc
-        if not isinstance(resp, ChatCompletion) or not resp.choices:
-            raise classify(ResponderError("the model server's answer has no choices"))
-        message = resp.choices[0].message
-        turn = ModelTurn(
-            content=message.content or "",
-            finish_reason=resp.choices[0].finish_reason,
-            response_model=resp.model,
-            response_id=resp.id,
-        )
-        for tc in message.tool_calls or []:
-            function = getattr(tc, "function", None)
-            if function is not None:
-                turn.tool_calls.append(RequestedCall(tc.id, function.name, function.arguments))
-        if resp.usage is not None:
-            turn.tokens_in, turn.tokens_out = resp.usage.prompt_tokens, resp.usage.completion_tokens
         return as_unicode_turn(turn)
 
     async def stream(
@@ -208,6 +197,30 @@ class Completer:
         if tools:
             body["tools"] = tools
         return body
+
+
+def read_completion(answer: Any) -> ModelTurn:
+    """A chat completion's JSON read into a ``ModelTurn``, as loosely as the SDK read it: what
+    is missing stays empty; an answer without choices is the server's error."""
+    choices = answer.get("choices") if isinstance(answer, dict) else None
+    if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
+        raise ResponderError("the model server's answer has no choices")
+    message = choices[0].get("message") or {}
+    turn = ModelTurn(
+        content=message.get("content") or "",
+        finish_reason=choices[0].get("finish_reason"),
+        response_model=answer.get("model"),
+        response_id=answer.get("id"),
+    )
+    for tc in message.get("tool_calls") or []:
+        function = tc.get("function")
+        if function is not None:
+            turn.tool_calls.append(
+                RequestedCall(tc.get("id"), function.get("name"), function.get("arguments"))
+            )
+    if (usage := answer.get("usage")) is not None:
+        turn.tokens_in, turn.tokens_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    return turn
 
 
 def merge_tool_delta(calls: dict[int, RequestedCall], delta: Any) -> None:

@@ -7,6 +7,7 @@ import logging
 from openai import AsyncOpenAI
 
 from agent_actors.llm.mcp_tools import ToolCatalog
+from agent_actors.llm.model_http import model_http_client
 from agent_actors.llm.offline import OfflineResponder
 from agent_actors.llm.openai_client import OpenAIResponder
 from agent_actors.llm.profiles import ProfileBook
@@ -42,6 +43,9 @@ def build_responder(
         # Retries are ours (openai_client.py), so that each attempt is recorded and the
         # whole turn stays inside its budget.
         max_retries=0,
+        # Plain HTTP without a proxy (a local server): the app's own transport, far cheaper
+        # per request than httpx's (model_http.py); else the SDK's client.
+        http_client=model_http_client(llm.base_url),
     )
     log.info("responder: model %s at %s", llm.model, llm.base_url or "the OpenAI API")
     servers = profiles.mcp_servers if profiles is not None else {}
