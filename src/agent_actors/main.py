@@ -210,7 +210,11 @@ async def _start_streams(streams: StreamHub, s: StreamSettings) -> None:
     await streams.start_relay(s.relay_url, s.relay_outbox_max)
     if s.turn_log:
         log = TurnLog(
-            s.relay_url, s.turn_log_max_events, s.turn_log_ttl_s, s.turn_log_max_connections
+            s.relay_url,
+            s.turn_log_max_events,
+            s.turn_log_ttl_s,
+            s.turn_log_max_connections,
+            s.turn_log_wait_s,
         )
         await streams.start_log(log, s.relay_outbox_max)
 

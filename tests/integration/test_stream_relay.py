@@ -151,3 +151,23 @@ async def test_a_batch_of_many_runs_is_numbered_and_logged_run_by_run(
     finally:
         await writer.close()
         await reader.aclose()
+
+
+async def test_readers_past_the_pool_wait_for_a_connection(stack: RunningStack) -> None:
+    # Three times as many reads at once as the pool has connections: each waits for one
+    # (a blocking pool) instead of being refused (MaxConnectionsError), so the pool can stay
+    # small enough for every replica's to fit under the Redis it shares with daprd.
+    hub = StreamHub()
+    settings = StreamSettings(relay_url=redis_url(stack), turn_log_max_connections=20)
+    await _start_streams(hub, settings)
+    log = hub.log
+    assert log is not None
+    try:
+        got = await asyncio.gather(
+            *(log.read(f"waiters-{i}", 1, 0, block_s=0.3) for i in range(60)),
+            return_exceptions=True,
+        )
+        assert [g for g in got if g != []] == []
+    finally:
+        await hub.stop_log()
+        await hub.stop_relay()

@@ -45,13 +45,20 @@ class StreamSettings(BaseModel):
         3600.0, gt=0, description="how long a turn's events stay after its last one"
     )
     turn_log_max_connections: int = Field(
-        2000,
+        1000,
         ge=1,
         description="Redis connections the turn log may open per process: each stream's "
         "tail and each attached reader holds one while it reads (up to a second); past it a "
-        "read fails and the stream ends with the committed reply as one token (redis-py's "
-        "default, 100, was reached first by 1,000 users streaming at once: bench W3). Keep "
-        "replicas x this under Redis's maxclients (10,000 by default)",
+        "read waits for a free one (turn_log_wait_s). 1,000 lets 1,000 users stream at once "
+        "without waiting (bench W3). Keep replicas x this, plus daprd's, under Redis's "
+        "maxclients (k8s/: 500 per pod, 20 pods, maxclients 20,000)",
+    )
+    turn_log_wait_s: float = Field(
+        10.0,
+        gt=0,
+        description="longest a read of the turn log waits for a connection when all "
+        "turn_log_max_connections are busy; past it the stream ends with the committed reply "
+        "as one token",
     )
     watch_max_s: float = Field(
         900.0,

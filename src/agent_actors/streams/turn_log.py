@@ -96,16 +96,24 @@ class TurnLog:
         url: str,
         max_events: int = 20_000,
         ttl_s: float = 3600.0,
-        max_connections: int = 2000,
+        max_connections: int = 1000,
+        wait_s: float = 10.0,
     ) -> None:
-        # One connection per read in flight (a blocking XREAD holds its own): redis-py's
-        # default pool of 100 refused reads past 100 streams ending at once.
-        self._redis = aioredis.from_url(url, max_connections=max_connections)
+        # One connection per read in flight (a blocking XREAD holds its own, up to a second).
+        # redis-py's default pool refused the read past its size (MaxConnectionsError: a
+        # stream ended with its reply as one token); a blocking pool makes it wait for a
+        # connection instead, so the pool can stay small enough that every replica's fits
+        # under the Redis it shares with daprd (maxclients).
+        self._pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=wait_s
+        )
+        self._redis = aioredis.Redis(connection_pool=self._pool)
         self._max_events = max_events
         self._ttl_ms = int(ttl_s * 1000)
 
     async def aclose(self) -> None:
         await self._redis.aclose()
+        await self._pool.disconnect()
 
     async def last_pos(self, thread: str, seq: int) -> int:
         """The position of the turn's last logged event (0: none)."""

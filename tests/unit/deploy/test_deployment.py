@@ -203,3 +203,19 @@ def test_the_autoscaler_follows_the_app_containers_cpu() -> None:
     assert hpa["behavior"]["scaleDown"]["policies"] == [
         {"type": "Pods", "value": 1, "periodSeconds": 120}
     ]
+
+
+# Redis connections a pod's daprd may hold at most: its state store and two pub/sub
+# components (go-redis pools of 10 per GOMAXPROCS, and the subscriptions' blocking reads).
+DAPRD_REDIS_CONNECTIONS = 200
+
+
+def test_every_pods_redis_connections_fit_under_maxclients() -> None:
+    """The app's turn log, daprd and the HPA's most pods share one Redis: past maxclients a
+    new connection (a new pod's daprd) is refused and turns fail."""
+    env = {e["name"]: e.get("value") for e in APP["env"]}
+    pool = int(env["AGENT_ACTORS_STREAMS__TURN_LOG_MAX_CONNECTIONS"])
+    pods = CLUSTER["HorizontalPodAutoscaler", "agent-actors"]["spec"]["maxReplicas"]
+    redis = CLUSTER["StatefulSet", "redis"]["spec"]["template"]["spec"]["containers"][0]
+    maxclients = int(redis["args"][redis["args"].index("--maxclients") + 1])
+    assert pods * (pool + DAPRD_REDIS_CONNECTIONS) <= maxclients
