@@ -171,3 +171,33 @@ def test_a_task_its_caller_gave_up_on_long_ago_is_not_run(twins: Twins) -> None:
     assert resp.json() == {"status": "SUCCESS"}
     history = client.get("/chat/user1/history", params={"agent": "support"}).json()
     assert history["total"] == 2
+
+
+def test_one_entry_failing_unexpectedly_is_retried_alone(twins) -> None:
+    """An entry whose Memory call raises something other than a domain error is that entry's
+    RETRY, not a 500 for the whole batch (daprd would deliver every entry again)."""
+    client, actors = twins
+    real = actors.create
+
+    class Broken:
+        async def UpdateMemory(self, _event: object) -> object:
+            raise RuntimeError("a bug in one actor")
+
+    actors.create = lambda kind, actor_id, *a: (  # type: ignore[method-assign]
+        Broken() if actor_id == "user2" else real(kind, actor_id, *a)
+    )
+    client = TestClient(client.app, raise_server_exceptions=False)
+    body = bulk(cloud_event(event(1, user="user1")), cloud_event(event(1, user="user2")))
+    resp = client.post("/subscribe", json=body, headers=TOKEN)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["statuses"] == [
+        {"entryId": "e0", "status": "SUCCESS"},
+        {"entryId": "e1", "status": "RETRY"},
+    ]
+
+
+def test_a_deeply_nested_delivery_is_dropped_not_a_500(twins) -> None:
+    client, _ = twins
+    client = TestClient(client.app, raise_server_exceptions=False)
+    resp = client.post("/subscribe", content=b"[" * 100_000, headers=TOKEN)
+    assert (resp.status_code, resp.json()) == (200, {"status": "DROP"})

@@ -50,7 +50,7 @@ class EventDeliveries:
         state = scope["app"].state
         try:
             delivery = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested past the parser's depth: unreadable too
             delivery = None  # answered DROP below, as any unreadable event
         if is_bulk(delivery):
             answer = await on_bulk(delivery["entries"], state.deps, state.subscription_stats)
@@ -73,13 +73,25 @@ async def on_bulk(
     retries that entry alone, then dead-letters it) or DROP. The entries are applied at once,
     as daprd's concurrent single deliveries were (one user's wait on its Memory's lock)."""
     readable = [e for e in entries if isinstance(e, dict) and isinstance(e.get("entryId"), str)]
-    statuses = await asyncio.gather(
-        *(on_conversation_updated(e.get("event"), deps, stats) for e in readable)
-    )
+    statuses = await asyncio.gather(*(entry_status(e.get("event"), deps, stats) for e in readable))
     return [
         {"entryId": e["entryId"], "status": s.value}
         for e, s in zip(readable, statuses, strict=True)
     ]
+
+
+async def entry_status(
+    delivery: Any, deps: ActorDeps, stats: SubscriptionStats
+) -> SubscriptionStatus:
+    """One bulk entry's status. A failure no domain error names is that entry's RETRY, not a
+    500 for the whole batch: daprd would deliver every entry again, the applied ones too, and
+    the other entries' results would be lost."""
+    try:
+        return await on_conversation_updated(delivery, deps, stats)
+    except Exception:
+        stats.retried += 1
+        log.exception("a bulk entry's memory update failed unexpectedly, RETRY")
+        return SubscriptionStatus.RETRY
 
 
 async def on_conversation_updated(
