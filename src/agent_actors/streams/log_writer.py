@@ -121,6 +121,10 @@ class LogWriter:
         first = dict(zip(new, lasts, strict=True))
         plan: list[tuple[tuple[str, str, int], list[_Pending], list[Logged]]] = []
         out: list[Written] = []
+        # Each turn's next free position after the runs of this batch planned so far: two
+        # runs of one turn in a batch (a long turn's run started again while the old one's
+        # events still wait) would otherwise both number on from the same last position.
+        taken: dict[tuple[str, int], int] = {}
         for run, events in runs.items():
             stream_id, thread, seq = run
             pos = self._next.get(run)
@@ -131,9 +135,14 @@ class LogWriter:
                     out += [Written(stream_id, e.event) for e in events]
                     continue
                 pos = last + 1
-                if pos > 1:
-                    # Another run wrote this turn before (a crash, a retry): start over.
-                    events = [_Pending(stream_id, thread, Logged(seq, 0, "reset")), *events]
+                restart = pos > 1  # another run wrote this turn before (a crash, a retry)
+            else:
+                restart = False
+            if taken.get((thread, seq), 0) > pos:  # another run of this batch wrote it first
+                pos, restart = taken[(thread, seq)], True
+            if restart:
+                events = [_Pending(stream_id, thread, Logged(seq, 0, "reset")), *events]
+            taken[(thread, seq)] = pos + len(events)
             numbered = [
                 Logged(seq, pos + i, e.event.kind, e.event.text) for i, e in enumerate(events)
             ]

@@ -94,3 +94,23 @@ async def test_when_the_log_cannot_be_written_events_go_on_unnumbered() -> None:
     log.fail = False
     sink = await written(log, [("s1", "u1", 1, "token", "c")])
     assert [w.event.pos for w in sink.got] == [1]
+
+
+async def test_two_runs_of_one_turn_in_one_batch_are_both_logged() -> None:
+    """Two runs of one turn (a long turn's run started again: a new stream id, the same thread
+    and seq) whose events share a batch: the second numbers on after the first, behind a
+    reset, not from the same position (Redis would refuse its first events)."""
+    log, sink = MemoryLog(), Sink()
+    writer = LogWriter(log, sink)
+    writer.start()
+    try:
+        writer.put("watch:run1", "u1", 3, "token", "old")
+        writer.put("watch:run2", "u1", 3, "token", "new")
+        await writer.settle()
+    finally:
+        await writer.close()
+    assert [(w.stream_id, w.event.pos) for w in sink.got if w.event.kind == "token"] == [
+        ("watch:run1", 1),
+        ("watch:run2", 3),
+    ]
+    assert [e.kind for e in log.events("u1", 3)] == ["token", "reset", "token"]
