@@ -17,6 +17,7 @@ from typing import Any
 import httpx2
 import openai
 from openai import AsyncOpenAI, AsyncStream
+from openai._types import RequestOptions
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from agent_actors.errors import (
@@ -116,6 +117,9 @@ def classify(exc: BaseException) -> ModelCallFailed:
 
 
 # The chat completions path, relative to the client's base URL (as the SDK's own create posts).
+# The key the SDK's own create() sends (its bearer auth): a bare post() would let the SDK add
+# any other credential it finds in the environment (OPENAI_ADMIN_KEY) to the model server.
+BEARER_ONLY: RequestOptions = {"security": {"bearer_auth": True}}
 COMPLETIONS = "/chat/completions"
 
 
@@ -136,7 +140,10 @@ class Completer:
             # ChatCompletion: its loose construction walked every field of the answer, a
             # quarter of the SDK's CPU per request (docs/BENCHMARKS.md, W1-model).
             resp = await self._client.post(
-                COMPLETIONS, body=self._body(messages, tools), cast_to=httpx2.Response
+                COMPLETIONS,
+                body=self._body(messages, tools),
+                cast_to=httpx2.Response,
+                options=BEARER_ONLY,
             )
             turn = read_completion(json.loads(resp.content))
         except Exception as exc:
@@ -161,6 +168,7 @@ class Completer:
                 cast_to=ChatCompletion,
                 stream=True,
                 stream_cls=AsyncStream[ChatCompletionChunk],
+                options=BEARER_ONLY,
             )
             async with stream:
                 async for chunk in stream:
@@ -215,8 +223,14 @@ def read_completion(answer: Any) -> ModelTurn:
     for tc in message.get("tool_calls") or []:
         function = tc.get("function")
         if function is not None:
+            arguments = function.get("arguments")
             turn.tool_calls.append(
-                RequestedCall(tc.get("id"), function.get("name"), function.get("arguments"))
+                RequestedCall(
+                    str(tc.get("id") or ""),
+                    str(function.get("name") or ""),
+                    # a JSON string, as the protocol says; an object some servers send instead
+                    arguments if isinstance(arguments, str) else json.dumps(arguments or {}),
+                )
             )
     if (usage := answer.get("usage")) is not None:
         turn.tokens_in, turn.tokens_out = usage.get("prompt_tokens"), usage.get("completion_tokens")

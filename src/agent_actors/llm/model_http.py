@@ -43,10 +43,10 @@ def model_http_client(base_url: str | None) -> httpx2.AsyncClient | None:
     if not base_url:
         return None
     url = urlsplit(base_url)
+    # Any proxy for plain HTTP at all: httpx's transport, which decides NO_PROXY its own way
+    # (urllib's reading of it differs, e.g. on a leading dot).
     proxies = urllib.request.getproxies()  # httpx reads the same variables (trust_env)
-    if url.scheme != "http" or (
-        ("http" in proxies or "all" in proxies) and not urllib.request.proxy_bypass(url.netloc)
-    ):
+    if url.scheme != "http" or "http" in proxies or "all" in proxies:
         return None
     return DefaultAsyncHttpxClient(transport=ModelTransport())
 
@@ -84,9 +84,12 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self._until_close and not self.complete:  # such a body ends here
+        if self._until_close and not self.complete and exc is None:  # such a body ends here
             self.complete, self.keep_alive = True, False
             self._chunks.put_nowait(None)
+            return
+        if exc is not None and self._head is None:  # cut mid-body (a reset): not its end
+            self._fail(httpx2.ReadError(f"the model server's connection was lost: {exc!r}"))
             return
         self._fail(httpx2.RemoteProtocolError("Server disconnected without sending a response."))
 
@@ -106,6 +109,7 @@ class _Connection(asyncio.Protocol):
         head, self._head = self._head, None
         if head is not None and not head.done():
             head.set_result((status, self._headers))
+        self._headers = []  # a chunked body's trailers are not the answer's headers
 
     def on_body(self, body: bytes) -> None:
         self._chunks.put_nowait(body)
@@ -184,11 +188,14 @@ class ModelTransport(httpx2.AsyncBaseTransport):
         self._open: set[_Connection] = set()
         self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
         self._idle_count = 0
+        self._fallback: httpx2.AsyncHTTPTransport | None = None
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         url = request.url
-        if url.scheme != "http":
-            raise httpx2.UnsupportedProtocol(f"ModelTransport speaks plain HTTP, not {url.scheme}")
+        if url.scheme != "http":  # a redirect to https: httpx's transport, as before
+            if self._fallback is None:
+                self._fallback = httpx2.AsyncHTTPTransport()
+            return await self._fallback.handle_async_request(request)
         timeouts = request.extensions.get("timeout") or {}
         key = (url.host, url.port or 80)
         body = await request.aread()
@@ -273,6 +280,8 @@ class ModelTransport(httpx2.AsyncBaseTransport):
             conn.close()
 
     async def aclose(self) -> None:
+        if self._fallback is not None:
+            await self._fallback.aclose()
         self._idle.clear()
         self._idle_count = 0
         while self._open:

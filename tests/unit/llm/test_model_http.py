@@ -239,8 +239,9 @@ def test_only_plain_http_without_a_proxy_takes_the_transport(
     assert model_http_client("http://127.0.0.1:11434/v1") is not None
     monkeypatch.setenv("all_proxy", "http://proxy.example:3128")
     assert model_http_client("http://model.internal:8000/v1") is None
+    # A proxy set at all: httpx's transport decides NO_PROXY (urllib reads it otherwise).
     monkeypatch.setenv("no_proxy", "model.internal")
-    assert model_http_client("http://model.internal:8000/v1") is not None
+    assert model_http_client("http://model.internal:8000/v1") is None
     monkeypatch.delenv("all_proxy")
     monkeypatch.delenv("no_proxy")
     monkeypatch.setenv("http_proxy", "http://proxy.example:3128")
