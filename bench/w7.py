@@ -1,6 +1,6 @@
-"""W7, soak: 32 users sending turns back to back (closed loop) for 3 minutes (full: 30).
+"""W7, soak: 32 users sending turns back to back (closed loop) for 2 minutes (full: 30).
 
-Per interval (a minute; the tiny harness size uses a second): turns/s, latency, and the RSS
+Per interval (40 s; full: a minute; the tiny harness size: a second): turns/s, latency, and the RSS
 and CPU of the app, daprd and Redis. ``w7_rss_growth`` = the app's RSS at the end / after the
 first interval (the first takes activation and warm-up); ``w7_throughput_drift`` = turns/s
 in the last interval / the first. Flat over time means both stay near 1. Redis's RSS grows by
