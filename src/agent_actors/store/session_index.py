@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import operator
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -199,7 +200,11 @@ class SessionIndex:
             for shard in found
             for user, raw in shard.get("users", {}).items()
         ]
-        entries.sort(key=_newest, reverse=True)
+        # Newest first by time alone (a sort on (time, user) tuples cost as much as decoding
+        # the shards, in py-spy); entries that share a time, by user, as cursors order them.
+        if len({entry[0] for entry in entries}) < len(entries):
+            entries.sort(key=_user, reverse=True)
+        entries.sort(key=_at, reverse=True)  # stable: ties keep the order by user
         return entries
 
     async def _list(self, walk: _Walk, bucket: int, entries: list[_Raw]) -> None:
@@ -256,6 +261,9 @@ class SessionIndex:
 
 # A bucket's entry as stored: (last activity, user, the IndexEntry's fields).
 _Raw = tuple[float, str, dict[str, Any]]
+
+
+_at, _user = operator.itemgetter(0), operator.itemgetter(1)
 
 
 def _newest(entry: _Raw) -> tuple[float, str]:

@@ -411,6 +411,25 @@ async def test_a_page_validates_only_the_entries_it_checks(
     assert [s.id for s in second.sessions] == users[::-1][10:20]
 
 
+async def test_entries_of_one_time_are_paged_by_user() -> None:
+    store, conversations = InMemoryStateStore(), Conversations()
+    index = index_of(store, conversations)
+    now = 10 * 86400.0 + 5000
+    times = {"a": now - 2, "b": now - 1, "c": now - 2, "d": now - 1, "e": now - 3}
+    for user, at in times.items():
+        bucket = await index.add(user, IndexEntry(created_at=at, last_activity=at, turns=1))
+        conversations.exist(user, at, bucket)
+    found: list[str] = []
+    after = None
+    for _ in range(10):
+        page = await index.page(2, after, now)
+        found += [s.id for s in page.sessions]
+        after = page.next_after
+        if after is None:
+            break
+    assert found == ["d", "b", "c", "a", "e"]
+
+
 async def test_an_empty_shard_written_meanwhile_is_kept() -> None:
     store = InMemoryStateStore()
     await store.put("k", {"users": {}}, None)
