@@ -249,6 +249,24 @@ def test_sessions_are_listed_newest_first_and_unlisted_by_delete(stack: RunningS
         assert shard.get("users"), key
 
 
+def test_daprd_has_no_bulk_read_of_actor_state(stack: RunningStack, user: str) -> None:
+    """Why a listing reads the ``meta`` of each conversation it shows on its own
+    (store/session_index.py): daprd's actor state API reads one key of one actor, and its
+    state API's bulk read, which prefixes keys with the app id as the actor keys are
+    (``agent-actors||ChatAgent||<id>||meta``), refuses any key that holds "||"."""
+    chat(stack.app, user, "hello")
+    saved = stack.daprd.get(f"/v1.0/actors/ChatAgent/{user}/state/meta")
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["turns"] == 1
+    bulk = stack.daprd.post(
+        f"/v1.0/state/{stack.settings.dapr.state_store}/bulk",
+        json={"keys": [f"ChatAgent||{user}||meta"]},
+    )
+    assert bulk.status_code == 400, bulk.text
+    assert "can't contain '||'" in bulk.text
+    stack.app.delete(f"/chat/{user}")
+
+
 def indexed_bucket(stack: RunningStack, user: str) -> int:
     raw = stack.redis.hget(f"agent-actors||ChatAgent||{user}||meta", "data")
     assert raw is not None

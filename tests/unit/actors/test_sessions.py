@@ -22,7 +22,12 @@ from agent_actors.models import ActorTypes, CallRecord
 from agent_actors.settings import LimitSettings, Settings
 from agent_actors.sidecar.boundary import unwrap
 from agent_actors.store.dead_letters import DeadLetter, InMemoryStateStore
-from agent_actors.store.session_index import IndexEntry, SessionIndex, _parse_cursor
+from agent_actors.store.session_index import (
+    IndexEntry,
+    IndexShard,
+    SessionIndex,
+    _parse_cursor,
+)
 from agent_actors.store.task_letters import TaskLetter, TaskLetterStore
 from tests.unit.twins import LocalActors, make_deps
 
@@ -368,6 +373,61 @@ async def test_an_empty_index_is_listed_in_a_few_round_trips() -> None:
     store.trips = 0
     assert (await index.page(50, None, now)).sessions == []
     assert store.trips <= 3, store.trips
+
+
+async def test_a_page_validates_only_the_entries_it_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A thousand users active in the newest bucket: a page of 10 parses the 10 it checks,
+    not the whole bucket (W9: validating 3,000 entries with pydantic was most of a page's
+    CPU), and the next page goes on where it stopped."""
+    store, conversations = InMemoryStateStore(), Conversations()
+    index = index_of(store, conversations)
+    now = 10 * 86400.0 + 5000
+    users = [f"u{i:04}" for i in range(1000)]
+    for i, user in enumerate(users):
+        at = now - 50 + i * 0.01
+        bucket = await index.add(user, IndexEntry(created_at=at, last_activity=at, turns=1))
+        conversations.exist(user, at, bucket)
+    validated = 0
+    entry, shard = IndexEntry.model_validate, IndexShard.model_validate
+
+    def one(raw: Any) -> IndexEntry:
+        nonlocal validated
+        validated += 1
+        return entry(raw)
+
+    def whole(raw: Any) -> IndexShard:
+        nonlocal validated
+        validated += len(raw.get("users", {}))
+        return shard(raw)
+
+    monkeypatch.setattr(IndexEntry, "model_validate", one)
+    monkeypatch.setattr(IndexShard, "model_validate", whole)
+    first = await index.page(10, None, now)
+    assert [s.id for s in first.sessions] == users[::-1][:10]
+    assert validated == 10
+    second = await index.page(10, first.next_after, now)
+    assert [s.id for s in second.sessions] == users[::-1][10:20]
+
+
+async def test_entries_of_one_time_are_paged_by_user() -> None:
+    store, conversations = InMemoryStateStore(), Conversations()
+    index = index_of(store, conversations)
+    now = 10 * 86400.0 + 5000
+    times = {"a": now - 2, "b": now - 1, "c": now - 2, "d": now - 1, "e": now - 3}
+    for user, at in times.items():
+        bucket = await index.add(user, IndexEntry(created_at=at, last_activity=at, turns=1))
+        conversations.exist(user, at, bucket)
+    found: list[str] = []
+    after = None
+    for _ in range(10):
+        page = await index.page(2, after, now)
+        found += [s.id for s in page.sessions]
+        after = page.next_after
+        if after is None:
+            break
+    assert found == ["d", "b", "c", "a", "e"]
 
 
 async def test_an_empty_shard_written_meanwhile_is_kept() -> None:
