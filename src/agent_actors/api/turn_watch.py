@@ -135,9 +135,11 @@ async def watch(
     *,
     holding: bool,
     intact: bool = True,
+    held: list[str] | None = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """The turn's events after position ``after``, then its end. ``holding``: the client may
-    hold text already; ``intact``: what it holds is the log up to ``after``."""
+    hold text already; ``intact``: what it holds is the log up to ``after``; ``held`` (a
+    live stream's route knows it): the text it holds, resets applied."""
     pos = after
     while intact and log is not None and not end.done():
         reading = asyncio.ensure_future(_read(log, thread, seq, pos, READ_BLOCK_S))
@@ -176,6 +178,16 @@ async def watch(
                     break
                 yield logged_sse(event)
                 pos, holding = event.pos, True
+                if held is not None and event.kind == "reset":
+                    held.clear()
+                elif held is not None:
+                    held.append(event.text)
+            if intact and got is not None and held is not None and "".join(held) == ending.content:
+                # The client got every event from the first, straight from the log (an event
+                # is handed on only once written), and they spell the reply: the whole log's
+                # read is not needed (at 1,000 streams, most of the end's CPU: bench W3).
+                spelled = True
+                break
             whole = await _read(log, thread, seq, 0) if got is not None else None
             if whole is None:
                 break  # Redis down: the committed reply closes the stream

@@ -16,9 +16,8 @@ from typing import Any
 
 import httpx2
 import openai
-from openai import AsyncOpenAI, AsyncStream
+from openai import AsyncOpenAI
 from openai._types import RequestOptions
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from agent_actors.errors import (
     AgentActorsError,
@@ -26,6 +25,7 @@ from agent_actors.errors import (
     ResponderTimeout,
     ResponderUnavailable,
 )
+from agent_actors.llm.model_stream import chunks
 from agent_actors.models import as_unicode_text
 from agent_actors.streams.hub import StreamHub, StreamTarget
 
@@ -162,29 +162,33 @@ class Completer:
         calls: dict[int, RequestedCall] = {}
         extra: dict[str, Any] = {"stream_options": {"include_usage": True}} if usage else {}
         try:
-            stream = await self._client.post(
+            # The response unread, its chunks read as JSON (``model_stream``), not built into
+            # the SDK's ChatCompletionChunk: half of a streamed turn's model-path CPU (W3).
+            resp = await self._client.post(
                 COMPLETIONS,
                 body={**self._body(messages, tools), "stream": True, **extra},
-                cast_to=ChatCompletion,
+                cast_to=httpx2.Response,
                 stream=True,
-                stream_cls=AsyncStream[ChatCompletionChunk],
                 options=BEARER_ONLY,
             )
-            async with stream:
+            stream = chunks(resp)
+            try:
                 async for chunk in stream:
-                    turn.response_model, turn.response_id = chunk.model, chunk.id
-                    if chunk.usage is not None:
-                        turn.tokens_in = chunk.usage.prompt_tokens
-                        turn.tokens_out = chunk.usage.completion_tokens
-                    for choice in chunk.choices:
-                        turn.finish_reason = choice.finish_reason or turn.finish_reason
-                        delta = choice.delta
-                        if delta.content:
-                            parts.append(delta.content)
+                    turn.response_model, turn.response_id = chunk.get("model"), chunk.get("id")
+                    if (used := chunk.get("usage")) is not None:
+                        turn.tokens_in = used.get("prompt_tokens")
+                        turn.tokens_out = used.get("completion_tokens")
+                    for choice in chunk.get("choices") or ():
+                        turn.finish_reason = choice.get("finish_reason") or turn.finish_reason
+                        delta = choice.get("delta") or {}
+                        if text := delta.get("content"):
+                            parts.append(text)
                             turn.streamed_text = True
-                            self._streams.token(to, delta.content)
-                        for tc in delta.tool_calls or []:
+                            self._streams.token(to, text)
+                        for tc in delta.get("tool_calls") or ():
                             merge_tool_delta(calls, tc)
+            finally:
+                await stream.aclose()  # and so the response, when the loop stops early
         except ModelCallFailed:
             raise
         except Exception as exc:
@@ -237,16 +241,17 @@ def read_completion(answer: Any) -> ModelTurn:
     return turn
 
 
-def merge_tool_delta(calls: dict[int, RequestedCall], delta: Any) -> None:
+def merge_tool_delta(calls: dict[int, RequestedCall], delta: dict[str, Any]) -> None:
     """Streamed tool calls arrive in pieces keyed by index: the id and name once (some servers
     repeat them), the arguments as fragments to concatenate."""
-    slot = calls.setdefault(delta.index, RequestedCall("", "", ""))
-    if delta.id:
-        slot.id = delta.id
-    function = delta.function
+    slot = calls.setdefault(delta["index"], RequestedCall("", "", ""))
+    if call_id := delta.get("id"):
+        slot.id = call_id
+    function = delta.get("function")
     if function is None:
         return
-    if function.name and function.name != slot.name:
-        slot.name += function.name
-    if function.arguments:
-        slot.arguments += function.arguments
+    name = function.get("name")
+    if name and name != slot.name:
+        slot.name += name
+    if arguments := function.get("arguments"):
+        slot.arguments += arguments

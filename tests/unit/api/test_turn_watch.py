@@ -154,3 +154,47 @@ async def test_a_log_that_cannot_be_read_still_ends_with_the_committed_reply() -
         ("token", '{"text": "Hello"}'),
         ("done", '{"role": "assistant", "content": "Hello", "seq": 3}'),
     ]
+
+
+class CountedLog(MemoryLog):
+    """A log that counts its reads by the position they start after."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[int] = []
+
+    async def read(
+        self, thread: str, seq: int, after: int, *, block_s: float | None = None
+    ) -> list[Logged]:
+        self.reads.append(after)
+        return await super().read(thread, seq, after, block_s=block_s)
+
+
+async def live_end(log: MemoryLog, after: int, held: list[str], content: str) -> list[str]:
+    return [
+        f"{e.event} {e.data} {e.id}"
+        async for e in watch(
+            log, "u1", 3, after, ended(done(3, "assistant", content)), holding=True, held=held
+        )
+    ]
+
+
+async def test_a_live_stream_holding_the_reply_ends_without_reading_the_whole_log() -> None:
+    log = CountedLog()
+    fill(log, ["draft", "<reset>", "Hel", "lo"])
+    got = await live_end(log, 3, ["Hel"], "Hello")
+    assert got == [
+        'token {"text": "lo"} 3-4',
+        'done {"role": "assistant", "content": "Hello", "seq": 3} 3-5',
+    ]
+    assert log.reads == [3]  # the tail only, not the whole log (a read after 0)
+
+
+async def test_a_live_stream_short_of_the_reply_still_checks_the_whole_log() -> None:
+    log = LateLog([Logged(3, 3, "token", " world")])
+    fill(log, ["Hel", "lo"])
+    got = await live_end(log, 2, ["Hel", "lo"], "Hello world")
+    assert got == [
+        'token {"text": " world"} 3-3',
+        'done {"role": "assistant", "content": "Hello world", "seq": 3} 3-4',
+    ]

@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -140,10 +140,17 @@ class Numbering:
     pos: int = 0
     tokens: int = 0
     intact: bool = True
+    # The text sent so far, resets applied: when it spells the reply, the end needs no read
+    # of the whole log (turn_watch.watch).
+    held: list[str] = field(default_factory=list)
 
     def sse(self, event: StreamEvent) -> ServerSentEvent:
         self.seq = event.seq or self.seq
         self.tokens += event.kind == "token"
+        if event.kind == "reset":
+            self.held.clear()
+        elif event.kind == "token":
+            self.held.append(event.text)
         if not self.logged:
             self.pos += 1
         elif event.pos != self.pos + 1:
@@ -242,7 +249,14 @@ async def chat_stream(
             holding, intact = ids.tokens > 0 or not ids.intact, ids.intact and same_turn
             pos = ids.pos if same_turn else 0
             async for tail in watch(
-                hub.log, thread, reply.seq, pos, closed, holding=holding, intact=intact
+                hub.log,
+                thread,
+                reply.seq,
+                pos,
+                closed,
+                holding=holding,
+                intact=intact,
+                held=ids.held if intact else None,
             ):
                 yield tail
             return
