@@ -125,7 +125,7 @@ format: setup ## apply ruff's fixes and formatting
 docs: setup ## regenerate docs/configuration.md's table from the settings (service + devstack)
 	$(PY) -m devstack.settings_doc
 
-bench: setup runtime ## benchmarks on private real stacks (quick, ~5 min; FULL=1: the full profile, ~40 min) -> docs/BENCHMARKS.md, docs/bench/runs.md
+bench: setup runtime ## benchmarks on private real stacks (quick, ~9.5 min; FULL=1: the full profile, ~40 min) -> docs/BENCHMARKS.md, docs/bench/runs.md
 	$(PY) -m bench $(if $(FULL),--full,)
 
 bench-tracing: setup runtime jaeger ## W1 with tracing off and on, same run: what tracing costs (SIZE=tiny|quick|full)
