@@ -24,14 +24,13 @@ import json
 import secrets
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from bench.memory_probe import turn_text
-from bench.workflow_probe import App, Meters, expect, idle_rates, per_turn
+from bench.workflow_probe import App, Meters, etcd_counters, expect, idle_rates, per_turn
 from devstack.private import PrivateStack, private_stack
 from devstack.settings import REPO_ROOT
 
@@ -73,21 +72,6 @@ async def footprint(redis: aioredis.Redis) -> tuple[int, int]:
     return int(await redis.dbsize()), int(info["used_memory"])
 
 
-def etcd_gauges(port: int) -> dict[str, float]:
-    """The scheduler's etcd: keys and bytes in use (its metrics on the etcd client port)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return {}
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        name = line.split("{", 1)[0].split(" ", 1)[0]
-        if name in ETCD_GAUGES:
-            out[name] = float(line.rsplit(" ", 1)[1])
-    return out
-
-
 async def measure(stack: PrivateStack, args: argparse.Namespace) -> dict[str, Any]:
     app = App(stack.app_port)
     meters = Meters(stack, None)
@@ -102,11 +86,11 @@ async def measure(stack: PrivateStack, args: argparse.Namespace) -> dict[str, An
         idle = await idle_rates(meters)
         etcd_port = stack.settings.stack.scheduler_etcd_client_port
         keys0, bytes0 = await footprint(redis)
-        etcd0 = etcd_gauges(etcd_port)
+        etcd0 = etcd_counters(etcd_port, ETCD_GAUGES)
         first = await phase(app, meters, idle, users, 1, args.concurrency, 1)
         warm = await phase(app, meters, idle, users, args.turns, args.concurrency, 2)
         keys1, bytes1 = await footprint(redis)
-        etcd1 = etcd_gauges(etcd_port)
+        etcd1 = etcd_counters(etcd_port, ETCD_GAUGES)
     finally:
         app.close()
         await meters.close()

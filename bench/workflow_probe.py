@@ -105,7 +105,9 @@ def proc_write_bytes(pid: int) -> int:
     return int(re.search(r"^wchar: (\d+)", text, re.M).group(1))  # type: ignore[union-attr]
 
 
-def etcd_counters(port: int) -> dict[str, float]:
+def etcd_counters(port: int, names: tuple[str, ...] = ETCD_COUNTERS) -> dict[str, float]:
+    """``names`` (counters summed over their labels, or gauges) from the scheduler's etcd's
+    metrics on its client port; {} when it does not answer."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
             text = resp.read().decode()
@@ -114,7 +116,7 @@ def etcd_counters(port: int) -> dict[str, float]:
     out: dict[str, float] = {}
     for line in text.splitlines():
         name = line.split("{", 1)[0].split(" ", 1)[0]
-        if name in ETCD_COUNTERS:
+        if name in names:
             out[name] = out.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
     return out
 
