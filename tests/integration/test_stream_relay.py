@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from agent_actors.main import _start_streams
 from agent_actors.settings.streams import StreamSettings
@@ -100,17 +101,22 @@ async def test_as_many_log_readers_at_once_as_streams_each_get_a_connection(
     # The log as the app starts it (main._start_streams, default settings): its pool was
     # redis-py's default, 100 connections, and the 101st read at once was refused
     # (MaxConnectionsError), so that stream ended with its reply as one token (bench W3).
+    got = await reads_at_once(StreamSettings(relay_url=redis_url(stack)), READERS, 1.0)
+    assert [g for g in got if g != []] == []
+
+
+async def reads_at_once(settings: StreamSettings, reads: int, block_s: float) -> list[Any]:
+    """``reads`` reads of the turn log as the app starts it, all at once, each blocking for
+    the next event of a turn nobody writes: what each answered (or raised)."""
     hub = StreamHub()
-    await _start_streams(hub, StreamSettings(relay_url=redis_url(stack)))
+    await _start_streams(hub, settings)
     log = hub.log
     assert log is not None
     try:
-        # Every read blocks for the next event of a turn nobody writes: all are open at once.
-        got = await asyncio.gather(
-            *(log.read(f"readers-{i}", 1, 0, block_s=1.0) for i in range(READERS)),
+        return await asyncio.gather(
+            *(log.read(f"readers-{i}", 1, 0, block_s=block_s) for i in range(reads)),
             return_exceptions=True,
         )
-        assert [g for g in got if g != []] == []
     finally:
         await hub.stop_log()
         await hub.stop_relay()
@@ -157,17 +163,6 @@ async def test_readers_past_the_pool_wait_for_a_connection(stack: RunningStack) 
     # Three times as many reads at once as the pool has connections: each waits for one
     # (a blocking pool) instead of being refused (MaxConnectionsError), so the pool can stay
     # small enough for every replica's to fit under the Redis it shares with daprd.
-    hub = StreamHub()
     settings = StreamSettings(relay_url=redis_url(stack), turn_log_max_connections=20)
-    await _start_streams(hub, settings)
-    log = hub.log
-    assert log is not None
-    try:
-        got = await asyncio.gather(
-            *(log.read(f"waiters-{i}", 1, 0, block_s=0.3) for i in range(60)),
-            return_exceptions=True,
-        )
-        assert [g for g in got if g != []] == []
-    finally:
-        await hub.stop_log()
-        await hub.stop_relay()
+    got = await reads_at_once(settings, 60, 0.3)
+    assert [g for g in got if g != []] == []
